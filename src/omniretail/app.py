@@ -1,0 +1,144 @@
+"""create_app(): compose routers, middleware, error mapping and the outbox dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from omniretail import __version__
+from omniretail.auth import api as auth_api
+from omniretail.channels import api as channels_api
+from omniretail.config import Settings
+from omniretail.db import Database
+from omniretail.events import Dispatcher
+from omniretail.migrate import database_revisions, script_heads
+from omniretail.network import api as network_api
+from omniretail.problems import install_error_handlers, problem
+from omniretail.wiring import build_registry
+
+log = logging.getLogger("omniretail")
+
+ROUTERS = [
+    auth_api.router,
+    channels_api.router,
+    network_api.router,
+]
+
+
+class BodyLimit:
+    """Refuse bodies over the limit with 413 before they are buffered in full."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(
+            413,
+            "payload_too_large",
+            "Payload too large",
+            f"the body exceeds {self.max_bytes} bytes",
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
+    settings = settings or Settings()
+    database = db or Database(settings)
+    registry = build_registry()
+    dispatcher = Dispatcher(database, registry)
+    database.on_outbox_commit(dispatcher.wake)
+    heads = script_heads()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = None
+        if settings.run_dispatcher:
+            task = asyncio.create_task(
+                dispatcher.run_forever(stop, settings.dispatcher_poll_seconds)
+            )
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            if db is None:
+                await database.dispose()
+
+    app = FastAPI(
+        title="Omniretail",
+        version=__version__,
+        summary="One customer, one stock, one price on every channel.",
+        lifespan=lifespan,
+    )
+    app.state.db = database
+    app.state.settings = settings
+    app.state.dispatcher = dispatcher
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> Any:
+        try:
+            async with database.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+            current = await database_revisions(database)
+        except Exception as exc:
+            log.warning("readiness: database unreachable: %r", exc)
+            return problem(503, "database_unreachable", "Not ready", "database unreachable")
+        if current != heads:
+            return problem(
+                503,
+                "schema_outdated",
+                "Not ready",
+                "run `omni migrate`",
+                current=sorted(current),
+                expected=sorted(heads),
+            )
+        return JSONResponse({"status": "ready", "schema": sorted(current)})
+
+    return app

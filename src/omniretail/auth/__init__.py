@@ -1,0 +1,1 @@
+"""Tenants, API keys, roles and the permission check every request passes."""

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from omniretail.auth.domain import Role
+from omniretail.schemas import Code, Input, Output
+
+
+class KeyIn(Input):
+    role: Role
+    location: Code | None = None
+    channel: Code | None = None
+    label: Annotated[str, Field(max_length=200)] | None = None
+
+
+class KeyOut(Output):
+    id: int
+    key: str = Field(description="shown only in this response")
+    role: Role
+    location: str | None
+    channel: str | None
+    label: str | None
+
+
+class MeOut(Output):
+    tenant: str
+    currency: str
+    timezone: str
+    role: Role
+    location: str | None
+    channel: str | None

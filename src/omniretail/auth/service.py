@@ -1,0 +1,180 @@
+"""Use cases of the auth context: tenants, keys, and authenticating a request."""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any
+
+import sqlalchemy as sa
+
+from omniretail.auth.domain import (
+    Principal,
+    Role,
+    generate_key,
+    secret_matches,
+    split_key,
+    valid_currency,
+    valid_slug,
+)
+from omniretail.auth.models import ApiKey, Tenant
+from omniretail.channels import service as channels
+from omniretail.db import Database, UnitOfWork, utcnow
+from omniretail.errors import AlreadyExists, NotFound, Unauthenticated, ValidationFailed
+from omniretail.network import service as network
+
+
+def check_tenant_fields(slug: str, name: str, currency: str, timezone: str) -> None:
+    errors: list[dict[str, Any]] = []
+    if not valid_slug(slug):
+        errors.append({"field": "slug", "message": "lowercase letters, digits and '-', 1-63"})
+    if not name.strip() or len(name) > 200:
+        errors.append({"field": "name", "message": "1-200 characters"})
+    if not valid_currency(currency):
+        errors.append({"field": "currency", "message": "an ISO 4217 code such as CNY"})
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        errors.append({"field": "timezone", "message": "an IANA time zone such as Asia/Shanghai"})
+    if errors:
+        raise ValidationFailed("invalid tenant", errors)
+
+
+async def do_create_tenant(
+    uow: UnitOfWork,
+    *,
+    slug: str,
+    name: str,
+    currency: str = "CNY",
+    timezone: str = "Asia/Shanghai",
+) -> dict[str, Any]:
+    """Create a tenant and its first admin key; the key is returned only here."""
+    check_tenant_fields(slug, name, currency, timezone)
+    existing = await uow.session.scalar(sa.select(Tenant.id).where(Tenant.slug == slug))
+    if existing is not None:
+        raise AlreadyExists(f"tenant {slug!r} already exists")
+    tenant = Tenant(slug=slug, name=name, currency=currency, timezone=timezone, settings={})
+    uow.session.add(tenant)
+    await uow.flush()
+    key = await _add_key(uow, tenant_id=tenant.id, role=Role.ADMIN, label="first admin key")
+    return {"tenant": slug, "admin_key": key["key"]}
+
+
+async def tenant_id_by_slug(uow: UnitOfWork, slug: str) -> int:
+    tenant_id = await uow.session.scalar(sa.select(Tenant.id).where(Tenant.slug == slug))
+    if tenant_id is None:
+        raise NotFound("tenant", slug)
+    return tenant_id
+
+
+async def get_tenant(uow: UnitOfWork) -> Tenant:
+    tenant = await uow.session.get(Tenant, uow.require_tenant())
+    if tenant is None:
+        raise NotFound("tenant", uow.tenant_id)
+    return tenant
+
+
+async def do_create_key(
+    uow: UnitOfWork,
+    *,
+    role: Role,
+    location: str | None = None,
+    channel: str | None = None,
+    label: str | None = None,
+) -> dict[str, Any]:
+    """Create an API key in the unit of work's tenant; the plaintext is returned only here."""
+    tenant_id = uow.require_tenant()
+    if role is Role.STORE and location is None:
+        raise ValidationFailed(
+            "a store key needs a location",
+            [{"field": "location", "message": "required for role store"}],
+        )
+    if role is Role.CHANNEL and channel is None:
+        raise ValidationFailed(
+            "a channel key needs a channel",
+            [{"field": "channel", "message": "required for role channel"}],
+        )
+    location_ref = await network.location_ref(uow, location) if location else None
+    channel_ref = await channels.channel_ref(uow, channel) if channel else None
+    return await _add_key(
+        uow,
+        tenant_id=tenant_id,
+        role=role,
+        label=label,
+        location=location_ref,
+        channel=channel_ref,
+    )
+
+
+async def _add_key(
+    uow: UnitOfWork,
+    *,
+    tenant_id: int,
+    role: Role,
+    label: str | None,
+    location: tuple[int, str] | None = None,
+    channel: tuple[int, str] | None = None,
+) -> dict[str, Any]:
+    new = generate_key()
+    row = ApiKey(
+        tenant_id=tenant_id,
+        lookup=new.lookup,
+        secret_hash=new.secret_hash,
+        role=role.value,
+        label=label,
+        location_id=location[0] if location else None,
+        location_code=location[1] if location else None,
+        channel_id=channel[0] if channel else None,
+        channel_code=channel[1] if channel else None,
+    )
+    uow.session.add(row)
+    await uow.flush()
+    return {
+        "id": row.id,
+        "key": new.plaintext,
+        "role": role.value,
+        "location": row.location_code,
+        "channel": row.channel_code,
+        "label": label,
+    }
+
+
+async def do_revoke_key(uow: UnitOfWork, *, key_id: int) -> None:
+    row = await uow.session.get(ApiKey, key_id)
+    if row is None or row.tenant_id != uow.tenant_id:
+        raise NotFound("api key", key_id)
+    row.revoked_at = row.revoked_at or utcnow()
+
+
+async def authenticate(db: Database, authorization: str | None) -> Principal:
+    """Resolve a ``Bearer`` header to a principal; any doubt is ``Unauthenticated``."""
+    if not authorization or not authorization.startswith("Bearer "):
+        raise Unauthenticated("send 'Authorization: Bearer <api key>'")
+    parts = split_key(authorization[len("Bearer ") :].strip())
+    if parts is None:
+        raise Unauthenticated("the API key is malformed")
+    lookup, secret = parts
+    async with db.uow(unscoped=True) as uow:
+        row = (
+            await uow.session.execute(
+                sa.select(ApiKey, Tenant)
+                .join(Tenant, Tenant.id == ApiKey.tenant_id)
+                .where(ApiKey.lookup == lookup)
+            )
+        ).first()
+    if row is None:
+        raise Unauthenticated("unknown API key")
+    key, tenant = row
+    if key.revoked_at is not None or not secret_matches(secret, key.secret_hash):
+        raise Unauthenticated("unknown API key")
+    return Principal(
+        tenant_id=tenant.id,
+        tenant_slug=tenant.slug,
+        currency=tenant.currency,
+        timezone=tenant.timezone,
+        key_id=key.id,
+        role=Role(key.role),
+        location_id=key.location_id,
+        location_code=key.location_code,
+        channel_id=key.channel_id,
+        channel_code=key.channel_code,
+    )

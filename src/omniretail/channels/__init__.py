@@ -1,0 +1,1 @@
+"""Sales channels: app, mini-program, web, social shops, POS, marketplaces."""

@@ -1,0 +1,54 @@
+"""Use cases of the channels context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from omniretail.channels.models import Channel
+from omniretail.channels.schemas import ChannelKind, ChannelOut
+from omniretail.db import UnitOfWork
+from omniretail.errors import AlreadyExists, NotFound
+from omniretail.events import record_event
+
+
+async def do_create_channel(
+    uow: UnitOfWork, *, code: str, kind: ChannelKind, name: str
+) -> ChannelOut:
+    exists = await uow.session.scalar(sa.select(Channel.id).where(Channel.code == code))
+    if exists is not None:
+        raise AlreadyExists(f"channel {code!r} already exists", field="code")
+    channel = Channel(code=code, kind=kind.value, name=name)
+    uow.session.add(channel)
+    await uow.flush()
+    record_event(
+        uow,
+        "channel.created",
+        aggregate_type="channel",
+        aggregate_id=code,
+        payload={"code": code, "kind": kind.value},
+    )
+    return ChannelOut.model_validate(channel)
+
+
+async def get_channel(uow: UnitOfWork, code: str) -> ChannelOut:
+    channel = await uow.session.scalar(sa.select(Channel).where(Channel.code == code))
+    if channel is None:
+        raise NotFound("channel", code)
+    return ChannelOut.model_validate(channel)
+
+
+async def list_channels(uow: UnitOfWork, *, limit: int, after: Any = None) -> list[ChannelOut]:
+    query = sa.select(Channel).order_by(Channel.code).limit(limit + 1)
+    if after is not None:
+        query = query.where(Channel.code > str(after))
+    return [ChannelOut.model_validate(row) for row in await uow.session.scalars(query)]
+
+
+async def channel_ref(uow: UnitOfWork, code: str) -> tuple[int, str]:
+    """The internal id behind a channel code, for other contexts to keep a reference."""
+    channel_id = await uow.session.scalar(sa.select(Channel.id).where(Channel.code == code))
+    if channel_id is None:
+        raise NotFound("channel", code)
+    return channel_id, code

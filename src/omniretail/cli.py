@@ -1,0 +1,174 @@
+"""The `omni` command: migrate, tenants and keys, serve, worker, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from omniretail.auth import service as auth
+from omniretail.auth.domain import Role
+from omniretail.config import Settings
+from omniretail.db import Database
+from omniretail.demo import seed_demo
+from omniretail.errors import DomainError
+from omniretail.events import Dispatcher
+from omniretail.idempotency import purge_idempotency_keys
+from omniretail.migrate import upgrade
+from omniretail.wiring import build_registry
+
+app = typer.Typer(help="Omniretail: omnichannel retail platform.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenants (merchants).", no_args_is_help=True)
+key_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(key_app, name="key")
+err = Console(stderr=True)
+
+T = TypeVar("T")
+
+
+def _run(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run an async use case with a fresh database handle; domain errors exit non-zero."""
+
+    async def main() -> T:
+        db = Database(Settings())
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except DomainError as exc:
+        err.print(f"[red]error:[/red] {exc.detail} ({exc.code})")
+        for item in exc.extra.get("errors", []):
+            err.print(f"  - {item.get('field')}: {item.get('message')}")
+        raise typer.Exit(2) from exc
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False))
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database (OMNI_DATABASE_URL) to the latest schema."""
+    upgrade(Settings().database_url)
+    err.print("[green]database is at the latest schema[/green]")
+
+
+@tenant_app.command("create")
+def tenant_create(
+    slug: str,
+    name: Annotated[str, typer.Option(help="display name")],
+    currency: Annotated[str, typer.Option(help="ISO 4217, one per tenant")] = "CNY",
+    timezone: Annotated[str, typer.Option(help="IANA time zone")] = "Asia/Shanghai",
+) -> None:
+    """Create a tenant; prints its first admin key (shown only once)."""
+
+    async def work(db: Database) -> dict[str, Any]:
+        async with db.uow(unscoped=True) as uow:
+            return await auth.do_create_tenant(
+                uow, slug=slug, name=name, currency=currency, timezone=timezone
+            )
+
+    _print_json(_run(work))
+
+
+@key_app.command("create")
+def key_create(
+    tenant: Annotated[str, typer.Option(help="tenant slug")],
+    role: Annotated[Role, typer.Option(help="admin, ops, store, channel or analyst")],
+    location: Annotated[str | None, typer.Option(help="location code (store keys)")] = None,
+    channel: Annotated[str | None, typer.Option(help="channel code (channel keys)")] = None,
+    label: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create an API key; prints it once."""
+
+    async def work(db: Database) -> dict[str, Any]:
+        async with db.uow(unscoped=True) as uow:
+            tenant_id = await auth.tenant_id_by_slug(uow, tenant)
+        async with db.uow(tenant_id) as uow:
+            return await auth.do_create_key(
+                uow, role=role, location=location, channel=channel, label=label
+            )
+
+    _print_json(_run(work))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="default: CPU count on PostgreSQL, 1 on SQLite")
+    ] = None,
+) -> None:
+    """Run the HTTP API (and the outbox dispatcher) with uvicorn."""
+    settings = Settings()
+    count = workers or settings.workers or (1 if settings.is_sqlite else (os.cpu_count() or 1))
+    uvicorn.run(
+        "omniretail.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=count,
+        log_level=settings.log_level,
+    )
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="deliver what is pending, then exit")] = False,
+) -> None:
+    """Deliver outbox events (for deployments that run dispatch apart from the API)."""
+    logging.basicConfig(level=logging.INFO)
+
+    async def work(db: Database) -> int:
+        dispatcher = Dispatcher(db, build_registry())
+        if once:
+            return await dispatcher.run_until_idle()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        housekeeping = asyncio.create_task(_housekeeping(db, stop))
+        await dispatcher.run_forever(stop, db.settings.dispatcher_poll_seconds)
+        await housekeeping
+        return 0
+
+    delivered = _run(work)
+    if once:
+        err.print(f"delivered {delivered} events")
+
+
+async def _housekeeping(db: Database, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        async with db.uow(unscoped=True) as uow:
+            await purge_idempotency_keys(uow, older_than=dt.timedelta(hours=24))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=300)
+
+
+@app.command()
+def demo() -> None:
+    """Migrate, seed the demo retailer (once) and print an admin key for it."""
+    upgrade(Settings().database_url)
+    result = _run(seed_demo)
+    _print_json({"tenant": result["tenant"], "admin_key": result["admin_key"]})
+    if not result["created"]:
+        err.print("demo tenant already there: issued a new admin key")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,36 @@
+"""Settings from the environment (prefix ``OMNI_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMNI_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./omniretail.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int | None = None
+    log_level: str = "info"
+    # Pool per process; hot SKUs want it small (see ANCHORS: the WAL flush under the row lock).
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    # The outbox dispatcher runs inside `omni serve` unless a separate `omni worker` is used.
+    run_dispatcher: bool = True
+    dispatcher_poll_seconds: float = Field(default=0.5, gt=0)
+    max_body_bytes: int = 16 * 1024 * 1024
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept plain ``postgresql://`` and ``sqlite://`` URLs and pick the async driver."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+"):
+        return "sqlite+aiosqlite://" + url.split("://", 1)[1]
+    return url

@@ -1,0 +1,256 @@
+"""Engine, sessions, the unit of work, tenant scoping and dialect differences, in one place.
+
+Every tenant-owned table mixes in :class:`TenantScoped`. A session opened for a tenant gets a
+criteria on every ORM statement (select, update, delete) that limits it to that tenant, and new
+rows get the tenant's id at flush. A session opened with neither a tenant nor an explicit
+``unscoped=True`` refuses to run ORM statements at all, so a forgotten filter fails closed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    declared_attr,
+    mapped_column,
+    with_loader_criteria,
+)
+
+from omniretail.config import Settings, normalise_database_url
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY, PostgreSQL wants BIGINT for busy tables.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+JsonType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """Timestamps are aware UTC in Python on both databases (SQLite stores them naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use aware UTC datetimes")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+
+
+class TenantScoped:
+    """Mixin for every tenant-owned table: the tenant filter is applied by the session."""
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[int]:
+        return mapped_column(
+            BigId, sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+
+
+class TenantScopeError(RuntimeError):
+    """A statement ran on a session with no tenant: a programming error, never a client's."""
+
+
+def _scope_statement(state: ORMExecuteState) -> None:
+    if state.is_column_load or state.is_relationship_load:
+        return  # the parent statement carried the criteria
+    if not (state.is_select or state.is_update or state.is_delete):
+        return  # inserts are stamped in before_flush or name tenant_id themselves
+    info = state.session.info
+    if info.get("unscoped"):
+        return
+    tenant_id = info.get("tenant_id")
+    if tenant_id is None:
+        raise TenantScopeError("ORM statement on a session with no tenant (pass unscoped=True)")
+    state.statement = state.statement.options(
+        with_loader_criteria(
+            TenantScoped,
+            lambda cls: cls.tenant_id == tenant_id,
+            include_aliases=True,
+        )
+    )
+
+
+def _stamp_tenant(session: Session, flush_context: Any, instances: Any) -> None:
+    tenant_id = session.info.get("tenant_id")
+    for obj in session.new:
+        if not isinstance(obj, TenantScoped):
+            continue
+        if tenant_id is None:
+            if session.info.get("unscoped") and obj.tenant_id is not None:
+                continue
+            raise TenantScopeError(f"new {type(obj).__name__} without a tenant")
+        if obj.tenant_id is None:
+            obj.tenant_id = tenant_id
+        elif obj.tenant_id != tenant_id:
+            raise TenantScopeError(f"{type(obj).__name__} of another tenant added")
+
+
+class OmniSession(Session):
+    """The sync session behind every AsyncSession we open; carries the tenant hooks."""
+
+
+event.listen(OmniSession, "do_orm_execute", _scope_statement)
+event.listen(OmniSession, "before_flush", _stamp_tenant)
+
+
+class Database:
+    """One engine and session factory per process; built by create_app() or the CLI."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = normalise_database_url(settings.database_url)
+        self.engine: AsyncEngine = _create_engine(self.url, settings)
+        self.dialect = self.engine.dialect.name
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=OmniSession
+        )
+        self._commit_listeners: list[Callable[[], None]] = []
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    def on_outbox_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after a unit of work that wrote outbox events commits."""
+        self._commit_listeners.append(callback)
+
+    def notify_outbox(self) -> None:
+        for callback in self._commit_listeners:
+            callback()
+
+    def uow(self, tenant_id: int | None = None, *, unscoped: bool = False) -> UnitOfWork:
+        return UnitOfWork(self, tenant_id=tenant_id, unscoped=unscoped)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _create_engine(url: str, settings: Settings) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=False,
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the driver so that we can BEGIN IMMEDIATE ourselves.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        # Writers queue on the lock at BEGIN instead of failing with SQLITE_BUSY on upgrade.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class UnitOfWork:
+    """One use case, one transaction: commits on a clean exit, rolls back on an exception.
+
+    Services flush, never commit. After a commit that wrote outbox events the dispatcher is woken.
+    """
+
+    session: AsyncSession
+
+    def __init__(self, db: Database, *, tenant_id: int | None, unscoped: bool) -> None:
+        if tenant_id is None and not unscoped:
+            raise TenantScopeError("a unit of work needs a tenant or unscoped=True")
+        self.db = db
+        self.tenant_id = tenant_id
+        self.unscoped = unscoped
+        self.wrote_events = False
+
+    @property
+    def dialect(self) -> str:
+        return self.db.dialect
+
+    def require_tenant(self) -> int:
+        if self.tenant_id is None:
+            raise TenantScopeError("this use case needs a tenant")
+        return self.tenant_id
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self.db.sessions()
+        self.session.info["tenant_id"] = self.tenant_id
+        self.session.info["unscoped"] = self.unscoped
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        committed = False
+        try:
+            if exc_type is None:
+                await self.session.commit()
+                committed = True
+            else:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+        if committed and self.wrote_events:
+            self.db.notify_outbox()
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+
+def dialect_insert(uow: UnitOfWork, table: Any) -> Any:
+    """INSERT that supports ``on_conflict_do_nothing`` / ``on_conflict_do_update`` on both."""
+    if uow.dialect == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

@@ -1,0 +1,237 @@
+"""Domain events through a transactional outbox.
+
+``record_event`` writes the event in the same transaction as the change it describes, so a
+rollback drops it and a commit keeps it even if the process dies the next instant. The
+:class:`Dispatcher` delivers stored events to in-process handlers, each event in its own
+transaction together with the handler's writes and the "dispatched" mark: a crash before that
+commit means the event is delivered again (at least once); handlers must tolerate repeats.
+Events of one aggregate are delivered in the order they were recorded: a failing event holds
+back the later events of its aggregate until it succeeds or is dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from omniretail.db import (
+    Base,
+    BigId,
+    Database,
+    JsonType,
+    TenantScoped,
+    UnitOfWork,
+    UTCDateTime,
+    utcnow,
+)
+
+log = logging.getLogger("omniretail.events")
+
+# Any fixed 64-bit number: only one dispatcher per database delivers at a time.
+_DISPATCHER_LOCK = 7_130_001
+
+
+class OutboxEvent(TenantScoped, Base):
+    __tablename__ = "outbox_events"
+    __table_args__ = (
+        sa.Index(
+            "ix_outbox_events_pending",
+            "id",
+            postgresql_where=sa.text("dispatched_at IS NULL AND dead_at IS NULL"),
+            sqlite_where=sa.text("dispatched_at IS NULL AND dead_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    type: Mapped[str] = mapped_column(sa.String(100))
+    aggregate_type: Mapped[str] = mapped_column(sa.String(64))
+    aggregate_id: Mapped[str] = mapped_column(sa.String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    dispatched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    dead_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    tenant_id: int
+    type: str
+    aggregate_type: str
+    aggregate_id: str
+    payload: dict[str, Any]
+    occurred_at: dt.datetime
+
+
+def record_event(
+    uow: UnitOfWork,
+    type_: str,
+    *,
+    aggregate_type: str,
+    aggregate_id: str | int,
+    payload: dict[str, Any],
+) -> None:
+    """Write a domain event in the unit of work's transaction (see module docstring)."""
+    uow.session.add(
+        OutboxEvent(
+            tenant_id=uow.require_tenant(),
+            type=type_,
+            aggregate_type=aggregate_type,
+            aggregate_id=str(aggregate_id),
+            payload=payload,
+            occurred_at=utcnow(),
+        )
+    )
+    uow.wrote_events = True
+
+
+Handler = Callable[[UnitOfWork, Event], Awaitable[None]]
+
+
+class HandlerRegistry:
+    """Which handlers an event type goes to; built at start-up, not at import."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[Handler]] = {}
+
+    def subscribe(self, event_type: str, handler: Handler) -> None:
+        """``event_type`` ``"*"`` receives every event."""
+        self._handlers.setdefault(event_type, []).append(handler)
+
+    def handlers_for(self, event_type: str) -> list[Handler]:
+        return self._handlers.get(event_type, []) + self._handlers.get("*", [])
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        registry: HandlerRegistry,
+        *,
+        batch_size: int = 200,
+        max_attempts: int = 10,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Deliver what is pending now; returns how many events were marked dispatched."""
+        if self.db.dialect != "postgresql":
+            return await self._deliver_batch()
+        async with self.db.engine.connect() as lock_conn:
+            got = await lock_conn.scalar(sa.select(sa.func.pg_try_advisory_lock(_DISPATCHER_LOCK)))
+            if not got:
+                return 0
+            try:
+                return await self._deliver_batch()
+            finally:
+                await lock_conn.scalar(sa.select(sa.func.pg_advisory_unlock(_DISPATCHER_LOCK)))
+                await lock_conn.commit()
+
+    async def run_until_idle(self) -> int:
+        total = 0
+        while (done := await self.run_once()) > 0:
+            total += done
+        return total
+
+    async def run_forever(self, stop: asyncio.Event, poll_seconds: float) -> None:
+        while not stop.is_set():
+            try:
+                await self.run_until_idle()
+            except Exception:
+                log.exception("outbox dispatch pass failed; retrying")
+            self._wake.clear()
+            waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waits, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waits:
+                waiter.cancel()
+
+    async def _deliver_batch(self) -> int:
+        async with self.db.uow(unscoped=True) as uow:
+            rows = (
+                await uow.session.scalars(
+                    sa.select(OutboxEvent)
+                    .where(OutboxEvent.dispatched_at.is_(None), OutboxEvent.dead_at.is_(None))
+                    .order_by(OutboxEvent.id)
+                    .limit(self.batch_size)
+                )
+            ).all()
+            events = [_to_event(row) for row in rows]
+        delivered = 0
+        held: set[tuple[str, str]] = set()
+        silent: list[int] = []
+        for event in events:
+            aggregate = (event.aggregate_type, event.aggregate_id)
+            if aggregate in held:
+                continue
+            handlers = self.registry.handlers_for(event.type)
+            if not handlers:
+                silent.append(event.id)
+                continue
+            if await self._deliver(event, handlers):
+                delivered += 1
+            else:
+                held.add(aggregate)
+        if silent:
+            async with self.db.uow(unscoped=True) as uow:
+                await uow.session.execute(
+                    sa.update(OutboxEvent)
+                    .where(OutboxEvent.id.in_(silent))
+                    .values(dispatched_at=utcnow())
+                )
+        return delivered + len(silent)
+
+    async def _deliver(self, event: Event, handlers: list[Handler]) -> bool:
+        try:
+            async with self.db.uow(event.tenant_id) as uow:
+                for handler in handlers:
+                    await handler(uow, event)
+                await uow.session.execute(
+                    sa.update(OutboxEvent)
+                    .where(OutboxEvent.id == event.id)
+                    .values(dispatched_at=utcnow(), attempts=OutboxEvent.attempts + 1)
+                )
+            return True
+        except Exception as exc:
+            log.warning("event %s (%s) failed: %r", event.id, event.type, exc)
+            await self._record_failure(event, exc)
+            return False
+
+    async def _record_failure(self, event: Event, exc: Exception) -> None:
+        async with self.db.uow(event.tenant_id) as uow:
+            row = await uow.session.get(OutboxEvent, event.id)
+            if row is None:
+                return
+            row.attempts += 1
+            row.last_error = repr(exc)[:2000]
+            if row.attempts >= self.max_attempts:
+                # Dead letter: kept for an operator, no longer holding its aggregate back.
+                row.dead_at = utcnow()
+                log.error("event %s dead-lettered after %s attempts", event.id, row.attempts)
+
+
+def _to_event(row: OutboxEvent) -> Event:
+    return Event(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        type=row.type,
+        aggregate_type=row.aggregate_type,
+        aggregate_id=row.aggregate_id,
+        payload=row.payload,
+        occurred_at=row.occurred_at,
+    )

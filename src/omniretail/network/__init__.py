@@ -1,0 +1,1 @@
+"""The store network: stores, warehouses, dark stores, pickup points, experience stores."""

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from omniretail.auth.domain import Permission
+from omniretail.errors import Forbidden
+from omniretail.network import service
+from omniretail.network.domain import LocationType
+from omniretail.network.schemas import STORE_EDITABLE, LocationIn, LocationOut, LocationPatch
+from omniretail.schemas import Code, Page
+from omniretail.web import CtxDep, PageDep, page
+
+router = APIRouter(prefix="/v1/locations", tags=["locations"])
+
+
+@router.post("", status_code=201, response_model=LocationOut)
+async def create_location(body: LocationIn, ctx: CtxDep) -> JSONResponse:
+    ctx.require(Permission.LOCATIONS_WRITE)
+    async with ctx.uow() as uow:
+        return await ctx.create(uow, lambda: service.do_create_location(uow, data=body))
+
+
+@router.get("", response_model=Page[LocationOut])
+async def list_locations(
+    ctx: CtxDep, paging: PageDep, type: Annotated[LocationType | None, Query()] = None
+) -> dict[str, Any]:
+    ctx.require(Permission.READ)
+    async with ctx.uow() as uow:
+        items = await service.list_locations(
+            uow, limit=paging.limit, after=paging.after, type_=type
+        )
+    return page(list(items), limit=paging.limit, last_key=lambda loc: loc.code)
+
+
+@router.get("/{code}", response_model=LocationOut)
+async def get_location(code: Code, ctx: CtxDep) -> LocationOut:
+    ctx.require(Permission.READ)
+    async with ctx.uow() as uow:
+        return await service.get_location(uow, code)
+
+
+@router.patch("/{code}", response_model=LocationOut)
+async def update_location(code: Code, body: LocationPatch, ctx: CtxDep) -> LocationOut:
+    async with ctx.uow() as uow:
+        row = await service.access_location(uow, code)
+        if not ctx.principal.can(Permission.LOCATIONS_WRITE):
+            ctx.require(Permission.LOCATION_SETTINGS)
+            ctx.require_location(row.id)
+            extra = body.model_fields_set - STORE_EDITABLE
+            if extra:
+                raise Forbidden(f"a store key may change only {sorted(STORE_EDITABLE)}")
+        return await service.do_update_location(uow, row=row, patch=body)

@@ -1,0 +1,161 @@
+"""Use cases of the store network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from omniretail.db import UnitOfWork
+from omniretail.errors import AlreadyExists, NotFound, ValidationFailed
+from omniretail.events import record_event
+from omniretail.network.domain import (
+    DEFAULT_DELIVERY_RADIUS_KM,
+    Capabilities,
+    LocationType,
+    capability_errors,
+    opening_hours_errors,
+)
+from omniretail.network.models import Location
+from omniretail.network.schemas import Capabilities as CapabilitiesOut
+from omniretail.network.schemas import LocationIn, LocationOut, LocationPatch
+
+
+def to_out(row: Location) -> LocationOut:
+    return LocationOut(
+        code=row.code,
+        name=row.name,
+        type=LocationType(row.type),
+        lat=row.lat,
+        lng=row.lng,
+        address=row.address,
+        capabilities=CapabilitiesOut(
+            ship=row.can_ship,
+            pickup=row.can_pickup,
+            local_delivery=row.can_local_delivery,
+            sells_online=row.sells_online,
+        ),
+        delivery_radius_km=row.delivery_radius_km,
+        daily_capacity=row.daily_capacity,
+        opening_hours=row.opening_hours,
+        active=row.active,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def check_location(row: Location) -> None:
+    """Whole-record rules, checked after a create or a patch is applied."""
+    caps = Capabilities(row.can_ship, row.can_pickup, row.can_local_delivery, row.sells_online)
+    errors = [
+        {"field": "capabilities", "message": m}
+        for m in capability_errors(LocationType(row.type), caps)
+    ]
+    errors += [
+        {"field": "opening_hours", "message": m}
+        for m in opening_hours_errors(row.opening_hours or {})
+    ]
+    if errors:
+        raise ValidationFailed("invalid location", errors)
+
+
+async def do_create_location(uow: UnitOfWork, *, data: LocationIn) -> LocationOut:
+    exists = await uow.session.scalar(sa.select(Location.id).where(Location.code == data.code))
+    if exists is not None:
+        raise AlreadyExists(f"location {data.code!r} already exists", field="code")
+    caps = data.capabilities
+    radius = data.delivery_radius_km
+    if radius is None and caps.local_delivery:
+        radius = DEFAULT_DELIVERY_RADIUS_KM
+    row = Location(
+        code=data.code,
+        name=data.name,
+        type=data.type.value,
+        lat=data.lat,
+        lng=data.lng,
+        address=data.address,
+        can_ship=caps.ship,
+        can_pickup=caps.pickup,
+        can_local_delivery=caps.local_delivery,
+        sells_online=caps.sells_online,
+        delivery_radius_km=radius,
+        daily_capacity=data.daily_capacity,
+        opening_hours=data.opening_hours,
+        active=data.active,
+    )
+    check_location(row)
+    uow.session.add(row)
+    await uow.flush()
+    out = to_out(row)
+    record_event(
+        uow,
+        "location.created",
+        aggregate_type="location",
+        aggregate_id=row.code,
+        payload=out.model_dump(mode="json"),
+    )
+    return out
+
+
+async def access_location(uow: UnitOfWork, code: str) -> Location:
+    row = await uow.session.scalar(sa.select(Location).where(Location.code == code))
+    if row is None:
+        raise NotFound("location", code)
+    return row
+
+
+async def get_location(uow: UnitOfWork, code: str) -> LocationOut:
+    return to_out(await access_location(uow, code))
+
+
+async def location_ref(uow: UnitOfWork, code: str) -> tuple[int, str]:
+    """The internal id behind a location code, for other contexts to keep a reference."""
+    location_id = await uow.session.scalar(sa.select(Location.id).where(Location.code == code))
+    if location_id is None:
+        raise NotFound("location", code)
+    return location_id, code
+
+
+async def list_locations(
+    uow: UnitOfWork, *, limit: int, after: Any = None, type_: LocationType | None = None
+) -> list[LocationOut]:
+    query = sa.select(Location).order_by(Location.code).limit(limit + 1)
+    if after is not None:
+        query = query.where(Location.code > str(after))
+    if type_ is not None:
+        query = query.where(Location.type == type_.value)
+    return [to_out(row) for row in await uow.session.scalars(query)]
+
+
+async def do_update_location(
+    uow: UnitOfWork, *, row: Location, patch: LocationPatch
+) -> LocationOut:
+    changes = patch.model_dump(exclude_unset=True)
+    caps = changes.pop("capabilities", None)
+    if "name" in changes and changes["name"] is None:
+        raise ValidationFailed("name cannot be cleared", [{"field": "name", "message": "required"}])
+    for field in ("lat", "lng", "active"):
+        if field in changes and changes[field] is None:
+            raise ValidationFailed(
+                f"{field} cannot be cleared", [{"field": field, "message": "required"}]
+            )
+    for field, value in changes.items():
+        setattr(row, field, value)
+    if caps is not None:
+        row.can_ship = caps["ship"]
+        row.can_pickup = caps["pickup"]
+        row.can_local_delivery = caps["local_delivery"]
+        row.sells_online = caps["sells_online"]
+        if row.can_local_delivery and row.delivery_radius_km is None:
+            row.delivery_radius_km = DEFAULT_DELIVERY_RADIUS_KM
+    check_location(row)
+    await uow.flush()
+    out = to_out(row)
+    record_event(
+        uow,
+        "location.updated",
+        aggregate_type="location",
+        aggregate_id=row.code,
+        payload={"code": row.code, "changed": sorted(patch.model_fields_set)},
+    )
+    return out

@@ -1,0 +1,126 @@
+"""What every endpoint shares: the authenticated request context, permissions, idempotent
+creation and list pagination. Thin by design: rules live in the services."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from omniretail.auth.domain import Permission, Principal
+from omniretail.auth.service import authenticate
+from omniretail.db import Database, UnitOfWork
+from omniretail.errors import Forbidden, ValidationFailed
+from omniretail.idempotency import fingerprint, run_idempotent
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+@dataclass(slots=True)
+class Ctx:
+    request: Request
+    db: Database
+    principal: Principal
+    idempotency_key: str | None
+
+    def uow(self) -> UnitOfWork:
+        return self.db.uow(self.principal.tenant_id)
+
+    def require(self, permission: Permission) -> None:
+        if not self.principal.can(permission):
+            raise Forbidden(f"role {self.principal.role} may not {permission.value}")
+
+    def require_location(self, location_id: int) -> None:
+        """Store keys act on their own location only."""
+        if self.principal.location_id is not None and self.principal.location_id != location_id:
+            raise Forbidden(f"this key acts for location {self.principal.location_code!r} only")
+
+    def require_channel(self, channel_code: str) -> None:
+        if self.principal.channel_code is not None and self.principal.channel_code != channel_code:
+            raise Forbidden(f"this key acts for channel {self.principal.channel_code!r} only")
+
+    async def create(
+        self,
+        uow: UnitOfWork,
+        make: Callable[[], Awaitable[BaseModel]],
+        *,
+        status: int = 201,
+    ) -> JSONResponse:
+        """Run a creating use case under the request's Idempotency-Key, if any."""
+
+        async def _create() -> tuple[int, Any]:
+            return status, (await make()).model_dump(mode="json")
+
+        body = await self.request.body()
+        outcome = await run_idempotent(
+            uow,
+            key=self.idempotency_key,
+            request_fingerprint=fingerprint(self.request.method, self.request.url.path, body),
+            create=_create,
+        )
+        headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+        return JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
+
+
+async def context(
+    request: Request,
+    db: Annotated[Database, Depends(database)],
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    ] = None,
+) -> Ctx:
+    principal = await authenticate(db, authorization)
+    return Ctx(request=request, db=db, principal=principal, idempotency_key=idempotency_key)
+
+
+CtxDep = Annotated[Ctx, Depends(context)]
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    limit: int
+    after: Any
+
+
+def encode_cursor(last: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": last}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Any:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValidationFailed(
+            "invalid cursor", [{"field": "cursor", "message": "use next_cursor as given"}]
+        ) from exc
+
+
+def page_request(
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> PageRequest:
+    return PageRequest(limit=limit, after=decode_cursor(cursor) if cursor else None)
+
+
+PageDep = Annotated[PageRequest, Depends(page_request)]
+
+
+def page(items: list[BaseModel], *, limit: int, last_key: Callable[[Any], Any]) -> dict[str, Any]:
+    """Keyset page: the service fetched ``limit + 1`` rows to know whether more exist."""
+    more = len(items) > limit
+    items = items[:limit]
+    return {
+        "items": [item.model_dump(mode="json") for item in items],
+        "next_cursor": encode_cursor(last_key(items[-1])) if more and items else None,
+    }

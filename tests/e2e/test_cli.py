@@ -1,0 +1,63 @@
+"""The `omni` bootstrap commands, on both databases, including their refusals."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from typer.testing import CliRunner
+
+from omniretail.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, backend_urls: dict[str, str],
+                 monkeypatch: pytest.MonkeyPatch) -> str:
+    url = backend_urls[request.param]
+    monkeypatch.setenv("OMNI_DATABASE_URL", url)
+    return url
+
+
+@pytest.mark.usefixtures("database_url")
+def test_tenant_and_key_creation_print_keys_once() -> None:
+    slug = f"cli-{uuid.uuid4().hex[:8]}"
+    created = runner.invoke(app, ["tenant", "create", slug, "--name", "CLI shop"])
+    assert created.exit_code == 0, created.output
+    body = json.loads(created.stdout)
+    assert body["tenant"] == slug
+    assert body["admin_key"].startswith("omk_")
+
+    key = runner.invoke(app, ["key", "create", "--tenant", slug, "--role", "analyst"])
+    assert key.exit_code == 0, key.output
+    assert json.loads(key.stdout)["role"] == "analyst"
+
+
+@pytest.mark.usefixtures("database_url")
+def test_bad_cli_input_exits_non_zero_with_a_message() -> None:
+    slug = f"cli-{uuid.uuid4().hex[:8]}"
+    bad = runner.invoke(app, ["tenant", "create", "Bad Slug", "--name", "x"])
+    assert bad.exit_code == 2
+    assert "slug" in bad.output
+    assert runner.invoke(app, ["tenant", "create", slug, "--name", "x", "--currency", "yen"]
+                         ).exit_code == 2
+    runner.invoke(app, ["tenant", "create", slug, "--name", "x"])
+    again = runner.invoke(app, ["tenant", "create", slug, "--name", "x"])
+    assert again.exit_code == 2
+    assert "already exists" in again.output
+    store = runner.invoke(app, ["key", "create", "--tenant", slug, "--role", "store"])
+    assert store.exit_code == 2
+    assert "location" in store.output
+    unknown = runner.invoke(app, ["key", "create", "--tenant", "nope", "--role", "admin"])
+    assert unknown.exit_code == 2
+
+
+@pytest.mark.usefixtures("database_url")
+def test_demo_seeds_once_and_then_hands_out_a_new_key() -> None:
+    first = runner.invoke(app, ["demo"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, ["demo"])
+    assert second.exit_code == 0, second.output
+    assert json.loads(first.stdout)["admin_key"] != json.loads(second.stdout)["admin_key"]

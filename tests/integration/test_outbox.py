@@ -1,0 +1,175 @@
+"""Events are written with the change and delivered at least once, in order per aggregate."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import sqlalchemy as sa
+
+from omniretail.channels.schemas import ChannelKind
+from omniretail.channels.service import do_create_channel
+from omniretail.db import Database, UnitOfWork
+from omniretail.events import Dispatcher, Event, HandlerRegistry, OutboxEvent, record_event
+from tests.factories import TenantHandle
+
+
+class Recorder:
+    def __init__(self, fail_times: int = 0) -> None:
+        self.seen: list[tuple[str, str, int]] = []
+        self.fail_times = fail_times
+
+    async def __call__(self, uow: UnitOfWork, event: Event) -> None:
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            raise RuntimeError("downstream is down")
+        self.seen.append((event.aggregate_id, event.type, event.payload.get("n", 0)))
+
+
+def registry_with(handler: Recorder, event_type: str = "*") -> HandlerRegistry:
+    registry = HandlerRegistry()
+    registry.subscribe(event_type, handler)
+    return registry
+
+
+async def pending(db: Database) -> int:
+    async with db.uow(unscoped=True) as uow:
+        return int(
+            await uow.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(OutboxEvent)
+                .where(OutboxEvent.dispatched_at.is_(None), OutboxEvent.dead_at.is_(None))
+            )
+            or 0
+        )
+
+
+async def test_a_rolled_back_change_leaves_no_event(db: Database, tenant: TenantHandle) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.uow(tenant.id) as uow:
+            await do_create_channel(uow, code="app", kind=ChannelKind.APP, name="App")
+            raise RuntimeError("abort")
+    assert await pending(db) == 0
+
+
+async def test_committed_events_are_delivered_once_in_order(
+    db: Database, tenant: TenantHandle
+) -> None:
+    async with db.uow(tenant.id) as uow:
+        for n in range(3):
+            record_event(
+                uow, "thing.changed", aggregate_type="thing", aggregate_id="a", payload={"n": n}
+            )
+    recorder = Recorder()
+    dispatcher = Dispatcher(db, registry_with(recorder))
+    assert await dispatcher.run_until_idle() == 3
+    assert await dispatcher.run_until_idle() == 0
+    assert recorder.seen == [
+        ("a", "thing.changed", 0),
+        ("a", "thing.changed", 1),
+        ("a", "thing.changed", 2),
+    ]
+
+
+async def test_a_failing_event_holds_back_its_aggregate_only(
+    db: Database, tenant: TenantHandle
+) -> None:
+    async with db.uow(tenant.id) as uow:
+        record_event(
+            uow, "thing.changed", aggregate_type="thing", aggregate_id="a", payload={"n": 1}
+        )
+        record_event(
+            uow, "thing.changed", aggregate_type="thing", aggregate_id="b", payload={"n": 1}
+        )
+        record_event(
+            uow, "thing.changed", aggregate_type="thing", aggregate_id="a", payload={"n": 2}
+        )
+    recorder = Recorder(fail_times=1)
+    dispatcher = Dispatcher(db, registry_with(recorder))
+    await dispatcher.run_once()
+    assert recorder.seen == [("b", "thing.changed", 1)]
+    await dispatcher.run_until_idle()
+    assert recorder.seen == [
+        ("b", "thing.changed", 1),
+        ("a", "thing.changed", 1),
+        ("a", "thing.changed", 2),
+    ]
+
+
+async def test_a_handler_that_keeps_failing_is_dead_lettered(
+    db: Database, tenant: TenantHandle
+) -> None:
+    async with db.uow(tenant.id) as uow:
+        record_event(uow, "thing.changed", aggregate_type="thing", aggregate_id="a", payload={})
+    dispatcher = Dispatcher(db, registry_with(Recorder(fail_times=99)), max_attempts=3)
+    for _ in range(3):
+        await dispatcher.run_once()
+    async with db.uow(unscoped=True) as uow:
+        row = await uow.session.scalar(sa.select(OutboxEvent))
+    assert row is not None
+    assert row.attempts == 3
+    assert row.dead_at is not None
+    assert "downstream is down" in (row.last_error or "")
+
+
+async def test_a_handlers_writes_roll_back_with_its_failure(
+    db: Database, tenant: TenantHandle
+) -> None:
+    async with db.uow(tenant.id) as uow:
+        record_event(uow, "thing.changed", aggregate_type="thing", aggregate_id="a", payload={})
+
+    async def half_done(uow: UnitOfWork, event: Event) -> None:
+        await do_create_channel(uow, code="side-effect", kind=ChannelKind.WEB, name="x")
+        raise RuntimeError("crash after a write")
+
+    registry = HandlerRegistry()
+    registry.subscribe("thing.changed", half_done)
+    await Dispatcher(db, registry).run_once()
+    async with db.uow(tenant.id) as uow:
+        count = await uow.session.scalar(sa.text("SELECT count(*) FROM channels"))
+    assert count == 0
+    assert await pending(db) == 1
+
+
+CRASHING_WRITER = textwrap.dedent(
+    """
+    import asyncio, os, signal, sys
+    from omniretail.config import Settings
+    from omniretail.db import Database
+    from omniretail.auth import service as auth
+    from omniretail.channels.schemas import ChannelKind
+    from omniretail.channels.service import do_create_channel
+
+    async def main() -> None:
+        db = Database(Settings(database_url=sys.argv[1], run_dispatcher=False))
+        async with db.uow(unscoped=True) as uow:
+            tenant_id = await auth.tenant_id_by_slug(uow, "acme")
+        async with db.uow(tenant_id) as uow:
+            await do_create_channel(uow, code="app", kind=ChannelKind.APP, name="App")
+        # Committed; die before any dispatcher could deliver the event.
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_killing_the_process_after_commit_loses_no_event(
+    db: Database, tenant: TenantHandle
+) -> None:
+    proc = subprocess.run(  # noqa: ASYNC221 (a real separate process is the point)
+        [sys.executable, "-c", CRASHING_WRITER, db.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
+        check=False,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    recorder = Recorder()
+    assert await Dispatcher(db, registry_with(recorder, "channel.created")).run_until_idle() == 1
+    assert recorder.seen == [("app", "channel.created", 0)]
