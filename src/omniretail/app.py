@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omniretail import __version__
 from omniretail.auth import api as auth_api
+from omniretail.catalog import api as catalog_api
 from omniretail.channels import api as channels_api
 from omniretail.config import Settings
 from omniretail.db import Database
@@ -30,6 +31,7 @@ ROUTERS = [
     auth_api.router,
     channels_api.router,
     network_api.router,
+    catalog_api.router,
 ]
 
 

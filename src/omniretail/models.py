@@ -1,12 +1,12 @@
 """Every context's tables, imported once so that Alembic and tests see the whole schema."""
 
-from omniretail.auth import models as _auth
-from omniretail.channels import models as _channels
+# ruff: noqa: F401  (imported for their side effect: registering tables on the metadata)
+from omniretail.auth import models as auth_models
+from omniretail.catalog import models as catalog_models
+from omniretail.channels import models as channels_models
 from omniretail.db import Base
 from omniretail.events import OutboxEvent
 from omniretail.idempotency import IdempotencyRecord
-from omniretail.network import models as _network
+from omniretail.network import models as network_models
 
 metadata = Base.metadata
-
-__all__ = ["IdempotencyRecord", "OutboxEvent", "_auth", "_channels", "_network", "metadata"]

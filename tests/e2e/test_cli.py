@@ -14,8 +14,9 @@ runner = CliRunner()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, backend_urls: dict[str, str],
-                 monkeypatch: pytest.MonkeyPatch) -> str:
+def database_url(
+    request: pytest.FixtureRequest, backend_urls: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> str:
     url = backend_urls[request.param]
     monkeypatch.setenv("OMNI_DATABASE_URL", url)
     return url
@@ -41,8 +42,10 @@ def test_bad_cli_input_exits_non_zero_with_a_message() -> None:
     bad = runner.invoke(app, ["tenant", "create", "Bad Slug", "--name", "x"])
     assert bad.exit_code == 2
     assert "slug" in bad.output
-    assert runner.invoke(app, ["tenant", "create", slug, "--name", "x", "--currency", "yen"]
-                         ).exit_code == 2
+    assert (
+        runner.invoke(app, ["tenant", "create", slug, "--name", "x", "--currency", "yen"]).exit_code
+        == 2
+    )
     runner.invoke(app, ["tenant", "create", slug, "--name", "x"])
     again = runner.invoke(app, ["tenant", "create", slug, "--name", "x"])
     assert again.exit_code == 2

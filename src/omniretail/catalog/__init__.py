@@ -1,0 +1,1 @@
+"""The catalogue: products, variants (SKU, barcode), categories and the one list price."""

@@ -1,0 +1,312 @@
+"""Use cases of the catalogue.
+
+The list price lives on the variant: one price per SKU per tenant, the same on every channel
+(EDLP). Every price set or changed is written to the audit log and raised as ``price.changed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from omniretail.catalog.models import PriceChange, Product, Variant
+from omniretail.catalog.schemas import (
+    PriceChangeOut,
+    ProductIn,
+    ProductOut,
+    ProductPatch,
+    ProductStatus,
+    VariantOut,
+)
+from omniretail.db import UnitOfWork
+from omniretail.errors import AlreadyExists, NotFound, ValidationFailed
+from omniretail.events import record_event
+
+
+@dataclass(frozen=True, slots=True)
+class VariantInfo:
+    """What other contexts (pricing, inventory, orders) need to know of a SKU."""
+
+    id: int
+    sku: str
+    barcode: str | None
+    product_code: str
+    title: str
+    category: str
+    price: int
+    active: bool
+
+
+def to_out(product: Product) -> ProductOut:
+    return ProductOut(
+        code=product.code,
+        title=product.title,
+        category=product.category,
+        attributes=product.attributes,
+        status=ProductStatus(product.status),
+        variants=[
+            VariantOut(sku=v.sku, barcode=v.barcode, attributes=v.attributes, price=v.price)
+            for v in product.variants
+        ],
+        created_at=product.created_at,
+        updated_at=product.updated_at,
+    )
+
+
+async def _taken(uow: UnitOfWork, column: Any, values: Iterable[str]) -> list[str]:
+    wanted = [v for v in values if v]
+    if not wanted:
+        return []
+    return list((await uow.session.scalars(sa.select(column).where(column.in_(wanted)))).all())
+
+
+async def check_new_identifiers(
+    uow: UnitOfWork,
+    *,
+    skus: list[str],
+    barcodes: list[str],
+    exclude_variant_ids: frozenset[int] | set[int] = frozenset(),
+) -> None:
+    """SKUs and barcodes are unique per tenant: a clash is a 409 naming each one."""
+    errors: list[dict[str, Any]] = []
+    taken_skus = await _taken(uow, Variant.sku, skus)
+    errors += [{"field": "sku", "value": s, "message": "already used"} for s in taken_skus]
+    rows = (
+        (
+            await uow.session.execute(
+                sa.select(Variant.id, Variant.barcode).where(Variant.barcode.in_(barcodes))
+            )
+        ).all()
+        if barcodes
+        else []
+    )
+    errors += [
+        {"field": "barcode", "value": code, "message": "already used"}
+        for variant_id, code in rows
+        if variant_id not in exclude_variant_ids
+    ]
+    if errors:
+        raise AlreadyExists("sku or barcode already used in this catalogue", errors=errors)
+
+
+def _audit_price(uow: UnitOfWork, variant: Variant, old: int | None, actor: str) -> None:
+    uow.session.add(
+        PriceChange(
+            variant_id=variant.id,
+            sku=variant.sku,
+            old_price=old,
+            new_price=variant.price,
+            actor=actor,
+        )
+    )
+    record_event(
+        uow,
+        "price.changed",
+        aggregate_type="sku",
+        aggregate_id=variant.sku,
+        payload={"sku": variant.sku, "old_price": old, "new_price": variant.price, "actor": actor},
+    )
+
+
+async def do_create_product(uow: UnitOfWork, *, data: ProductIn, actor: str) -> ProductOut:
+    exists = await uow.session.scalar(sa.select(Product.id).where(Product.code == data.code))
+    if exists is not None:
+        raise AlreadyExists(f"product {data.code!r} already exists", field="code")
+    await check_new_identifiers(
+        uow,
+        skus=[v.sku for v in data.variants],
+        barcodes=[v.barcode for v in data.variants if v.barcode],
+    )
+    product = Product(
+        code=data.code,
+        title=data.title,
+        category=data.category,
+        attributes=data.attributes,
+        status=data.status.value,
+    )
+    product.variants = [
+        Variant(sku=v.sku, barcode=v.barcode, attributes=v.attributes, price=v.price)
+        for v in data.variants
+    ]
+    uow.session.add(product)
+    await uow.flush()
+    for variant in product.variants:
+        _audit_price(uow, variant, None, actor)
+    out = to_out(product)
+    record_event(
+        uow,
+        "product.created",
+        aggregate_type="product",
+        aggregate_id=product.code,
+        payload={"code": product.code, "skus": [v.sku for v in product.variants]},
+    )
+    return out
+
+
+async def access_product(uow: UnitOfWork, code: str) -> Product:
+    product = await uow.session.scalar(sa.select(Product).where(Product.code == code))
+    if product is None:
+        raise NotFound("product", code)
+    return product
+
+
+async def get_product(uow: UnitOfWork, code: str) -> ProductOut:
+    return to_out(await access_product(uow, code))
+
+
+async def list_products(
+    uow: UnitOfWork,
+    *,
+    limit: int,
+    after: Any = None,
+    category: str | None = None,
+    status: ProductStatus | None = None,
+) -> list[ProductOut]:
+    query = sa.select(Product).order_by(Product.code).limit(limit + 1)
+    if after is not None:
+        query = query.where(Product.code > str(after))
+    if category:
+        query = query.where(
+            sa.or_(Product.category == category, Product.category.startswith(category + "/"))
+        )
+    if status is not None:
+        query = query.where(Product.status == status.value)
+    return [to_out(p) for p in await uow.session.scalars(query)]
+
+
+async def product_by_sku(uow: UnitOfWork, sku: str) -> ProductOut:
+    """The whole product behind one SKU, with every variant (cloud shelf)."""
+    product = await uow.session.scalar(
+        sa.select(Product).join(Variant, Variant.product_id == Product.id).where(Variant.sku == sku)
+    )
+    if product is None:
+        raise NotFound("sku", sku)
+    return to_out(product)
+
+
+async def product_by_barcode(uow: UnitOfWork, barcode: str) -> ProductOut:
+    """A scanned barcode resolves to its whole product with every variant (cloud shelf)."""
+    product = await uow.session.scalar(
+        sa.select(Product)
+        .join(Variant, Variant.product_id == Product.id)
+        .where(Variant.barcode == barcode)
+    )
+    if product is None:
+        raise NotFound("barcode", barcode)
+    return to_out(product)
+
+
+async def do_update_product(
+    uow: UnitOfWork, *, code: str, patch: ProductPatch, actor: str
+) -> ProductOut:
+    product = await access_product(uow, code)
+    changes = patch.model_dump(exclude_unset=True, exclude={"variants"})
+    for field in ("title", "category", "attributes", "status"):
+        if field in changes and changes[field] is None:
+            raise ValidationFailed(
+                f"{field} cannot be cleared", [{"field": field, "message": "required"}]
+            )
+    for field, value in changes.items():
+        setattr(product, field, value)
+    if patch.variants:
+        await _apply_variant_patches(uow, product, patch, actor)
+    await uow.flush()
+    await uow.session.refresh(product, ["updated_at"])
+    record_event(
+        uow,
+        "product.updated",
+        aggregate_type="product",
+        aggregate_id=product.code,
+        payload={"code": product.code, "changed": sorted(patch.model_fields_set)},
+    )
+    return to_out(product)
+
+
+async def _apply_variant_patches(
+    uow: UnitOfWork, product: Product, patch: ProductPatch, actor: str
+) -> None:
+    assert patch.variants is not None
+    by_sku = {v.sku: v for v in product.variants}
+    new = [v for v in patch.variants if v.sku not in by_sku]
+    missing_price = [
+        {"field": f"variants.{v.sku}.price", "message": "required for a new sku"}
+        for v in new
+        if v.price is None
+    ]
+    if missing_price:
+        raise ValidationFailed("a new variant needs a price", missing_price)
+    await check_new_identifiers(
+        uow,
+        skus=[v.sku for v in new],
+        barcodes=[v.barcode for v in patch.variants if v.barcode],
+        exclude_variant_ids={by_sku[v.sku].id for v in patch.variants if v.sku in by_sku},
+    )
+    for change in patch.variants:
+        variant = by_sku.get(change.sku)
+        if variant is None:
+            assert change.price is not None
+            variant = Variant(
+                sku=change.sku,
+                barcode=change.barcode,
+                attributes=change.attributes or {},
+                price=change.price,
+            )
+            product.variants.append(variant)
+            await uow.flush()
+            _audit_price(uow, variant, None, actor)
+            continue
+        if change.barcode is not None:
+            variant.barcode = change.barcode
+        if change.attributes is not None:
+            variant.attributes = change.attributes
+        if change.price is not None and change.price != variant.price:
+            old = variant.price
+            variant.price = change.price
+            _audit_price(uow, variant, old, actor)
+
+
+async def variants_by_sku(uow: UnitOfWork, skus: Iterable[str]) -> dict[str, VariantInfo]:
+    """One query for many SKUs; unknown SKUs are simply absent from the result."""
+    wanted = list(dict.fromkeys(skus))
+    if not wanted:
+        return {}
+    rows = await uow.session.execute(
+        sa.select(
+            Variant.id,
+            Variant.sku,
+            Variant.barcode,
+            Variant.price,
+            Product.code,
+            Product.title,
+            Product.category,
+            Product.status,
+        )
+        .join(Product, Product.id == Variant.product_id)
+        .where(Variant.sku.in_(wanted))
+    )
+    return {
+        row.sku: VariantInfo(
+            id=row.id,
+            sku=row.sku,
+            barcode=row.barcode,
+            product_code=row.code,
+            title=row.title,
+            category=row.category,
+            price=row.price,
+            active=row.status == ProductStatus.ACTIVE.value,
+        )
+        for row in rows
+    }
+
+
+async def price_history(uow: UnitOfWork, sku: str, *, limit: int = 100) -> list[PriceChangeOut]:
+    rows = await uow.session.scalars(
+        sa.select(PriceChange)
+        .where(PriceChange.sku == sku)
+        .order_by(PriceChange.id.desc())
+        .limit(limit)
+    )
+    return [PriceChangeOut.model_validate(row) for row in rows]
