@@ -16,6 +16,7 @@ class Location(TenantScoped, Base):
         sa.CheckConstraint("lat BETWEEN -90 AND 90", name="lat_range"),
         sa.CheckConstraint("lng BETWEEN -180 AND 180", name="lng_range"),
         sa.CheckConstraint("daily_capacity IS NULL OR daily_capacity >= 0", name="capacity"),
+        sa.Index("ix_locations_tenant_lat", "tenant_id", "lat"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +16,7 @@ from omniretail.network.domain import (
     Capabilities,
     LocationType,
     capability_errors,
+    distance_km,
     opening_hours_errors,
 )
 from omniretail.network.models import Location
@@ -159,3 +162,80 @@ async def do_update_location(
         payload={"code": row.code, "changed": sorted(patch.model_fields_set)},
     )
     return out
+
+
+CAPABILITY_COLUMNS = {
+    "ship": Location.can_ship,
+    "pickup": Location.can_pickup,
+    "local_delivery": Location.can_local_delivery,
+    "sells_online": Location.sells_online,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NearbyLocation:
+    id: int
+    code: str
+    name: str
+    type: str
+    lat: float
+    lng: float
+    distance_km: float
+    can_ship: bool
+    can_pickup: bool
+    can_local_delivery: bool
+    sells_online: bool
+    delivery_radius_km: float | None
+    daily_capacity: int | None
+    opening_hours: dict[str, Any] | None
+
+
+async def locations_near(
+    uow: UnitOfWork,
+    *,
+    lat: float,
+    lng: float,
+    radius_km: float,
+    capability: str | None = None,
+    limit: int = 50,
+) -> list[NearbyLocation]:
+    """Active locations within ``radius_km`` of a point, nearest first.
+
+    A bounding box narrows the rows in SQL (indexed on latitude); the exact great-circle distance
+    is computed here, so the answer is the same on SQLite and PostgreSQL.
+    """
+    dlat = radius_km / 111.0
+    cos_lat = max(math.cos(math.radians(lat)), 1e-6)
+    dlng = min(180.0, radius_km / (111.320 * cos_lat))
+    query = sa.select(Location).where(
+        Location.active.is_(True),
+        Location.lat.between(lat - dlat, lat + dlat),
+    )
+    if dlng < 180.0:
+        query = query.where(Location.lng.between(lng - dlng, lng + dlng))
+    if capability is not None:
+        query = query.where(CAPABILITY_COLUMNS[capability].is_(True))
+    found: list[NearbyLocation] = []
+    for row in await uow.session.scalars(query):
+        distance = distance_km(lat, lng, row.lat, row.lng)
+        if distance <= radius_km:
+            found.append(
+                NearbyLocation(
+                    id=row.id,
+                    code=row.code,
+                    name=row.name,
+                    type=row.type,
+                    lat=row.lat,
+                    lng=row.lng,
+                    distance_km=round(distance, 3),
+                    can_ship=row.can_ship,
+                    can_pickup=row.can_pickup,
+                    can_local_delivery=row.can_local_delivery,
+                    sells_online=row.sells_online,
+                    delivery_radius_km=row.delivery_radius_km,
+                    daily_capacity=row.daily_capacity,
+                    opening_hours=row.opening_hours,
+                )
+            )
+    found.sort(key=lambda loc: (loc.distance_km, loc.code))
+    return found[:limit]

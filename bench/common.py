@@ -1,0 +1,48 @@
+"""Helpers for benchmarks: timing statistics and throw-away databases."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import statistics
+import tempfile
+from collections.abc import Sequence
+
+import asyncpg
+
+from omniretail.config import Settings
+from omniretail.db import Database
+from omniretail.migrate import upgrade
+
+PG_HOST = os.environ.get("OMNI_BENCH_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("OMNI_BENCH_PG_PORT", "5432"))
+PG_USER = os.environ.get("OMNI_BENCH_PG_USER", getpass.getuser())
+
+
+def summary(samples_s: Sequence[float]) -> str:
+    """Median and p99 in milliseconds."""
+    ordered = sorted(samples_s)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    median = statistics.median(ordered) * 1000
+    return f"median {median:.3f} ms, p99 {p99 * 1000:.3f} ms (n={len(ordered)})"
+
+
+async def fresh_pg_database(name: str) -> str:
+    conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="test")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+
+
+def fresh_sqlite_url() -> str:
+    path = os.path.join(tempfile.mkdtemp(prefix="omni-bench-"), "bench.db")
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def open_database(url: str, *, pool_size: int = 10) -> Database:
+    """Migrate ``url`` (sync Alembic: call outside a running loop) and open it."""
+    upgrade(url)
+    return Database(Settings(database_url=url, run_dispatcher=False, db_pool_size=pool_size))
