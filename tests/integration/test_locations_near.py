@@ -26,7 +26,7 @@ async def test_nearest_first_within_radius_and_capability(
         for location in [
             loc("FAR", 31.50, 121.47, pickup=True),  # ~30 km north
             loc("NEAR", 31.2350, 121.4737, pickup=True),  # ~0.5 km
-            loc("MID", 31.2304, 121.5100, pickup=True),  # ~3.4 km east
+            loc("MID", 31.2304, 121.5100, pickup=True),  # ~3.5 km east
             loc("NOPICK", 31.2310, 121.4737, ship=True),  # closest, cannot do pickup
         ]:
             await service.do_create_location(uow, data=location)
@@ -37,5 +37,5 @@ async def test_nearest_first_within_radius_and_capability(
         everything = await service.locations_near(
             uow, lat=CENTRE[0], lng=CENTRE[1], radius_km=50, limit=2
         )
-    assert [(f.code, round(f.distance_km, 1)) for f in found] == [("NEAR", 0.5), ("MID", 3.4)]
+    assert [(f.code, round(f.distance_km, 1)) for f in found] == [("NEAR", 0.5), ("MID", 3.5)]
     assert [f.code for f in everything] == ["NOPICK", "NEAR"]
