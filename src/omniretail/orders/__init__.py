@@ -1,0 +1,1 @@
+"""Orders from any channel: checkout, sourcing (where each line comes from), fulfilment."""
