@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -86,8 +87,7 @@ def source_order(
 ) -> Plan:
     policy = policy or Policy()
     wanted = merge_lines(lines)
-    usable = [c for c in candidates if c.excluded is None and _useful(c, wanted)]
-    best = _best_single(wanted, usable)
+    usable, best = _scan(wanted, candidates)
     method = "exact"
     if best is None and policy.max_shipments >= 2:
         best, method = _best_combination(wanted, _pool(wanted, usable, policy), policy)
@@ -113,14 +113,35 @@ def _covers(wanted: Mapping[str, int], combo: Sequence[Candidate]) -> bool:
     return all(sum(c.stock.get(sku, 0) for c in combo) >= qty for sku, qty in wanted.items())
 
 
-def _nearness(c: Candidate) -> tuple[float, str]:
-    return c.distance_km, c.code
+_nearness = operator.attrgetter("distance_km", "code")
 
 
-def _best_single(wanted: Mapping[str, int], usable: Sequence[Candidate]) -> list[Candidate] | None:
-    covering = (c for c in usable if all(c.stock.get(s, 0) >= q for s, q in wanted.items()))
-    best = min(covering, key=_nearness, default=None)
-    return [best] if best is not None else None
+def _scan(
+    wanted: Mapping[str, int], candidates: Sequence[Candidate]
+) -> tuple[list[Candidate], list[Candidate] | None]:
+    """One pass (the hot loop at thousands of locations): the candidates holding anything
+    wanted, and the nearest one holding everything."""
+    items = tuple(wanted.items())
+    usable: list[Candidate] = []
+    best: Candidate | None = None
+    for c in candidates:
+        if c.excluded is not None:
+            continue
+        stock = c.stock
+        useful = False
+        whole = True
+        for sku, qty in items:
+            have = stock.get(sku, 0)
+            if have > 0:
+                useful = True
+            if have < qty:
+                whole = False
+        if not useful:
+            continue
+        usable.append(c)
+        if whole and (best is None or _nearness(c) < _nearness(best)):
+            best = c
+    return usable, [best] if best is not None else None
 
 
 def _pool(
