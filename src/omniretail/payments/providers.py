@@ -1,0 +1,94 @@
+"""The payment provider Protocol and the built-in providers. No I/O in the built-ins."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "pending"  # an online payment waiting for the provider's confirmation
+    CAPTURED = "captured"
+    DECLINED = "declined"
+    VOIDED = "voided"
+
+
+@dataclass(frozen=True, slots=True)
+class Authorisation:
+    status: PaymentStatus
+    provider_ref: str
+    message: str = ""
+
+
+class PaymentProvider(Protocol):
+    method: str
+    online: bool  # True: the money is confirmed later by a callback
+
+    def authorise(
+        self, *, amount: int, currency: str, reference: str, token: str | None
+    ) -> Authorisation: ...
+
+    def refund(self, *, amount: int, currency: str, provider_ref: str) -> Authorisation: ...
+
+
+class InPersonProvider:
+    """Cash or a card terminal at the POS: the POS has taken the money when it records it."""
+
+    online = False
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+
+    def authorise(
+        self, *, amount: int, currency: str, reference: str, token: str | None
+    ) -> Authorisation:
+        return Authorisation(PaymentStatus.CAPTURED, f"{self.method}:{reference}")
+
+    def refund(self, *, amount: int, currency: str, provider_ref: str) -> Authorisation:
+        return Authorisation(PaymentStatus.CAPTURED, f"refund:{provider_ref}")
+
+
+# The test card that the sandbox always refuses (not a secret).
+DECLINE_TOKEN = "decline"  # noqa: S105
+
+
+class SandboxProvider:
+    """A pretend online gateway for development and tests.
+
+    ``token`` ``"decline"`` is refused at once; anything else is pending until a callback signed
+    with the sandbox secret confirms (or fails) it, as real gateways notify asynchronously.
+    """
+
+    method = "sandbox"
+    online = True
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret.encode()
+
+    def authorise(
+        self, *, amount: int, currency: str, reference: str, token: str | None
+    ) -> Authorisation:
+        if token == DECLINE_TOKEN:
+            return Authorisation(PaymentStatus.DECLINED, f"sbx:{reference}", "card declined")
+        return Authorisation(PaymentStatus.PENDING, f"sbx:{reference}")
+
+    def refund(self, *, amount: int, currency: str, provider_ref: str) -> Authorisation:
+        return Authorisation(PaymentStatus.CAPTURED, f"refund:{provider_ref}")
+
+    def sign(self, provider_ref: str, status: str, amount: int) -> str:
+        message = f"{provider_ref}|{status}|{amount}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def verify(self, provider_ref: str, status: str, amount: int, signature: str) -> bool:
+        return hmac.compare_digest(self.sign(provider_ref, status, amount), signature)
+
+
+def builtin_providers(sandbox_secret: str) -> dict[str, PaymentProvider]:
+    return {
+        "cash": InPersonProvider("cash"),
+        "card_present": InPersonProvider("card_present"),
+        "sandbox": SandboxProvider(sandbox_secret),
+    }
