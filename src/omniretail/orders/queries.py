@@ -1,0 +1,128 @@
+"""Reading orders and fulfilments, and shaping them for the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from omniretail.db import UnitOfWork
+from omniretail.errors import NotFound
+from omniretail.orders.domain import FulfilmentStatus, Mode, OrderStatus
+from omniretail.orders.models import Fulfilment, Order
+from omniretail.orders.schemas import (
+    FulfilmentLineOut,
+    FulfilmentOut,
+    OrderLineOut,
+    OrderOut,
+    PaymentOut,
+    TotalsOut,
+)
+
+
+def fulfilment_out(
+    f: Fulfilment, order_public_id: str, pickup_code: str | None = None
+) -> FulfilmentOut:
+    return FulfilmentOut(
+        id=f.public_id,
+        order_id=order_public_id,
+        location=f.location_code,
+        mode=Mode(f.mode),
+        status=FulfilmentStatus(f.status),
+        lines=[FulfilmentLineOut(sku=line.sku, qty=line.qty) for line in f.lines],
+        distance_km=f.distance_km,
+        promised_at=f.promised_at,
+        transfer_from=f.transfer_from or [],
+        reason=f.reason,
+        pickup_code=pickup_code,
+    )
+
+
+def order_out(order: Order, pickup_codes: dict[int, str] | None = None) -> OrderOut:
+    codes = pickup_codes or {}
+    return OrderOut(
+        id=order.public_id,
+        number=order.number,
+        status=OrderStatus(order.status),
+        channel=order.channel,
+        customer_id=order.customer_id,
+        mode=Mode(order.mode),
+        placed_at_location=order.placed_at_location,
+        attributed_location=order.attributed_location,
+        attributed_staff=order.attributed_staff,
+        lines=[OrderLineOut.model_validate(line) for line in order.lines],
+        totals=TotalsOut(
+            currency=order.currency,
+            subtotal=order.subtotal,
+            discount_total=order.discount_total,
+            delivery_fee=order.delivery_fee,
+            points_redeemed=order.points_redeemed,
+            total=order.total,
+            paid=order.paid_amount,
+        ),
+        payments=[PaymentOut.model_validate(p) for p in order.payments],
+        fulfillments=[
+            fulfilment_out(f, order.public_id, codes.get(f.id)) for f in order.fulfilments
+        ],
+        coupon_codes=order.coupon_codes or [],
+        sourcing=order.sourcing or {},
+        created_at=order.created_at,
+    )
+
+
+async def access_order(uow: UnitOfWork, public_id: str, *, for_update: bool = False) -> Order:
+    query = sa.select(Order).where(Order.public_id == public_id)
+    if for_update:
+        query = query.with_for_update()
+    order = await uow.session.scalar(query)
+    if order is None:
+        raise NotFound("order", public_id)
+    return order
+
+
+async def get_order(uow: UnitOfWork, public_id: str) -> OrderOut:
+    return order_out(await access_order(uow, public_id))
+
+
+async def list_orders(
+    uow: UnitOfWork,
+    *,
+    limit: int,
+    after: Any = None,
+    channel: str | None = None,
+    customer_id: str | None = None,
+    location: str | None = None,
+    status: OrderStatus | None = None,
+) -> list[OrderOut]:
+    """Newest first. ``location`` matches orders placed at, attributed to, or fulfilled by it."""
+    query = sa.select(Order).order_by(Order.id.desc()).limit(limit + 1)
+    if after is not None:
+        query = query.where(Order.id < int(after))
+    if channel:
+        query = query.where(Order.channel == channel)
+    if customer_id:
+        query = query.where(Order.customer_id == customer_id)
+    if status is not None:
+        query = query.where(Order.status == status.value)
+    if location:
+        fulfilled_there = sa.select(Fulfilment.order_id).where(Fulfilment.location_code == location)
+        query = query.where(
+            sa.or_(
+                Order.placed_at_location == location,
+                Order.attributed_location == location,
+                Order.id.in_(fulfilled_there),
+            )
+        )
+    return [order_out(o) for o in await uow.session.scalars(query)]
+
+
+async def access_fulfilment(
+    uow: UnitOfWork, public_id: str, *, for_update: bool = False
+) -> Fulfilment:
+    query = sa.select(Fulfilment).where(Fulfilment.public_id == public_id)
+    if for_update:
+        query = query.with_for_update()
+    fulfilment = await uow.session.scalar(query)
+    if fulfilment is None:
+        raise NotFound("fulfillment", public_id)
+    return fulfilment
