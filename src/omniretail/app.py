@@ -20,6 +20,7 @@ from omniretail.channels import api as channels_api
 from omniretail.config import Settings
 from omniretail.db import Database
 from omniretail.events import Dispatcher
+from omniretail.inventory import api as inventory_api
 from omniretail.migrate import database_revisions, script_heads
 from omniretail.network import api as network_api
 from omniretail.problems import install_error_handlers, problem
@@ -32,6 +33,7 @@ ROUTERS = [
     channels_api.router,
     network_api.router,
     catalog_api.router,
+    inventory_api.router,
 ]
 
 

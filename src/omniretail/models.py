@@ -7,6 +7,7 @@ from omniretail.channels import models as channels_models
 from omniretail.db import Base
 from omniretail.events import OutboxEvent
 from omniretail.idempotency import IdempotencyRecord
+from omniretail.inventory import models as inventory_models
 from omniretail.network import models as network_models
 
 metadata = Base.metadata

@@ -73,6 +73,21 @@ async def get_tenant(uow: UnitOfWork) -> Tenant:
     return tenant
 
 
+async def tenant_settings(uow: UnitOfWork) -> dict[str, Any]:
+    """The tenant's settings (e.g. ``allow_negative_stock``), as stored; missing keys take the
+    reader's default."""
+    settings = await uow.session.scalar(
+        sa.select(Tenant.settings).where(Tenant.id == uow.require_tenant())
+    )
+    return dict(settings or {})
+
+
+async def do_update_tenant_settings(uow: UnitOfWork, *, changes: dict[str, Any]) -> None:
+    tenant = await get_tenant(uow)
+    tenant.settings = {**(tenant.settings or {}), **changes}
+    await uow.flush()
+
+
 async def do_create_key(
     uow: UnitOfWork,
     *,

@@ -239,3 +239,34 @@ async def locations_near(
             )
     found.sort(key=lambda loc: (loc.distance_km, loc.code))
     return found[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class LocationBrief:
+    id: int
+    code: str
+    type: str
+    active: bool
+
+
+async def locations_by_code(uow: UnitOfWork, codes: list[str]) -> dict[str, LocationBrief]:
+    """One query for many codes; unknown codes are simply absent from the result."""
+    wanted = list(dict.fromkeys(codes))
+    if not wanted:
+        return {}
+    rows = await uow.session.execute(
+        sa.select(Location.id, Location.code, Location.type, Location.active).where(
+            Location.code.in_(wanted)
+        )
+    )
+    return {r.code: LocationBrief(r.id, r.code, r.type, r.active) for r in rows}
+
+
+async def location_ids_with(uow: UnitOfWork, capability: str) -> set[int]:
+    """Ids of the active locations that have ``capability`` (e.g. ``sells_online``)."""
+    rows = await uow.session.scalars(
+        sa.select(Location.id).where(
+            Location.active.is_(True), CAPABILITY_COLUMNS[capability].is_(True)
+        )
+    )
+    return set(rows)

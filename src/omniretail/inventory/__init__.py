@@ -1,0 +1,1 @@
+"""One stock across every location: positions, ledger, reservations, availability."""

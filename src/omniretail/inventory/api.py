@@ -1,0 +1,179 @@
+"""Stock, movements, reservations, availability and channel buffers over HTTP."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from omniretail.auth.domain import Permission
+from omniretail.db import UnitOfWork
+from omniretail.errors import Forbidden, NotFound, ValidationFailed
+from omniretail.inventory import availability as atp
+from omniretail.inventory import reservations, service
+from omniretail.inventory.schemas import (
+    AvailabilityOut,
+    BuffersIn,
+    BuffersOut,
+    CountIn,
+    MovementBatchIn,
+    MovementBatchOut,
+    PositionOut,
+    ReservationIn,
+    ReservationOut,
+    StockOut,
+)
+from omniretail.schemas import Code
+from omniretail.web import Ctx, CtxDep
+
+router = APIRouter(prefix="/v1", tags=["inventory"])
+
+
+class Mode(StrEnum):
+    SHIP = "ship"
+    PICKUP = "pickup"
+    LOCAL_DELIVERY = "local_delivery"
+
+
+def actor(ctx: Ctx) -> str:
+    return f"key:{ctx.principal.key_id}:{ctx.principal.role}"
+
+
+def require_own_locations(ctx: Ctx, codes: set[str]) -> None:
+    """Store keys move stock at their own location only."""
+    own = ctx.principal.location_code
+    if own is not None and codes - {own}:
+        raise Forbidden(f"this key acts for location {own!r} only")
+
+
+@router.get("/inventory/{sku}", response_model=StockOut)
+async def get_stock(sku: Code, ctx: CtxDep) -> StockOut:
+    ctx.require(Permission.READ)
+    async with ctx.uow() as uow:
+        return await service.stock_of_sku(uow, sku)
+
+
+@router.put("/inventory/{location}/{sku}", response_model=PositionOut)
+async def count_stock(location: Code, sku: Code, body: CountIn, ctx: CtxDep) -> PositionOut:
+    """A counted quantity: sets on hand (the variance is a ``count`` movement), and
+    optionally the safety stock."""
+    ctx.require(Permission.STOCK_WRITE)
+    require_own_locations(ctx, {location})
+    async with ctx.uow() as uow:
+        return await service.do_count(
+            uow,
+            location=location,
+            sku=sku,
+            on_hand=body.on_hand,
+            safety_stock=body.safety_stock,
+            reference=body.reference,
+            actor=actor(ctx),
+        )
+
+
+@router.post("/inventory/movements", status_code=201, response_model=MovementBatchOut)
+async def post_movements(body: MovementBatchIn, ctx: CtxDep) -> JSONResponse:
+    """A batch of movements applied whole or not at all; idempotent per ``batch_id``."""
+    ctx.require(Permission.STOCK_WRITE)
+    require_own_locations(ctx, {line.location for line in body.lines})
+    async with ctx.uow() as uow:
+        result = await service.do_apply_movements(
+            uow, lines=body.lines, actor=actor(ctx), batch_id=body.batch_id
+        )
+    return JSONResponse(result.model_dump(mode="json"), status_code=201)
+
+
+@router.post("/reservations", status_code=201, response_model=ReservationOut)
+async def create_reservation(body: ReservationIn, ctx: CtxDep) -> JSONResponse:
+    ctx.require(Permission.RESERVE)
+    require_own_locations(ctx, {line.location for line in body.lines})
+    lines = [reservations.StockLine(ln.sku, ln.location, ln.qty) for ln in body.lines]
+    async with ctx.uow() as uow:
+        return await ctx.create(
+            uow,
+            lambda: reservations.do_reserve(
+                uow,
+                lines=lines,
+                ttl_seconds=body.ttl_seconds,
+                reference=body.reference,
+                channel=ctx.principal.channel_code,
+                actor=actor(ctx),
+            ),
+        )
+
+
+async def _access_reservation(ctx: Ctx, uow: UnitOfWork, reservation_id: int) -> ReservationOut:
+    found = await reservations.get_reservation(uow, reservation_id)
+    channel = ctx.principal.channel_code
+    if channel is not None and found.channel != channel:
+        raise NotFound("reservation", reservation_id)
+    require_own_locations(ctx, {line.location for line in found.lines})
+    return found
+
+
+@router.get("/reservations/{reservation_id}", response_model=ReservationOut)
+async def get_reservation(reservation_id: int, ctx: CtxDep) -> ReservationOut:
+    ctx.require(Permission.READ)
+    async with ctx.uow() as uow:
+        return await _access_reservation(ctx, uow, reservation_id)
+
+
+@router.delete("/reservations/{reservation_id}", response_model=ReservationOut)
+async def release_reservation(reservation_id: int, ctx: CtxDep) -> ReservationOut:
+    ctx.require(Permission.RESERVE)
+    async with ctx.uow() as uow:
+        await _access_reservation(ctx, uow, reservation_id)
+        return await reservations.do_release_reservation(
+            uow, reservation_id=reservation_id, actor=actor(ctx)
+        )
+
+
+@router.get("/availability", response_model=AvailabilityOut)
+async def get_availability(
+    ctx: CtxDep,
+    sku: Annotated[Code, Query()],
+    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    lng: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    radius_km: Annotated[float, Query(gt=0, le=100)] = 10.0,
+    mode: Mode | None = None,
+    channel: Annotated[Code | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> AvailabilityOut:
+    """A channel key always gets its own channel's view (its buffer applied)."""
+    ctx.require(Permission.READ)
+    if (lat is None) != (lng is None):
+        raise ValidationFailed(
+            "give lat and lng together",
+            [{"field": "lat" if lat is None else "lng", "message": "required with the other"}],
+        )
+    async with ctx.uow() as uow:
+        return await atp.availability(
+            uow,
+            sku=sku,
+            channel=ctx.principal.channel_code or channel,
+            lat=lat,
+            lng=lng,
+            radius_km=radius_km,
+            mode=mode.value if mode else None,
+            limit=limit,
+        )
+
+
+@router.get("/channels/{code}/buffers", response_model=BuffersOut)
+async def get_buffers(code: Code, ctx: CtxDep) -> BuffersOut:
+    ctx.require(Permission.READ)
+    async with ctx.uow() as uow:
+        return await atp.channel_buffers(uow, code)
+
+
+@router.put("/channels/{code}/buffers", response_model=BuffersOut)
+async def put_buffers(code: Code, body: BuffersIn, ctx: CtxDep) -> BuffersOut:
+    """Units held back from the channel's network available-to-sell: ``default`` for every
+    SKU, ``skus`` per-SKU overrides. Replaces what was set."""
+    ctx.require(Permission.CHANNELS_WRITE)
+    async with ctx.uow() as uow:
+        return await atp.do_set_channel_buffers(
+            uow, channel=code, default=body.default, skus=body.skus
+        )

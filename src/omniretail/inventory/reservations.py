@@ -1,0 +1,654 @@
+"""Reservations: holding stock for a cart or an order, and letting it go or leave.
+
+A hold is ONE conditional UPDATE per position (``reserved = reserved + q WHERE on_hand -
+reserved - safety_stock >= q``): the database serialises racing holds on the row, and the row
+count tells each racer whether it won, on PostgreSQL and SQLite alike, with no lock kept beyond
+the statement's own row lock until commit. Lines are held in (location, sku) order so two
+multi-line holds cannot deadlock. All lines or none: the holds already taken are undone in the
+same transaction when one line is short.
+
+Every change of state first claims rows with a conditional UPDATE (the reservation's status, a
+line's ``held`` state), so a release, a consumption, a confirmation and the expiry worker can
+race without doing anything twice. These functions run in the caller's unit of work (orders
+call them inside the order's transaction) and never commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from omniretail.auth import service as auth
+from omniretail.db import UnitOfWork, utcnow
+from omniretail.errors import Conflict, NotFound, ValidationFailed
+from omniretail.events import record_event
+from omniretail.inventory.domain import (
+    CONSUMING,
+    HOLDING,
+    MAX_TTL_SECONDS,
+    Reason,
+    ReservationStatus,
+    available,
+    expiry,
+)
+from omniretail.inventory.models import (
+    Reservation,
+    ReservationLine,
+    StockMovement,
+    StockPosition,
+)
+from omniretail.inventory.schemas import ReservationLineOut, ReservationOut
+from omniretail.inventory.service import (
+    Change,
+    InsufficientStock,
+    check_stock_keys,
+    notify_at_risk,
+    notify_availability,
+)
+
+P = StockPosition
+
+
+class ReservationExpired(Conflict):
+    code = "reservation_expired"
+    title = "Reservation expired"
+
+
+class ReservationClosed(Conflict):
+    code = "reservation_closed"
+    title = "Reservation already consumed or released"
+
+
+@dataclass(frozen=True, slots=True)
+class StockLine:
+    """One requested line: ``qty`` units of ``sku`` at location ``location``."""
+
+    sku: str
+    location: str
+    qty: int
+
+
+_POSITION_COLUMNS = (P.id, P.on_hand, P.reserved, P.safety_stock)
+
+
+def _merge(lines: Sequence[StockLine]) -> dict[tuple[str, str], tuple[int, list[int]]]:
+    """Same (location, sku) twice is one hold of the sum; remembers the indexes to name."""
+    merged: dict[tuple[str, str], tuple[int, list[int]]] = {}
+    for index, line in enumerate(lines):
+        key = (line.location, line.sku)
+        qty, indexes = merged.get(key, (0, []))
+        merged[key] = (qty + line.qty, [*indexes, index])
+    return dict(sorted(merged.items()))
+
+
+def _check_quantities(lines: Sequence[StockLine], ttl_seconds: int | None) -> None:
+    errors: list[dict[str, Any]] = [
+        {"field": f"lines.{i}.qty", "index": i, "message": "must be at least 1"}
+        for i, line in enumerate(lines)
+        if line.qty < 1
+    ]
+    if not lines:
+        errors.append({"field": "lines", "message": "at least one line"})
+    if ttl_seconds is not None and not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
+        errors.append({"field": "ttl_seconds", "message": f"between 1 and {MAX_TTL_SECONDS}"})
+    if errors:
+        raise ValidationFailed("invalid reservation", errors)
+
+
+async def _short_lines(
+    uow: UnitOfWork,
+    merged: dict[tuple[str, str], tuple[int, list[int]]],
+    short: list[tuple[str, str]],
+) -> InsufficientStock:
+    """Name each short line with what is available there now (unknown keys are a 422)."""
+    await check_stock_keys(
+        uow, [(merged[key][1][0], key[1], key[0]) for key in short], field="lines"
+    )
+    rows = await uow.session.execute(
+        sa.select(P.sku, P.location_code, P.on_hand, P.reserved, P.safety_stock).where(
+            sa.tuple_(P.sku, P.location_code).in_([(sku, loc) for loc, sku in short])
+        )
+    )
+    now_available = {
+        (r.location_code, r.sku): available(r.on_hand, r.reserved, r.safety_stock) for r in rows
+    }
+    named = [
+        {
+            "index": merged[key][1][0],
+            "indexes": merged[key][1],
+            "sku": key[1],
+            "location": key[0],
+            "requested": merged[key][0],
+            "available": now_available.get(key, 0),
+        }
+        for key in short
+    ]
+    described = ", ".join(f"{n['sku']} at {n['location']}" for n in named)
+    return InsufficientStock(f"not enough stock for {described}", lines=named)
+
+
+async def _hold_all(
+    uow: UnitOfWork, merged: dict[tuple[str, str], tuple[int, list[int]]]
+) -> dict[tuple[str, str], Any]:
+    """One conditional UPDATE per position; on any short line, undo the others and raise."""
+    now = utcnow()
+    won: dict[tuple[str, str], Any] = {}
+    short: list[tuple[str, str]] = []
+    for (location, sku), (qty, _) in merged.items():
+        row = (
+            await uow.session.execute(
+                sa.update(P)
+                .where(
+                    P.sku == sku,
+                    P.location_code == location,
+                    P.on_hand - P.reserved - P.safety_stock >= qty,
+                )
+                .values(reserved=P.reserved + qty, updated_at=now)
+                .returning(*_POSITION_COLUMNS)
+                .execution_options(synchronize_session=False)
+            )
+        ).first()
+        if row is None:
+            short.append((location, sku))
+        else:
+            won[(location, sku)] = row
+    if short:
+        for key, row in won.items():
+            await _move_position(uow, row.id, reserved=-merged[key][0])
+        raise await _short_lines(uow, merged, short)
+    return won
+
+
+async def _move_position(
+    uow: UnitOfWork, position_id: int, *, on_hand: int = 0, reserved: int = 0
+) -> Any:
+    """Relative change of a position already claimed by the caller; returns the new figures."""
+    return (
+        await uow.session.execute(
+            sa.update(P)
+            .where(P.id == position_id)
+            .values(
+                on_hand=P.on_hand + on_hand, reserved=P.reserved + reserved, updated_at=utcnow()
+            )
+            .returning(*_POSITION_COLUMNS)
+            .execution_options(synchronize_session=False)
+        )
+    ).one()
+
+
+def _ledger(
+    uow: UnitOfWork,
+    *,
+    position_id: int,
+    sku: str,
+    location: str,
+    reason: Reason,
+    on_hand: int = 0,
+    reserved: int = 0,
+    reservation_id: int | None,
+    reference: str | None,
+    actor: str,
+) -> None:
+    uow.session.add(
+        StockMovement(
+            position_id=position_id,
+            sku=sku,
+            location_code=location,
+            reason=reason.value,
+            on_hand_delta=on_hand,
+            reserved_delta=reserved,
+            reservation_id=reservation_id,
+            reference=reference,
+            actor=actor,
+            created_at=utcnow(),
+        )
+    )
+
+
+def _change(sku: str, location: str, row: Any, *, on_hand: int, reserved: int) -> Change:
+    """``row`` holds the figures after a change of (on_hand, reserved) by the given deltas."""
+    return Change(
+        sku=sku,
+        location=location,
+        available_before=available(
+            row.on_hand - on_hand, row.reserved - reserved, row.safety_stock
+        ),
+        on_hand=row.on_hand,
+        reserved=row.reserved,
+        safety_stock=row.safety_stock,
+    )
+
+
+async def do_reserve(
+    uow: UnitOfWork,
+    *,
+    lines: Sequence[StockLine],
+    ttl_seconds: int | None,
+    actor: str,
+    reference: str | None = None,
+    channel: str | None = None,
+    now: dt.datetime | None = None,
+) -> ReservationOut:
+    """Hold every line at its named location, or none (409 ``insufficient_stock`` naming each
+    short line; 422 for an unknown SKU or location). ``ttl_seconds`` None means held for an
+    order with no expiry (status ``confirmed``); otherwise it expires after the TTL unless
+    confirmed. Safe to call inside the caller's unit of work: on failure nothing stays held.
+    """
+    _check_quantities(lines, ttl_seconds)
+    merged = _merge(lines)
+    won = await _hold_all(uow, merged)
+    now = now or utcnow()
+    reservation = Reservation(
+        status=(
+            ReservationStatus.CONFIRMED if ttl_seconds is None else ReservationStatus.ACTIVE
+        ).value,
+        reference=reference,
+        channel_code=channel,
+        actor=actor,
+        expires_at=None if ttl_seconds is None else expiry(now, ttl_seconds),
+        created_at=now,
+    )
+    uow.session.add(reservation)
+    await uow.flush()
+    changes = []
+    for (location, sku), (qty, _) in merged.items():
+        row = won[(location, sku)]
+        uow.session.add(
+            ReservationLine(
+                reservation_id=reservation.id,
+                position_id=row.id,
+                sku=sku,
+                location_code=location,
+                qty=qty,
+                state="held",
+            )
+        )
+        _ledger(
+            uow,
+            position_id=row.id,
+            sku=sku,
+            location=location,
+            reason=Reason.RESERVE,
+            reserved=qty,
+            reservation_id=reservation.id,
+            reference=reference,
+            actor=actor,
+        )
+        changes.append(_change(sku, location, row, on_hand=0, reserved=qty))
+    notify_availability(uow, changes)
+    await uow.flush()
+    return ReservationOut(
+        id=reservation.id,
+        status=reservation.status,
+        reference=reference,
+        channel=channel,
+        expires_at=reservation.expires_at,
+        created_at=reservation.created_at,
+        lines=[
+            ReservationLineOut(sku=sku, location=location, qty=qty, state="held")
+            for (location, sku), (qty, _) in merged.items()
+        ],
+    )
+
+
+async def get_reservation(uow: UnitOfWork, reservation_id: int) -> ReservationOut:
+    reservation = await uow.session.get(Reservation, reservation_id)
+    if reservation is None or reservation.tenant_id != uow.require_tenant():
+        raise NotFound("reservation", reservation_id)
+    lines = await uow.session.scalars(
+        sa.select(ReservationLine)
+        .where(ReservationLine.reservation_id == reservation_id)
+        .order_by(ReservationLine.location_code, ReservationLine.sku)
+    )
+    return ReservationOut(
+        id=reservation.id,
+        status=reservation.status,
+        reference=reservation.reference,
+        channel=reservation.channel_code,
+        expires_at=reservation.expires_at,
+        created_at=reservation.created_at,
+        lines=[
+            ReservationLineOut(sku=ln.sku, location=ln.location_code, qty=ln.qty, state=ln.state)
+            for ln in lines
+        ],
+    )
+
+
+async def _claim_reservation(
+    uow: UnitOfWork, reservation_id: int, now: dt.datetime, *, unexpired: bool
+) -> None:
+    """Lock a holding reservation by a no-op conditional update, or say why it cannot act."""
+    conditions = [Reservation.id == reservation_id, Reservation.status.in_(HOLDING)]
+    if unexpired:
+        conditions.append(sa.or_(Reservation.expires_at.is_(None), Reservation.expires_at > now))
+    claimed = await uow.session.execute(
+        sa.update(Reservation)
+        .where(*conditions)
+        .values(status=Reservation.status)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount == 1:  # type: ignore[attr-defined]
+        return
+    status = await uow.session.scalar(
+        sa.select(Reservation.status).where(Reservation.id == reservation_id)
+    )
+    if status is None:
+        raise NotFound("reservation", reservation_id)
+    if status in HOLDING or status == ReservationStatus.EXPIRED.value:
+        raise ReservationExpired(f"reservation {reservation_id} has expired")
+    raise ReservationClosed(f"reservation {reservation_id} is {status}")
+
+
+async def do_confirm_reservation(
+    uow: UnitOfWork,
+    *,
+    reservation_id: int,
+    reference: str | None = None,
+    now: dt.datetime | None = None,
+) -> ReservationOut:
+    """The hold becomes part of an order: it no longer expires. Confirming twice is harmless;
+    an expired hold is a 409 ``reservation_expired`` (reserve again)."""
+    now = now or utcnow()
+    values: dict[str, Any] = {"status": ReservationStatus.CONFIRMED.value, "expires_at": None}
+    if reference is not None:
+        values["reference"] = reference
+    confirmed = await uow.session.execute(
+        sa.update(Reservation)
+        .where(
+            Reservation.id == reservation_id,
+            sa.or_(
+                Reservation.status == ReservationStatus.CONFIRMED.value,
+                sa.and_(
+                    Reservation.status == ReservationStatus.ACTIVE.value,
+                    Reservation.expires_at > now,
+                ),
+            ),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if confirmed.rowcount != 1:  # type: ignore[attr-defined]
+        await _claim_reservation(uow, reservation_id, now, unexpired=True)
+    return await get_reservation(uow, reservation_id)
+
+
+async def _claim_lines(
+    uow: UnitOfWork, reservation_ids: Sequence[int], *, location: str | None, state: str
+) -> list[Any]:
+    conditions = [
+        ReservationLine.reservation_id.in_(reservation_ids),
+        ReservationLine.state == "held",
+    ]
+    if location is not None:
+        conditions.append(ReservationLine.location_code == location)
+    rows = await uow.session.execute(
+        sa.update(ReservationLine)
+        .where(*conditions)
+        .values(state=state)
+        .returning(
+            ReservationLine.reservation_id,
+            ReservationLine.position_id,
+            ReservationLine.sku,
+            ReservationLine.location_code,
+            ReservationLine.qty,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(rows.all(), key=lambda r: (r.location_code, r.sku, r.reservation_id))
+
+
+async def _close_if_done(uow: UnitOfWork, reservation_id: int, now: dt.datetime) -> None:
+    states = set(
+        await uow.session.scalars(
+            sa.select(ReservationLine.state)
+            .where(ReservationLine.reservation_id == reservation_id)
+            .distinct()
+        )
+    )
+    if "held" in states:
+        return
+    final = ReservationStatus.CONSUMED if "consumed" in states else ReservationStatus.RELEASED
+    await uow.session.execute(
+        sa.update(Reservation)
+        .where(Reservation.id == reservation_id)
+        .values(status=final.value, closed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def do_release_reservation(
+    uow: UnitOfWork,
+    *,
+    reservation_id: int,
+    actor: str,
+    location: str | None = None,
+    now: dt.datetime | None = None,
+) -> ReservationOut:
+    """Give the held stock back (all lines, or the lines at ``location`` only, e.g. a store
+    rejected its part). Releasing what is already released or consumed changes nothing."""
+    now = now or utcnow()
+    try:
+        await _claim_reservation(uow, reservation_id, now, unexpired=False)
+    except (ReservationClosed, ReservationExpired):
+        return await get_reservation(uow, reservation_id)
+    lines = await _claim_lines(uow, [reservation_id], location=location, state="released")
+    changes = []
+    for line in lines:
+        row = await _move_position(uow, line.position_id, reserved=-line.qty)
+        _ledger(
+            uow,
+            position_id=line.position_id,
+            sku=line.sku,
+            location=line.location_code,
+            reason=Reason.RELEASE,
+            reserved=-line.qty,
+            reservation_id=reservation_id,
+            reference=None,
+            actor=actor,
+        )
+        changes.append(_change(line.sku, line.location_code, row, on_hand=0, reserved=-line.qty))
+    notify_availability(uow, changes)
+    await _close_if_done(uow, reservation_id, now)
+    return await get_reservation(uow, reservation_id)
+
+
+async def do_consume_reservation(
+    uow: UnitOfWork,
+    *,
+    reservation_id: int,
+    actor: str,
+    reason: Reason = Reason.SHIPMENT,
+    location: str | None = None,
+    reference: str | None = None,
+    now: dt.datetime | None = None,
+) -> ReservationOut:
+    """Stock leaves (``shipment``, ``pickup`` handover, in-store ``sale``): on hand and
+    reserved both drop by the held lines (all, or those at ``location``). An expired hold is a
+    409 ``reservation_expired``. If a count found less on hand than the hold, this raises
+    ``insufficient_stock`` and the caller's unit of work must roll back."""
+    if reason not in CONSUMING:
+        raise ValidationFailed(
+            "invalid reason",
+            [{"field": "reason", "message": f"one of {sorted(r.value for r in CONSUMING)}"}],
+        )
+    now = now or utcnow()
+    await _claim_reservation(uow, reservation_id, now, unexpired=True)
+    lines = await _claim_lines(uow, [reservation_id], location=location, state="consumed")
+    changes = []
+    for line in lines:
+        row = await _take(uow, line.position_id, line.qty, reserved=-line.qty)
+        if row is None:
+            raise InsufficientStock(
+                f"{line.sku} at {line.location_code}: less on hand than held (a count found less)",
+                lines=[{"sku": line.sku, "location": line.location_code, "requested": line.qty}],
+            )
+        _ledger(
+            uow,
+            position_id=line.position_id,
+            sku=line.sku,
+            location=line.location_code,
+            reason=reason,
+            on_hand=-line.qty,
+            reserved=-line.qty,
+            reservation_id=reservation_id,
+            reference=reference,
+            actor=actor,
+        )
+        changes.append(
+            _change(line.sku, line.location_code, row, on_hand=-line.qty, reserved=-line.qty)
+        )
+    notify_availability(uow, changes)
+    await _close_if_done(uow, reservation_id, now)
+    return await get_reservation(uow, reservation_id)
+
+
+async def _take(uow: UnitOfWork, position_id: int, qty: int, *, reserved: int) -> Any:
+    """Stock leaves: on hand drops by ``qty`` unless that would go below zero on a position
+    that may not (the CHECK would refuse it anyway; this names the line instead)."""
+    return (
+        await uow.session.execute(
+            sa.update(P)
+            .where(P.id == position_id, sa.or_(P.on_hand >= qty, P.may_go_negative))
+            .values(on_hand=P.on_hand - qty, reserved=P.reserved + reserved, updated_at=utcnow())
+            .returning(*_POSITION_COLUMNS)
+            .execution_options(synchronize_session=False)
+        )
+    ).first()
+
+
+async def do_sell_in_store(
+    uow: UnitOfWork,
+    *,
+    location: str,
+    lines: Sequence[tuple[str, int]],
+    actor: str,
+    reference: str | None = None,
+) -> list[Change]:
+    """An in-store sale without a reservation ((sku, qty) lines, e.g. scan to buy): stock leaves
+    at once. Each line is one conditional UPDATE that may use safety stock but never stock held
+    for others (``on_hand - reserved >= qty``); all lines or none (409 naming the short lines).
+    A tenant with ``allow_negative_stock`` records the sale even beyond what is on hand."""
+    stock_lines = [StockLine(sku=sku, location=location, qty=qty) for sku, qty in lines]
+    _check_quantities(stock_lines, None)
+    merged = _merge(stock_lines)
+    settings = await auth.tenant_settings(uow)
+    allow_negative = bool(settings.get("allow_negative_stock", False))
+    now = utcnow()
+    won: dict[tuple[str, str], Any] = {}
+    short: list[tuple[str, str]] = []
+    for (loc, sku), (qty, _) in merged.items():
+        guard = [P.sku == sku, P.location_code == loc]
+        values: dict[str, Any] = {"on_hand": P.on_hand - qty, "updated_at": now}
+        if allow_negative:
+            values["may_go_negative"] = sa.or_(P.may_go_negative, P.on_hand - qty < 0)
+        else:
+            guard.append(P.on_hand - P.reserved >= qty)
+        row = (
+            await uow.session.execute(
+                sa.update(P)
+                .where(*guard)
+                .values(**values)
+                .returning(*_POSITION_COLUMNS)
+                .execution_options(synchronize_session=False)
+            )
+        ).first()
+        if row is None:
+            short.append((loc, sku))
+        else:
+            won[(loc, sku)] = row
+    if short:
+        for key, row in won.items():
+            await _move_position(uow, row.id, on_hand=merged[key][0])
+        raise await _short_lines(uow, merged, short)
+    changes = []
+    for (loc, sku), (qty, _) in merged.items():
+        row = won[(loc, sku)]
+        _ledger(
+            uow,
+            position_id=row.id,
+            sku=sku,
+            location=loc,
+            reason=Reason.SALE,
+            on_hand=-qty,
+            reservation_id=None,
+            reference=reference,
+            actor=actor,
+        )
+        changes.append(_change(sku, loc, row, on_hand=-qty, reserved=0))
+    notify_availability(uow, changes)
+    await notify_at_risk(uow, [c for c in changes if c.on_hand < c.reserved])
+    await uow.flush()
+    return changes
+
+
+async def do_release_expired(uow: UnitOfWork, now: dt.datetime, *, limit: int = 500) -> int:
+    """Release up to ``limit`` holds of this tenant whose expiry has passed; returns how many.
+    Claims them with a conditional update, so several workers never release one twice."""
+    candidates = list(
+        await uow.session.scalars(
+            sa.select(Reservation.id)
+            .where(
+                Reservation.status == ReservationStatus.ACTIVE.value,
+                Reservation.expires_at <= now,
+            )
+            .order_by(Reservation.expires_at, Reservation.id)
+            .limit(limit)
+        )
+    )
+    if not candidates:
+        return 0
+    claimed = list(
+        (
+            await uow.session.execute(
+                sa.update(Reservation)
+                .where(
+                    Reservation.id.in_(candidates),
+                    Reservation.status == ReservationStatus.ACTIVE.value,
+                    Reservation.expires_at <= now,
+                )
+                .values(status=ReservationStatus.EXPIRED.value, closed_at=now)
+                .returning(Reservation.id, Reservation.reference)
+                .execution_options(synchronize_session=False)
+            )
+        ).all()
+    )
+    if not claimed:
+        return 0
+    lines = await _claim_lines(uow, [r.id for r in claimed], location=None, state="expired")
+    per_position: dict[int, int] = defaultdict(int)
+    keys: dict[int, tuple[str, str]] = {}
+    for line in lines:
+        per_position[line.position_id] += line.qty
+        keys[line.position_id] = (line.sku, line.location_code)
+        _ledger(
+            uow,
+            position_id=line.position_id,
+            sku=line.sku,
+            location=line.location_code,
+            reason=Reason.EXPIRE,
+            reserved=-line.qty,
+            reservation_id=line.reservation_id,
+            reference=None,
+            actor="system:expiry",
+        )
+    changes = []
+    for position_id in sorted(per_position, key=lambda p: (keys[p][1], keys[p][0])):
+        qty = per_position[position_id]
+        row = await _move_position(uow, position_id, reserved=-qty)
+        sku, location = keys[position_id]
+        changes.append(_change(sku, location, row, on_hand=0, reserved=-qty))
+    notify_availability(uow, changes)
+    for reservation in claimed:
+        record_event(
+            uow,
+            "inventory.reservation_expired",
+            aggregate_type="reservation",
+            aggregate_id=reservation.id,
+            payload={"id": reservation.id, "reference": reservation.reference},
+        )
+    return len(claimed)

@@ -1,0 +1,171 @@
+"""200 buyers race for 50 units: exactly 50 win, on PostgreSQL with real parallel connections
+and on SQLite (BEGIN IMMEDIATE serialises the writers). A watcher reads the positions all along
+and never sees on_hand - reserved below zero; the ledger balances at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+import sqlalchemy as sa
+
+from omniretail.config import Settings
+from omniretail.db import Database
+from omniretail.inventory import reservations as res
+from omniretail.inventory.models import StockPosition
+from omniretail.inventory.service import InsufficientStock
+from tests.conftest import empty_all_tables
+from tests.factories import TenantHandle, make_tenant
+from tests.inventory_factories import assert_books_balance, make_location, make_skus, receive
+
+CLIENTS = 200
+
+
+async def race(
+    db: Database, tenant_id: int, requests: Sequence[list[res.StockLine]]
+) -> tuple[int, int, int]:
+    """Run every request at once, each in its own unit of work; returns (won, short, lowest
+    on_hand - reserved the watcher saw)."""
+    done = asyncio.Event()
+    lowest = 10**9
+
+    async def watch() -> None:
+        nonlocal lowest
+        while not done.is_set():
+            async with db.uow(tenant_id) as uow:
+                rows = await uow.session.execute(
+                    sa.select(StockPosition.on_hand - StockPosition.reserved)
+                )
+                lowest = min([lowest, *rows.scalars()])
+            await asyncio.sleep(0.005)
+
+    async def buy(lines: list[res.StockLine]) -> bool:
+        try:
+            async with db.uow(tenant_id) as uow:
+                await res.do_reserve(uow, lines=lines, ttl_seconds=600, actor="race")
+            return True
+        except InsufficientStock:
+            return False
+
+    watcher = asyncio.create_task(watch())
+    outcomes = await asyncio.gather(*(buy(lines) for lines in requests))
+    done.set()
+    await watcher
+    return outcomes.count(True), outcomes.count(False), lowest
+
+
+async def stock(db: Database, tenant: TenantHandle, spread: dict[str, int]) -> None:
+    await make_skus(db, tenant.id, "HOT")
+    for code, qty in spread.items():
+        await make_location(db, tenant.id, code)
+        await receive(db, tenant.id, code, "HOT", qty)
+
+
+async def reserved_by_location(db: Database, tenant_id: int) -> dict[str, tuple[int, int]]:
+    async with db.uow(tenant_id) as uow:
+        rows = await uow.session.execute(
+            sa.select(StockPosition.location_code, StockPosition.on_hand, StockPosition.reserved)
+        )
+        return {r.location_code: (r.on_hand, r.reserved) for r in rows}
+
+
+async def one_location(db: Database, tenant: TenantHandle) -> None:
+    await stock(db, tenant, {"ST-1": 50})
+    won, short, lowest = await race(
+        db, tenant.id, [[res.StockLine("HOT", "ST-1", 1)] for _ in range(CLIENTS)]
+    )
+    assert (won, short) == (50, 150)
+    assert lowest >= 0
+    assert await reserved_by_location(db, tenant.id) == {"ST-1": (50, 50)}
+    await assert_books_balance(db, tenant.id)
+
+
+async def five_locations(db: Database, tenant: TenantHandle) -> None:
+    codes = [f"ST-{i}" for i in range(1, 6)]
+    await stock(db, tenant, dict.fromkeys(codes, 10))
+    won, short, lowest = await race(
+        db,
+        tenant.id,
+        [[res.StockLine("HOT", codes[i % 5], 1)] for i in range(CLIENTS)],
+    )
+    assert (won, short) == (50, 150)
+    assert lowest >= 0
+    assert await reserved_by_location(db, tenant.id) == {code: (10, 10) for code in codes}
+    await assert_books_balance(db, tenant.id)
+
+
+async def two_line_holds(db: Database, tenant: TenantHandle) -> None:
+    """Two-line holds in either line order: no deadlock, and no half-held basket survives."""
+    await stock(db, tenant, {"ST-A": 30, "ST-B": 20})
+    rng = random.Random(4)
+    requests = []
+    for _ in range(CLIENTS):
+        lines = [res.StockLine("HOT", "ST-A", 1), res.StockLine("HOT", "ST-B", 1)]
+        rng.shuffle(lines)
+        requests.append(lines)
+    won, short, lowest = await race(db, tenant.id, requests)
+    assert (won, short) == (20, 180)
+    assert lowest >= 0
+    assert await reserved_by_location(db, tenant.id) == {"ST-A": (30, 20), "ST-B": (20, 20)}
+    await assert_books_balance(db, tenant.id)
+
+
+@pytest.fixture
+async def wide_pg(db: Database) -> AsyncIterator[Database]:
+    """The test database with a pool of 50 real connections."""
+    wide = Database(
+        Settings(database_url=db.url, run_dispatcher=False, db_pool_size=50, db_max_overflow=0)
+    )
+    try:
+        yield wide
+    finally:
+        await wide.dispose()
+
+
+@pytest.mark.pg_only
+async def test_on_postgresql_200_clients_race_for_50_units_at_one_location(
+    wide_pg: Database, tenant: TenantHandle
+) -> None:
+    await one_location(wide_pg, tenant)
+
+
+@pytest.mark.pg_only
+async def test_on_postgresql_200_clients_race_for_50_units_over_five_locations(
+    wide_pg: Database, tenant: TenantHandle
+) -> None:
+    await five_locations(wide_pg, tenant)
+
+
+@pytest.mark.pg_only
+async def test_on_postgresql_two_line_holds_race_without_deadlock_or_half_holds(
+    wide_pg: Database, tenant: TenantHandle
+) -> None:
+    await two_line_holds(wide_pg, tenant)
+
+
+@pytest.fixture
+async def sqlite_db(backend_urls: dict[str, str]) -> AsyncIterator[Database]:
+    database = Database(Settings(database_url=backend_urls["sqlite"], run_dispatcher=False))
+    await empty_all_tables(database)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def test_on_sqlite_200_clients_race_for_50_units_at_one_location(
+    sqlite_db: Database,
+) -> None:
+    await one_location(sqlite_db, await make_tenant(sqlite_db, "race-one"))
+
+
+async def test_on_sqlite_200_clients_race_for_50_units_over_five_locations(
+    sqlite_db: Database,
+) -> None:
+    await five_locations(sqlite_db, await make_tenant(sqlite_db, "race-five"))
+
+
+async def test_on_sqlite_two_line_holds_race_without_half_holds(sqlite_db: Database) -> None:
+    await two_line_holds(sqlite_db, await make_tenant(sqlite_db, "race-two"))
