@@ -18,9 +18,11 @@ from omniretail.auth import api as auth_api
 from omniretail.catalog import api as catalog_api
 from omniretail.channels import api as channels_api
 from omniretail.config import Settings
+from omniretail.customers import api as customers_api
 from omniretail.db import Database
 from omniretail.events import Dispatcher
 from omniretail.inventory import api as inventory_api
+from omniretail.loyalty import api as loyalty_api
 from omniretail.migrate import database_revisions, script_heads
 from omniretail.network import api as network_api
 from omniretail.problems import install_error_handlers, problem
@@ -34,6 +36,8 @@ ROUTERS = [
     network_api.router,
     catalog_api.router,
     inventory_api.router,
+    customers_api.router,
+    loyalty_api.router,
 ]
 
 

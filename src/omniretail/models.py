@@ -4,10 +4,12 @@
 from omniretail.auth import models as auth_models
 from omniretail.catalog import models as catalog_models
 from omniretail.channels import models as channels_models
+from omniretail.customers import models as customers_models
 from omniretail.db import Base
 from omniretail.events import OutboxEvent
 from omniretail.idempotency import IdempotencyRecord
 from omniretail.inventory import models as inventory_models
+from omniretail.loyalty import models as loyalty_models
 from omniretail.network import models as network_models
 
 metadata = Base.metadata

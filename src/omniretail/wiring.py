@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from omniretail.customers import handlers as customers
 from omniretail.events import HandlerRegistry
+from omniretail.loyalty import handlers as loyalty
 
 
 def build_registry() -> HandlerRegistry:
     registry = HandlerRegistry()
-    # Contexts subscribe here as they arrive (loyalty on order completion, analytics, ...).
+    # Profile (spend by channel, LTV) and points follow completed orders, returns and merges.
+    registry.subscribe("order.completed", customers.on_order_completed)
+    registry.subscribe("order.completed", loyalty.on_order_completed)
+    registry.subscribe("order.cancelled", loyalty.on_order_cancelled)
+    registry.subscribe("return.completed", loyalty.on_return_completed)
+    registry.subscribe("customer.merged", loyalty.on_customer_merged)
     return registry

@@ -35,6 +35,7 @@ class Permission(StrEnum):
     CUSTOMERS_WRITE = "customers:write"
     EVENTS_WRITE = "events:write"
     LOYALTY_WRITE = "loyalty:write"
+    LOYALTY_ADMIN = "loyalty:admin"  # adjust balances, set rules and plans: admin only
     ROUTING_WRITE = "routing:write"
 
 
@@ -42,7 +43,7 @@ _ALL = frozenset(Permission)
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: _ALL,
-    Role.OPS: _ALL - {Permission.MANAGE_KEYS, Permission.LOYALTY_WRITE},
+    Role.OPS: _ALL - {Permission.MANAGE_KEYS, Permission.LOYALTY_WRITE, Permission.LOYALTY_ADMIN},
     Role.STORE: frozenset(
         {
             Permission.READ,

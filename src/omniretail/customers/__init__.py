@@ -1,0 +1,1 @@
+"""Customers: one person across every channel (identity graph, profile, consent, behaviour)."""
