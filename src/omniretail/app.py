@@ -25,6 +25,8 @@ from omniretail.inventory import api as inventory_api
 from omniretail.loyalty import api as loyalty_api
 from omniretail.migrate import database_revisions, script_heads
 from omniretail.network import api as network_api
+from omniretail.orders import api as orders_api
+from omniretail.payments.providers import builtin_providers
 from omniretail.problems import install_error_handlers, problem
 from omniretail.wiring import build_registry
 
@@ -35,6 +37,7 @@ ROUTERS = [
     channels_api.router,
     network_api.router,
     catalog_api.router,
+    orders_api.router,
     inventory_api.router,
     customers_api.router,
     loyalty_api.router,
@@ -120,6 +123,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.db = database
     app.state.settings = settings
     app.state.dispatcher = dispatcher
+    app.state.payment_providers = builtin_providers(settings.sandbox_payment_secret)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for router in ROUTERS:

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     run_dispatcher: bool = True
     dispatcher_poll_seconds: float = Field(default=0.5, gt=0)
     max_body_bytes: int = 16 * 1024 * 1024
+    # Signs the sandbox payment provider's callbacks; set a real secret outside development.
+    sandbox_payment_secret: str = "omniretail-sandbox"  # noqa: S105
 
     @property
     def is_sqlite(self) -> bool:

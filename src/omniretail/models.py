@@ -11,5 +11,6 @@ from omniretail.idempotency import IdempotencyRecord
 from omniretail.inventory import models as inventory_models
 from omniretail.loyalty import models as loyalty_models
 from omniretail.network import models as network_models
+from omniretail.orders import models as orders_models
 
 metadata = Base.metadata

@@ -93,8 +93,9 @@ async def list_orders(
     customer_id: str | None = None,
     location: str | None = None,
     status: OrderStatus | None = None,
-) -> list[OrderOut]:
-    """Newest first. ``location`` matches orders placed at, attributed to, or fulfilled by it."""
+) -> list[tuple[int, OrderOut]]:
+    """Newest first, each with its keyset cursor value. ``location`` matches orders placed
+    at, attributed to, or fulfilled by that location."""
     query = sa.select(Order).order_by(Order.id.desc()).limit(limit + 1)
     if after is not None:
         query = query.where(Order.id < int(after))
@@ -113,7 +114,7 @@ async def list_orders(
                 Order.id.in_(fulfilled_there),
             )
         )
-    return [order_out(o) for o in await uow.session.scalars(query)]
+    return [(o.id, order_out(o)) for o in await uow.session.scalars(query)]
 
 
 async def access_fulfilment(

@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from omniretail.auth.domain import Permission
+from omniretail.db import Database
+from omniretail.errors import NotFound, Unauthenticated
+from omniretail.network import service as network
+from omniretail.orders import checkout, fulfilment, payments, pickup, queries
+from omniretail.orders.domain import Action, OrderStatus
+from omniretail.orders.schemas import (
+    FulfilmentOut,
+    OrderIn,
+    OrderOut,
+    PaymentCallbackIn,
+    PickupVerifyIn,
+    RejectIn,
+)
+from omniretail.payments.providers import PaymentProvider, PaymentStatus, SandboxProvider
+from omniretail.schemas import Code, Page
+from omniretail.web import Ctx, CtxDep, PageDep, encode_cursor
+
+router = APIRouter(prefix="/v1", tags=["orders"])
+
+
+def providers(request: Request) -> dict[str, PaymentProvider]:
+    found: dict[str, PaymentProvider] = request.app.state.payment_providers
+    return found
+
+
+def actor(ctx: Ctx) -> str:
+    return f"key:{ctx.principal.key_id}:{ctx.principal.role}"
+
+
+def caller(ctx: Ctx) -> checkout.Caller:
+    return checkout.Caller(
+        actor=actor(ctx), location=ctx.principal.location_code, channel=ctx.principal.channel_code
+    )
+
+
+@router.post("/orders", status_code=201, response_model=OrderOut)
+async def place_order(body: OrderIn, ctx: CtxDep) -> JSONResponse:
+    ctx.require(Permission.ORDERS_WRITE)
+    async with ctx.uow() as uow:
+        return await ctx.create(
+            uow,
+            lambda: checkout.do_place_order(
+                uow, data=body, caller=caller(ctx), providers=providers(ctx.request)
+            ),
+        )
+
+
+@router.get("/orders", response_model=Page[OrderOut])
+async def list_orders(
+    ctx: CtxDep,
+    paging: PageDep,
+    channel: Code | None = None,
+    customer_id: Annotated[str | None, "customer public id"] = None,
+    location: Code | None = None,
+    status: OrderStatus | None = None,
+) -> dict[str, Any]:
+    ctx.require(Permission.READ)
+    if ctx.principal.channel_code is not None:
+        channel = ctx.principal.channel_code
+    async with ctx.uow() as uow:
+        rows = await queries.list_orders(
+            uow,
+            limit=paging.limit,
+            after=paging.after,
+            channel=channel,
+            customer_id=customer_id,
+            location=location,
+            status=status,
+        )
+    more = len(rows) > paging.limit
+    rows = rows[: paging.limit]
+    return {
+        "items": [o.model_dump(mode="json") for _, o in rows],
+        "next_cursor": encode_cursor(rows[-1][0]) if more and rows else None,
+    }
+
+
+@router.get("/orders/{order_id}", response_model=OrderOut)
+async def get_order(order_id: Code, ctx: CtxDep) -> OrderOut:
+    ctx.require(Permission.READ)
+    async with ctx.uow() as uow:
+        order = await queries.get_order(uow, order_id)
+    if ctx.principal.channel_code is not None and order.channel != ctx.principal.channel_code:
+        raise NotFound("order", order_id)
+    return order
+
+
+@router.post("/orders/{order_id}/cancel", response_model=OrderOut)
+async def cancel_order(order_id: Code, ctx: CtxDep) -> OrderOut:
+    ctx.require(Permission.ORDERS_WRITE)
+    async with ctx.uow() as uow:
+        order = await fulfilment.do_cancel_order(
+            uow, order_id=order_id, actor=actor(ctx), providers=providers(ctx.request)
+        )
+        return queries.order_out(order)
+
+
+def _action_route(action: Action) -> Any:
+    async def act(fulfillment_id: Code, ctx: CtxDep) -> FulfilmentOut:
+        ctx.require(Permission.FULFIL)
+        async with ctx.uow() as uow:
+            return await fulfilment.do_fulfilment_action(
+                uow,
+                fulfilment_id=fulfillment_id,
+                action=action,
+                actor=actor(ctx),
+                caller_location=ctx.principal.location_code,
+            )
+
+    act.__name__ = f"fulfillment_{action.value.replace('-', '_')}"
+    return act
+
+
+for _action in (
+    Action.ACCEPT,
+    Action.PICK,
+    Action.READY,
+    Action.SHIP,
+    Action.DELIVER,
+    Action.CANCEL,
+):
+    router.add_api_route(
+        f"/fulfillments/{{fulfillment_id}}/{_action.value}",
+        _action_route(_action),
+        methods=["POST"],
+        response_model=FulfilmentOut,
+        summary=f"{_action.value} a fulfilment",
+    )
+
+
+@router.post("/fulfillments/{fulfillment_id}/reject", response_model=FulfilmentOut)
+async def reject_fulfilment(fulfillment_id: Code, body: RejectIn, ctx: CtxDep) -> FulfilmentOut:
+    ctx.require(Permission.FULFIL)
+    async with ctx.uow() as uow:
+        return await fulfilment.do_reject(
+            uow,
+            fulfilment_id=fulfillment_id,
+            reason=body.reason,
+            note=body.note,
+            actor=actor(ctx),
+            caller_location=ctx.principal.location_code,
+        )
+
+
+async def _verify(ctx: Ctx, code: str, location: str) -> FulfilmentOut:
+    ctx.require(Permission.PICKUP_VERIFY)
+    async with ctx.uow() as uow:
+        location_id = (await network.location_ref(uow, location))[0]
+    ctx.require_location(location_id)
+    try:
+        async with ctx.uow() as uow:
+            return await pickup.do_verify_pickup(
+                uow, code=code, location=location, actor=actor(ctx), key_id=ctx.principal.key_id
+            )
+    except (pickup.PickupCodeInvalid, pickup.PickupCodeUsed):
+        # The failed guess is logged in its own transaction: the one above rolled back.
+        async with ctx.uow() as uow:
+            await pickup.do_record_failed_attempt(
+                uow, location=location, key_id=ctx.principal.key_id
+            )
+        raise
+
+
+@router.post("/pickups/verify", response_model=FulfilmentOut)
+async def verify_pickup(body: PickupVerifyIn, ctx: CtxDep) -> FulfilmentOut:
+    return await _verify(ctx, body.code, body.location)
+
+
+@router.post("/fulfillments/{fulfillment_id}/hand-over", response_model=FulfilmentOut)
+async def hand_over(fulfillment_id: Code, body: PickupVerifyIn, ctx: CtxDep) -> FulfilmentOut:
+    """A pickup is handed over only with its code (the same check as ``/pickups/verify``)."""
+    result = await _verify(ctx, body.code, body.location)
+    if result.id != fulfillment_id:
+        raise pickup.PickupCodeInvalid("this code belongs to another pickup")
+    return result
+
+
+@router.post("/payments/sandbox/callback", response_model=OrderOut, tags=["payments"])
+async def sandbox_callback(body: PaymentCallbackIn, request: Request) -> OrderOut:
+    """The sandbox provider's asynchronous confirmation, authenticated by its signature."""
+    sandbox = providers(request)["sandbox"]
+    assert isinstance(sandbox, SandboxProvider)
+    if not sandbox.verify(body.provider_ref, body.status, body.amount, body.signature):
+        raise Unauthenticated("the callback signature does not match")
+    db: Database = request.app.state.db
+    async with db.uow(unscoped=True) as uow:
+        tenant_id = await payments.tenant_of_payment(uow, body.provider_ref)
+    async with db.uow(tenant_id) as uow:
+        order = await payments.do_settle_payment(
+            uow,
+            provider_ref=body.provider_ref,
+            status=PaymentStatus(body.status),
+            amount=body.amount,
+            providers=providers(request),
+        )
+        return queries.order_out(order)

@@ -1,0 +1,637 @@
+"""Checkout in one transaction: price, redeem, source, hold, pay, create.
+
+Everything happens inside the caller's unit of work, so a failure at any step (stock gone,
+coupon used up, points short, payment declined) rolls back all of it: no order, no hold, no
+redeemed coupon, no spent points. Nothing here calls out of the process: in-person tenders are
+captured when recorded, online ones stay pending until the provider's signed callback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from omniretail.auth import service as auth
+from omniretail.channels import service as channels
+from omniretail.customers import service as customers
+from omniretail.db import UnitOfWork, utcnow
+from omniretail.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from omniretail.events import record_event
+from omniretail.inventory import reservations
+from omniretail.inventory.service import InsufficientStock
+from omniretail.loyalty import service as loyalty
+from omniretail.network import service as network
+from omniretail.orders import pricing_port, routing
+from omniretail.orders.domain import (
+    FulfilmentStatus,
+    Mode,
+    OrderStatus,
+    new_pickup_code,
+    pickup_code_digest,
+)
+from omniretail.orders.models import Fulfilment, FulfilmentLine, Order, OrderLine, Payment
+from omniretail.orders.queries import order_out
+from omniretail.orders.schemas import OrderIn, OrderOut
+from omniretail.orders.sourcing import Candidate, Plan, Policy, plan_pickup, source_order
+from omniretail.payments.providers import PaymentProvider, PaymentStatus
+
+HOLD_ATTEMPTS = 3
+
+
+class PaymentDeclined(Conflict):
+    code = "payment_declined"
+    title = "Payment declined"
+
+
+class PaymentMismatch(ValidationFailed):
+    code = "payment_mismatch"
+    title = "Payments do not add up to the total"
+
+
+class OutOfDeliveryArea(ValidationFailed):
+    code = "out_of_delivery_area"
+    title = "No location delivers to this address"
+
+
+class PickupUnavailable(Conflict):
+    code = "pickup_unavailable"
+    title = "This store cannot serve the order"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who places the order: for audit and for what a scoped key may do."""
+
+    actor: str
+    location: str | None = None  # a store key's own location
+    channel: str | None = None  # a channel key's own channel
+
+
+@dataclass(slots=True)
+class Draft:
+    """What the steps of a checkout work out before the order is written."""
+
+    public_id: str
+    plan: list[tuple[str, float | None, list[tuple[str, int]]]] = field(default_factory=list)
+    transfers: list[dict[str, Any]] = field(default_factory=list)
+    sourcing: dict[str, Any] = field(default_factory=dict)
+    reservation_id: int | None = None
+
+
+def new_public_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+def new_order_number(now: dt.datetime) -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return f"{now:%y%m%d}-{''.join(secrets.choice(alphabet) for _ in range(6))}"
+
+
+async def do_place_order(
+    uow: UnitOfWork,
+    *,
+    data: OrderIn,
+    caller: Caller,
+    providers: dict[str, PaymentProvider],
+    now: dt.datetime | None = None,
+) -> OrderOut:
+    now = now or utcnow()
+    tenant = await auth.get_tenant(uow)
+    settings = tenant.settings or {}
+    mode = data.fulfillment.mode
+    await _check_references(uow, data, caller)
+    customer_id = await _customer(uow, data.customer_id)
+    draft = Draft(public_id=new_public_id("ord"))
+
+    quote = await pricing_port.price_cart(
+        uow,
+        channel=data.channel,
+        customer_id=customer_id,
+        location=data.fulfillment.location,
+        lines=[(line.sku, line.qty) for line in data.lines],
+        coupon_codes=data.coupon_codes,
+    )
+    delivery_fee = await _delivery_fee(uow, mode, customer_id, settings, now)
+    total = quote.total + delivery_fee
+
+    online = any(getattr(providers.get(p.method), "online", False) for p in data.payments)
+    # An unpaid online order's hold expires with its payment window, so abandoned checkouts
+    # give their stock back; a paid order's hold never expires.
+    hold_ttl = int(settings.get("payment_window_seconds", 900)) if online else None
+    await _source_and_hold(
+        uow,
+        data,
+        draft,
+        now=now,
+        timezone=tenant.timezone,
+        settings=settings,
+        actor=caller.actor,
+        hold_ttl=hold_ttl,
+    )
+    if data.coupon_codes:
+        await pricing_port.redeem_coupons(
+            uow,
+            codes=data.coupon_codes,
+            customer_id=customer_id,
+            order_ref=draft.public_id,
+            channel=data.channel,
+            location=data.fulfillment.location,
+        )
+    points_value = 0
+    if data.points_to_redeem:
+        points_value = await _redeem_points(uow, data, customer_id, draft.public_id, total)
+    payments = _authorise(data, providers, total - points_value, tenant.currency, draft.public_id)
+    if points_value:
+        payments.insert(
+            0,
+            Payment(
+                method="points",
+                amount=points_value,
+                status=PaymentStatus.CAPTURED.value,
+                provider_ref=f"points:{draft.public_id}",
+            ),
+        )
+    paid = all(p.status == PaymentStatus.CAPTURED.value for p in payments)
+    location_ids = {code: (await network.location_ref(uow, code))[0] for code, _, _ in draft.plan}
+
+    order = Order(
+        public_id=draft.public_id,
+        number=new_order_number(now),
+        channel=data.channel,
+        customer_id=customer_id,
+        status=OrderStatus.CONFIRMED.value,
+        mode=mode.value,
+        placed_at_location=caller.location,
+        attributed_location=data.attributed_location,
+        attributed_staff=data.attributed_staff,
+        currency=tenant.currency,
+        subtotal=quote.subtotal,
+        discount_total=quote.discount_total,
+        delivery_fee=delivery_fee,
+        total=total,
+        points_redeemed=data.points_to_redeem,
+        paid_amount=sum(p.amount for p in payments if p.status == PaymentStatus.CAPTURED.value),
+        coupon_codes=list(data.coupon_codes),
+        address=data.fulfillment.address.model_dump() if data.fulfillment.address else None,
+        sourcing=draft.sourcing,
+        created_at=now,
+    )
+    order.lines = [
+        OrderLine(
+            sku=p.sku,
+            title=p.title,
+            qty=p.qty,
+            unit_price=p.unit_price,
+            discount=p.discount,
+            line_total=p.line_total,
+            discounts=p.discounts,
+        )
+        for p in quote.lines
+    ]
+    order.payments = payments
+    codes = _fulfilments(order, draft, mode, settings, now, location_ids)
+    uow.session.add(order)
+    await uow.flush()
+    pickup_codes = {}
+    for fulfilment, code in codes:
+        if code is not None:
+            fulfilment.pickup_code_digest = pickup_code_digest(
+                uow.require_tenant(), fulfilment.location_id, code
+            )
+            pickup_codes[fulfilment.id] = code
+    order.status = (
+        OrderStatus.COMPLETED
+        if mode is Mode.IN_STORE and paid
+        else OrderStatus.CONFIRMED
+        if paid
+        else OrderStatus.PENDING_PAYMENT
+    ).value
+    await uow.flush()
+    _announce(uow, order, now)
+    return order_out(order, pickup_codes)
+
+
+async def _check_references(uow: UnitOfWork, data: OrderIn, caller: Caller) -> None:
+    if caller.channel is not None and caller.channel != data.channel:
+        raise Forbidden(f"this key places orders for channel {caller.channel!r} only")
+    mode = data.fulfillment.mode
+    if (
+        caller.location is not None
+        and mode is Mode.IN_STORE
+        and (data.fulfillment.location != caller.location)
+    ):
+        raise Forbidden(f"this key sells at location {caller.location!r} only")
+    errors = []
+    try:
+        await channels.channel_ref(uow, data.channel)
+    except NotFound:
+        errors.append({"field": "channel", "message": f"no channel {data.channel!r}"})
+    for field_name, code in (
+        ("fulfillment.location", data.fulfillment.location),
+        ("attributed_location", data.attributed_location),
+    ):
+        if code is None:
+            continue
+        try:
+            await network.location_ref(uow, code)
+        except NotFound:
+            errors.append({"field": field_name, "message": f"no location {code!r}"})
+    if errors:
+        raise ValidationFailed("the order names what does not exist", errors)
+
+
+async def _customer(uow: UnitOfWork, public_id: str | None) -> str | None:
+    if public_id is None:
+        return None
+    try:
+        return (await customers.customer_ref(uow, public_id)).public_id
+    except NotFound as exc:
+        raise ValidationFailed(
+            "unknown customer", [{"field": "customer_id", "message": "no such customer"}]
+        ) from exc
+
+
+async def _delivery_fee(
+    uow: UnitOfWork,
+    mode: Mode,
+    customer_id: str | None,
+    settings: dict[str, Any],
+    now: dt.datetime,
+) -> int:
+    fee = int((settings.get("delivery_fees") or {}).get(mode.value, 0))
+    if fee and customer_id is not None:
+        benefits = await loyalty.benefits_for(uow, customer_id=customer_id, at=now)
+        if benefits.free_delivery:
+            return 0
+    return fee
+
+
+async def _source_and_hold(
+    uow: UnitOfWork,
+    data: OrderIn,
+    draft: Draft,
+    *,
+    now: dt.datetime,
+    timezone: str,
+    settings: dict[str, Any],
+    actor: str,
+    hold_ttl: int | None,
+) -> None:
+    """Plan where each line comes from and hold it there; retried with fresh stock when a
+    concurrent checkout took a unit between reading and holding."""
+    mode = data.fulfillment.mode
+    lines = [(line.sku, line.qty) for line in data.lines]
+    if mode is Mode.IN_STORE:
+        location = data.fulfillment.location
+        assert location is not None
+        await reservations.do_sell_in_store(
+            uow, location=location, lines=lines, actor=actor, reference=draft.public_id
+        )
+        draft.plan = [(location, None, lines)]
+        draft.sourcing = {"mode": mode.value, "chosen": [location], "reason": "sold in store"}
+        return
+    for attempt in range(HOLD_ATTEMPTS):
+        await _plan(uow, data, draft, now=now, timezone=timezone, settings=settings)
+        hold = [
+            reservations.StockLine(sku=sku, location=location, qty=qty)
+            for location, _, plan_lines in draft.plan
+            for sku, qty in plan_lines
+        ] + [
+            reservations.StockLine(sku=sku, location=t["location"], qty=qty)
+            for t in draft.transfers
+            for sku, qty in t["lines"]
+        ]
+        try:
+            async with uow.session.begin_nested():
+                held = await reservations.do_reserve(
+                    uow,
+                    lines=hold,
+                    ttl_seconds=hold_ttl,
+                    actor=actor,
+                    reference=draft.public_id,
+                    channel=data.channel,
+                    now=now,
+                )
+        except InsufficientStock:
+            if attempt == HOLD_ATTEMPTS - 1:
+                raise
+            continue
+        draft.reservation_id = held.id
+        return
+
+
+async def _plan(
+    uow: UnitOfWork,
+    data: OrderIn,
+    draft: Draft,
+    *,
+    now: dt.datetime,
+    timezone: str,
+    settings: dict[str, Any],
+) -> None:
+    mode = data.fulfillment.mode
+    lines = [(line.sku, line.qty) for line in data.lines]
+    if mode is Mode.PICKUP:
+        await _plan_pickup(uow, data, draft, lines, now=now, timezone=timezone)
+        return
+    address = data.fulfillment.address
+    assert address is not None
+    found = await routing.candidates_for(
+        uow,
+        mode=mode,
+        lat=address.lat,
+        lng=address.lng,
+        skus=[s for s, _ in lines],
+        now=now,
+        timezone=timezone,
+    )
+    if mode is Mode.LOCAL_DELIVERY and not any(
+        c.excluded is None or "closed" in c.excluded or "capacity" in c.excluded
+        for c in found.candidates
+    ):
+        raise OutOfDeliveryArea(
+            "no store or dark store delivers to this address",
+            [{"field": "fulfillment.address", "message": "outside every delivery radius"}],
+        )
+    max_shipments = 1 if mode is Mode.LOCAL_DELIVERY else int(settings.get("max_shipments", 3))
+    plan = source_order(lines, found.candidates, Policy(max_shipments=max_shipments))
+    if not plan.complete:
+        raise _short(plan)
+    draft.plan = [(s.location, s.distance_km, list(s.lines)) for s in plan.shipments]
+    draft.transfers = []
+    draft.sourcing = _explain(mode, plan)
+
+
+async def _plan_pickup(
+    uow: UnitOfWork,
+    data: OrderIn,
+    draft: Draft,
+    lines: list[tuple[str, int]],
+    *,
+    now: dt.datetime,
+    timezone: str,
+) -> None:
+    code = data.fulfillment.location
+    assert code is not None
+    store = await network.access_location(uow, code)
+    if not store.can_pickup or not store.active:
+        raise ValidationFailed(
+            f"location {code!r} does not offer pickup",
+            [{"field": "fulfillment.location", "message": "not a pickup location"}],
+        )
+    found = await routing.candidates_for(
+        uow,
+        mode=Mode.SHIP,
+        lat=store.lat,
+        lng=store.lng,
+        skus=[s for s, _ in lines],
+        now=now,
+        timezone=timezone,
+    )
+    here = await routing.candidates_for(
+        uow,
+        mode=Mode.PICKUP,
+        lat=store.lat,
+        lng=store.lng,
+        skus=[s for s, _ in lines],
+        now=now,
+        timezone=timezone,
+    )
+    at_store = next(
+        (c for c in here.candidates if c.code == code),
+        Candidate(code, 0.0, {}, "not a pickup location"),
+    )
+    local, transfer, whole = plan_pickup(lines, at_store, found.candidates)
+    alternatives = [{"location": c.code, "distance_km": c.distance_km} for c in whole]
+    if at_store.excluded is not None:
+        raise PickupUnavailable(
+            f"{code} cannot take pickups now: {at_store.excluded}", alternatives=alternatives
+        )
+    if transfer is not None and not transfer.complete:
+        raise PickupUnavailable(
+            f"{code} lacks {', '.join(s for s, _ in local.unserved)} and no location can send it",
+            alternatives=alternatives,
+            short=[{"sku": s, "qty": q} for s, q in transfer.unserved],
+        )
+    draft.plan = [(code, 0.0, list(local.shipments[0].lines))] if local.shipments else []
+    if not draft.plan:
+        draft.plan = [(code, 0.0, [])]
+    draft.transfers = [
+        {"location": s.location, "lines": [list(line) for line in s.lines]}
+        for s in (transfer.shipments if transfer else ())
+    ]
+    draft.sourcing = {
+        "mode": "pickup",
+        "chosen": [code],
+        "reason": "the customer's chosen store"
+        + ("" if not draft.transfers else "; missing lines are sent to it from other locations"),
+        "transfers": draft.transfers,
+        "alternatives": alternatives,
+    }
+
+
+def _short(plan: Plan) -> InsufficientStock:
+    return InsufficientStock(
+        "not enough stock to serve every line",
+        lines=[{"sku": sku, "qty": qty} for sku, qty in plan.unserved],
+    )
+
+
+def _explain(mode: Mode, plan: Plan) -> dict[str, Any]:
+    return {
+        "mode": mode.value,
+        "method": plan.method,
+        "chosen": [s.location for s in plan.shipments],
+        "decisions": [
+            {
+                "location": v.location,
+                "distance_km": round(v.distance_km, 3),
+                "chosen": v.chosen,
+                "reason": v.reason,
+            }
+            for v in plan.explanation
+        ],
+    }
+
+
+async def _redeem_points(
+    uow: UnitOfWork, data: OrderIn, customer_id: str | None, order_ref: str, total: int
+) -> int:
+    if customer_id is None:
+        raise ValidationFailed(
+            "points need a customer", [{"field": "points_to_redeem", "message": "give customer_id"}]
+        )
+    redemption = await loyalty.do_redeem_points(
+        uow,
+        customer_id=customer_id,
+        points=data.points_to_redeem,
+        reason="checkout tender",
+        order_ref=order_ref,
+        idempotency_key=f"order:{order_ref}",
+        channel=data.channel,
+    )
+    if redemption.money_value > total:
+        raise ValidationFailed(
+            "the points are worth more than the order",
+            [{"field": "points_to_redeem", "message": f"at most worth {total}"}],
+        )
+    return int(redemption.money_value)
+
+
+def _authorise(
+    data: OrderIn,
+    providers: dict[str, PaymentProvider],
+    due: int,
+    currency: str,
+    reference: str,
+) -> list[Payment]:
+    errors = []
+    for i, payment in enumerate(data.payments):
+        provider = providers.get(payment.method)
+        if provider is None:
+            errors.append(
+                {
+                    "field": f"payments.{i}.method",
+                    "message": f"one of {', '.join(sorted(providers))}",
+                }
+            )
+        elif not provider.online and data.fulfillment.mode is not Mode.IN_STORE:
+            errors.append(
+                {
+                    "field": f"payments.{i}.method",
+                    "message": f"{payment.method} is taken in store only",
+                }
+            )
+    if errors:
+        raise ValidationFailed("unknown or unusable payment method", errors)
+    given = sum(p.amount for p in data.payments)
+    if given != due:
+        raise PaymentMismatch(
+            f"payments add up to {given}, the amount due is {due}",
+            [{"field": "payments", "message": f"must add up to {due}"}],
+            amount_due=due,
+        )
+    out = []
+    for i, payment in enumerate(data.payments):
+        result = providers[payment.method].authorise(
+            amount=payment.amount,
+            currency=currency,
+            reference=f"{reference}-{i}",
+            token=payment.token,
+        )
+        if result.status is PaymentStatus.DECLINED:
+            raise PaymentDeclined(
+                result.message or "the payment was declined", method=payment.method
+            )
+        out.append(
+            Payment(
+                method=payment.method,
+                amount=payment.amount,
+                status=result.status.value,
+                provider_ref=result.provider_ref,
+            )
+        )
+    return out
+
+
+def _fulfilments(
+    order: Order,
+    draft: Draft,
+    mode: Mode,
+    settings: dict[str, Any],
+    now: dt.datetime,
+    location_ids: dict[str, int],
+) -> list[tuple[Fulfilment, str | None]]:
+    promise = {
+        Mode.SHIP: dt.timedelta(hours=int(settings.get("ship_promise_hours", 48))),
+        Mode.LOCAL_DELIVERY: dt.timedelta(minutes=int(settings.get("local_promise_minutes", 30))),
+        Mode.PICKUP: dt.timedelta(hours=int(settings.get("pickup_promise_hours", 2))),
+        Mode.IN_STORE: dt.timedelta(0),
+    }[mode]
+    if draft.transfers:
+        promise += dt.timedelta(hours=int(settings.get("transfer_promise_hours", 24)))
+    out: list[tuple[Fulfilment, str | None]] = []
+    for location, distance, lines in draft.plan:
+        code = new_pickup_code() if mode is Mode.PICKUP else None
+        fulfilment = Fulfilment(
+            public_id=new_public_id("ful"),
+            location_id=location_ids[location],
+            location_code=location,
+            mode=mode.value,
+            status=(
+                FulfilmentStatus.HANDED_OVER if mode is Mode.IN_STORE else FulfilmentStatus.PENDING
+            ).value,
+            distance_km=distance,
+            promised_at=now + promise,
+            reservation_id=str(draft.reservation_id) if draft.reservation_id else None,
+            transfer_from=draft.transfers if mode is Mode.PICKUP else [],
+            created_at=now,
+        )
+        fulfilment.lines = [FulfilmentLine(sku=sku, qty=qty) for sku, qty in lines]
+        fulfilment.lines += [
+            FulfilmentLine(sku=sku, qty=qty) for t in draft.transfers for sku, qty in t["lines"]
+        ]
+        order.fulfilments.append(fulfilment)
+        out.append((fulfilment, code))
+    return out
+
+
+def _announce(uow: UnitOfWork, order: Order, now: dt.datetime) -> None:
+    record_event(
+        uow,
+        "order.placed",
+        aggregate_type="order",
+        aggregate_id=order.public_id,
+        payload={
+            "order_id": order.public_id,
+            "channel": order.channel,
+            "customer_id": order.customer_id,
+            "mode": order.mode,
+            "total": order.total,
+            "status": order.status,
+            "attributed_location": order.attributed_location,
+        },
+    )
+    for f in order.fulfilments:
+        record_event(
+            uow,
+            "fulfillment.created",
+            aggregate_type="order",
+            aggregate_id=order.public_id,
+            payload={
+                "fulfillment_id": f.public_id,
+                "order_id": order.public_id,
+                "location": f.location_code,
+                "mode": f.mode,
+                "status": f.status,
+                "lines": [{"sku": line.sku, "qty": line.qty} for line in f.lines],
+            },
+        )
+    if order.status == OrderStatus.COMPLETED.value:
+        record_completed(uow, order, now)
+
+
+def record_completed(uow: UnitOfWork, order: Order, now: dt.datetime) -> None:
+    """``order.completed``: loyalty earns on the money paid, the profile counts the order."""
+    location = order.placed_at_location or next((f.location_code for f in order.fulfilments), None)
+    record_event(
+        uow,
+        "order.completed",
+        aggregate_type="order",
+        aggregate_id=order.public_id,
+        payload={
+            "order_id": order.public_id,
+            "customer_id": order.customer_id,
+            "channel": order.channel,
+            "location": location,
+            "paid_amount": order.paid_amount - _points_paid(order),
+            "points_redeemed": order.points_redeemed,
+            "completed_at": now.isoformat(),
+        },
+    )
+
+
+def _points_paid(order: Order) -> int:
+    return sum(p.amount for p in order.payments if p.method == "points")

@@ -1,0 +1,120 @@
+"""Pickup codes (核销): verified only at their store, only when ready, only once; wrong guesses
+are rate limited per store and every attempt is logged."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from omniretail.db import UnitOfWork, utcnow
+from omniretail.errors import Conflict, RateLimited, ValidationFailed
+from omniretail.network import service as network
+from omniretail.orders.domain import (
+    Action,
+    FulfilmentStatus,
+    pickup_code_digest,
+    valid_pickup_code_shape,
+)
+from omniretail.orders.fulfilment import apply_action
+from omniretail.orders.models import Fulfilment, Order, PickupAttempt
+from omniretail.orders.queries import fulfilment_out
+from omniretail.orders.schemas import FulfilmentOut
+
+WINDOW = dt.timedelta(minutes=10)
+MAX_FAILURES = 10
+
+
+class PickupCodeInvalid(ValidationFailed):
+    code = "invalid_pickup_code"
+    title = "Invalid pickup code"
+
+
+class PickupCodeUsed(Conflict):
+    code = "pickup_code_used"
+    title = "This pickup code was already used"
+
+
+class PickupNotReady(Conflict):
+    code = "pickup_not_ready"
+    title = "The order is not ready for pickup yet"
+
+
+class PickupRateLimited(RateLimited):
+    code = "pickup_rate_limited"
+    title = "Too many wrong pickup codes at this store"
+
+
+async def check_attempts(uow: UnitOfWork, location_id: int, now: dt.datetime) -> None:
+    failures = await uow.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(PickupAttempt)
+        .where(
+            PickupAttempt.location_id == location_id,
+            PickupAttempt.succeeded.is_(False),
+            PickupAttempt.at > now - WINDOW,
+        )
+    )
+    if (failures or 0) >= MAX_FAILURES:
+        raise PickupRateLimited(
+            f"{MAX_FAILURES} wrong codes in {int(WINDOW.total_seconds() // 60)} minutes at this "
+            "store; wait and try again",
+            retry_after_seconds=int(WINDOW.total_seconds()),
+        )
+
+
+async def do_verify_pickup(
+    uow: UnitOfWork,
+    *,
+    code: str,
+    location: str,
+    actor: str,
+    key_id: int | None,
+    now: dt.datetime | None = None,
+) -> FulfilmentOut:
+    """Hand over the pickup whose code this is, at this store. Raises ``PickupCodeInvalid``
+    for an unknown code or another store's, ``PickupCodeUsed`` the second time,
+    ``PickupNotReady`` before the store marked it ready. The caller records a failed attempt
+    in its own transaction (:func:`do_record_failed_attempt`), since this one rolls back."""
+    now = now or utcnow()
+    location_id, _ = await network.location_ref(uow, location)
+    await check_attempts(uow, location_id, now)
+    if not valid_pickup_code_shape(code):
+        raise PickupCodeInvalid("a pickup code is 8 digits")
+    digest = pickup_code_digest(uow.require_tenant(), location_id, code)
+    fulfilment = await uow.session.scalar(
+        sa.select(Fulfilment)
+        .where(Fulfilment.location_id == location_id, Fulfilment.pickup_code_digest == digest)
+        .with_for_update()
+    )
+    if fulfilment is None:
+        raise PickupCodeInvalid("no pickup with this code at this store")
+    status = FulfilmentStatus(fulfilment.status)
+    if status is FulfilmentStatus.HANDED_OVER:
+        raise PickupCodeUsed("this code was already handed over")
+    if status is not FulfilmentStatus.READY:
+        raise PickupNotReady(f"the pickup is {status.value}")
+    order = await uow.session.scalar(
+        sa.select(Order).where(Order.id == fulfilment.order_id).with_for_update()
+    )
+    assert order is not None
+    await apply_action(uow, order, fulfilment, Action.HAND_OVER, actor=actor, now=now)
+    uow.session.add(
+        PickupAttempt(
+            location_id=location_id,
+            key_id=key_id,
+            succeeded=True,
+            fulfilment_id=fulfilment.id,
+            at=now,
+        )
+    )
+    return fulfilment_out(fulfilment, order.public_id)
+
+
+async def do_record_failed_attempt(
+    uow: UnitOfWork, *, location: str, key_id: int | None, now: dt.datetime | None = None
+) -> None:
+    location_id, _ = await network.location_ref(uow, location)
+    uow.session.add(
+        PickupAttempt(location_id=location_id, key_id=key_id, succeeded=False, at=now or utcnow())
+    )

@@ -1,0 +1,157 @@
+"""A small, realistic retailer for order tests: a far warehouse, three stores and a dark store
+around People's Square in Shanghai, three SKUs, some stock, and keys for each role."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from omniretail.auth.domain import Role
+from omniretail.db import Database
+from omniretail.payments.providers import SandboxProvider
+from tests.factories import Api, TenantHandle, make_key
+
+CUSTOMER = {"lat": 31.2304, "lng": 121.4737, "name": "Li Wei", "phone": "13800138000"}
+FAR_AWAY = {"lat": 31.0000, "lng": 121.0000}
+_batches = itertools.count(1)
+
+LOCATIONS: list[dict[str, Any]] = [
+    {
+        "code": "WH",
+        "type": "warehouse",
+        "lat": 31.3747,
+        "lng": 121.2655,
+        "capabilities": {"ship": True, "sells_online": True},
+    },
+    {
+        "code": "ST-A",
+        "type": "store",
+        "lat": 31.2350,
+        "lng": 121.4737,  # 0.5 km
+        "capabilities": {
+            "ship": True,
+            "pickup": True,
+            "local_delivery": True,
+            "sells_online": True,
+        },
+        "delivery_radius_km": 3,
+    },
+    {
+        "code": "ST-B",
+        "type": "store",
+        "lat": 31.2304,
+        "lng": 121.5100,  # 3.5 km
+        "capabilities": {
+            "ship": True,
+            "pickup": True,
+            "local_delivery": True,
+            "sells_online": True,
+        },
+        "delivery_radius_km": 3,
+    },
+    {
+        "code": "ST-C",
+        "type": "store",
+        "lat": 31.2600,
+        "lng": 121.4737,  # 3.3 km
+        "capabilities": {"ship": True, "pickup": True, "sells_online": True},
+    },
+    {
+        "code": "EXP",
+        "type": "experience_store",
+        "lat": 31.2200,
+        "lng": 121.4750,
+        "capabilities": {},
+    },
+]
+SKUS = ["TEE-S", "TEE-M", "JEANS-32"]
+PRICES = {"TEE-S": 9900, "TEE-M": 9900, "JEANS-32": 29900}
+
+
+@dataclass
+class World:
+    admin: Api
+    keys: dict[str, Api] = field(default_factory=dict)
+
+    async def stock(self, location: str, sku: str, qty: int) -> None:
+        response = await self.admin.post(
+            "/v1/inventory/movements",
+            {
+                "batch_id": f"seed-{next(_batches)}",
+                "lines": [{"sku": sku, "location": location, "reason": "receipt", "qty": qty}],
+            },
+        )
+        assert response.status_code == 201, response.text
+
+    async def on_hand(self, location: str, sku: str) -> dict[str, int]:
+        positions = (await self.admin.get(f"/v1/inventory/{sku}")).json()["positions"]
+        found = next((p for p in positions if p["location"] == location), None)
+        return (
+            {"on_hand": found["on_hand"], "reserved": found["reserved"]}
+            if found
+            else {"on_hand": 0, "reserved": 0}
+        )
+
+    async def order(self, api: Api | None = None, **overrides: Any) -> Any:
+        body = order_body(**overrides)
+        return await (api or self.admin).post("/v1/orders", body)
+
+
+def order_body(**overrides: Any) -> dict[str, Any]:
+    lines = overrides.pop("lines", [{"sku": "TEE-S", "qty": 1}])
+    total = sum(PRICES.get(line["sku"], 0) * line["qty"] for line in lines)
+    body: dict[str, Any] = {
+        "channel": "app",
+        "lines": lines,
+        "fulfillment": {
+            "mode": "ship",
+            "address": {"lat": CUSTOMER["lat"], "lng": CUSTOMER["lng"]},
+        },
+        "payments": [{"method": "sandbox", "amount": total, "token": "tok"}],
+    }
+    body.update(overrides)
+    return body
+
+
+async def build_world(admin: Api, db: Database, tenant: TenantHandle) -> World:
+    for code, kind in (("app", "app"), ("pos", "pos"), ("douyin", "douyin")):
+        assert (
+            await admin.post("/v1/channels", {"code": code, "kind": kind, "name": code})
+        ).status_code == 201
+    for location in LOCATIONS:
+        body = {"name": location["code"], **location}
+        response = await admin.post("/v1/locations", body)
+        assert response.status_code == 201, response.text
+    product = {
+        "code": "BASICS",
+        "title": "Basics",
+        "category": "men/basics",
+        "variants": [{"sku": sku, "price": PRICES[sku]} for sku in SKUS],
+    }
+    assert (await admin.post("/v1/products", product)).status_code == 201
+    world = World(admin=admin)
+    for name, role, scope in (
+        ("store_a", Role.STORE, {"location": "ST-A"}),
+        ("store_b", Role.STORE, {"location": "ST-B"}),
+        ("app", Role.CHANNEL, {"channel": "app"}),
+        ("pos_a", Role.STORE, {"location": "ST-A"}),
+    ):
+        world.keys[name] = Api(admin.client, await make_key(db, tenant, role, **scope))
+    return world
+
+
+async def paid_online(world: World, order: dict[str, Any]) -> dict[str, Any]:
+    """Play the sandbox provider: sign a capture callback for the order's payment."""
+    payment = next(p for p in order["payments"] if p["method"] == "sandbox")
+    sandbox = SandboxProvider("omniretail-sandbox")
+    body = {
+        "provider_ref": payment["provider_ref"],
+        "status": "captured",
+        "amount": payment["amount"],
+        "signature": sandbox.sign(payment["provider_ref"], "captured", payment["amount"]),
+    }
+    response = await world.admin.client.post("/v1/payments/sandbox/callback", json=body)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
