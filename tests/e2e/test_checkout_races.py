@@ -1,0 +1,60 @@
+"""Checkouts racing for scarce stock never oversell and never leave orphan holds; a checkout
+that fails half way leaves nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from omniretail.db import Database
+from tests.factories import Api, TenantHandle
+from tests.orders_world import World, build_world
+
+
+@pytest.fixture
+async def world(admin: Api, db: Database, tenant: TenantHandle) -> World:
+    return await build_world(admin, db, tenant)
+
+
+async def test_racing_checkouts_never_oversell_or_orphan_holds(world: World) -> None:
+    await world.stock("ST-A", "TEE-S", 4)
+    await world.stock("ST-C", "TEE-S", 3)
+    results = await asyncio.gather(*(world.order() for _ in range(20)))
+    codes = sorted(r.status_code for r in results)
+    assert codes.count(201) == 7
+    assert codes.count(409) == 13
+    assert {r.json()["code"] for r in results if r.status_code == 409} == {"insufficient_stock"}
+    placed = (await world.admin.get("/v1/orders", limit=100)).json()["items"]
+    assert len(placed) == 7
+    held = {loc: await world.on_hand(loc, "TEE-S") for loc in ("ST-A", "ST-C")}
+    assert held == {"ST-A": {"on_hand": 4, "reserved": 4}, "ST-C": {"on_hand": 3, "reserved": 3}}
+    per_location = {"ST-A": 0, "ST-C": 0}
+    for order in placed:
+        for fulfilment in order["fulfillments"]:
+            per_location[fulfilment["location"]] += sum(x["qty"] for x in fulfilment["lines"])
+    assert per_location == {"ST-A": 4, "ST-C": 3}
+
+
+async def test_points_spent_in_a_failed_checkout_are_not_lost(world: World) -> None:
+    await world.stock("ST-A", "TEE-S", 1)
+    customer = (await world.admin.post("/v1/customers", {
+        "identities": [{"type": "phone", "value": "13800138000"}], "channel": "app"})).json()
+    adjusted = await world.admin.post(f"/v1/customers/{customer['id']}/points/adjustments",
+                                      {"points": 1000, "reason": "welcome"})
+    assert adjusted.status_code in (200, 201), adjusted.text
+    declined = await world.order(customer_id=customer["id"], points_to_redeem=500,
+                                 payments=[{"method": "sandbox", "amount": 9900 - 500,
+                                            "token": "decline"}])
+    assert declined.status_code == 409, declined.text
+    points = (await world.admin.get(f"/v1/customers/{customer['id']}/points")).json()
+    assert points["balance"] == 1000
+    assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 1, "reserved": 0}
+
+    paid = await world.order(customer_id=customer["id"], points_to_redeem=500,
+                             payments=[{"method": "sandbox", "amount": 9900 - 500}])
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["totals"]["total"] == 9900
+    assert [p["method"] for p in paid.json()["payments"]] == ["points", "sandbox"]
+    points = (await world.admin.get(f"/v1/customers/{customer['id']}/points")).json()
+    assert points["balance"] == 500
