@@ -22,6 +22,7 @@ from omniretail.customers import api as customers_api
 from omniretail.db import Database
 from omniretail.events import Dispatcher
 from omniretail.inventory import api as inventory_api
+from omniretail.jobs import build_jobs, run_jobs_forever
 from omniretail.loyalty import api as loyalty_api
 from omniretail.migrate import database_revisions, script_heads
 from omniretail.network import api as network_api
@@ -96,20 +97,22 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     dispatcher = Dispatcher(database, registry)
     database.on_outbox_commit(dispatcher.wake)
     heads = script_heads()
+    providers = builtin_providers(settings.sandbox_payment_secret)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = None
+        tasks = []
         if settings.run_dispatcher:
-            task = asyncio.create_task(
-                dispatcher.run_forever(stop, settings.dispatcher_poll_seconds)
-            )
+            tasks = [
+                asyncio.create_task(dispatcher.run_forever(stop, settings.dispatcher_poll_seconds)),
+                asyncio.create_task(run_jobs_forever(database, build_jobs(providers), stop)),
+            ]
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
+            for task in tasks:
                 await task
             if db is None:
                 await database.dispose()
@@ -123,7 +126,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.db = database
     app.state.settings = settings
     app.state.dispatcher = dispatcher
-    app.state.payment_providers = builtin_providers(settings.sandbox_payment_secret)
+    app.state.payment_providers = providers
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for router in ROUTERS:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime as dt
 import json
 import logging
 import os
@@ -23,8 +21,9 @@ from omniretail.db import Database
 from omniretail.demo import seed_demo
 from omniretail.errors import DomainError
 from omniretail.events import Dispatcher
-from omniretail.idempotency import purge_idempotency_keys
+from omniretail.jobs import build_jobs, run_due, run_jobs_forever
 from omniretail.migrate import upgrade
+from omniretail.payments.providers import builtin_providers
 from omniretail.wiring import build_registry
 
 app = typer.Typer(help="Omniretail: omnichannel retail platform.", no_args_is_help=True)
@@ -136,28 +135,22 @@ def worker(
 
     async def work(db: Database) -> int:
         dispatcher = Dispatcher(db, build_registry())
+        providers = builtin_providers(db.settings.sandbox_payment_secret)
         if once:
+            await run_due(db, build_jobs(providers), {}, 0.0)
             return await dispatcher.run_until_idle()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        housekeeping = asyncio.create_task(_housekeeping(db, stop))
+        jobs = asyncio.create_task(run_jobs_forever(db, build_jobs(providers), stop))
         await dispatcher.run_forever(stop, db.settings.dispatcher_poll_seconds)
-        await housekeeping
+        await jobs
         return 0
 
     delivered = _run(work)
     if once:
         err.print(f"delivered {delivered} events")
-
-
-async def _housekeeping(db: Database, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        async with db.uow(unscoped=True) as uow:
-            await purge_idempotency_keys(uow, older_than=dt.timedelta(hours=24))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=300)
 
 
 @app.command()

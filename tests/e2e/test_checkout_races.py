@@ -38,21 +38,31 @@ async def test_racing_checkouts_never_oversell_or_orphan_holds(world: World) -> 
 
 async def test_points_spent_in_a_failed_checkout_are_not_lost(world: World) -> None:
     await world.stock("ST-A", "TEE-S", 1)
-    customer = (await world.admin.post("/v1/customers", {
-        "identities": [{"type": "phone", "value": "13800138000"}], "channel": "app"})).json()
-    adjusted = await world.admin.post(f"/v1/customers/{customer['id']}/points/adjustments",
-                                      {"points": 1000, "reason": "welcome"})
+    customer = (
+        await world.admin.post(
+            "/v1/customers",
+            {"identities": [{"type": "phone", "value": "13800138000"}], "channel": "app"},
+        )
+    ).json()
+    adjusted = await world.admin.post(
+        f"/v1/customers/{customer['id']}/points/adjustments", {"points": 1000, "reason": "welcome"}
+    )
     assert adjusted.status_code in (200, 201), adjusted.text
-    declined = await world.order(customer_id=customer["id"], points_to_redeem=500,
-                                 payments=[{"method": "sandbox", "amount": 9900 - 500,
-                                            "token": "decline"}])
+    declined = await world.order(
+        customer_id=customer["id"],
+        points_to_redeem=500,
+        payments=[{"method": "sandbox", "amount": 9900 - 500, "token": "decline"}],
+    )
     assert declined.status_code == 409, declined.text
     points = (await world.admin.get(f"/v1/customers/{customer['id']}/points")).json()
     assert points["balance"] == 1000
     assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 1, "reserved": 0}
 
-    paid = await world.order(customer_id=customer["id"], points_to_redeem=500,
-                             payments=[{"method": "sandbox", "amount": 9900 - 500}])
+    paid = await world.order(
+        customer_id=customer["id"],
+        points_to_redeem=500,
+        payments=[{"method": "sandbox", "amount": 9900 - 500}],
+    )
     assert paid.status_code == 201, paid.text
     assert paid.json()["totals"]["total"] == 9900
     assert [p["method"] for p in paid.json()["payments"]] == ["points", "sandbox"]

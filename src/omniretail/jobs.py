@@ -1,0 +1,80 @@
+"""Periodic jobs: unpaid orders past their window, expired stock holds, points expiry, old
+idempotency keys. ``omni worker`` runs them, and so does ``omni serve`` unless
+``OMNI_RUN_DISPATCHER=false``. Every job is safe to run in several processes at once: each
+change it makes is a conditional update that only one of them can win."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from omniretail.db import Database, utcnow
+from omniretail.idempotency import purge_idempotency_keys
+from omniretail.orders import payments
+from omniretail.payments.providers import PaymentProvider
+
+log = logging.getLogger("omniretail.jobs")
+
+JobFn = Callable[[Database, dt.datetime], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    name: str
+    every_seconds: float
+    run: JobFn
+
+
+async def _purge_keys(db: Database, now: dt.datetime) -> int:
+    async with db.uow(unscoped=True) as uow:
+        return await purge_idempotency_keys(uow, older_than=dt.timedelta(hours=24))
+
+
+def _cancel_unpaid(providers: dict[str, PaymentProvider]) -> JobFn:
+    async def run(db: Database, now: dt.datetime) -> int:
+        async with db.uow(unscoped=True) as uow:
+            tenants = await payments.tenants_with_unpaid_orders(
+                uow, before=now - dt.timedelta(seconds=60)
+            )
+        cancelled = 0
+        for tenant_id in tenants:
+            async with db.uow(tenant_id) as uow:
+                cancelled += await payments.do_cancel_unpaid_orders(
+                    uow, providers=providers, now=now
+                )
+        return cancelled
+
+    return run
+
+
+def build_jobs(providers: dict[str, PaymentProvider]) -> list[Job]:
+    return [
+        Job("cancel unpaid orders", 30, _cancel_unpaid(providers)),
+        Job("purge idempotency keys", 3600, _purge_keys),
+    ]
+
+
+async def run_due(db: Database, jobs: list[Job], last_run: dict[str, float], now: float) -> None:
+    for job in jobs:
+        if now - last_run.get(job.name, float("-inf")) < job.every_seconds:
+            continue
+        last_run[job.name] = now
+        try:
+            done = await job.run(db, utcnow())
+            if done:
+                log.info("%s: %s", job.name, done)
+        except Exception:
+            log.exception("job %r failed; it runs again next time", job.name)
+
+
+async def run_jobs_forever(db: Database, jobs: list[Job], stop: asyncio.Event) -> None:
+    last_run: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        await run_due(db, jobs, last_run, loop.time())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=5)
