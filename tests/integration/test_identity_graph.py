@@ -10,8 +10,8 @@ from omniretail.config import Settings
 from omniretail.customers import service as customers
 from omniretail.customers.service import CustomerNotFound, IdentityTaken
 from omniretail.db import Database
-from omniretail.events import Dispatcher
 from omniretail.errors import ValidationFailed
+from omniretail.events import Dispatcher
 from omniretail.wiring import build_registry
 from tests.customers_factories import balance, earn, grant, ident, make_channels, make_customer
 from tests.factories import TenantHandle
@@ -156,7 +156,8 @@ async def test_another_tenants_customer_cannot_be_found_even_by_identity(
         mine, created = await customers.do_resolve_customer(
             uow, identities=[ident("phone", "13300133000")], create_if_missing=True
         )
-    assert created and mine.id != theirs
+    assert created
+    assert mine.id != theirs
 
 
 @pytest.mark.pg_only
@@ -180,6 +181,6 @@ async def test_racing_links_and_merges_lose_no_identity(db: Database, tenant: Te
             one = await customers.get_customer(uow, ids[0])
         assert len(survivors) == 1
         assert len(one.identities) == 9
-        assert sorted(one.merged_from + [one.id]) == sorted(ids)
+        assert sorted([*one.merged_from, one.id]) == sorted(ids)
     finally:
         await wide.dispose()
