@@ -24,6 +24,7 @@ from omniretail.demo import seed_demo
 from omniretail.errors import DomainError
 from omniretail.events import Dispatcher
 from omniretail.idempotency import purge_idempotency_keys
+from omniretail.loyalty.jobs import expire_points_everywhere
 from omniretail.migrate import upgrade
 from omniretail.wiring import build_registry
 
@@ -156,6 +157,7 @@ async def _housekeeping(db: Database, stop: asyncio.Event) -> None:
     while not stop.is_set():
         async with db.uow(unscoped=True) as uow:
             await purge_idempotency_keys(uow, older_than=dt.timedelta(hours=24))
+        await expire_points_everywhere(db)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=300)
 
