@@ -36,7 +36,7 @@ async def test_a_customer_from_the_miniprogram_is_recognised_at_the_pos(
 
     resolved = await admin.post(
         "/v1/customers/resolve",
-        {"identities": [{"type": "phone", "value": "+86 13800138000"}], "channel": "pos"},
+        {"identity": {"type": "phone", "value": "+86 13800138000"}, "channel": "pos"},
     )
     assert resolved.status_code == 200, resolved.text
     assert resolved.json()["id"] == cid
@@ -58,6 +58,7 @@ async def test_a_channel_key_creates_customers_for_its_own_channel_only(
 
 
 async def test_bad_identities_are_422_and_unknown_ones_404(admin: Api) -> None:
+    assert (await admin.post("/v1/customers/resolve", {})).status_code == 422
     bad = await admin.post(
         "/v1/customers/resolve", {"identities": [{"type": "phone", "value": "call me"}]}
     )
