@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from omniretail.db import Database, utcnow
 from omniretail.idempotency import purge_idempotency_keys
+from omniretail.loyalty.jobs import expire_points_everywhere
 from omniretail.orders import payments
 from omniretail.payments.providers import PaymentProvider
 
@@ -51,9 +52,14 @@ def _cancel_unpaid(providers: dict[str, PaymentProvider]) -> JobFn:
     return run
 
 
+async def _expire_points(db: Database, now: dt.datetime) -> int:
+    return await expire_points_everywhere(db, now=now)
+
+
 def build_jobs(providers: dict[str, PaymentProvider]) -> list[Job]:
     return [
         Job("cancel unpaid orders", 30, _cancel_unpaid(providers)),
+        Job("expire points", 3600, _expire_points),
         Job("purge idempotency keys", 3600, _purge_keys),
     ]
 

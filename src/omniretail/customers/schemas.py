@@ -25,9 +25,21 @@ class CustomerIn(Input):
 
 
 class ResolveIn(Input):
-    identities: Annotated[list[IdentityIn], Field(min_length=1, max_length=20)]
+    """``identity`` (one) or ``identities`` (several), or both."""
+
+    identity: IdentityIn | None = None
+    identities: Annotated[list[IdentityIn], Field(max_length=20)] = []
     create_if_missing: bool = False
     channel: Code | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> ResolveIn:
+        if self.identity is not None:
+            self.identities = [self.identity, *self.identities]
+            self.identity = None
+        if not self.identities:
+            raise ValueError("give identity or identities")
+        return self
 
 
 class MergeIn(Input):

@@ -1,9 +1,9 @@
 """Postings on the points ledger: the only code that changes a balance.
 
 Every posting writes one append-only entry under an idempotency key (unique per tenant) and moves
-the account's balance in the same transaction. The entry is inserted first with ON CONFLICT DO
-NOTHING, so a retried POS sync or a concurrent duplicate finds the key taken and replays the
-first outcome instead of posting twice. A debit is ONE conditional UPDATE
+the account's balance in the same transaction. Entries are inserted with ON CONFLICT DO NOTHING,
+so a retried POS sync or a concurrent duplicate finds the key taken and replays the first
+outcome instead of posting twice. A debit is ONE conditional UPDATE
 (``balance = balance - p WHERE balance >= p``) plus a CHECK (balance >= 0): two channels redeeming
 at the same moment can never both spend the same points. The account row is the lock that
 orders all changes to one customer's lots.
@@ -160,9 +160,10 @@ async def debit(
     """Take ``points`` (> 0) or raise ``insufficient_points``; lots are used oldest expiry
     first (the lots of ``prefer_order`` before any other)."""
     assert points > 0
-    entry_id = await _claim(uow, account_id, entry, -points)
-    if entry_id is None:
+    if (await find_by_key(uow, entry.key)) is not None:
         return await _replay(uow, account_id, entry, -points)
+    # The guard comes first, so a refused debit writes nothing: a checkout that catches
+    # InsufficientPoints and falls back to another tender leaves no trace in the ledger.
     balance = await uow.session.scalar(
         sa.update(PointsAccount)
         .where(PointsAccount.id == account_id, PointsAccount.balance >= points)
@@ -170,10 +171,22 @@ async def debit(
         .returning(PointsAccount.balance)
     )
     if balance is None:
+        if (await find_by_key(uow, entry.key)) is not None:
+            return await _replay(uow, account_id, entry, -points)  # a duplicate won meanwhile
         available = await balance_of(uow, account_id)
         raise InsufficientPoints(
             f"{points} points asked, {available} available", requested=points, balance=available
         )
+    entry_id = await _claim(uow, account_id, entry, -points)
+    if entry_id is None:
+        # A concurrent duplicate took the key after our look-up: undo under the row lock we
+        # hold, and answer with its outcome.
+        await uow.session.execute(
+            sa.update(PointsAccount)
+            .where(PointsAccount.id == account_id)
+            .values(balance=PointsAccount.balance + points)
+        )
+        return await _replay(uow, account_id, entry, -points)
     await _consume_lots(uow, account_id, points, prefer_order)
     return Posting(entry_id, entry.kind, -points, int(balance), replayed=False)
 
