@@ -21,6 +21,7 @@ from omniretail.config import Settings
 from omniretail.db import Database
 from omniretail.events import Dispatcher
 from omniretail.inventory import api as inventory_api
+from omniretail.inventory.jobs import release_expired_forever
 from omniretail.migrate import database_revisions, script_heads
 from omniretail.network import api as network_api
 from omniretail.problems import install_error_handlers, problem
@@ -93,16 +94,21 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = None
+        tasks = []
         if settings.run_dispatcher:
-            task = asyncio.create_task(
-                dispatcher.run_forever(stop, settings.dispatcher_poll_seconds)
+            tasks.append(
+                asyncio.create_task(dispatcher.run_forever(stop, settings.dispatcher_poll_seconds))
+            )
+            tasks.append(
+                asyncio.create_task(
+                    release_expired_forever(database, stop, settings.expiry_poll_seconds)
+                )
             )
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
+            for task in tasks:
                 await task
             if db is None:
                 await database.dispose()

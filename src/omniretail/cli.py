@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -24,6 +25,8 @@ from omniretail.demo import seed_demo
 from omniretail.errors import DomainError
 from omniretail.events import Dispatcher
 from omniretail.idempotency import purge_idempotency_keys
+from omniretail.inventory import service as inventory
+from omniretail.inventory.jobs import release_expired_forever
 from omniretail.migrate import upgrade
 from omniretail.wiring import build_registry
 
@@ -32,6 +35,8 @@ tenant_app = typer.Typer(help="Tenants (merchants).", no_args_is_help=True)
 key_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
+inventory_app = typer.Typer(help="Stock: checks of the ledger.", no_args_is_help=True)
+app.add_typer(inventory_app, name="inventory")
 err = Console(stderr=True)
 
 T = TypeVar("T")
@@ -143,8 +148,12 @@ def worker(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         housekeeping = asyncio.create_task(_housekeeping(db, stop))
+        expiry = asyncio.create_task(
+            release_expired_forever(db, stop, db.settings.expiry_poll_seconds)
+        )
         await dispatcher.run_forever(stop, db.settings.dispatcher_poll_seconds)
         await housekeeping
+        await expiry
         return 0
 
     delivered = _run(work)
@@ -158,6 +167,22 @@ async def _housekeeping(db: Database, stop: asyncio.Event) -> None:
             await purge_idempotency_keys(uow, older_than=dt.timedelta(hours=24))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=300)
+
+
+@inventory_app.command("check")
+def inventory_check(tenant: Annotated[str, typer.Option(help="tenant slug")]) -> None:
+    """Prove every position equals its ledger and its held reservations; exit 1 on drift."""
+
+    async def work(db: Database) -> list[dict[str, Any]]:
+        async with db.uow(unscoped=True) as uow:
+            tenant_id = await auth.tenant_id_by_slug(uow, tenant)
+        async with db.uow(tenant_id) as uow:
+            return [dataclasses.asdict(d) for d in await inventory.check_ledger(uow)]
+
+    drift = _run(work)
+    _print_json({"tenant": tenant, "ok": not drift, "drift": drift})
+    if drift:
+        raise typer.Exit(1)
 
 
 @app.command()

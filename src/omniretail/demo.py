@@ -16,6 +16,7 @@ from omniretail.channels import service as channels
 from omniretail.channels.schemas import ChannelKind
 from omniretail.db import Database
 from omniretail.errors import NotFound
+from omniretail.inventory.demo import seed_inventory
 from omniretail.network import service as network
 from omniretail.network.domain import LocationType
 from omniretail.network.schemas import CapabilitiesIn, LocationIn
@@ -159,4 +160,5 @@ async def seed_demo(db: Database) -> dict[str, Any]:
             await channels.do_create_channel(uow, code=code, kind=kind, name=name)
         for location in demo_locations():
             await network.do_create_location(uow, data=location)
+    await seed_inventory(db, tenant_id)
     return {"tenant": DEMO_SLUG, "admin_key": created["admin_key"], "created": True}
