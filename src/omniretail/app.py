@@ -106,7 +106,13 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         if settings.run_dispatcher:
             tasks = [
                 asyncio.create_task(dispatcher.run_forever(stop, settings.dispatcher_poll_seconds)),
-                asyncio.create_task(run_jobs_forever(database, build_jobs(providers), stop)),
+                asyncio.create_task(
+                    run_jobs_forever(
+                        database,
+                        build_jobs(providers, hold_expiry_seconds=settings.expiry_poll_seconds),
+                        stop,
+                    )
+                ),
             ]
         try:
             yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from omniretail.db import Database
 from omniretail.demo import seed_demo
 from omniretail.errors import DomainError
 from omniretail.events import Dispatcher
+from omniretail.inventory import service as inventory
 from omniretail.jobs import build_jobs, run_due, run_jobs_forever
 from omniretail.migrate import upgrade
 from omniretail.payments.providers import builtin_providers
@@ -31,6 +33,8 @@ tenant_app = typer.Typer(help="Tenants (merchants).", no_args_is_help=True)
 key_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
+inventory_app = typer.Typer(help="Stock: checks of the ledger.", no_args_is_help=True)
+app.add_typer(inventory_app, name="inventory")
 err = Console(stderr=True)
 
 T = TypeVar("T")
@@ -143,7 +147,13 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        jobs = asyncio.create_task(run_jobs_forever(db, build_jobs(providers), stop))
+        jobs = asyncio.create_task(
+            run_jobs_forever(
+                db,
+                build_jobs(providers, hold_expiry_seconds=db.settings.expiry_poll_seconds),
+                stop,
+            )
+        )
         await dispatcher.run_forever(stop, db.settings.dispatcher_poll_seconds)
         await jobs
         return 0
@@ -151,6 +161,22 @@ def worker(
     delivered = _run(work)
     if once:
         err.print(f"delivered {delivered} events")
+
+
+@inventory_app.command("check")
+def inventory_check(tenant: Annotated[str, typer.Option(help="tenant slug")]) -> None:
+    """Prove every position equals its ledger and its held reservations; exit 1 on drift."""
+
+    async def work(db: Database) -> list[dict[str, Any]]:
+        async with db.uow(unscoped=True) as uow:
+            tenant_id = await auth.tenant_id_by_slug(uow, tenant)
+        async with db.uow(tenant_id) as uow:
+            return [dataclasses.asdict(d) for d in await inventory.check_ledger(uow)]
+
+    drift = _run(work)
+    _print_json({"tenant": tenant, "ok": not drift, "drift": drift})
+    if drift:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     # The outbox dispatcher runs inside `omni serve` unless a separate `omni worker` is used.
     run_dispatcher: bool = True
     dispatcher_poll_seconds: float = Field(default=0.5, gt=0)
+    # How often expired stock holds are released (worker, and the API's background loop).
+    expiry_poll_seconds: float = Field(default=5.0, gt=0)
     max_body_bytes: int = 16 * 1024 * 1024
     # Signs the sandbox payment provider's callbacks; set a real secret outside development.
     sandbox_payment_secret: str = "omniretail-sandbox"  # noqa: S105

@@ -16,6 +16,7 @@ from omniretail.channels import service as channels
 from omniretail.channels.schemas import ChannelKind
 from omniretail.db import Database
 from omniretail.errors import NotFound
+from omniretail.inventory.demo import seed_inventory
 from omniretail.loyalty.demo import seed_customers
 from omniretail.network import service as network
 from omniretail.network.domain import LocationType
@@ -161,4 +162,5 @@ async def seed_demo(db: Database) -> dict[str, Any]:
         for location in demo_locations():
             await network.do_create_location(uow, data=location)
     await seed_customers(db, tenant_id)
+    await seed_inventory(db, tenant_id)
     return {"tenant": DEMO_SLUG, "admin_key": created["admin_key"], "created": True}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from omniretail.db import Database, utcnow
 from omniretail.idempotency import purge_idempotency_keys
+from omniretail.inventory.jobs import release_expired_everywhere
 from omniretail.loyalty.jobs import expire_points_everywhere
 from omniretail.orders import payments
 from omniretail.payments.providers import PaymentProvider
@@ -56,8 +57,15 @@ async def _expire_points(db: Database, now: dt.datetime) -> int:
     return await expire_points_everywhere(db, now=now)
 
 
-def build_jobs(providers: dict[str, PaymentProvider]) -> list[Job]:
+async def _release_expired_holds(db: Database, now: dt.datetime) -> int:
+    return await release_expired_everywhere(db, now)
+
+
+def build_jobs(
+    providers: dict[str, PaymentProvider], *, hold_expiry_seconds: float = 5
+) -> list[Job]:
     return [
+        Job("release expired stock holds", hold_expiry_seconds, _release_expired_holds),
         Job("cancel unpaid orders", 30, _cancel_unpaid(providers)),
         Job("expire points", 3600, _expire_points),
         Job("purge idempotency keys", 3600, _purge_keys),

@@ -40,7 +40,7 @@ async def _buffer(uow: UnitOfWork, channel: str | None, sku: str) -> int:
             ChannelBuffer.channel_code == channel, ChannelBuffer.sku.in_([sku, ""])
         )
     )
-    units = dict(rows.tuples().all())
+    units: dict[str, int] = {row.sku: row.units for row in rows}
     return units.get(sku, units.get("", 0))
 
 
@@ -131,7 +131,7 @@ async def channel_buffers(uow: UnitOfWork, channel: str) -> BuffersOut:
             ChannelBuffer.channel_code == channel
         )
     )
-    units = dict(rows.tuples().all())
+    units = {row.sku: row.units for row in rows}
     default = units.pop("", 0)
     return BuffersOut(channel=channel, default=default, skus=dict(sorted(units.items())))
 

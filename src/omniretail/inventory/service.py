@@ -439,7 +439,12 @@ async def do_count(
     reference: str | None = None,
 ) -> PositionOut:
     """A counted quantity sets on hand; the variance is a ``count`` movement. Optionally sets
-    the safety stock too. A count below what is reserved raises reservations_at_risk."""
+    the safety stock too. A count below what is reserved raises reservations_at_risk. An
+    unknown location or SKU is a NotFound (they are the resource's address)."""
+    if sku not in await catalog.variants_by_sku(uow, [sku]):
+        raise NotFound("sku", sku)
+    if location not in await network.locations_by_code(uow, [location]):
+        raise NotFound("location", location)
     line = MovementLineIn(
         sku=sku, location=location, reason=Reason.COUNT.value, qty=on_hand, reference=reference
     )

@@ -37,7 +37,8 @@ class ReturnLine(TenantScoped, Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     return_id: Mapped[int] = mapped_column(
-        BigId, sa.ForeignKey("returns.id", ondelete="CASCADE"), index=True)
+        BigId, sa.ForeignKey("returns.id", ondelete="CASCADE"), index=True
+    )
     order_line_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("order_lines.id"))
     sku: Mapped[str] = mapped_column(sa.String(64))
     qty: Mapped[int] = mapped_column(sa.Integer)
@@ -51,7 +52,8 @@ class Refund(TenantScoped, Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     return_id: Mapped[int] = mapped_column(
-        BigId, sa.ForeignKey("returns.id", ondelete="CASCADE"), index=True)
+        BigId, sa.ForeignKey("returns.id", ondelete="CASCADE"), index=True
+    )
     payment_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("order_payments.id"))
     method: Mapped[str] = mapped_column(sa.String(32))
     amount: Mapped[int] = mapped_column(sa.BigInteger)  # back to the customer's tender
@@ -86,7 +88,8 @@ class CaseNote(TenantScoped, Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(
-        BigId, sa.ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+        BigId, sa.ForeignKey("cases.id", ondelete="CASCADE"), index=True
+    )
     author: Mapped[str] = mapped_column(sa.String(100))
     channel: Mapped[str | None] = mapped_column(sa.String(64))
     body: Mapped[str] = mapped_column(sa.Text)

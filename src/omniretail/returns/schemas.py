@@ -26,7 +26,8 @@ class ReturnIn(Input):
     lines: Annotated[list[ReturnLineIn], Field(min_length=1, max_length=200)]
     location: Code | None = Field(default=None, description="where the goods are received")
     courier_pickup: AddressIn | None = Field(
-        default=None, description="collect from the customer instead; refunded on receipt")
+        default=None, description="collect from the customer instead; refunded on receipt"
+    )
     channel: Code
 
     @model_validator(mode="after")
@@ -71,7 +72,8 @@ class ReturnOut(Output):
     refund_total: int
     refunds: list[RefundOut]
     points_reversed: str = Field(
-        default="pending", description="earned and redeemed points follow through return.completed")
+        default="pending", description="earned and redeemed points follow through return.completed"
+    )
     restocked: list[RestockOut]
     created_at: dt.datetime
     received_at: dt.datetime | None

@@ -1,0 +1,58 @@
+"""Periodic inventory work run by `omni worker` and the API's background loop: releasing
+expired holds, tenant by tenant, in batches. Safe to run in several processes at once: each
+hold is claimed by a conditional update, so none is released twice."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+
+import sqlalchemy as sa
+
+from omniretail.db import Database, utcnow
+from omniretail.inventory.domain import ReservationStatus
+from omniretail.inventory.models import Reservation
+from omniretail.inventory.reservations import do_release_expired
+
+log = logging.getLogger("omniretail.inventory")
+
+
+async def release_expired_everywhere(
+    db: Database, now: dt.datetime | None = None, *, batch: int = 500
+) -> int:
+    """Release every expired hold of every tenant; returns how many reservations expired."""
+    now = now or utcnow()
+    async with db.uow(unscoped=True) as uow:
+        tenants = list(
+            await uow.session.scalars(
+                sa.select(Reservation.tenant_id)
+                .where(
+                    Reservation.status == ReservationStatus.ACTIVE.value,
+                    Reservation.expires_at <= now,
+                )
+                .distinct()
+            )
+        )
+    total = 0
+    for tenant_id in tenants:
+        while True:
+            async with db.uow(tenant_id) as uow:
+                released = await do_release_expired(uow, now, limit=batch)
+            total += released
+            if released < batch:
+                break
+    return total
+
+
+async def release_expired_forever(db: Database, stop: asyncio.Event, every_seconds: float) -> None:
+    while not stop.is_set():
+        try:
+            released = await release_expired_everywhere(db)
+            if released:
+                log.info("released %s expired reservations", released)
+        except Exception:
+            log.exception("releasing expired reservations failed; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_seconds)
