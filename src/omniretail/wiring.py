@@ -5,14 +5,19 @@ from __future__ import annotations
 from omniretail.customers import handlers as customers
 from omniretail.events import HandlerRegistry
 from omniretail.loyalty import handlers as loyalty
+from omniretail.orders import handlers as orders
 
 
 def build_registry() -> HandlerRegistry:
     registry = HandlerRegistry()
     # Profile (spend by channel, LTV) and points follow completed orders, returns and merges.
+    # Checkout and returns also earn and reverse points in their own transaction; the loyalty
+    # handlers are idempotent per order and return, so they only act for orders that came
+    # from elsewhere (an imported marketplace order, say).
     registry.subscribe("order.completed", customers.on_order_completed)
     registry.subscribe("order.completed", loyalty.on_order_completed)
     registry.subscribe("order.cancelled", loyalty.on_order_cancelled)
     registry.subscribe("return.completed", loyalty.on_return_completed)
     registry.subscribe("customer.merged", loyalty.on_customer_merged)
+    registry.subscribe("customer.merged", orders.on_customer_merged)
     return registry

@@ -209,7 +209,7 @@ async def do_place_order(
         else OrderStatus.PENDING_PAYMENT
     ).value
     await uow.flush()
-    _announce(uow, order, now)
+    await _announce(uow, order, now)
     return order_out(order, pickup_codes)
 
 
@@ -578,7 +578,7 @@ def _fulfilments(
     return out
 
 
-def _announce(uow: UnitOfWork, order: Order, now: dt.datetime) -> None:
+async def _announce(uow: UnitOfWork, order: Order, now: dt.datetime) -> None:
     record_event(
         uow,
         "order.placed",
@@ -610,11 +610,21 @@ def _announce(uow: UnitOfWork, order: Order, now: dt.datetime) -> None:
             },
         )
     if order.status == OrderStatus.COMPLETED.value:
-        record_completed(uow, order, now)
+        await complete_order(uow, order, now)
 
 
-def record_completed(uow: UnitOfWork, order: Order, now: dt.datetime) -> None:
-    """``order.completed``: loyalty earns on the money paid, the profile counts the order."""
+async def complete_order(uow: UnitOfWork, order: Order, now: dt.datetime) -> None:
+    """Points are earned in the completing transaction itself (idempotent per order), so a
+    return can never overtake them; ``order.completed`` then tells the profile and others."""
+    if order.customer_id is not None:
+        await loyalty.do_earn_for_order(
+            uow,
+            customer_id=order.customer_id,
+            order_ref=order.public_id,
+            channel=order.channel,
+            paid_amount=order.paid_amount - _points_paid(order),
+            at=now,
+        )
     location = order.placed_at_location or next((f.location_code for f in order.fulfilments), None)
     record_event(
         uow,

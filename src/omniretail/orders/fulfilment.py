@@ -16,9 +16,10 @@ from omniretail.inventory import reservations
 from omniretail.inventory import service as inventory
 from omniretail.inventory.domain import Reason
 from omniretail.inventory.schemas import MovementLineIn
+from omniretail.loyalty import service as loyalty
 from omniretail.network import service as network
 from omniretail.orders import pricing_port, routing
-from omniretail.orders.checkout import new_public_id, record_completed
+from omniretail.orders.checkout import complete_order, new_public_id
 from omniretail.orders.domain import (
     CLOSED,
     STOCK_LEAVES,
@@ -162,7 +163,7 @@ async def refresh_order_status(uow: UnitOfWork, order: Order, *, now: dt.datetim
         payload={"order_id": order.public_id, "from": before, "to": after.value},
     )
     if after is OrderStatus.COMPLETED:
-        record_completed(uow, order, now)
+        await complete_order(uow, order, now)
 
 
 async def do_reject(
@@ -418,6 +419,11 @@ async def do_cancel_order(
         fulfilment.status = FulfilmentStatus.CANCELLED.value
     await pricing_port.release_coupons(uow, order_ref=order.public_id)
     _refund_all(order, providers)
+    if order.customer_id is not None:
+        # Redeemed points come back (and earned ones go) with the cancellation itself.
+        await loyalty.do_release_order_points(
+            uow, customer_id=order.customer_id, order_ref=order.public_id, actor=actor
+        )
     before = order.status
     order.status = OrderStatus.CANCELLED.value
     record_event(
