@@ -29,6 +29,7 @@ from omniretail.network import api as network_api
 from omniretail.orders import api as orders_api
 from omniretail.payments.providers import builtin_providers
 from omniretail.problems import install_error_handlers, problem
+from omniretail.returns import api as returns_api
 from omniretail.wiring import build_registry
 
 log = logging.getLogger("omniretail")
@@ -39,6 +40,7 @@ ROUTERS = [
     network_api.router,
     catalog_api.router,
     orders_api.router,
+    returns_api.router,
     inventory_api.router,
     customers_api.router,
     loyalty_api.router,

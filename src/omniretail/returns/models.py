@@ -23,6 +23,7 @@ class Return(TenantScoped, Base):
     courier_pickup: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     status: Mapped[str] = mapped_column(sa.String(24))
     refund_total: Mapped[int] = mapped_column(sa.BigInteger)
+    points_reversed: Mapped[dict[str, int] | None] = mapped_column(JsonType)
     actor: Mapped[str] = mapped_column(sa.String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     received_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -71,8 +71,9 @@ class ReturnOut(Output):
     lines: list[ReturnLineOut]
     refund_total: int
     refunds: list[RefundOut]
-    points_reversed: str = Field(
-        default="pending", description="earned and redeemed points follow through return.completed"
+    points_reversed: dict[str, int] | None = Field(
+        default=None,
+        description="earned_reversed, redeemed_returned, shortfall (earned points already spent)",
     )
     restocked: list[RestockOut]
     created_at: dt.datetime
