@@ -258,3 +258,41 @@ async def test_any_channel_opens_and_follows_a_case_on_any_order(
             {"order_id": order["id"], "type": "complaint", "subject": "x", "channel": "app"},
         )
     ).status_code == 404
+
+
+async def test_an_exchange_pays_only_the_difference_in_one_step(world: World) -> None:
+    await world.stock("ST-A", "TEE-S", 1)
+    await world.stock("ST-A", "JEANS-32", 1)
+    sale = await world.order(
+        world.keys["pos_a"],
+        channel="pos",
+        lines=[{"sku": "TEE-S", "qty": 1}],
+        fulfillment={"mode": "in_store", "location": "ST-A"},
+        payments=[{"method": "card_present", "amount": 9900}],
+    )
+    assert sale.status_code == 201, sale.text
+    swap = {
+        "order_id": sale.json()["id"],
+        "channel": "pos",
+        "location": "ST-A",
+        "lines": [{"sku": "TEE-S", "qty": 1}],
+        "new_order": {
+            "lines": [{"sku": "JEANS-32", "qty": 1}],
+            "fulfillment": {"mode": "in_store", "location": "ST-A"},
+            "payments": [{"method": "cash", "amount": 100}],
+        },
+    }
+    wrong = await world.keys["pos_a"].post("/v1/exchanges", swap)
+    assert wrong.status_code == 422
+    assert wrong.json()["amount_due"] == 29900 - 9900
+    assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 0, "reserved": 0}
+
+    swap["new_order"]["payments"] = [{"method": "cash", "amount": 20000}]
+    done = await world.keys["pos_a"].post("/v1/exchanges", swap)
+    assert done.status_code == 201, done.text
+    body = done.json()
+    assert (body["credit"], body["difference_paid"], body["refunded"]) == (9900, 20000, 0)
+    assert body["order"]["status"] == "completed"
+    assert [p["method"] for p in body["order"]["payments"]] == ["exchange_credit", "cash"]
+    assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 1, "reserved": 0}
+    assert await world.on_hand("ST-A", "JEANS-32") == {"on_hand": 0, "reserved": 0}

@@ -497,7 +497,7 @@ def _authorise(
                     "message": f"one of {', '.join(sorted(providers))}",
                 }
             )
-        elif not provider.online and data.fulfillment.mode is not Mode.IN_STORE:
+        elif provider.in_person and data.fulfillment.mode is not Mode.IN_STORE:
             errors.append(
                 {
                     "field": f"payments.{i}.method",

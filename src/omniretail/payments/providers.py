@@ -26,6 +26,7 @@ class Authorisation:
 class PaymentProvider(Protocol):
     method: str
     online: bool  # True: the money is confirmed later by a callback
+    in_person: bool  # True: taken at a counter (cash, card terminal), so in-store sales only
 
     def authorise(
         self, *, amount: int, currency: str, reference: str, token: str | None
@@ -38,6 +39,7 @@ class InPersonProvider:
     """Cash or a card terminal at the POS: the POS has taken the money when it records it."""
 
     online = False
+    in_person = True
 
     def __init__(self, method: str) -> None:
         self.method = method
@@ -64,6 +66,7 @@ class SandboxProvider:
 
     method = "sandbox"
     online = True
+    in_person = False
 
     def __init__(self, secret: str) -> None:
         self._secret = secret.encode()
@@ -86,9 +89,27 @@ class SandboxProvider:
         return hmac.compare_digest(self.sign(provider_ref, status, amount), signature)
 
 
+class ExchangeCreditProvider:
+    """The value of goods handed back in an exchange, paying for their replacement. Only the
+    exchange use case creates it; it never reaches a gateway."""
+
+    method = "exchange_credit"
+    online = False
+    in_person = False
+
+    def authorise(
+        self, *, amount: int, currency: str, reference: str, token: str | None
+    ) -> Authorisation:
+        return Authorisation(PaymentStatus.CAPTURED, f"credit:{reference}")
+
+    def refund(self, *, amount: int, currency: str, provider_ref: str) -> Authorisation:
+        return Authorisation(PaymentStatus.CAPTURED, f"refund:{provider_ref}")
+
+
 def builtin_providers(sandbox_secret: str) -> dict[str, PaymentProvider]:
     return {
         "cash": InPersonProvider("cash"),
         "card_present": InPersonProvider("card_present"),
         "sandbox": SandboxProvider(sandbox_secret),
+        "exchange_credit": ExchangeCreditProvider(),
     }

@@ -6,13 +6,15 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from omniretail.auth.domain import Permission
-from omniretail.orders.api import actor, providers
-from omniretail.returns import cases, service
+from omniretail.orders.api import actor, caller, providers
+from omniretail.returns import cases, exchanges, service
 from omniretail.returns.schemas import (
     CaseIn,
     CaseNoteIn,
     CaseOut,
     CaseStatus,
+    ExchangeIn,
+    ExchangeOut,
     ReceiveIn,
     ReturnIn,
     ReturnOut,
@@ -114,3 +116,18 @@ async def add_case_note(case_id: Code, body: CaseNoteIn, ctx: CtxDep) -> CaseOut
     ctx.require(Permission.RETURNS_WRITE)
     async with ctx.uow() as uow:
         return await cases.do_add_case_note(uow, case_id=case_id, data=body, actor=actor(ctx))
+
+
+@router.post("/exchanges", status_code=201, response_model=ExchangeOut)
+async def exchange(body: ExchangeIn, ctx: CtxDep) -> JSONResponse:
+    """Return goods and take others in one step, paying only the difference."""
+    ctx.require(Permission.RETURNS_WRITE)
+    ctx.require(Permission.ORDERS_WRITE)
+    ctx.require_channel(body.channel)
+    async with ctx.uow() as uow:
+        return await ctx.create(
+            uow,
+            lambda: exchanges.do_exchange(
+                uow, data=body, caller=caller(ctx), providers=providers(ctx.request)
+            ),
+        )

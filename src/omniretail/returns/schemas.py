@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from omniretail.orders.schemas import AddressIn
+from omniretail.orders.schemas import AddressIn, FulfilmentIn, LineIn, OrderOut, PaymentIn
 from omniretail.schemas import Code, Input, Output
 
 
@@ -130,3 +130,28 @@ class CaseOut(Output):
     timeline: list[CaseNoteOut]
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class ExchangeOrderIn(Input):
+    """The replacement goods; ``payments`` cover only what the returned goods do not."""
+
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=200)]
+    fulfillment: FulfilmentIn
+    payments: Annotated[list[PaymentIn], Field(max_length=10)] = []
+    attributed_staff: Annotated[str, Field(max_length=64)] | None = None
+
+
+class ExchangeIn(Input):
+    order_id: Annotated[str, Field(max_length=32)]
+    channel: Code
+    location: Code = Field(description="where the returned goods are received")
+    lines: Annotated[list[ReturnLineIn], Field(min_length=1, max_length=200)]
+    new_order: ExchangeOrderIn
+
+
+class ExchangeOut(Output):
+    returned: ReturnOut
+    order: OrderOut
+    credit: int = Field(description="refund value that paid for the new order")
+    difference_paid: int
+    refunded: int

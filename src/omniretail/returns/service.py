@@ -23,6 +23,7 @@ from omniretail.inventory import service as inventory
 from omniretail.inventory.domain import Reason
 from omniretail.inventory.schemas import MovementLineIn
 from omniretail.loyalty import service as loyalty
+from omniretail.money import allocate
 from omniretail.network import service as network
 from omniretail.orders.checkout import new_public_id
 from omniretail.orders.domain import DONE, FulfilmentStatus, OrderStatus
@@ -100,6 +101,27 @@ async def do_create_return(
     """Open a return; received at ``location`` it completes at once, with a courier pick-up
     it waits for :func:`do_receive_return`. Another tenant's order is simply not found."""
     now = now or utcnow()
+    ret, order = await open_return(
+        uow, data=data, actor=actor, caller_location=caller_location, now=now
+    )
+    restocked: list[RestockOut] = []
+    points: dict[str, int] | None = None
+    if data.location is not None:
+        restocked, points = await receive(
+            uow, ret, order, data.location, actor=actor, providers=providers, now=now
+        )
+    return return_out(ret, restocked, points)
+
+
+async def open_return(
+    uow: UnitOfWork,
+    *,
+    data: ReturnIn,
+    actor: str,
+    caller_location: str | None,
+    now: dt.datetime,
+) -> tuple[Return, Order]:
+    """Check and record a return (lines, refund amounts), not yet received."""
     order = await uow.session.scalar(
         sa.select(Order).where(Order.public_id == data.order_id).with_for_update()
     )
@@ -160,13 +182,7 @@ async def do_create_return(
             "refund_total": ret.refund_total,
         },
     )
-    restocked: list[RestockOut] = []
-    points: dict[str, int] | None = None
-    if data.location is not None:
-        restocked, points = await _receive(
-            uow, ret, order, data.location, actor=actor, providers=providers, now=now
-        )
-    return return_out(ret, restocked, points)
+    return ret, order
 
 
 async def _check_where(
@@ -262,13 +278,13 @@ async def do_receive_return(
     )
     assert order is not None
     ret.location_code = location
-    restocked, points = await _receive(
+    restocked, points = await receive(
         uow, ret, order, location, actor=actor, providers=providers, now=now
     )
     return return_out(ret, restocked, points)
 
 
-async def _receive(
+async def receive(
     uow: UnitOfWork,
     ret: Return,
     order: Order,
@@ -277,9 +293,10 @@ async def _receive(
     actor: str,
     providers: dict[str, PaymentProvider],
     now: dt.datetime,
+    keep_as_credit: int = 0,
 ) -> tuple[list[RestockOut], dict[str, int] | None]:
     restocked = await _restock(uow, ret, location, actor=actor)
-    _refund(ret, order, providers)
+    _refund(ret, order, providers, keep_as_credit=keep_as_credit)
     points = None
     if order.customer_id is not None:
         reversal = await loyalty.do_reverse_for_return(
@@ -351,16 +368,34 @@ async def _restock(uow: UnitOfWork, ret: Return, location: str, *, actor: str) -
     ]
 
 
-def _refund(ret: Return, order: Order, providers: dict[str, PaymentProvider]) -> None:
+def money_refundable(ret: Return, order: Order) -> int:
+    """The part of a return's refund that goes back to money tenders (not points)."""
+    paid = [p for p in order.payments if p.status == PaymentStatus.CAPTURED.value]
+    parts = split_refund(
+        ret.refund_total,
+        [Tender(p.method, p.amount, p.refunded_amount) for p in paid],
+        order.total - order.delivery_fee,
+    )
+    return sum(a for p, a in zip(paid, parts, strict=True) if p.method != "points")
+
+
+def _refund(
+    ret: Return, order: Order, providers: dict[str, PaymentProvider], *, keep_as_credit: int = 0
+) -> None:
+    """Split the refund over the tenders; in an exchange, ``keep_as_credit`` of the money
+    part pays for the new goods instead of going back (drawn pro rata from the money tenders)."""
     paid = [p for p in order.payments if p.status == PaymentStatus.CAPTURED.value]
     tenders = [Tender(p.method, p.amount, p.refunded_amount) for p in paid]
     parts = split_refund(ret.refund_total, tenders, order.total - order.delivery_fee)
-    for payment, amount in zip(paid, parts, strict=True):
-        if amount == 0:
+    money = [a if p.method != "points" else 0 for p, a in zip(paid, parts, strict=True)]
+    credits = allocate(keep_as_credit, money) if keep_as_credit else [0] * len(paid)
+    for payment, share, credit in zip(paid, parts, credits, strict=True):
+        if share == 0:
             continue
-        payment.refunded_amount += amount
+        payment.refunded_amount += share
+        amount = share - credit
         ref = None
-        if payment.method != "points":
+        if payment.method != "points" and amount > 0:
             ref = (
                 providers[payment.method]
                 .refund(
@@ -373,10 +408,18 @@ def _refund(ret: Return, order: Order, providers: dict[str, PaymentProvider]) ->
                 payment_id=payment.id,
                 method=payment.method,
                 amount=amount,
-                credited=0,
+                credited=credit,
                 provider_ref=ref,
             )
         )
+
+
+async def order_of(uow: UnitOfWork, ret: Return) -> Order:
+    order = await uow.session.scalar(
+        sa.select(Order).where(Order.id == ret.order_id).with_for_update()
+    )
+    assert order is not None
+    return order
 
 
 async def access_return(uow: UnitOfWork, public_id: str, *, for_update: bool = False) -> Return:
