@@ -21,6 +21,7 @@ from omniretail.loyalty.demo import seed_customers
 from omniretail.network import service as network
 from omniretail.network.domain import LocationType
 from omniretail.network.schemas import CapabilitiesIn, LocationIn
+from omniretail.orders.demo import seed_orders
 
 DEMO_SLUG = "demo"
 CENTRE = (31.2304, 121.4737)  # People's Square, Shanghai
@@ -163,4 +164,5 @@ async def seed_demo(db: Database) -> dict[str, Any]:
             await network.do_create_location(uow, data=location)
     await seed_customers(db, tenant_id)
     await seed_inventory(db, tenant_id)
+    await seed_orders(db, tenant_id)
     return {"tenant": DEMO_SLUG, "admin_key": created["admin_key"], "created": True}

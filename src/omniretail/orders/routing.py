@@ -49,7 +49,7 @@ async def orders_today(
         )
         .group_by(Fulfilment.location_id)
     )
-    return {int(loc): int(n) for loc, n in rows.tuples()}
+    return {int(loc): int(n) for loc, n in rows}
 
 
 async def candidates_for(
