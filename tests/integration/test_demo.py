@@ -17,7 +17,8 @@ from omniretail.orders.models import Order
 async def test_the_demo_seeds_once_and_its_orders_cover_every_mode(db: Database) -> None:
     first = await seed_demo(db)
     again = await seed_demo(db)
-    assert first["created"] and not again["created"]
+    assert first["created"]
+    assert not again["created"]
     async with db.uow(unscoped=True) as uow:
         tenant_id = await auth.tenant_id_by_slug(uow, DEMO_SLUG)
     async with db.uow(tenant_id) as uow:
