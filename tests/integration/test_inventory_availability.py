@@ -94,6 +94,9 @@ async def test_network_available_to_sell_is_online_stock_less_the_channel_buffer
         app = await atp.availability(uow, sku="TEE", channel="app")
         plain = await atp.availability(uow, sku="TEE")
     # Online: NEAR 2 + MID 5 + WH 100 + EMPTY 0 (held); PICK does not sell online.
+    assert douyin.network is not None
+    assert app.network is not None
+    assert plain.network is not None
     assert plain.network.model_dump() == {"available": 107, "buffer": 0, "available_to_sell": 107}
     assert douyin.network.model_dump() == {"available": 107, "buffer": 30, "available_to_sell": 77}
     assert app.network.available_to_sell == 104
@@ -112,27 +115,31 @@ async def test_nearby_lists_locations_that_can_serve_the_mode_nearest_first(
 async def test_nearby_availability_costs_the_same_queries_for_5_or_25_locations(
     db: Database, network: TenantHandle
 ) -> None:
-    async with db.uow(network.id) as uow:
-        with count_queries(db) as few:
-            await atp.availability(
-                uow, sku="TEE", channel="app", lat=CENTRE[0], lng=CENTRE[1], mode="pickup"
-            )
-    for i in range(20):
-        code = f"X-{i}"
-        await make_location(db, network.id, code, lat=CENTRE[0] + i / 1000, lng=CENTRE[1])
-        await receive(db, network.id, code, "TEE", 1)
-    async with db.uow(network.id) as uow:
-        with count_queries(db) as many:
-            out = await atp.availability(
-                uow, sku="TEE", channel="app", lat=CENTRE[0], lng=CENTRE[1], mode="pickup"
-            )
-    assert len(out.locations) == 23
+    async def both() -> tuple[list[str], list[str], int]:
+        async with db.uow(network.id) as uow:
+            with count_queries(db) as nearby:
+                out = await atp.availability(
+                    uow, sku="TEE", channel="app", lat=CENTRE[0], lng=CENTRE[1], mode="pickup"
+                )
+            with count_queries(db) as view:
+                await atp.availability(uow, sku="TEE", channel="app")
+        return nearby, view, len(out.locations)
 
     def selects(statements: list[str]) -> int:
         return sum(1 for s in statements if s.lstrip().upper().startswith("SELECT"))
 
-    # SKU, its positions, the online locations, the channel's buffer, the nearby locations.
-    assert selects(few) == selects(many) == 5
+    few_nearby, few_view, found = await both()
+    assert found == 3
+    for i in range(20):
+        code = f"X-{i}"
+        await make_location(db, network.id, code, lat=CENTRE[0] + i / 1000, lng=CENTRE[1])
+        await receive(db, network.id, code, "TEE", 1)
+    many_nearby, many_view, found = await both()
+    assert found == 23
+    # Nearby: the SKU, the nearby locations, their positions.
+    assert selects(few_nearby) == selects(many_nearby) == 3
+    # Network view: the SKU, the locations that do not sell online, the sum, the buffer.
+    assert selects(few_view) == selects(many_view) == 4
 
 
 async def test_availability_events_are_raised_only_when_available_changes(

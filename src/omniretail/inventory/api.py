@@ -140,8 +140,11 @@ async def get_availability(
     mode: Mode | None = None,
     channel: Annotated[Code | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    network: bool = False,
 ) -> AvailabilityOut:
-    """A channel key always gets its own channel's view (its buffer applied)."""
+    """With ``lat``/``lng``: locations that can serve ``mode`` with stock, nearest first.
+    Without a point (or with ``network=true``): the network view for the channel, less its
+    buffer. A channel key always gets its own channel's view."""
     ctx.require(Permission.READ)
     if (lat is None) != (lng is None):
         raise ValidationFailed(
@@ -158,6 +161,7 @@ async def get_availability(
             radius_km=radius_km,
             mode=mode.value if mode else None,
             limit=limit,
+            include_network=network,
         )
 
 

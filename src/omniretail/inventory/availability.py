@@ -18,7 +18,6 @@ from omniretail.catalog import service as catalog
 from omniretail.channels import service as channels
 from omniretail.db import UnitOfWork, dialect_insert
 from omniretail.errors import NotFound, ValidationFailed
-from omniretail.inventory.domain import available
 from omniretail.inventory.models import ChannelBuffer, StockPosition
 from omniretail.inventory.schemas import (
     AvailabilityOut,
@@ -28,6 +27,7 @@ from omniretail.inventory.schemas import (
 )
 from omniretail.network import service as network
 
+P = StockPosition
 MODES = ("ship", "pickup", "local_delivery")
 _ALL_NEARBY = 100_000
 
@@ -54,45 +54,49 @@ async def availability(
     radius_km: float = 10.0,
     mode: str | None = None,
     limit: int = 50,
+    include_network: bool = False,
 ) -> AvailabilityOut:
-    """The channel's network view of one SKU and, given a point, the locations within
-    ``radius_km`` that can serve ``mode`` and have ``available`` > 0, nearest first. For
-    ``local_delivery`` the location's own delivery radius must also cover the point."""
+    """Given a point: the locations within ``radius_km`` that can serve ``mode`` and have
+    ``available`` > 0, nearest first (for ``local_delivery`` the location's own delivery radius
+    must also cover the point). Without a point, or with ``include_network``: the channel's
+    network view (available-to-sell over locations that sell online, less its buffer). Three
+    queries for the nearby list, four for the network view, whatever the number of locations."""
     if sku not in await catalog.variants_by_sku(uow, [sku]):
         raise NotFound("sku", sku)
-    rows = await uow.session.execute(
-        sa.select(
-            StockPosition.location_id,
-            StockPosition.on_hand,
-            StockPosition.reserved,
-            StockPosition.safety_stock,
-        ).where(StockPosition.sku == sku)
-    )
-    by_location = {r.location_id: available(r.on_hand, r.reserved, r.safety_stock) for r in rows}
-    online = await network.location_ids_with(uow, "sells_online")
-    network_available = sum(qty for loc, qty in by_location.items() if loc in online)
-    buffer = await _buffer(uow, channel, sku)
-    nearby: list[LocationAvailability] = []
-    if lat is not None and lng is not None:
-        nearby = await _nearby(
-            uow, by_location, lat=lat, lng=lng, radius_km=radius_km, mode=mode, limit=limit
-        )
-    return AvailabilityOut(
-        sku=sku,
-        channel=channel,
-        mode=mode,
-        network=NetworkAvailability(
+    view = None
+    if include_network or lat is None or lng is None:
+        network_available = await _network_available(uow, sku)
+        buffer = await _buffer(uow, channel, sku)
+        view = NetworkAvailability(
             available=network_available,
             buffer=buffer,
             available_to_sell=max(0, network_available - buffer),
-        ),
-        locations=nearby,
-    )
+        )
+    nearby: list[LocationAvailability] = []
+    if lat is not None and lng is not None:
+        nearby = await _nearby(
+            uow, sku, lat=lat, lng=lng, radius_km=radius_km, mode=mode, limit=limit
+        )
+    return AvailabilityOut(sku=sku, channel=channel, mode=mode, network=view, locations=nearby)
+
+
+_FREE = P.on_hand - P.reserved - P.safety_stock
+_AVAILABLE = sa.case((_FREE > 0, _FREE), else_=0)
+
+
+async def _network_available(uow: UnitOfWork, sku: str) -> int:
+    """Summed in the database over the SKU's positions, leaving out the (usually few)
+    locations that do not sell online or are inactive."""
+    offline = await network.location_ids_without(uow, "sells_online")
+    query = sa.select(sa.func.coalesce(sa.func.sum(_AVAILABLE), 0)).where(P.sku == sku)
+    if offline:
+        query = query.where(P.location_id.not_in(offline))
+    return int(await uow.session.scalar(query) or 0)
 
 
 async def _nearby(
     uow: UnitOfWork,
-    by_location: Mapping[int, int],
+    sku: str,
     *,
     lat: float,
     lng: float,
@@ -100,28 +104,31 @@ async def _nearby(
     mode: str | None,
     limit: int,
 ) -> list[LocationAvailability]:
-    found = []
     candidates = await network.locations_near(
         uow, lat=lat, lng=lng, radius_km=radius_km, capability=mode, limit=_ALL_NEARBY
     )
-    for loc in candidates:
-        qty = by_location.get(loc.id, 0)
-        if qty <= 0:
-            continue
-        if mode == "local_delivery" and loc.distance_km > (loc.delivery_radius_km or 0.0):
-            continue
-        found.append(
-            LocationAvailability(
-                location=loc.code,
-                name=loc.name,
-                type=loc.type,
-                distance_km=loc.distance_km,
-                available=qty,
-            )
+    if mode == "local_delivery":
+        candidates = [c for c in candidates if c.distance_km <= (c.delivery_radius_km or 0.0)]
+    if not candidates:
+        return []
+    rows = await uow.session.execute(
+        # By code: the (tenant, sku, location_code) key is one index probe per candidate.
+        sa.select(P.location_code, _AVAILABLE.label("available")).where(
+            P.sku == sku, P.location_code.in_([c.code for c in candidates]), _FREE > 0
         )
-        if len(found) == limit:
-            break
-    return found
+    )
+    stocked = {row.location_code: int(row.available) for row in rows}
+    return [
+        LocationAvailability(
+            location=loc.code,
+            name=loc.name,
+            type=loc.type,
+            distance_km=loc.distance_km,
+            available=stocked[loc.code],
+        )
+        for loc in candidates
+        if loc.code in stocked
+    ][:limit]
 
 
 async def channel_buffers(uow: UnitOfWork, channel: str) -> BuffersOut:

@@ -19,7 +19,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -52,6 +52,9 @@ from omniretail.inventory.service import (
 )
 
 P = StockPosition
+RESERVATIONS = cast(sa.Table, Reservation.__table__)
+LINES = cast(sa.Table, ReservationLine.__table__)
+MOVES = cast(sa.Table, StockMovement.__table__)
 
 
 class ReservationExpired(Conflict):
@@ -104,8 +107,11 @@ async def _short_lines(
     uow: UnitOfWork,
     merged: dict[tuple[str, str], tuple[int, list[int]]],
     short: list[tuple[str, str]],
+    *,
+    only_short: bool = False,
 ) -> InsufficientStock:
-    """Name each short line with what is available there now (unknown keys are a 422)."""
+    """Name each short line with what is available there now (unknown keys are a 422).
+    With ``only_short`` the candidates that could be held now are left out."""
     await check_stock_keys(
         uow, [(merged[key][1][0], key[1], key[0]) for key in short], field="lines"
     )
@@ -117,6 +123,8 @@ async def _short_lines(
     now_available = {
         (r.location_code, r.sku): available(r.on_hand, r.reserved, r.safety_stock) for r in rows
     }
+    if only_short:
+        short = [key for key in short if now_available.get(key, 0) < merged[key][0]]
     named = [
         {
             "index": merged[key][1][0],
@@ -134,8 +142,9 @@ async def _short_lines(
 
 async def _hold_all(
     uow: UnitOfWork, merged: dict[tuple[str, str], tuple[int, list[int]]]
-) -> dict[tuple[str, str], Any]:
-    """One conditional UPDATE per position; on any short line, undo the others and raise."""
+) -> tuple[dict[tuple[str, str], Any], list[tuple[str, str]]]:
+    """One conditional UPDATE per position, in (location, sku) order; on a short line the
+    holds already taken are undone (the rows are still ours) and the short lines returned."""
     now = utcnow()
     won: dict[tuple[str, str], Any] = {}
     short: list[tuple[str, str]] = []
@@ -160,8 +169,7 @@ async def _hold_all(
     if short:
         for key, row in won.items():
             await _move_position(uow, row.id, reserved=-merged[key][0])
-        raise await _short_lines(uow, merged, short)
-    return won
+    return won, short
 
 
 async def _move_position(
@@ -237,63 +245,128 @@ async def do_reserve(
     """Hold every line at its named location, or none (409 ``insufficient_stock`` naming each
     short line; 422 for an unknown SKU or location). ``ttl_seconds`` None means held for an
     order with no expiry (status ``confirmed``); otherwise it expires after the TTL unless
-    confirmed. Safe to call inside the caller's unit of work: on failure nothing stays held.
+    confirmed. Safe to call inside the caller's unit of work: on failure nothing stays held or
+    written. The held rows stay locked until the caller commits: call it late in a transaction.
     """
     _check_quantities(lines, ttl_seconds)
     merged = _merge(lines)
-    won = await _hold_all(uow, merged)
     now = now or utcnow()
-    reservation = Reservation(
-        status=(
-            ReservationStatus.CONFIRMED if ttl_seconds is None else ReservationStatus.ACTIVE
-        ).value,
-        reference=reference,
-        channel_code=channel,
-        actor=actor,
-        expires_at=None if ttl_seconds is None else expiry(now, ttl_seconds),
-        created_at=now,
-    )
-    uow.session.add(reservation)
-    await uow.flush()
-    changes = []
-    for (location, sku), (qty, _) in merged.items():
-        row = won[(location, sku)]
-        uow.session.add(
-            ReservationLine(
-                reservation_id=reservation.id,
-                position_id=row.id,
-                sku=sku,
-                location_code=location,
-                qty=qty,
-                state="held",
-            )
-        )
-        _ledger(
-            uow,
-            position_id=row.id,
-            sku=sku,
-            location=location,
-            reason=Reason.RESERVE,
-            reserved=qty,
-            reservation_id=reservation.id,
-            reference=reference,
-            actor=actor,
-        )
-        changes.append(_change(sku, location, row, on_hand=0, reserved=qty))
-    notify_availability(uow, changes)
-    await uow.flush()
-    return ReservationOut(
-        id=reservation.id,
-        status=reservation.status,
+    # Everything that needs no lock is written first, so that the hot rows are locked only by
+    # the holds themselves, the events and the commit (ANCHORS: the WAL flush under the lock).
+    ids = await _position_ids(uow, list(merged))
+    if len(ids) < len(merged):
+        # A line has no position at all: tell every line that cannot be held now.
+        raise await _short_lines(uow, merged, list(merged), only_short=True)
+    status = ReservationStatus.CONFIRMED if ttl_seconds is None else ReservationStatus.ACTIVE
+    expires_at = None if ttl_seconds is None else expiry(now, ttl_seconds)
+    reservation_id = await _insert_reservation(
+        uow,
+        status=status.value,
         reference=reference,
         channel=channel,
-        expires_at=reservation.expires_at,
-        created_at=reservation.created_at,
-        lines=[
-            ReservationLineOut(sku=sku, location=location, qty=qty, state="held")
-            for (location, sku), (qty, _) in merged.items()
+        actor=actor,
+        expires_at=expires_at,
+        now=now,
+    )
+    tenant_id = uow.require_tenant()
+    keyed = [(key, qty, ids[key]) for key, (qty, _) in merged.items()]
+    await uow.session.execute(
+        sa.insert(LINES),
+        [
+            {
+                "tenant_id": tenant_id,
+                "reservation_id": reservation_id,
+                "position_id": pid,
+                "sku": sku,
+                "location_code": loc,
+                "qty": qty,
+                "state": "held",
+            }
+            for (loc, sku), qty, pid in keyed
         ],
     )
+    await uow.session.execute(
+        sa.insert(MOVES),
+        [
+            {
+                "tenant_id": tenant_id,
+                "position_id": pid,
+                "sku": sku,
+                "location_code": loc,
+                "reason": Reason.RESERVE.value,
+                "on_hand_delta": 0,
+                "reserved_delta": qty,
+                "reservation_id": reservation_id,
+                "reference": reference,
+                "actor": actor,
+                "created_at": now,
+            }
+            for (loc, sku), qty, pid in keyed
+        ],
+    )
+    won, short = await _hold_all(uow, merged)
+    if short:
+        await uow.session.execute(sa.delete(MOVES).where(MOVES.c.reservation_id == reservation_id))
+        await uow.session.execute(
+            sa.delete(RESERVATIONS).where(RESERVATIONS.c.id == reservation_id)
+        )
+        raise await _short_lines(uow, merged, short)
+    await notify_availability(
+        uow,
+        [
+            _change(sku, loc, won[(loc, sku)], on_hand=0, reserved=qty)
+            for (loc, sku), qty, _ in keyed
+        ],
+    )
+    return ReservationOut(
+        id=reservation_id,
+        status=status.value,
+        reference=reference,
+        channel=channel,
+        expires_at=expires_at,
+        created_at=now,
+        lines=[
+            ReservationLineOut(sku=sku, location=loc, qty=qty, state="held")
+            for (loc, sku), qty, _ in keyed
+        ],
+    )
+
+
+async def _position_ids(uow: UnitOfWork, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Ids of the (location, sku) positions that exist; a plain read, no lock."""
+    if len(keys) == 1:
+        condition = sa.and_(P.location_code == keys[0][0], P.sku == keys[0][1])
+    else:
+        condition = sa.tuple_(P.location_code, P.sku).in_(keys)
+    rows = await uow.session.execute(sa.select(P.id, P.location_code, P.sku).where(condition))
+    return {(r.location_code, r.sku): r.id for r in rows}
+
+
+async def _insert_reservation(
+    uow: UnitOfWork,
+    *,
+    status: str,
+    reference: str | None,
+    channel: str | None,
+    actor: str,
+    expires_at: dt.datetime | None,
+    now: dt.datetime,
+) -> int:
+    new_id = await uow.session.scalar(
+        sa.insert(RESERVATIONS)
+        .values(
+            tenant_id=uow.require_tenant(),
+            status=status,
+            reference=reference,
+            channel_code=channel,
+            actor=actor,
+            expires_at=expires_at,
+            created_at=now,
+        )
+        .returning(RESERVATIONS.c.id)
+    )
+    assert new_id is not None
+    return int(new_id)
 
 
 async def get_reservation(uow: UnitOfWork, reservation_id: int) -> ReservationOut:
@@ -452,7 +525,7 @@ async def do_release_reservation(
             actor=actor,
         )
         changes.append(_change(line.sku, line.location_code, row, on_hand=0, reserved=-line.qty))
-    notify_availability(uow, changes)
+    await notify_availability(uow, changes)
     await _close_if_done(uow, reservation_id, now)
     return await get_reservation(uow, reservation_id)
 
@@ -502,7 +575,7 @@ async def do_consume_reservation(
         changes.append(
             _change(line.sku, line.location_code, row, on_hand=-line.qty, reserved=-line.qty)
         )
-    notify_availability(uow, changes)
+    await notify_availability(uow, changes)
     await _close_if_done(uow, reservation_id, now)
     return await get_reservation(uow, reservation_id)
 
@@ -580,7 +653,7 @@ async def do_sell_in_store(
             actor=actor,
         )
         changes.append(_change(sku, loc, row, on_hand=-qty, reserved=0))
-    notify_availability(uow, changes)
+    await notify_availability(uow, changes)
     await notify_at_risk(uow, [c for c in changes if c.on_hand < c.reserved])
     await uow.flush()
     return changes
@@ -642,7 +715,7 @@ async def do_release_expired(uow: UnitOfWork, now: dt.datetime, *, limit: int = 
         row = await _move_position(uow, position_id, reserved=-qty)
         sku, location = keys[position_id]
         changes.append(_change(sku, location, row, on_hand=0, reserved=-qty))
-    notify_availability(uow, changes)
+    await notify_availability(uow, changes)
     for reservation in claimed:
         record_event(
             uow,

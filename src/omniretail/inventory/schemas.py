@@ -112,7 +112,8 @@ class AvailabilityOut(Output):
     sku: str
     channel: str | None
     mode: str | None
-    network: NetworkAvailability
+    # Present without a point, or with ?network=true (nearby lookups skip the network sum).
+    network: NetworkAvailability | None
     locations: list[LocationAvailability]
 
 

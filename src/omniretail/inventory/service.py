@@ -22,7 +22,7 @@ from omniretail.auth import service as auth
 from omniretail.catalog import service as catalog
 from omniretail.db import UnitOfWork, dialect_insert, utcnow
 from omniretail.errors import Conflict, NotFound, ValidationFailed
-from omniretail.events import record_event
+from omniretail.events import OutboxEvent, record_event
 from omniretail.inventory.domain import (
     HOLDING,
     Line,
@@ -52,6 +52,7 @@ from omniretail.network.domain import LocationType
 _CHUNK = 1000
 POSITIONS = cast(sa.Table, StockPosition.__table__)
 MOVEMENTS = cast(sa.Table, StockMovement.__table__)
+OUTBOX = cast(sa.Table, OutboxEvent.__table__)
 
 
 class BatchIdReused(ValidationFailed):
@@ -80,17 +81,20 @@ class Change:
         return available(self.on_hand, self.reserved, self.safety_stock)
 
 
-def notify_availability(uow: UnitOfWork, changes: Iterable[Change]) -> None:
-    """``inventory.availability_changed`` for each position whose available figure moved."""
-    for change in changes:
-        if change.available_before == change.available_after:
-            continue
-        record_event(
-            uow,
-            "inventory.availability_changed",
-            aggregate_type="stock",
-            aggregate_id=f"{change.location}/{change.sku}"[:64],
-            payload={
+async def notify_availability(uow: UnitOfWork, changes: Iterable[Change]) -> None:
+    """``inventory.availability_changed`` for each position whose available figure moved.
+
+    Written like ``record_event`` (same outbox, same transaction) but as one executemany, since
+    a batch of thousands of lines raises thousands of events."""
+    tenant_id = uow.require_tenant()
+    now = utcnow()
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "type": "inventory.availability_changed",
+            "aggregate_type": "stock",
+            "aggregate_id": f"{change.location}/{change.sku}"[:64],
+            "payload": {
                 "sku": change.sku,
                 "location": change.location,
                 "available_before": change.available_before,
@@ -98,7 +102,15 @@ def notify_availability(uow: UnitOfWork, changes: Iterable[Change]) -> None:
                 "on_hand": change.on_hand,
                 "reserved": change.reserved,
             },
-        )
+            "occurred_at": now,
+            "attempts": 0,
+        }
+        for change in changes
+        if change.available_before != change.available_after
+    ]
+    if rows:
+        await uow.session.execute(sa.insert(OUTBOX), rows)
+        uow.wrote_events = True
 
 
 def position_out(row: Any) -> PositionOut:
@@ -185,12 +197,18 @@ async def check_stock_keys(
     )
 
 
-async def ensure_positions(
+async def lock_positions(
     uow: UnitOfWork, pairs: Iterable[tuple[str, str]], keys: StockKeys
-) -> None:
-    """Create empty positions for (sku, location) pairs that have none yet."""
+) -> dict[tuple[str, str], Any]:
+    """Create the (sku, location) positions that do not exist yet and lock them all, in one
+    upsert per chunk that returns their current figures.
+
+    Rows are taken in (location, sku) order, the order every writer uses, so batches and holds
+    cannot deadlock. SQLite has no row locks: its IMMEDIATE transaction holds the write lock.
+    """
     tenant_id = uow.require_tenant()
     now = utcnow()
+    ordered = sorted(set(pairs), key=lambda p: (p[1], p[0]))
     rows = [
         {
             "tenant_id": tenant_id,
@@ -204,40 +222,27 @@ async def ensure_positions(
             "may_go_negative": False,
             "updated_at": now,
         }
-        for sku, loc in dict.fromkeys(pairs)
+        for sku, loc in ordered
     ]
-    stmt = dialect_insert(uow, StockPosition.__table__).on_conflict_do_nothing(
-        index_elements=["tenant_id", "sku", "location_code"]
-    )
-    for start in range(0, len(rows), _CHUNK):
-        await uow.session.execute(stmt, rows[start : start + _CHUNK])
-
-
-async def lock_positions(
-    uow: UnitOfWork, pairs: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], Any]:
-    """Lock positions in (location, sku) order, the order every writer uses (no deadlocks).
-
-    SQLite has no row locks; there the IMMEDIATE transaction already holds the write lock."""
-    found: dict[tuple[str, str], Any] = {}
-    ordered = sorted(set(pairs), key=lambda p: (p[1], p[0]))
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start : start + _CHUNK]
-        rows = await uow.session.execute(
-            sa.select(
-                StockPosition.id,
-                StockPosition.sku,
-                StockPosition.location_code,
-                StockPosition.on_hand,
-                StockPosition.reserved,
-                StockPosition.safety_stock,
-                StockPosition.may_go_negative,
-            )
-            .where(sa.tuple_(StockPosition.sku, StockPosition.location_code).in_(chunk))
-            .order_by(StockPosition.location_code, StockPosition.sku)
-            .with_for_update()
+    # DO UPDATE (a no-op) rather than DO NOTHING: it locks the existing row and returns it.
+    # Executed as one executemany: SQLAlchemy batches it into multi-row VALUES, in order.
+    stmt = (
+        dialect_insert(uow, POSITIONS)
+        .on_conflict_do_update(
+            index_elements=["tenant_id", "sku", "location_code"],
+            set_={"updated_at": POSITIONS.c.updated_at},
         )
-        found.update({(row.sku, row.location_code): row for row in rows})
+        .returning(
+            POSITIONS.c.id,
+            POSITIONS.c.sku,
+            POSITIONS.c.location_code,
+            POSITIONS.c.on_hand,
+            POSITIONS.c.reserved,
+            POSITIONS.c.safety_stock,
+        )
+    )
+    result = await uow.session.execute(stmt, rows)
+    found = {(row.sku, row.location_code): row for row in result}
     return found
 
 
@@ -308,8 +313,7 @@ async def do_apply_movements(
     allow_negative = bool(settings.get("allow_negative_stock", False))
     parsed = [Line(i, ln.sku, ln.location, Reason(ln.reason), ln.qty) for i, ln in enumerate(lines)]
     pairs = [(ln.sku, ln.location) for ln in parsed]
-    await ensure_positions(uow, pairs, keys)
-    locked = await lock_positions(uow, pairs)
+    locked = await lock_positions(uow, pairs, keys)
     before = {
         key: Position(row.on_hand, row.reserved, row.safety_stock) for key, row in locked.items()
     }
@@ -339,7 +343,7 @@ async def do_apply_movements(
     changes = await _apply_on_hand(uow, locked, net)
     for start in range(0, len(movements), _CHUNK):
         await uow.session.execute(sa.insert(MOVEMENTS), movements[start : start + _CHUNK])
-    notify_availability(uow, changes)
+    await notify_availability(uow, changes)
     await notify_at_risk(uow, [c for c in changes if c.on_hand < c.reserved])
     result = MovementBatchOut(
         batch_id=batch_id,
@@ -471,7 +475,7 @@ async def _set_safety_stock(uow: UnitOfWork, *, location: str, sku: str, safety_
         .values(safety_stock=safety_stock, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    notify_availability(
+    await notify_availability(
         uow,
         [
             Change(

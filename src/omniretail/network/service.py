@@ -262,11 +262,11 @@ async def locations_by_code(uow: UnitOfWork, codes: list[str]) -> dict[str, Loca
     return {r.code: LocationBrief(r.id, r.code, r.type, r.active) for r in rows}
 
 
-async def location_ids_with(uow: UnitOfWork, capability: str) -> set[int]:
-    """Ids of the active locations that have ``capability`` (e.g. ``sells_online``)."""
+async def location_ids_without(uow: UnitOfWork, capability: str) -> set[int]:
+    """Ids of the locations that lack ``capability`` (e.g. ``sells_online``) or are inactive:
+    usually the few to leave out of a network-wide sum."""
+    column = CAPABILITY_COLUMNS[capability]
     rows = await uow.session.scalars(
-        sa.select(Location.id).where(
-            Location.active.is_(True), CAPABILITY_COLUMNS[capability].is_(True)
-        )
+        sa.select(Location.id).where(sa.or_(Location.active.is_(False), column.is_(False)))
     )
     return set(rows)
