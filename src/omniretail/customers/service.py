@@ -82,8 +82,11 @@ def check_identities(identities: Sequence[IdentityIn], field: str = "identities"
 
 async def access_customer(uow: UnitOfWork, public_id: str) -> Customer:
     """The live customer behind a public id, following merges; another tenant's is not found."""
-    pk = await uow.session.scalar(sa.select(Customer.id).where(Customer.public_id == public_id))
-    customer = await live_customer(uow, pk) if pk is not None else None
+    customer = await uow.session.scalar(
+        sa.select(Customer).where(Customer.public_id == public_id)
+    )
+    if customer is not None and customer.merged_into_id is not None:
+        customer = await live_customer(uow, customer.merged_into_id)
     if customer is None:
         raise CustomerNotFound("customer", public_id)
     return customer

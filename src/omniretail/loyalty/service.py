@@ -183,11 +183,11 @@ async def do_redeem_points(
     balance. The same key again returns the first redemption; it never spends twice."""
     ref, account_id = await _account(uow, customer_id, create=True)
     assert account_id is not None
+    rules = await get_rules(uow)  # before the debit: the account row stays locked until commit
     entry = Entry("redeem", f"redeem:{idempotency_key}", reason, actor, order_ref, channel)
     posting = await ledger.debit(uow, account_id, entry, points)
     if order_ref is not None and not posting.replayed:
         await _record_order(uow, account_id, order_ref, redeemed=points)
-    rules = await get_rules(uow)
     return Redemption(
         ref.public_id,
         points,
