@@ -157,7 +157,10 @@ async def _housekeeping(db: Database, stop: asyncio.Event) -> None:
     while not stop.is_set():
         async with db.uow(unscoped=True) as uow:
             await purge_idempotency_keys(uow, older_than=dt.timedelta(hours=24))
-        await expire_points_everywhere(db)
+        try:
+            await expire_points_everywhere(db)
+        except Exception:  # the next pass retries; the worker keeps delivering events
+            logging.getLogger("omniretail.loyalty").exception("points expiry pass failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=300)
 

@@ -129,6 +129,8 @@ async def do_earn_for_order(
         multiplier_pct=benefits.points_multiplier_pct,
         promo_pct=promo,
     )
+    # Lock order everywhere: the account row, then the order's row (as returns and redemptions).
+    await ledger.balance_of(uow, account_id, lock=True)
     await _record_order(uow, account_id, order_ref, channel=channel, paid=paid_amount, at=at)
     release_at = at + dt.timedelta(days=rules.pending_days)
     pending = points > 0 and release_at > utcnow()
