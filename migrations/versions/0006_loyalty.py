@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0002
-Create Date: 2026-11-25 01:47:52.773218
+Create Date: 2026-11-25 02:00:38.184613
 """
 
 from collections.abc import Sequence
@@ -229,6 +229,8 @@ def upgrade() -> None:
     sa.Column('returned_value', sa.BigInteger(), nullable=False),
     sa.Column('return_refs', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('completed_at', omniretail.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('earn_release_at', omniretail.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('earn_posted', sa.Boolean(), nullable=False),
     sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['points_accounts.id'], name=op.f('fk_order_points_account_id_points_accounts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_order_points_tenant_id_tenants'), ondelete='CASCADE'),
@@ -237,6 +239,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('order_points', schema=None) as batch_op:
         batch_op.create_index('ix_order_points_account_completed', ['account_id', 'completed_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_order_points_earn_release_at'), ['earn_release_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_order_points_tenant_id'), ['tenant_id'], unique=False)
 
     op.create_table('points_entries',
@@ -280,6 +283,7 @@ def downgrade() -> None:
     op.drop_table('points_entries')
     with op.batch_alter_table('order_points', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_order_points_tenant_id'))
+        batch_op.drop_index(batch_op.f('ix_order_points_earn_release_at'))
         batch_op.drop_index('ix_order_points_account_completed')
 
     op.drop_table('order_points')

@@ -237,3 +237,24 @@ async def test_paid_membership_gives_free_delivery_on_every_channel(admin: Api) 
     assert (
         await admin.post(f"/v1/customers/{cid}/memberships", {"plan": "nope"})
     ).status_code == 404
+
+
+async def test_loyalty_rules_are_read_by_all_and_set_by_admins_only(
+    admin: Api, client: httpx.AsyncClient, db: Database, tenant: TenantHandle
+) -> None:
+    ops = Api(client, await make_key(db, tenant, Role.OPS))
+    rules = (await ops.get("/v1/loyalty/rules")).json()
+    assert (rules["points_per_unit"], rules["redeem_points_per_unit"]) == (1, 100)
+    assert [t["code"] for t in rules["tiers"]] == ["member", "silver", "gold"]
+    change = {"points_per_unit": 2, "pending_days": 7}
+    put = await ops.client.put("/v1/loyalty/rules", json=change, headers=ops.headers())
+    assert put.status_code == 403
+    put = await admin.client.put("/v1/loyalty/rules", json=change, headers=admin.headers())
+    assert put.status_code == 200, put.text
+    assert (put.json()["points_per_unit"], put.json()["pending_days"]) == (2, 7)
+    promo = {"code": "x", "multiplier_pct": 200}
+    promo |= {"starts_at": "2026-12-02T00:00:00Z", "ends_at": "2026-12-01T00:00:00Z"}
+    backwards = {"promotions": [promo]}
+    bad = await admin.client.put("/v1/loyalty/rules", json=backwards, headers=admin.headers())
+    assert bad.status_code == 422
+    assert (await admin.get("/v1/loyalty/rules")).json()["points_per_unit"] == 2

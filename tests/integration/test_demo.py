@@ -23,9 +23,18 @@ async def test_the_demo_seeds_once_and_its_orders_cover_every_mode(db: Database)
         tenant_id = await auth.tenant_id_by_slug(uow, DEMO_SLUG)
     async with db.uow(tenant_id) as uow:
         if not await catalog.list_products(uow, limit=1):
-            await catalog.do_create_product(uow, actor="test", data=ProductIn.model_validate({
-                "code": "TEE", "title": "Tee", "category": "men/tees",
-                "variants": [{"sku": f"TEE-{s}", "price": 9900} for s in "SML"]}))
+            await catalog.do_create_product(
+                uow,
+                actor="test",
+                data=ProductIn.model_validate(
+                    {
+                        "code": "TEE",
+                        "title": "Tee",
+                        "category": "men/tees",
+                        "variants": [{"sku": f"TEE-{s}", "price": 9900} for s in "SML"],
+                    }
+                ),
+            )
     await seed_inventory(db, tenant_id, seed=99)
     placed = await seed_orders(db, tenant_id, count=16, seed=3)
     assert placed >= 10

@@ -184,3 +184,27 @@ async def test_racing_links_and_merges_lose_no_identity(db: Database, tenant: Te
         assert sorted([*one.merged_from, one.id]) == sorted(ids)
     finally:
         await wide.dispose()
+
+
+@pytest.mark.pg_only
+async def test_racing_chained_merges_keep_every_point(db: Database, tenant: TenantHandle) -> None:
+    wide = Database(Settings(database_url=db.url, run_dispatcher=False, db_pool_size=12))
+    try:
+        ids = [await make_customer(wide, tenant) for _ in range(10)]
+        for cid in ids:
+            await grant(wide, tenant, cid, 100)
+
+        async def merge(i: int) -> None:
+            async with wide.uow(tenant.id) as uow:
+                await customers.do_merge_customers(
+                    uow, survivor_id=ids[i], absorbed_id=ids[i + 1], actor="race", reason="chain"
+                )
+
+        await asyncio.gather(*(merge(i) for i in range(9)))
+        await Dispatcher(wide, build_registry()).run_until_idle()
+        async with wide.uow(tenant.id) as uow:
+            live = {(await customers.access_customer(uow, cid)).public_id for cid in ids}
+        assert len(live) == 1
+        assert await balance(wide, tenant, live.pop()) == 1000
+    finally:
+        await wide.dispose()

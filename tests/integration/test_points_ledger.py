@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 
 import pytest
+from sqlalchemy import event
 
 from omniretail.config import Settings
 from omniretail.db import Database, utcnow
@@ -260,3 +261,22 @@ async def test_a_checkout_that_catches_a_refused_redemption_commits_no_trace_of_
         # ...and the checkout goes on with another tender in the same transaction.
     assert await balance(db, tenant, cid) == 50
     assert (await redeem(db, tenant, cid, 50, "fallback")).balance == 0
+
+
+async def test_a_redemption_takes_ten_statements(db: Database, tenant: TenantHandle) -> None:
+    """Checkout's points tender is a hot path: catch N+1 regressions here, not in a benchmark."""
+    cid = await make_customer(db, tenant)
+    await grant(db, tenant, cid, 100)
+    await grant(db, tenant, cid, 100)  # two lots: still one read of the lots
+    statements: list[str] = []
+
+    def count(_c: object, _cur: object, sql: str, *_rest: object) -> None:
+        if not sql.startswith(("BEGIN", "SAVEPOINT", "RELEASE")):
+            statements.append(sql)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await redeem(db, tenant, cid, 150, "counted")
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert len(statements) == 10, "\n".join(statements)

@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from omniretail.channels import service as channels
 from omniretail.customers.domain import BehaviourType
 from omniretail.customers.models import BehaviourEvent, Customer
+from omniretail.customers.profile import behaviour_out
 from omniretail.customers.schemas import BehaviourAccepted, BehaviourIn, BehaviourOut
 from omniretail.customers.service import (
     Identity,
     access_customer,
-    behaviour_out,
     check_identities,
     resolve_customer,
     touch_channel,

@@ -43,20 +43,37 @@ async def live_customer(uow: UnitOfWork, pk: int, *, lock: bool = False) -> Cust
 
 
 async def _lock_pair(uow: UnitOfWork, a: int, b: int) -> tuple[Customer, Customer] | None:
-    """Lock both live customers in id order; None when they turn out to be one already."""
+    """Lock both live customers in id order; None when they turn out to be one already.
+
+    The live pair is found without locks, then locked lowest id first, each row checked as soon
+    as it is locked. A row that a concurrent merge absorbed meanwhile sends us round again, after
+    rolling back to a savepoint: that releases the lock on the dead row, which the merge that
+    absorbed it may need in order to re-point it (holding it would deadlock).
+    ``FOR NO KEY UPDATE`` does not block inserts that merely reference the customers.
+    """
     for _ in range(_MAX_CHAIN):
-        first, second = sorted((a, b))
-        locked = [await live_customer(uow, pk, lock=True) for pk in (first, second)]
-        if locked[0] is None or locked[1] is None:
+        first, second = await live_customer(uow, a), await live_customer(uow, b)
+        if first is None or second is None:
             raise RuntimeError("customer vanished during a merge")
-        by_original = {first: locked[0], second: locked[1]}
-        survivor, absorbed = by_original[a], by_original[b]
-        if survivor.id == absorbed.id:
+        if first.id == second.id:
             return None
-        if (survivor.id, absorbed.id) == (a, b):
-            return survivor, absorbed
-        # A racing merge moved one of them: lock the live pair in id order again.
-        a, b = survivor.id, absorbed.id
+        savepoint = await uow.session.begin_nested()
+        locked: dict[int, Customer] = {}
+        for pk in sorted((first.id, second.id)):
+            row = await uow.session.scalar(
+                sa.select(Customer)
+                .where(Customer.id == pk)
+                .with_for_update(key_share=True)
+                .execution_options(populate_existing=True)
+            )
+            if row is None or row.merged_into_id is not None:
+                break
+            locked[pk] = row
+        if len(locked) == 2:
+            await savepoint.commit()
+            return locked[first.id], locked[second.id]
+        await savepoint.rollback()
+        a, b = first.id, second.id
     raise RuntimeError("could not lock the customers to merge")
 
 

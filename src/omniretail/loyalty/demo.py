@@ -15,7 +15,7 @@ from omniretail.customers.schemas import BehaviourIn, IdentityIn
 from omniretail.db import Database, utcnow
 from omniretail.loyalty import programme
 from omniretail.loyalty import service as loyalty
-from omniretail.loyalty.schemas import PlanIn
+from omniretail.loyalty.schemas import PlanIn, RulesIn
 
 NAMES = ["Li Wei", "Wang Fang", "Zhang Min", "Liu Yang", "Chen Jing", "Yang Lei", "Zhao Li",
          "Huang Yan", "Zhou Jie", "Wu Xia", "Xu Tao", "Sun Hui"]  # fmt: skip
@@ -49,6 +49,8 @@ async def seed_customers(db: Database, tenant_id: int, *, count: int = 24, seed:
     rng = random.Random(seed)
     now = utcnow()
     async with db.uow(tenant_id) as uow:
+        # Points wait out a 7-day after-sales window, as in CRMEB and Youzan.
+        await programme.do_set_rules(uow, rules=RulesIn(pending_days=7), actor="demo")
         await programme.do_create_plan(
             uow,
             data=PlanIn(code="lumen-plus", name="Lumen+", fee=19_800, term_days=365,

@@ -52,6 +52,7 @@ class LoyaltyRules:
     points_per_unit: int = 1  # points earned per currency unit paid (1 CNY)
     redeem_points_per_unit: int = 100  # points that pay one currency unit
     expiry_days: int | None = 365
+    pending_days: int = 0  # after-sales window before earned points can be spent (0: at once)
     minor_digits: int = 2  # from the tenant's currency (fen: 2)
     tiers: tuple[Tier, ...] = DEFAULT_TIERS
     promotions: tuple[PointsPromotion, ...] = field(default_factory=tuple)

@@ -95,6 +95,10 @@ class OrderPoints(TenantScoped, Base):
     returned_value: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     return_refs: Mapped[list[str]] = mapped_column(JsonType, default=list)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Earned points wait out the after-sales window (rules.pending_days) before they are
+    # posted and spendable; a return inside the window only shrinks what will be posted.
+    earn_release_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    earn_posted: Mapped[bool] = mapped_column(sa.Boolean, default=False)
 
 
 class MembershipPlan(TenantScoped, Base):

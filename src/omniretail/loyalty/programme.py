@@ -47,6 +47,7 @@ async def get_rules(uow: UnitOfWork) -> LoyaltyRules:
         points_per_unit=data.points_per_unit,
         redeem_points_per_unit=data.redeem_points_per_unit,
         expiry_days=data.expiry_days,
+        pending_days=data.pending_days,
         minor_digits=digits,
         tiers=tuple(
             Tier(
@@ -71,6 +72,7 @@ def rules_out(rules: LoyaltyRules) -> RulesOut:
         points_per_unit=rules.points_per_unit,
         redeem_points_per_unit=rules.redeem_points_per_unit,
         expiry_days=rules.expiry_days,
+        pending_days=rules.pending_days,
         tiers=[
             TierIn(
                 code=t.code,

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field, model_validator
 
+from omniretail.loyalty.domain import DEFAULT_TIERS
 from omniretail.schemas import Code, Input, Money, Name, Output
 
 Points = Annotated[int, Field(ge=1, le=10**12)]
@@ -19,6 +20,20 @@ class TierIn(Input):
     free_delivery: bool = False
     free_pickup: bool = True
     priority_pickup: bool = False
+
+
+def default_tiers() -> list[TierIn]:
+    return [
+        TierIn(
+            code=t.code,
+            min_spend=t.min_spend,
+            points_multiplier_pct=t.points_multiplier_pct,
+            free_delivery=t.free_delivery,
+            free_pickup=t.free_pickup,
+            priority_pickup=t.priority_pickup,
+        )
+        for t in DEFAULT_TIERS
+    ]
 
 
 class PromotionIn(Input):
@@ -39,7 +54,8 @@ class RulesIn(Input):
     points_per_unit: Annotated[int, Field(ge=0, le=10_000)] = 1
     redeem_points_per_unit: Annotated[int, Field(ge=1, le=1_000_000)] = 100
     expiry_days: Annotated[int, Field(ge=1, le=36_500)] | None = 365
-    tiers: Annotated[list[TierIn], Field(max_length=20)] = []
+    pending_days: Annotated[int, Field(ge=0, le=90)] = 0
+    tiers: Annotated[list[TierIn], Field(max_length=20)] = Field(default_factory=default_tiers)
     promotions: Annotated[list[PromotionIn], Field(max_length=100)] = []
 
     @model_validator(mode="after")
@@ -54,6 +70,7 @@ class RulesOut(Output):
     points_per_unit: int
     redeem_points_per_unit: int
     expiry_days: int | None
+    pending_days: int
     tiers: list[TierIn]
     promotions: list[PromotionIn]
 
@@ -61,6 +78,7 @@ class RulesOut(Output):
 class PointsOut(Output):
     customer_id: str
     balance: int
+    pending: int = Field(description="earned, waiting out the after-sales window")
     money_value: int = Field(description="what the balance pays at checkout, minor units")
     tier: str | None
     rolling_spend: int

@@ -22,6 +22,7 @@ from omniretail.db import UnitOfWork, dialect_insert, utcnow
 from omniretail.loyalty import ledger
 from omniretail.loyalty.domain import (
     Benefits,
+    LoyaltyRules,
     expiry_for,
     money_for_points,
     points_for_money,
@@ -55,6 +56,7 @@ class Earned:
     multiplier_pct: int
     promo_pct: int
     replayed: bool
+    pending: bool = False  # waiting out the after-sales window
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,14 +107,19 @@ async def do_earn_for_order(
 
     Points = paid money x points per unit x the better of tier and membership multipliers x
     the best running points promotion for the channel, rounded down. The tier is the one
-    reached before this order. The lot expires ``expiry_days`` after ``at``.
+    reached before this order. With ``pending_days`` the points wait out the after-sales window
+    (``pending``) and are posted by :func:`do_release_pending_points`; otherwise they are
+    posted now. A lot expires ``expiry_days`` after it is posted.
     """
     ref, account_id = await _account(uow, customer_id, create=True)
     assert account_id is not None
-    key = f"order:{order_ref}:earn"
-    first = await ledger.find_by_key(uow, key)
-    if first is not None:
-        return Earned(ref.public_id, first.points, 0, 0, replayed=True)
+    done = await uow.session.scalar(
+        sa.select(OrderPoints).where(
+            OrderPoints.order_ref == order_ref, OrderPoints.completed_at.is_not(None)
+        )
+    )
+    if done is not None:
+        return Earned(ref.public_id, done.earned, 0, 0, replayed=True, pending=not done.earn_posted)
     rules = await get_rules(uow)
     benefits = await benefits_of(uow, customer_pk=ref.id, account_id=account_id, at=at)
     promo = promotion_multiplier_pct(rules.promotions, channel, at)
@@ -122,21 +129,79 @@ async def do_earn_for_order(
         multiplier_pct=benefits.points_multiplier_pct,
         promo_pct=promo,
     )
+    # Lock order everywhere: the account row, then the order's row (as returns and redemptions).
+    await ledger.balance_of(uow, account_id, lock=True)
     await _record_order(uow, account_id, order_ref, channel=channel, paid=paid_amount, at=at)
+    release_at = at + dt.timedelta(days=rules.pending_days)
+    pending = points > 0 and release_at > utcnow()
+    await uow.session.execute(
+        sa.update(OrderPoints)
+        .where(OrderPoints.order_ref == order_ref)
+        .values(
+            earned=points,
+            earn_release_at=release_at if pending else None,
+            earn_posted=not pending,
+        )
+        .execution_options(synchronize_session=False)
+    )
     replayed = False
-    if points > 0:
-        entry = Entry("earn", key, f"order {order_ref}", "system:orders", order_ref, channel)
-        posting = await ledger.credit(
-            uow, account_id, entry, points, expires_at=expiry_for(rules, at)
-        )
+    if points > 0 and not pending:
+        posting = await _post_earned(uow, account_id, order_ref, channel, points, at, rules)
         replayed = posting.replayed
+    return Earned(
+        ref.public_id, points, benefits.points_multiplier_pct, promo, replayed, pending=pending
+    )
+
+
+async def _post_earned(
+    uow: UnitOfWork,
+    account_id: int,
+    order_ref: str,
+    channel: str | None,
+    points: int,
+    at: dt.datetime,
+    rules: LoyaltyRules,
+) -> Posting:
+    entry = Entry("earn", f"order:{order_ref}:earn", f"order {order_ref}", "system:orders",
+                  order_ref, channel)  # fmt: skip
+    return await ledger.credit(uow, account_id, entry, points, expires_at=expiry_for(rules, at))
+
+
+async def do_release_pending_points(
+    uow: UnitOfWork, *, now: dt.datetime | None = None, limit: int = 500
+) -> int:
+    """Post the earned points whose after-sales window has passed (less what returns took
+    back meanwhile); returns the points posted. Run by ``omni worker``."""
+    when = now or utcnow()
+    rules = await get_rules(uow)
+    due = (
         await uow.session.execute(
-            sa.update(OrderPoints)
-            .where(OrderPoints.order_ref == order_ref)
-            .values(earned=points)
-            .execution_options(synchronize_session=False)
+            sa.select(OrderPoints.id, OrderPoints.account_id)
+            .where(OrderPoints.earn_release_at <= when, OrderPoints.earn_posted.is_(False))
+            .order_by(OrderPoints.account_id, OrderPoints.id)
+            .limit(limit)
         )
-    return Earned(ref.public_id, points, benefits.points_multiplier_pct, promo, replayed)
+    ).all()
+    total = 0
+    for row_id, account_id in due:
+        await ledger.balance_of(uow, account_id, lock=True)  # account first, then the order
+        row = await uow.session.scalar(
+            sa.select(OrderPoints)
+            .where(OrderPoints.id == row_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if row is None or row.earn_posted or row.earn_release_at is None:
+            continue
+        left = row.earned - row.earned_reversed
+        if left > 0:
+            await _post_earned(
+                uow, account_id, row.order_ref, row.channel, left, row.earn_release_at, rules
+            )
+            total += left
+        row.earn_posted, row.earn_release_at = True, None
+    await uow.flush()
+    return total
 
 
 async def _record_order(
@@ -183,11 +248,11 @@ async def do_redeem_points(
     balance. The same key again returns the first redemption; it never spends twice."""
     ref, account_id = await _account(uow, customer_id, create=True)
     assert account_id is not None
+    rules = await get_rules(uow)  # before the debit: the account row stays locked until commit
     entry = Entry("redeem", f"redeem:{idempotency_key}", reason, actor, order_ref, channel)
     posting = await ledger.debit(uow, account_id, entry, points)
     if order_ref is not None and not posting.replayed:
         await _record_order(uow, account_id, order_ref, redeemed=points)
-    rules = await get_rules(uow)
     return Redemption(
         ref.public_id,
         points,
@@ -270,7 +335,9 @@ async def do_reverse_for_return(
             expires_at=expiry_for(rules, utcnow()),
         )
     taken = 0
-    if share.earned_to_reverse:
+    if share.earned_to_reverse and not row.earn_posted:
+        taken = share.earned_to_reverse  # still pending: it will simply not be posted
+    elif share.earned_to_reverse:
         take = Entry(
             "reverse", f"return:{return_ref}:earned", f"return {return_ref}", actor, order_ref
         )
@@ -337,13 +404,16 @@ async def do_expire_points(uow: UnitOfWork, *, now: dt.datetime | None = None) -
 
 
 async def tenants_with_due_points(uow: UnitOfWork, *, now: dt.datetime) -> list[int]:
-    """For the periodic job (an unscoped unit of work): tenants that have points to expire."""
-    rows = await uow.session.scalars(
-        sa.select(PointsEntry.tenant_id)
-        .where(PointsEntry.remaining > 0, PointsEntry.expires_at <= now)
-        .distinct()
+    """For the periodic job (an unscoped unit of work): tenants with points to expire or to
+    release from the after-sales window."""
+    expiring = sa.select(PointsEntry.tenant_id).where(
+        PointsEntry.remaining > 0, PointsEntry.expires_at <= now
     )
-    return list(rows)
+    releasing = sa.select(OrderPoints.tenant_id).where(
+        OrderPoints.earn_release_at <= now, OrderPoints.earn_posted.is_(False)
+    )
+    rows = await uow.session.scalars(sa.union(expiring, releasing))
+    return sorted(set(rows))
 
 
 async def check_points_ledger(uow: UnitOfWork, *, customer_id: str) -> LedgerCheck:
@@ -368,9 +438,19 @@ async def points_summary(uow: UnitOfWork, *, customer_id: str) -> PointsOut:
     balance = await ledger.balance_of(uow, account_id) if account_id else 0
     spend = await rolling_spend(uow, account_id, utcnow())
     tier = tier_for_spend(rules.tiers, spend)
+    pending = (
+        await uow.session.scalar(
+            sa.select(sa.func.sum(OrderPoints.earned - OrderPoints.earned_reversed)).where(
+                OrderPoints.account_id == account_id, OrderPoints.earn_posted.is_(False)
+            )
+        )
+        if account_id
+        else 0
+    )
     return PointsOut(
         customer_id=ref.public_id,
         balance=balance,
+        pending=int(pending or 0),
         money_value=money_for_points(rules, balance),
         tier=tier.code if tier else None,
         rolling_spend=spend,
