@@ -28,6 +28,7 @@ from omniretail.migrate import database_revisions, script_heads
 from omniretail.network import api as network_api
 from omniretail.orders import api as orders_api
 from omniretail.payments.providers import builtin_providers
+from omniretail.pricing import api as pricing_api
 from omniretail.problems import install_error_handlers, problem
 from omniretail.returns import api as returns_api
 from omniretail.wiring import build_registry
@@ -39,6 +40,7 @@ ROUTERS = [
     channels_api.router,
     network_api.router,
     catalog_api.router,
+    pricing_api.router,
     orders_api.router,
     returns_api.router,
     inventory_api.router,

@@ -12,6 +12,7 @@ from omniretail.inventory import models as inventory_models
 from omniretail.loyalty import models as loyalty_models
 from omniretail.network import models as network_models
 from omniretail.orders import models as orders_models
+from omniretail.pricing import models as pricing_models
 from omniretail.returns import models as returns_models
 
 metadata = Base.metadata

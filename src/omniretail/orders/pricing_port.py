@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from omniretail.catalog import service as catalog
 from omniretail.db import UnitOfWork
-from omniretail.errors import ValidationFailed
+from omniretail.loyalty import service as loyalty
+from omniretail.pricing import service as pricing
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,30 +40,34 @@ async def price_cart(
     lines: Sequence[tuple[str, int]],
     coupon_codes: Sequence[str],
 ) -> PricedCart:
-    variants = await catalog.variants_by_sku(uow, [sku for sku, _ in lines])
-    errors = [
-        {
-            "field": f"lines.{i}.sku",
-            "message": f"no sku {sku!r}" if sku not in variants else f"{sku!r} is archived",
-        }
-        for i, (sku, _) in enumerate(lines)
-        if sku not in variants or not variants[sku].active
-    ]
-    if errors:
-        raise ValidationFailed("the order names SKUs that cannot be sold", errors)
-    priced = [
-        PricedLine(
-            sku=sku,
-            title=variants[sku].title,
-            qty=qty,
-            unit_price=variants[sku].price,
-            discount=0,
-            line_total=variants[sku].price * qty,
-        )
-        for sku, qty in lines
-    ]
-    subtotal = sum(p.unit_price * p.qty for p in priced)
-    return PricedCart(priced, subtotal, 0, subtotal)
+    """The same quote as ``POST /v1/price-quotes``, with the customer's tier."""
+    tier = await loyalty.customer_tier(uow, customer_id) if customer_id else None
+    quote = await pricing.quote(
+        uow,
+        channel=channel,
+        lines=lines,
+        customer_tier=tier,
+        customer_id=customer_id,
+        location=location,
+        coupon_codes=coupon_codes,
+    )
+    return PricedCart(
+        lines=[
+            PricedLine(
+                sku=x.sku,
+                title=x.title,
+                qty=x.qty,
+                unit_price=x.unit_price,
+                discount=x.discount,
+                line_total=x.line_total,
+                discounts=[d.model_dump() for d in x.discounts],
+            )
+            for x in quote.lines
+        ],
+        subtotal=quote.subtotal,
+        discount_total=quote.discount_total,
+        total=quote.total,
+    )
 
 
 async def redeem_coupons(
@@ -75,10 +79,15 @@ async def redeem_coupons(
     channel: str,
     location: str | None,
 ) -> None:
-    raise ValidationFailed(
-        "coupons are not available yet", [{"field": "coupon_codes", "message": "not supported"}]
+    await pricing.do_redeem_coupons(
+        uow,
+        codes=codes,
+        customer_id=customer_id,
+        order_ref=order_ref,
+        channel=channel,
+        location=location,
     )
 
 
 async def release_coupons(uow: UnitOfWork, *, order_ref: str) -> None:
-    return None
+    await pricing.do_release_coupon_redemptions(uow, order_ref=order_ref)

@@ -1,0 +1,322 @@
+"""Promotions (explicit, visible, audited) and price quotes.
+
+A quote costs a fixed number of queries whatever the cart: the tenant, the channel and
+location, the variants, the active promotions and the presented coupons, one query each.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from omniretail.auth import service as auth
+from omniretail.catalog import service as catalog
+from omniretail.channels import service as channels
+from omniretail.db import UnitOfWork, utcnow
+from omniretail.errors import AlreadyExists, NotFound, ValidationFailed
+from omniretail.events import record_event
+from omniretail.network import service as network
+from omniretail.pricing import coupons as coupon_rules
+from omniretail.pricing.domain import (
+    CartLine,
+    Context,
+    DiscountKind,
+    Rule,
+    Scope,
+    Stacking,
+    price_cart,
+)
+from omniretail.pricing.models import Promotion, PromotionChange
+from omniretail.pricing.schemas import (
+    Applied,
+    DiscountApplied,
+    DiscountOut,
+    NotApplied,
+    PromotionIn,
+    PromotionOut,
+    PromotionPatch,
+    QuoteLineOut,
+    QuoteOut,
+    ScopeOut,
+)
+
+
+def promotion_out(p: Promotion) -> PromotionOut:
+    bxgy = p.kind == DiscountKind.BUY_X_GET_Y.value
+    return PromotionOut(
+        code=p.code,
+        title=p.title,
+        scope=ScopeOut.model_validate(p.scope or {}),
+        discount=DiscountOut(
+            kind=DiscountKind(p.kind),
+            value=p.value,
+            buy=p.buy if bxgy else None,
+            get=p.get if bxgy else None,
+        ),
+        starts_at=p.starts_at,
+        ends_at=p.ends_at,
+        stacking=Stacking(p.stacking),
+        priority=p.priority,
+        requires_coupon=p.requires_coupon,
+        active=p.active,
+    )
+
+
+def to_rule(p: Promotion) -> Rule:
+    scope = p.scope or {}
+
+    def part(name: str) -> frozenset[str] | None:
+        values = scope.get(name)
+        return frozenset(values) if values is not None else None
+
+    return Rule(
+        code=p.code,
+        title=p.title,
+        scope=Scope(
+            channels=part("channels"),
+            locations=part("locations"),
+            skus=part("skus"),
+            categories=part("categories"),
+            tiers=part("tiers"),
+        ),
+        kind=DiscountKind(p.kind),
+        value=p.value,
+        buy=p.buy,
+        get=p.get,
+        starts_at=p.starts_at,
+        ends_at=p.ends_at,
+        stacking=Stacking(p.stacking),
+        priority=p.priority,
+        requires_coupon=p.requires_coupon,
+        active=p.active,
+    )
+
+
+async def _check_scope(uow: UnitOfWork, data: PromotionIn) -> None:
+    errors: list[dict[str, Any]] = []
+    for code in data.scope.channels or []:
+        try:
+            await channels.channel_ref(uow, code)
+        except NotFound:
+            errors.append({"field": "scope.channels", "message": f"no channel {code!r}"})
+    for code in data.scope.locations or []:
+        try:
+            await network.location_ref(uow, code)
+        except NotFound:
+            errors.append({"field": "scope.locations", "message": f"no location {code!r}"})
+    if errors:
+        raise ValidationFailed("the promotion's scope names what does not exist", errors)
+
+
+def _audit(
+    uow: UnitOfWork, code: str, actor: str, before: dict[str, Any] | None, after: PromotionOut
+) -> None:
+    snapshot = after.model_dump(mode="json")
+    uow.session.add(
+        PromotionChange(promotion_code=code, actor=actor, before=before, after=snapshot)
+    )
+    record_event(
+        uow,
+        "promotion.updated" if before else "promotion.created",
+        aggregate_type="promotion",
+        aggregate_id=code,
+        payload={"code": code, "actor": actor, "before": before, "after": snapshot},
+    )
+
+
+async def do_create_promotion(uow: UnitOfWork, *, data: PromotionIn, actor: str) -> PromotionOut:
+    if await uow.session.scalar(sa.select(Promotion.id).where(Promotion.code == data.code)):
+        raise AlreadyExists(f"promotion {data.code!r} already exists", field="code")
+    await _check_scope(uow, data)
+    promotion = Promotion(
+        code=data.code,
+        title=data.title,
+        scope=data.scope.model_dump(exclude_none=True),
+        kind=data.discount.kind.value,
+        value=data.discount.value,
+        buy=data.discount.buy or 0,
+        get=data.discount.get or 0,
+        starts_at=data.starts_at,
+        ends_at=data.ends_at,
+        stacking=data.stacking.value,
+        priority=data.priority,
+        requires_coupon=data.requires_coupon,
+        active=True,
+    )
+    uow.session.add(promotion)
+    await uow.flush()
+    out = promotion_out(promotion)
+    _audit(uow, promotion.code, actor, None, out)
+    return out
+
+
+async def access_promotion(uow: UnitOfWork, code: str) -> Promotion:
+    promotion = await uow.session.scalar(sa.select(Promotion).where(Promotion.code == code))
+    if promotion is None:
+        raise NotFound("promotion", code)
+    return promotion
+
+
+async def do_update_promotion(
+    uow: UnitOfWork, *, code: str, patch: PromotionPatch, actor: str
+) -> PromotionOut:
+    promotion = await access_promotion(uow, code)
+    before = promotion_out(promotion).model_dump(mode="json")
+    for field, value in patch.model_dump(exclude_unset=True).items():
+        if value is None:
+            raise ValidationFailed(
+                f"{field} cannot be cleared", [{"field": field, "message": "required"}]
+            )
+        setattr(promotion, field, value)
+    if promotion.ends_at <= promotion.starts_at:
+        raise ValidationFailed(
+            "ends_at must be after starts_at", [{"field": "ends_at", "message": "after starts_at"}]
+        )
+    await uow.flush()
+    out = promotion_out(promotion)
+    _audit(uow, code, actor, before, out)
+    return out
+
+
+async def list_promotions(
+    uow: UnitOfWork, *, limit: int, after: Any = None, active_at: dt.datetime | None = None
+) -> list[PromotionOut]:
+    query = sa.select(Promotion).order_by(Promotion.code).limit(limit + 1)
+    if after is not None:
+        query = query.where(Promotion.code > str(after))
+    if active_at is not None:
+        query = query.where(
+            Promotion.active.is_(True),
+            Promotion.starts_at <= active_at,
+            Promotion.ends_at > active_at,
+        )
+    return [promotion_out(p) for p in await uow.session.scalars(query)]
+
+
+async def promotion_history(uow: UnitOfWork, code: str) -> list[dict[str, Any]]:
+    rows = await uow.session.scalars(
+        sa.select(PromotionChange)
+        .where(PromotionChange.promotion_code == code)
+        .order_by(PromotionChange.id)
+    )
+    return [
+        {
+            "actor": r.actor,
+            "changed_at": r.changed_at.isoformat(),
+            "before": r.before,
+            "after": r.after,
+        }
+        for r in rows
+    ]
+
+
+async def quote(
+    uow: UnitOfWork,
+    *,
+    channel: str,
+    lines: Sequence[tuple[str, int]],
+    customer_tier: str | None = None,
+    customer_id: str | None = None,
+    location: str | None = None,
+    coupon_codes: Sequence[str] = (),
+    at: dt.datetime | None = None,
+) -> QuoteOut:
+    """Price a cart on a channel (read only: coupons are checked, not consumed). The same cart
+    costs the same on every channel unless a promotion scoped to one applies; the quote names
+    every promotion applied and why the others were not."""
+    at = at or utcnow()
+    tenant = await auth.get_tenant(uow)
+    await _check_place(uow, channel, location)
+    variants = await catalog.variants_by_sku(uow, [sku for sku, _ in lines])
+    errors = [
+        {
+            "field": f"lines.{i}.sku",
+            "message": f"no sku {sku!r}" if sku not in variants else f"{sku!r} is archived",
+        }
+        for i, (sku, _) in enumerate(lines)
+        if sku not in variants or not variants[sku].active
+    ]
+    if errors:
+        raise ValidationFailed("the cart names SKUs that cannot be sold", errors)
+    presented = await coupon_rules.check_coupons(
+        uow, codes=coupon_codes, channel=channel, location=location, at=at
+    )
+    rows = await uow.session.scalars(
+        sa.select(Promotion).where(
+            Promotion.active.is_(True), Promotion.starts_at <= at, Promotion.ends_at > at
+        )
+    )
+    ctx = Context(
+        channel=channel,
+        at=at,
+        location=location,
+        tier=customer_tier,
+        unlocked=frozenset(c.promotion_code for c in presented),
+    )
+    cart = [
+        CartLine(
+            sku=sku,
+            qty=qty,
+            unit_price=variants[sku].price,
+            category=variants[sku].category,
+            title=variants[sku].title,
+        )
+        for sku, qty in lines
+    ]
+    priced = price_cart(cart, [to_rule(p) for p in rows], ctx)
+    applied: dict[str, Applied] = {}
+    for line in priced.lines:
+        for d in line.discounts:
+            seen = applied.get(d.promotion)
+            applied[d.promotion] = Applied(
+                promotion=d.promotion, title=d.title, amount=d.amount + (seen.amount if seen else 0)
+            )
+    return QuoteOut(
+        currency=tenant.currency,
+        channel=channel,
+        location=location,
+        customer_tier=customer_tier,
+        lines=[
+            QuoteLineOut(
+                sku=line.sku,
+                title=line.title,
+                qty=line.qty,
+                unit_price=line.unit_price,
+                discounts=[
+                    DiscountApplied(promotion=d.promotion, title=d.title, amount=d.amount)
+                    for d in line.discounts
+                ],
+                discount=line.discount,
+                line_total=line.line_total,
+            )
+            for line in priced.lines
+        ],
+        subtotal=priced.subtotal,
+        discount_total=priced.discount_total,
+        total=priced.total,
+        applied=list(applied.values()),
+        not_applied=[NotApplied(promotion=c, why=w) for c, w in priced.not_applied],
+        coupons=[c.code for c in presented],
+    )
+
+
+async def _check_place(uow: UnitOfWork, channel: str, location: str | None) -> None:
+    errors = []
+    try:
+        await channels.channel_ref(uow, channel)
+    except NotFound:
+        errors.append({"field": "channel", "message": f"no channel {channel!r}"})
+    if location is not None:
+        try:
+            await network.location_ref(uow, location)
+        except NotFound:
+            errors.append({"field": "location", "message": f"no location {location!r}"})
+    if errors:
+        raise ValidationFailed("unknown channel or location", errors)
+
+
+do_redeem_coupons = coupon_rules.do_redeem_coupons
+do_release_coupon_redemptions = coupon_rules.do_release_coupon_redemptions
