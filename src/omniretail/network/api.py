@@ -9,7 +9,14 @@ from omniretail.auth.domain import Permission
 from omniretail.errors import Forbidden
 from omniretail.network import service
 from omniretail.network.domain import LocationType
-from omniretail.network.schemas import STORE_EDITABLE, LocationIn, LocationOut, LocationPatch
+from omniretail.network.schemas import (
+    STORE_EDITABLE,
+    Capability,
+    LocationIn,
+    LocationOut,
+    LocationPatch,
+    NearbyOut,
+)
 from omniretail.schemas import Code, Page
 from omniretail.web import CtxDep, PageDep, page
 
@@ -33,6 +40,39 @@ async def list_locations(
             uow, limit=paging.limit, after=paging.after, type_=type
         )
     return page(list(items), limit=paging.limit, last_key=lambda loc: loc.code)
+
+
+@router.get("/nearest", response_model=list[NearbyOut])
+async def nearest_locations(
+    ctx: CtxDep,
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    lng: Annotated[float, Query(ge=-180, le=180)],
+    radius_km: Annotated[float, Query(gt=0, le=500)] = 10.0,
+    capability: Capability | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+) -> list[NearbyOut]:
+    """Active locations within ``radius_km`` of a point, nearest first (journey 5)."""
+    ctx.require(Permission.READ)
+    async with ctx.uow() as uow:
+        found = await service.locations_near(
+            uow,
+            lat=lat,
+            lng=lng,
+            radius_km=radius_km,
+            capability=capability.value if capability else None,
+            limit=limit,
+        )
+    return [
+        NearbyOut(
+            code=f.code,
+            name=f.name,
+            type=LocationType(f.type),
+            lat=f.lat,
+            lng=f.lng,
+            distance_km=f.distance_km,
+        )
+        for f in found
+    ]
 
 
 @router.get("/{code}", response_model=LocationOut)

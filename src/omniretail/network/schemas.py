@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import Field, model_validator
@@ -81,3 +82,19 @@ class LocationOut(Output):
     active: bool
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class Capability(StrEnum):
+    SHIP = "ship"
+    PICKUP = "pickup"
+    LOCAL_DELIVERY = "local_delivery"
+    SELLS_ONLINE = "sells_online"
+
+
+class NearbyOut(Output):
+    code: str
+    name: str
+    type: LocationType
+    lat: float
+    lng: float
+    distance_km: float
