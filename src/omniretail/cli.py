@@ -26,7 +26,7 @@ from omniretail.errors import DomainError
 from omniretail.events import Dispatcher
 from omniretail.idempotency import purge_idempotency_keys
 from omniretail.inventory import service as inventory
-from omniretail.inventory.jobs import release_expired_forever
+from omniretail.inventory.jobs import release_expired_everywhere, release_expired_forever
 from omniretail.migrate import upgrade
 from omniretail.wiring import build_registry
 
@@ -136,12 +136,14 @@ def serve(
 def worker(
     once: Annotated[bool, typer.Option(help="deliver what is pending, then exit")] = False,
 ) -> None:
-    """Deliver outbox events (for deployments that run dispatch apart from the API)."""
+    """Deliver outbox events and release expired stock holds (for deployments that run them
+    apart from the API)."""
     logging.basicConfig(level=logging.INFO)
 
     async def work(db: Database) -> int:
         dispatcher = Dispatcher(db, build_registry())
         if once:
+            await release_expired_everywhere(db)
             return await dispatcher.run_until_idle()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
