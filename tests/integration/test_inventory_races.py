@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
+import time
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -113,12 +114,30 @@ async def two_line_holds(db: Database, tenant: TenantHandle) -> None:
     await assert_books_balance(db, tenant.id)
 
 
+async def open_connections(db: Database, count: int) -> None:
+    """Open the pool's connections before the race. The PostgreSQL server is shared with other
+    test runs on this machine: if it is out of connection slots, wait for some rather than fail
+    a race that never reached the database. The race itself then connects nothing new."""
+    deadline = time.monotonic() + 120
+    opened = []
+    while len(opened) < count:
+        try:
+            opened.append(await db.engine.connect())
+        except sa.exc.DBAPIError as exc:
+            if "too many clients" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+    for conn in opened:
+        await conn.close()
+
+
 @pytest.fixture
 async def wide_pg(db: Database) -> AsyncIterator[Database]:
     """The test database with a pool of 50 real connections."""
     wide = Database(
         Settings(database_url=db.url, run_dispatcher=False, db_pool_size=50, db_max_overflow=0)
     )
+    await open_connections(wide, 50)
     try:
         yield wide
     finally:

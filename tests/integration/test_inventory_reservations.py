@@ -8,6 +8,7 @@ import pytest
 
 from omniretail.db import Database, utcnow
 from omniretail.errors import ValidationFailed
+from omniretail.inventory import positions
 from omniretail.inventory import reservations as res
 from omniretail.inventory.domain import Reason
 from omniretail.inventory.service import InsufficientStock
@@ -163,9 +164,11 @@ async def test_an_in_store_sale_never_takes_stock_held_for_others(
         await res.do_reserve(uow, lines=[L("TEE-S", "ST-1", 4)], ttl_seconds=60, actor="app")
     with pytest.raises(InsufficientStock):
         async with db.uow(shop.id) as uow:
-            await res.do_sell_in_store(uow, location="ST-1", lines=[("TEE-S", 2)], actor="pos")
+            await positions.do_sell_in_store(
+                uow, location="ST-1", lines=[("TEE-S", 2)], actor="pos"
+            )
     async with db.uow(shop.id) as uow:
-        changes = await res.do_sell_in_store(
+        changes = await positions.do_sell_in_store(
             uow, location="ST-1", lines=[("TEE-S", 1)], actor="pos", reference="R-9"
         )
     assert [(c.on_hand, c.reserved, c.available_before, c.available_after) for c in changes] == [
