@@ -212,3 +212,20 @@ async def test_another_tenants_reservation_is_not_found(
             async with db.uow(other_tenant.id) as uow:
                 await act(uow)
     assert await position(db, shop.id, "ST-1", "TEE-S") == (5, 1)
+
+
+async def test_tenants_with_the_same_codes_never_touch_each_others_stock(
+    db: Database, shop: TenantHandle, other_tenant: TenantHandle
+) -> None:
+    await make_skus(db, other_tenant.id, "TEE-S")
+    await make_location(db, other_tenant.id, "ST-1")
+    await receive(db, other_tenant.id, "ST-1", "TEE-S", 1)
+    async with db.uow(other_tenant.id) as uow:
+        await res.do_reserve(uow, lines=[L("TEE-S", "ST-1", 1)], ttl_seconds=60, actor="r")
+        with pytest.raises(InsufficientStock):
+            await res.do_reserve(uow, lines=[L("TEE-S", "ST-1", 1)], ttl_seconds=60, actor="r")
+        await res.do_release_expired(uow, utcnow() + dt.timedelta(hours=1))
+    assert await position(db, shop.id, "ST-1", "TEE-S") == (5, 0)
+    assert await position(db, other_tenant.id, "ST-1", "TEE-S") == (1, 0)
+    await assert_books_balance(db, shop.id)
+    await assert_books_balance(db, other_tenant.id)
