@@ -134,7 +134,8 @@ def serve(
 def worker(
     once: Annotated[bool, typer.Option(help="deliver what is pending, then exit")] = False,
 ) -> None:
-    """Deliver outbox events (for deployments that run dispatch apart from the API)."""
+    """Deliver outbox events and release expired stock holds (for deployments that run them
+    apart from the API)."""
     logging.basicConfig(level=logging.INFO)
 
     async def work(db: Database) -> int:

@@ -185,3 +185,53 @@ async def test_another_tenant_sees_none_of_it(
         "safety_stock": 0,
         "available": 4,
     }
+
+
+async def test_availability_gives_channel_keys_their_channels_view(
+    db: Database, tenant: TenantHandle, client: httpx.AsyncClient, shop: Api
+) -> None:
+    for code, kind in (("douyin", "douyin"), ("app", "app")):
+        channel = {"code": code, "kind": kind, "name": code}
+        assert (await shop.post("/v1/channels", channel)).status_code == 201
+    buffers = await put(shop, "/v1/channels/douyin/buffers", {"default": 1, "skus": {"TEE-S": 4}})
+    assert buffers.json() == {"channel": "douyin", "default": 1, "skus": {"TEE-S": 4}}
+    assert (await shop.get("/v1/channels/douyin/buffers")).json() == buffers.json()
+    unknown = await put(shop, "/v1/channels/douyin/buffers", {"skus": {"GHOST": 1}})
+    assert unknown.status_code == 422
+    assert (await put(shop, "/v1/channels/nope/buffers", {"default": 1})).status_code == 404
+    douyin = Api(client, await make_key(db, tenant, Role.CHANNEL, channel="douyin"))
+    assert (await put(douyin, "/v1/channels/douyin/buffers", {"default": 0})).status_code == 403
+
+    view = (await douyin.get("/v1/availability", sku="TEE-S", channel="app")).json()
+    assert view["channel"] == "douyin"
+    assert view["network"] == {"available": 5, "buffer": 4, "available_to_sell": 1}
+    plain = (await shop.get("/v1/availability", sku="TEE-S")).json()
+    assert plain["network"]["available_to_sell"] == 5
+
+    near = await douyin.get(
+        "/v1/availability", sku="TEE-S", lat=31.1880, lng=121.4365, radius_km=5, mode="pickup"
+    )
+    assert near.status_code == 200
+    assert [(loc["location"], loc["available"]) for loc in near.json()["locations"]] == [
+        ("ST-1", 5)
+    ]
+    assert near.json()["locations"][0]["distance_km"] == 0.0
+    assert near.json()["network"] is None
+
+    held = await douyin.post(
+        "/v1/reservations",
+        {"lines": [{"sku": "TEE-S", "location": "ST-1", "qty": 1}], "ttl_seconds": 60},
+    )
+    assert held.json()["channel"] == "douyin"
+    app = Api(client, await make_key(db, tenant, Role.CHANNEL, channel="app"))
+    assert (await app.delete(f"/v1/reservations/{held.json()['id']}")).status_code == 404
+    assert (await douyin.delete(f"/v1/reservations/{held.json()['id']}")).status_code == 200
+
+    for bad in (
+        {"sku": "TEE-S", "lat": 31.2},
+        {"sku": "TEE-S", "lat": 31.2, "lng": 121.4, "mode": "teleport"},
+        {"sku": "TEE-S", "lat": 91, "lng": 121.4},
+        {"sku": "TEE-S", "lat": 31.2, "lng": 121.4, "radius_km": 0},
+    ):
+        assert (await shop.get("/v1/availability", **bad)).status_code == 422, bad
+    assert (await shop.get("/v1/availability", sku="GHOST")).status_code == 404

@@ -5,14 +5,16 @@ and never sees on_hand - reserved below zero; the ledger balances at the end."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import random
+import time
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
 import sqlalchemy as sa
 
 from omniretail.config import Settings
-from omniretail.db import Database
+from omniretail.db import Database, utcnow
 from omniretail.inventory import reservations as res
 from omniretail.inventory.models import StockPosition
 from omniretail.inventory.service import InsufficientStock
@@ -112,12 +114,30 @@ async def two_line_holds(db: Database, tenant: TenantHandle) -> None:
     await assert_books_balance(db, tenant.id)
 
 
+async def open_connections(db: Database, count: int) -> None:
+    """Open the pool's connections before the race. The PostgreSQL server is shared with other
+    test runs on this machine: if it is out of connection slots, wait for some rather than fail
+    a race that never reached the database. The race itself then connects nothing new."""
+    deadline = time.monotonic() + 120
+    opened = []
+    while len(opened) < count:
+        try:
+            opened.append(await db.engine.connect())
+        except sa.exc.DBAPIError as exc:
+            if "too many clients" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+    for conn in opened:
+        await conn.close()
+
+
 @pytest.fixture
 async def wide_pg(db: Database) -> AsyncIterator[Database]:
     """The test database with a pool of 50 real connections."""
     wide = Database(
         Settings(database_url=db.url, run_dispatcher=False, db_pool_size=50, db_max_overflow=0)
     )
+    await open_connections(wide, 50)
     try:
         yield wide
     finally:
@@ -169,3 +189,39 @@ async def test_on_sqlite_200_clients_race_for_50_units_over_five_locations(
 
 async def test_on_sqlite_two_line_holds_race_without_half_holds(sqlite_db: Database) -> None:
     await two_line_holds(sqlite_db, await make_tenant(sqlite_db, "race-two"))
+
+
+@pytest.mark.pg_only
+async def test_a_hold_waiting_on_an_open_hold_of_the_last_unit_sees_its_outcome(
+    wide_pg: Database, tenant: TenantHandle
+) -> None:
+    """Step by step: A holds the last unit and stays open; B's hold queues on the row. If A
+    rolls back, B gets the unit; if A commits, B is refused. Never both."""
+    await stock(wide_pg, tenant, {"ST-1": 1})
+    line = [res.StockLine("HOT", "ST-1", 1)]
+
+    async def hold_b() -> bool:
+        try:
+            async with wide_pg.uow(tenant.id) as uow:
+                await res.do_reserve(uow, lines=line, ttl_seconds=60, actor="b")
+            return True
+        except InsufficientStock:
+            return False
+
+    for a_commits in (False, True):
+        uow_a = wide_pg.uow(tenant.id)
+        await uow_a.__aenter__()
+        await res.do_reserve(uow_a, lines=line, ttl_seconds=60, actor="a")
+        b = asyncio.create_task(hold_b())
+        await asyncio.sleep(0.1)  # let B reach the row lock (the outcome does not depend on it)
+        if a_commits:
+            await uow_a.__aexit__(None, None, None)
+        else:
+            await uow_a.__aexit__(RuntimeError, RuntimeError("abandon"), None)
+        b_won = await b
+        assert b_won is not a_commits
+        assert await reserved_by_location(wide_pg, tenant.id) == {"ST-1": (1, 1)}
+        async with wide_pg.uow(tenant.id) as uow:
+            # Give the unit back for the second round.
+            assert await res.do_release_expired(uow, utcnow() + dt.timedelta(hours=1)) == 1
+    await assert_books_balance(wide_pg, tenant.id)

@@ -8,6 +8,7 @@ import pytest
 
 from omniretail.db import Database, utcnow
 from omniretail.errors import ValidationFailed
+from omniretail.inventory import positions
 from omniretail.inventory import reservations as res
 from omniretail.inventory.domain import Reason
 from omniretail.inventory.service import InsufficientStock
@@ -163,9 +164,11 @@ async def test_an_in_store_sale_never_takes_stock_held_for_others(
         await res.do_reserve(uow, lines=[L("TEE-S", "ST-1", 4)], ttl_seconds=60, actor="app")
     with pytest.raises(InsufficientStock):
         async with db.uow(shop.id) as uow:
-            await res.do_sell_in_store(uow, location="ST-1", lines=[("TEE-S", 2)], actor="pos")
+            await positions.do_sell_in_store(
+                uow, location="ST-1", lines=[("TEE-S", 2)], actor="pos"
+            )
     async with db.uow(shop.id) as uow:
-        changes = await res.do_sell_in_store(
+        changes = await positions.do_sell_in_store(
             uow, location="ST-1", lines=[("TEE-S", 1)], actor="pos", reference="R-9"
         )
     assert [(c.on_hand, c.reserved, c.available_before, c.available_after) for c in changes] == [
@@ -209,3 +212,20 @@ async def test_another_tenants_reservation_is_not_found(
             async with db.uow(other_tenant.id) as uow:
                 await act(uow)
     assert await position(db, shop.id, "ST-1", "TEE-S") == (5, 1)
+
+
+async def test_tenants_with_the_same_codes_never_touch_each_others_stock(
+    db: Database, shop: TenantHandle, other_tenant: TenantHandle
+) -> None:
+    await make_skus(db, other_tenant.id, "TEE-S")
+    await make_location(db, other_tenant.id, "ST-1")
+    await receive(db, other_tenant.id, "ST-1", "TEE-S", 1)
+    async with db.uow(other_tenant.id) as uow:
+        await res.do_reserve(uow, lines=[L("TEE-S", "ST-1", 1)], ttl_seconds=60, actor="r")
+        with pytest.raises(InsufficientStock):
+            await res.do_reserve(uow, lines=[L("TEE-S", "ST-1", 1)], ttl_seconds=60, actor="r")
+        await res.do_release_expired(uow, utcnow() + dt.timedelta(hours=1))
+    assert await position(db, shop.id, "ST-1", "TEE-S") == (5, 0)
+    assert await position(db, other_tenant.id, "ST-1", "TEE-S") == (1, 0)
+    await assert_books_balance(db, shop.id)
+    await assert_books_balance(db, other_tenant.id)

@@ -13,6 +13,7 @@ from omniretail.db import UnitOfWork
 from omniretail.errors import Forbidden, NotFound, ValidationFailed
 from omniretail.inventory import availability as atp
 from omniretail.inventory import reservations, service
+from omniretail.inventory.positions import StockLine
 from omniretail.inventory.schemas import (
     AvailabilityOut,
     BuffersIn,
@@ -89,7 +90,7 @@ async def post_movements(body: MovementBatchIn, ctx: CtxDep) -> JSONResponse:
 async def create_reservation(body: ReservationIn, ctx: CtxDep) -> JSONResponse:
     ctx.require(Permission.RESERVE)
     require_own_locations(ctx, {line.location for line in body.lines})
-    lines = [reservations.StockLine(ln.sku, ln.location, ln.qty) for ln in body.lines]
+    lines = [StockLine(ln.sku, ln.location, ln.qty) for ln in body.lines]
     async with ctx.uow() as uow:
         return await ctx.create(
             uow,

@@ -1,30 +1,287 @@
-"""Stock of many SKUs across the whole network in one query (for sourcing an order)."""
+"""Statements on stock positions shared by the reservation use cases, and the in-store sale.
+
+Every change here is a single conditional or relative UPDATE of one position row (see
+``reservations`` for why), followed by its ledger movement and its availability event.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
-from omniretail.db import UnitOfWork
-from omniretail.inventory.domain import available
-from omniretail.inventory.models import StockPosition
+from omniretail.auth import service as auth
+from omniretail.db import UnitOfWork, utcnow
+from omniretail.errors import ValidationFailed
+from omniretail.inventory.domain import MAX_TTL_SECONDS, Reason, available
+from omniretail.inventory.models import StockMovement, StockPosition
+from omniretail.inventory.service import (
+    Change,
+    InsufficientStock,
+    check_stock_keys,
+    notify_at_risk,
+    notify_availability,
+)
+
+P = StockPosition
 
 
-async def available_by_location(uow: UnitOfWork, skus: Iterable[str]) -> dict[int, dict[str, int]]:
-    """{location id: {sku: available}} for the SKUs, over every location holding any of them
-    (positions with nothing available are left out)."""
+@dataclass(frozen=True, slots=True)
+class StockLine:
+    """One requested line: ``qty`` units of ``sku`` at location ``location``."""
+
+    sku: str
+    location: str
+    qty: int
+
+
+POSITION_COLUMNS = (P.id, P.on_hand, P.reserved, P.safety_stock)
+
+
+def merge_lines(lines: Sequence[StockLine]) -> dict[tuple[str, str], tuple[int, list[int]]]:
+    """Same (location, sku) twice is one hold of the sum; remembers the indexes to name."""
+    merged: dict[tuple[str, str], tuple[int, list[int]]] = {}
+    for index, line in enumerate(lines):
+        key = (line.location, line.sku)
+        qty, indexes = merged.get(key, (0, []))
+        merged[key] = (qty + line.qty, [*indexes, index])
+    return dict(sorted(merged.items()))
+
+
+def check_quantities(lines: Sequence[StockLine], ttl_seconds: int | None) -> None:
+    errors: list[dict[str, Any]] = [
+        {"field": f"lines.{i}.qty", "index": i, "message": "must be at least 1"}
+        for i, line in enumerate(lines)
+        if line.qty < 1
+    ]
+    if not lines:
+        errors.append({"field": "lines", "message": "at least one line"})
+    if ttl_seconds is not None and not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
+        errors.append({"field": "ttl_seconds", "message": f"between 1 and {MAX_TTL_SECONDS}"})
+    if errors:
+        raise ValidationFailed("invalid reservation", errors)
+
+
+async def short_lines(
+    uow: UnitOfWork,
+    merged: dict[tuple[str, str], tuple[int, list[int]]],
+    short: list[tuple[str, str]],
+    *,
+    only_short: bool = False,
+) -> InsufficientStock:
+    """Name each short line with what is available there now (unknown keys are a 422).
+    With ``only_short`` the candidates that could be held now are left out."""
+    await check_stock_keys(
+        uow, [(merged[key][1][0], key[1], key[0]) for key in short], field="lines"
+    )
+    rows = await uow.session.execute(
+        sa.select(P.sku, P.location_code, P.on_hand, P.reserved, P.safety_stock).where(
+            sa.tuple_(P.sku, P.location_code).in_([(sku, loc) for loc, sku in short])
+        )
+    )
+    now_available = {
+        (r.location_code, r.sku): available(r.on_hand, r.reserved, r.safety_stock) for r in rows
+    }
+    if only_short:
+        short = [key for key in short if now_available.get(key, 0) < merged[key][0]]
+    named = [
+        {
+            "index": merged[key][1][0],
+            "indexes": merged[key][1],
+            "sku": key[1],
+            "location": key[0],
+            "requested": merged[key][0],
+            "available": now_available.get(key, 0),
+        }
+        for key in short
+    ]
+    described = ", ".join(f"{n['sku']} at {n['location']}" for n in named)
+    return InsufficientStock(f"not enough stock for {described}", lines=named)
+
+
+async def hold_all(
+    uow: UnitOfWork, merged: dict[tuple[str, str], tuple[int, list[int]]]
+) -> tuple[dict[tuple[str, str], Any], list[tuple[str, str]]]:
+    """One conditional UPDATE per position, in (location, sku) order; on a short line the
+    holds already taken are undone (the rows are still ours) and the short lines returned."""
+    now = utcnow()
+    won: dict[tuple[str, str], Any] = {}
+    short: list[tuple[str, str]] = []
+    for (location, sku), (qty, _) in merged.items():
+        row = (
+            await uow.session.execute(
+                sa.update(P)
+                .where(
+                    P.sku == sku,
+                    P.location_code == location,
+                    P.on_hand - P.reserved - P.safety_stock >= qty,
+                )
+                .values(reserved=P.reserved + qty, updated_at=now)
+                .returning(*POSITION_COLUMNS)
+                .execution_options(synchronize_session=False)
+            )
+        ).first()
+        if row is None:
+            short.append((location, sku))
+        else:
+            won[(location, sku)] = row
+    if short:
+        for key, row in won.items():
+            await move_position(uow, row.id, reserved=-merged[key][0])
+    return won, short
+
+
+async def move_position(
+    uow: UnitOfWork, position_id: int, *, on_hand: int = 0, reserved: int = 0
+) -> Any:
+    """Relative change of a position already claimed by the caller; returns the new figures."""
+    return (
+        await uow.session.execute(
+            sa.update(P)
+            .where(P.id == position_id)
+            .values(
+                on_hand=P.on_hand + on_hand, reserved=P.reserved + reserved, updated_at=utcnow()
+            )
+            .returning(*POSITION_COLUMNS)
+            .execution_options(synchronize_session=False)
+        )
+    ).one()
+
+
+def write_ledger(
+    uow: UnitOfWork,
+    *,
+    position_id: int,
+    sku: str,
+    location: str,
+    reason: Reason,
+    on_hand: int = 0,
+    reserved: int = 0,
+    reservation_id: int | None,
+    reference: str | None,
+    actor: str,
+) -> None:
+    uow.session.add(
+        StockMovement(
+            position_id=position_id,
+            sku=sku,
+            location_code=location,
+            reason=reason.value,
+            on_hand_delta=on_hand,
+            reserved_delta=reserved,
+            reservation_id=reservation_id,
+            reference=reference,
+            actor=actor,
+            created_at=utcnow(),
+        )
+    )
+
+
+def change_of(sku: str, location: str, row: Any, *, on_hand: int, reserved: int) -> Change:
+    """``row`` holds the figures after a change of (on_hand, reserved) by the given deltas."""
+    return Change(
+        sku=sku,
+        location=location,
+        available_before=available(
+            row.on_hand - on_hand, row.reserved - reserved, row.safety_stock
+        ),
+        on_hand=row.on_hand,
+        reserved=row.reserved,
+        safety_stock=row.safety_stock,
+    )
+
+
+async def take_out(uow: UnitOfWork, position_id: int, qty: int, *, reserved: int) -> Any:
+    """Stock leaves: on hand drops by ``qty`` unless that would go below zero on a position
+    that may not (the CHECK would refuse it anyway; this names the line instead)."""
+    return (
+        await uow.session.execute(
+            sa.update(P)
+            .where(P.id == position_id, sa.or_(P.on_hand >= qty, P.may_go_negative))
+            .values(on_hand=P.on_hand - qty, reserved=P.reserved + reserved, updated_at=utcnow())
+            .returning(*POSITION_COLUMNS)
+            .execution_options(synchronize_session=False)
+        )
+    ).first()
+
+
+async def do_sell_in_store(
+    uow: UnitOfWork,
+    *,
+    location: str,
+    lines: Sequence[tuple[str, int]],
+    actor: str,
+    reference: str | None = None,
+) -> list[Change]:
+    """An in-store sale without a reservation ((sku, qty) lines, e.g. scan to buy): stock leaves
+    at once. Each line is one conditional UPDATE that may use safety stock but never stock held
+    for others (``on_hand - reserved >= qty``); all lines or none (409 naming the short lines).
+    A tenant with ``allow_negative_stock`` records the sale even beyond what is on hand."""
+    stock_lines = [StockLine(sku=sku, location=location, qty=qty) for sku, qty in lines]
+    check_quantities(stock_lines, None)
+    merged = merge_lines(stock_lines)
+    settings = await auth.tenant_settings(uow)
+    allow_negative = bool(settings.get("allow_negative_stock", False))
+    now = utcnow()
+    won: dict[tuple[str, str], Any] = {}
+    short: list[tuple[str, str]] = []
+    for (loc, sku), (qty, _) in merged.items():
+        guard = [P.sku == sku, P.location_code == loc]
+        values: dict[str, Any] = {"on_hand": P.on_hand - qty, "updated_at": now}
+        if allow_negative:
+            values["may_go_negative"] = sa.or_(P.may_go_negative, P.on_hand - qty < 0)
+        else:
+            guard.append(P.on_hand - P.reserved >= qty)
+        row = (
+            await uow.session.execute(
+                sa.update(P)
+                .where(*guard)
+                .values(**values)
+                .returning(*POSITION_COLUMNS)
+                .execution_options(synchronize_session=False)
+            )
+        ).first()
+        if row is None:
+            short.append((loc, sku))
+        else:
+            won[(loc, sku)] = row
+    if short:
+        for key, row in won.items():
+            await move_position(uow, row.id, on_hand=merged[key][0])
+        raise await short_lines(uow, merged, short)
+    changes = []
+    for (loc, sku), (qty, _) in merged.items():
+        row = won[(loc, sku)]
+        write_ledger(
+            uow,
+            position_id=row.id,
+            sku=sku,
+            location=loc,
+            reason=Reason.SALE,
+            on_hand=-qty,
+            reservation_id=None,
+            reference=reference,
+            actor=actor,
+        )
+        changes.append(change_of(sku, loc, row, on_hand=-qty, reserved=0))
+    await notify_availability(uow, changes)
+    await notify_at_risk(uow, [c for c in changes if c.on_hand < c.reserved])
+    await uow.flush()
+    return changes
+
+
+async def available_by_location(uow: UnitOfWork, skus: Sequence[str]) -> dict[int, dict[str, int]]:
+    """{location id: {sku: available}} for the SKUs over every location holding any of them
+    (positions with nothing available are left out), in one query: what sourcing needs."""
     wanted = list(dict.fromkeys(skus))
     if not wanted:
         return {}
     rows = await uow.session.execute(
-        sa.select(
-            StockPosition.location_id,
-            StockPosition.sku,
-            StockPosition.on_hand,
-            StockPosition.reserved,
-            StockPosition.safety_stock,
-        ).where(StockPosition.sku.in_(wanted))
+        sa.select(P.location_id, P.sku, P.on_hand, P.reserved, P.safety_stock).where(
+            P.sku.in_(wanted)
+        )
     )
     out: dict[int, dict[str, int]] = {}
     for row in rows:

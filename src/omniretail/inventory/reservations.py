@@ -18,22 +18,18 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
 
-from omniretail.auth import service as auth
 from omniretail.db import UnitOfWork, utcnow
 from omniretail.errors import Conflict, NotFound, ValidationFailed
 from omniretail.events import record_event
 from omniretail.inventory.domain import (
     CONSUMING,
     HOLDING,
-    MAX_TTL_SECONDS,
     Reason,
     ReservationStatus,
-    available,
     expiry,
 )
 from omniretail.inventory.models import (
@@ -42,14 +38,19 @@ from omniretail.inventory.models import (
     StockMovement,
     StockPosition,
 )
-from omniretail.inventory.schemas import ReservationLineOut, ReservationOut
-from omniretail.inventory.service import (
-    Change,
-    InsufficientStock,
-    check_stock_keys,
-    notify_at_risk,
-    notify_availability,
+from omniretail.inventory.positions import (
+    StockLine,
+    change_of,
+    check_quantities,
+    hold_all,
+    merge_lines,
+    move_position,
+    short_lines,
+    take_out,
+    write_ledger,
 )
+from omniretail.inventory.schemas import ReservationLineOut, ReservationOut
+from omniretail.inventory.service import InsufficientStock, notify_availability
 
 P = StockPosition
 RESERVATIONS = cast(sa.Table, Reservation.__table__)
@@ -65,171 +66,6 @@ class ReservationExpired(Conflict):
 class ReservationClosed(Conflict):
     code = "reservation_closed"
     title = "Reservation already consumed or released"
-
-
-@dataclass(frozen=True, slots=True)
-class StockLine:
-    """One requested line: ``qty`` units of ``sku`` at location ``location``."""
-
-    sku: str
-    location: str
-    qty: int
-
-
-_POSITION_COLUMNS = (P.id, P.on_hand, P.reserved, P.safety_stock)
-
-
-def _merge(lines: Sequence[StockLine]) -> dict[tuple[str, str], tuple[int, list[int]]]:
-    """Same (location, sku) twice is one hold of the sum; remembers the indexes to name."""
-    merged: dict[tuple[str, str], tuple[int, list[int]]] = {}
-    for index, line in enumerate(lines):
-        key = (line.location, line.sku)
-        qty, indexes = merged.get(key, (0, []))
-        merged[key] = (qty + line.qty, [*indexes, index])
-    return dict(sorted(merged.items()))
-
-
-def _check_quantities(lines: Sequence[StockLine], ttl_seconds: int | None) -> None:
-    errors: list[dict[str, Any]] = [
-        {"field": f"lines.{i}.qty", "index": i, "message": "must be at least 1"}
-        for i, line in enumerate(lines)
-        if line.qty < 1
-    ]
-    if not lines:
-        errors.append({"field": "lines", "message": "at least one line"})
-    if ttl_seconds is not None and not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
-        errors.append({"field": "ttl_seconds", "message": f"between 1 and {MAX_TTL_SECONDS}"})
-    if errors:
-        raise ValidationFailed("invalid reservation", errors)
-
-
-async def _short_lines(
-    uow: UnitOfWork,
-    merged: dict[tuple[str, str], tuple[int, list[int]]],
-    short: list[tuple[str, str]],
-    *,
-    only_short: bool = False,
-) -> InsufficientStock:
-    """Name each short line with what is available there now (unknown keys are a 422).
-    With ``only_short`` the candidates that could be held now are left out."""
-    await check_stock_keys(
-        uow, [(merged[key][1][0], key[1], key[0]) for key in short], field="lines"
-    )
-    rows = await uow.session.execute(
-        sa.select(P.sku, P.location_code, P.on_hand, P.reserved, P.safety_stock).where(
-            sa.tuple_(P.sku, P.location_code).in_([(sku, loc) for loc, sku in short])
-        )
-    )
-    now_available = {
-        (r.location_code, r.sku): available(r.on_hand, r.reserved, r.safety_stock) for r in rows
-    }
-    if only_short:
-        short = [key for key in short if now_available.get(key, 0) < merged[key][0]]
-    named = [
-        {
-            "index": merged[key][1][0],
-            "indexes": merged[key][1],
-            "sku": key[1],
-            "location": key[0],
-            "requested": merged[key][0],
-            "available": now_available.get(key, 0),
-        }
-        for key in short
-    ]
-    described = ", ".join(f"{n['sku']} at {n['location']}" for n in named)
-    return InsufficientStock(f"not enough stock for {described}", lines=named)
-
-
-async def _hold_all(
-    uow: UnitOfWork, merged: dict[tuple[str, str], tuple[int, list[int]]]
-) -> tuple[dict[tuple[str, str], Any], list[tuple[str, str]]]:
-    """One conditional UPDATE per position, in (location, sku) order; on a short line the
-    holds already taken are undone (the rows are still ours) and the short lines returned."""
-    now = utcnow()
-    won: dict[tuple[str, str], Any] = {}
-    short: list[tuple[str, str]] = []
-    for (location, sku), (qty, _) in merged.items():
-        row = (
-            await uow.session.execute(
-                sa.update(P)
-                .where(
-                    P.sku == sku,
-                    P.location_code == location,
-                    P.on_hand - P.reserved - P.safety_stock >= qty,
-                )
-                .values(reserved=P.reserved + qty, updated_at=now)
-                .returning(*_POSITION_COLUMNS)
-                .execution_options(synchronize_session=False)
-            )
-        ).first()
-        if row is None:
-            short.append((location, sku))
-        else:
-            won[(location, sku)] = row
-    if short:
-        for key, row in won.items():
-            await _move_position(uow, row.id, reserved=-merged[key][0])
-    return won, short
-
-
-async def _move_position(
-    uow: UnitOfWork, position_id: int, *, on_hand: int = 0, reserved: int = 0
-) -> Any:
-    """Relative change of a position already claimed by the caller; returns the new figures."""
-    return (
-        await uow.session.execute(
-            sa.update(P)
-            .where(P.id == position_id)
-            .values(
-                on_hand=P.on_hand + on_hand, reserved=P.reserved + reserved, updated_at=utcnow()
-            )
-            .returning(*_POSITION_COLUMNS)
-            .execution_options(synchronize_session=False)
-        )
-    ).one()
-
-
-def _ledger(
-    uow: UnitOfWork,
-    *,
-    position_id: int,
-    sku: str,
-    location: str,
-    reason: Reason,
-    on_hand: int = 0,
-    reserved: int = 0,
-    reservation_id: int | None,
-    reference: str | None,
-    actor: str,
-) -> None:
-    uow.session.add(
-        StockMovement(
-            position_id=position_id,
-            sku=sku,
-            location_code=location,
-            reason=reason.value,
-            on_hand_delta=on_hand,
-            reserved_delta=reserved,
-            reservation_id=reservation_id,
-            reference=reference,
-            actor=actor,
-            created_at=utcnow(),
-        )
-    )
-
-
-def _change(sku: str, location: str, row: Any, *, on_hand: int, reserved: int) -> Change:
-    """``row`` holds the figures after a change of (on_hand, reserved) by the given deltas."""
-    return Change(
-        sku=sku,
-        location=location,
-        available_before=available(
-            row.on_hand - on_hand, row.reserved - reserved, row.safety_stock
-        ),
-        on_hand=row.on_hand,
-        reserved=row.reserved,
-        safety_stock=row.safety_stock,
-    )
 
 
 async def do_reserve(
@@ -248,15 +84,15 @@ async def do_reserve(
     confirmed. Safe to call inside the caller's unit of work: on failure nothing stays held or
     written. The held rows stay locked until the caller commits: call it late in a transaction.
     """
-    _check_quantities(lines, ttl_seconds)
-    merged = _merge(lines)
+    check_quantities(lines, ttl_seconds)
+    merged = merge_lines(lines)
     now = now or utcnow()
     # Everything that needs no lock is written first, so that the hot rows are locked only by
     # the holds themselves, the events and the commit (ANCHORS: the WAL flush under the lock).
     ids = await _position_ids(uow, list(merged))
     if len(ids) < len(merged):
         # A line has no position at all: tell every line that cannot be held now.
-        raise await _short_lines(uow, merged, list(merged), only_short=True)
+        raise await short_lines(uow, merged, list(merged), only_short=True)
     status = ReservationStatus.CONFIRMED if ttl_seconds is None else ReservationStatus.ACTIVE
     expires_at = None if ttl_seconds is None else expiry(now, ttl_seconds)
     reservation_id = await _insert_reservation(
@@ -304,17 +140,17 @@ async def do_reserve(
             for (loc, sku), qty, pid in keyed
         ],
     )
-    won, short = await _hold_all(uow, merged)
+    won, short = await hold_all(uow, merged)
     if short:
         await uow.session.execute(sa.delete(MOVES).where(MOVES.c.reservation_id == reservation_id))
         await uow.session.execute(
             sa.delete(RESERVATIONS).where(RESERVATIONS.c.id == reservation_id)
         )
-        raise await _short_lines(uow, merged, short)
+        raise await short_lines(uow, merged, short)
     await notify_availability(
         uow,
         [
-            _change(sku, loc, won[(loc, sku)], on_hand=0, reserved=qty)
+            change_of(sku, loc, won[(loc, sku)], on_hand=0, reserved=qty)
             for (loc, sku), qty, _ in keyed
         ],
     )
@@ -512,8 +348,8 @@ async def do_release_reservation(
     lines = await _claim_lines(uow, [reservation_id], location=location, state="released")
     changes = []
     for line in lines:
-        row = await _move_position(uow, line.position_id, reserved=-line.qty)
-        _ledger(
+        row = await move_position(uow, line.position_id, reserved=-line.qty)
+        write_ledger(
             uow,
             position_id=line.position_id,
             sku=line.sku,
@@ -524,7 +360,7 @@ async def do_release_reservation(
             reference=None,
             actor=actor,
         )
-        changes.append(_change(line.sku, line.location_code, row, on_hand=0, reserved=-line.qty))
+        changes.append(change_of(line.sku, line.location_code, row, on_hand=0, reserved=-line.qty))
     await notify_availability(uow, changes)
     await _close_if_done(uow, reservation_id, now)
     return await get_reservation(uow, reservation_id)
@@ -554,13 +390,13 @@ async def do_consume_reservation(
     lines = await _claim_lines(uow, [reservation_id], location=location, state="consumed")
     changes = []
     for line in lines:
-        row = await _take(uow, line.position_id, line.qty, reserved=-line.qty)
+        row = await take_out(uow, line.position_id, line.qty, reserved=-line.qty)
         if row is None:
             raise InsufficientStock(
                 f"{line.sku} at {line.location_code}: less on hand than held (a count found less)",
                 lines=[{"sku": line.sku, "location": line.location_code, "requested": line.qty}],
             )
-        _ledger(
+        write_ledger(
             uow,
             position_id=line.position_id,
             sku=line.sku,
@@ -573,90 +409,11 @@ async def do_consume_reservation(
             actor=actor,
         )
         changes.append(
-            _change(line.sku, line.location_code, row, on_hand=-line.qty, reserved=-line.qty)
+            change_of(line.sku, line.location_code, row, on_hand=-line.qty, reserved=-line.qty)
         )
     await notify_availability(uow, changes)
     await _close_if_done(uow, reservation_id, now)
     return await get_reservation(uow, reservation_id)
-
-
-async def _take(uow: UnitOfWork, position_id: int, qty: int, *, reserved: int) -> Any:
-    """Stock leaves: on hand drops by ``qty`` unless that would go below zero on a position
-    that may not (the CHECK would refuse it anyway; this names the line instead)."""
-    return (
-        await uow.session.execute(
-            sa.update(P)
-            .where(P.id == position_id, sa.or_(P.on_hand >= qty, P.may_go_negative))
-            .values(on_hand=P.on_hand - qty, reserved=P.reserved + reserved, updated_at=utcnow())
-            .returning(*_POSITION_COLUMNS)
-            .execution_options(synchronize_session=False)
-        )
-    ).first()
-
-
-async def do_sell_in_store(
-    uow: UnitOfWork,
-    *,
-    location: str,
-    lines: Sequence[tuple[str, int]],
-    actor: str,
-    reference: str | None = None,
-) -> list[Change]:
-    """An in-store sale without a reservation ((sku, qty) lines, e.g. scan to buy): stock leaves
-    at once. Each line is one conditional UPDATE that may use safety stock but never stock held
-    for others (``on_hand - reserved >= qty``); all lines or none (409 naming the short lines).
-    A tenant with ``allow_negative_stock`` records the sale even beyond what is on hand."""
-    stock_lines = [StockLine(sku=sku, location=location, qty=qty) for sku, qty in lines]
-    _check_quantities(stock_lines, None)
-    merged = _merge(stock_lines)
-    settings = await auth.tenant_settings(uow)
-    allow_negative = bool(settings.get("allow_negative_stock", False))
-    now = utcnow()
-    won: dict[tuple[str, str], Any] = {}
-    short: list[tuple[str, str]] = []
-    for (loc, sku), (qty, _) in merged.items():
-        guard = [P.sku == sku, P.location_code == loc]
-        values: dict[str, Any] = {"on_hand": P.on_hand - qty, "updated_at": now}
-        if allow_negative:
-            values["may_go_negative"] = sa.or_(P.may_go_negative, P.on_hand - qty < 0)
-        else:
-            guard.append(P.on_hand - P.reserved >= qty)
-        row = (
-            await uow.session.execute(
-                sa.update(P)
-                .where(*guard)
-                .values(**values)
-                .returning(*_POSITION_COLUMNS)
-                .execution_options(synchronize_session=False)
-            )
-        ).first()
-        if row is None:
-            short.append((loc, sku))
-        else:
-            won[(loc, sku)] = row
-    if short:
-        for key, row in won.items():
-            await _move_position(uow, row.id, on_hand=merged[key][0])
-        raise await _short_lines(uow, merged, short)
-    changes = []
-    for (loc, sku), (qty, _) in merged.items():
-        row = won[(loc, sku)]
-        _ledger(
-            uow,
-            position_id=row.id,
-            sku=sku,
-            location=loc,
-            reason=Reason.SALE,
-            on_hand=-qty,
-            reservation_id=None,
-            reference=reference,
-            actor=actor,
-        )
-        changes.append(_change(sku, loc, row, on_hand=-qty, reserved=0))
-    await notify_availability(uow, changes)
-    await notify_at_risk(uow, [c for c in changes if c.on_hand < c.reserved])
-    await uow.flush()
-    return changes
 
 
 async def do_release_expired(uow: UnitOfWork, now: dt.datetime, *, limit: int = 500) -> int:
@@ -698,7 +455,7 @@ async def do_release_expired(uow: UnitOfWork, now: dt.datetime, *, limit: int = 
     for line in lines:
         per_position[line.position_id] += line.qty
         keys[line.position_id] = (line.sku, line.location_code)
-        _ledger(
+        write_ledger(
             uow,
             position_id=line.position_id,
             sku=line.sku,
@@ -712,9 +469,9 @@ async def do_release_expired(uow: UnitOfWork, now: dt.datetime, *, limit: int = 
     changes = []
     for position_id in sorted(per_position, key=lambda p: (keys[p][1], keys[p][0])):
         qty = per_position[position_id]
-        row = await _move_position(uow, position_id, reserved=-qty)
+        row = await move_position(uow, position_id, reserved=-qty)
         sku, location = keys[position_id]
-        changes.append(_change(sku, location, row, on_hand=0, reserved=-qty))
+        changes.append(change_of(sku, location, row, on_hand=0, reserved=-qty))
     await notify_availability(uow, changes)
     for reservation in claimed:
         record_event(

@@ -344,7 +344,9 @@ async def do_apply_movements(
     for start in range(0, len(movements), _CHUNK):
         await uow.session.execute(sa.insert(MOVEMENTS), movements[start : start + _CHUNK])
     await notify_availability(uow, changes)
-    await notify_at_risk(uow, [c for c in changes if c.on_hand < c.reserved])
+    await notify_at_risk(
+        uow, [c for c in changes if c.on_hand < c.reserved and net[(c.sku, c.location)] < 0]
+    )
     result = MovementBatchOut(
         batch_id=batch_id,
         lines=len(lines),

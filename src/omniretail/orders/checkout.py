@@ -19,7 +19,7 @@ from omniretail.customers import service as customers
 from omniretail.db import UnitOfWork, utcnow
 from omniretail.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from omniretail.events import record_event
-from omniretail.inventory import reservations
+from omniretail.inventory import positions, reservations
 from omniretail.inventory.service import InsufficientStock
 from omniretail.loyalty import service as loyalty
 from omniretail.network import service as network
@@ -286,7 +286,7 @@ async def _source_and_hold(
     if mode is Mode.IN_STORE:
         location = data.fulfillment.location
         assert location is not None
-        await reservations.do_sell_in_store(
+        await positions.do_sell_in_store(
             uow, location=location, lines=lines, actor=actor, reference=draft.public_id
         )
         draft.plan = [(location, None, lines)]
@@ -295,11 +295,11 @@ async def _source_and_hold(
     for attempt in range(HOLD_ATTEMPTS):
         await _plan(uow, data, draft, now=now, timezone=timezone, settings=settings)
         hold = [
-            reservations.StockLine(sku=sku, location=location, qty=qty)
+            positions.StockLine(sku=sku, location=location, qty=qty)
             for location, _, plan_lines in draft.plan
             for sku, qty in plan_lines
         ] + [
-            reservations.StockLine(sku=sku, location=t["location"], qty=qty)
+            positions.StockLine(sku=sku, location=t["location"], qty=qty)
             for t in draft.transfers
             for sku, qty in t["lines"]
         ]

@@ -12,7 +12,7 @@ from omniretail.auth import service as auth
 from omniretail.db import UnitOfWork, utcnow
 from omniretail.errors import Conflict, Forbidden, NotFound
 from omniretail.events import record_event
-from omniretail.inventory import reservations
+from omniretail.inventory import positions, reservations
 from omniretail.inventory import service as inventory
 from omniretail.inventory.domain import Reason
 from omniretail.inventory.schemas import MovementLineIn
@@ -296,7 +296,7 @@ async def _reroute(
         await _needs_attention(uow, order, list(plan.unserved), "no other location can serve")
         return
     hold = [
-        reservations.StockLine(sku=sku, location=s.location, qty=qty)
+        positions.StockLine(sku=sku, location=s.location, qty=qty)
         for s in plan.shipments
         for sku, qty in s.lines
     ]

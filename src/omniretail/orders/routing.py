@@ -74,7 +74,7 @@ async def candidates_for(
         capability=MODE_CAPABILITY[mode],
         limit=1_000_000,
     )
-    stock = await positions.available_by_location(uow, skus)
+    stock = await positions.available_by_location(uow, list(skus))
     capped = [loc.id for loc in locations if loc.daily_capacity is not None]
     load = await orders_today(uow, capped, now=now, timezone=timezone)
     local_now = now.astimezone(zoneinfo.ZoneInfo(timezone)).replace(tzinfo=None)
