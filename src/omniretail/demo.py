@@ -12,6 +12,7 @@ from typing import Any
 
 from omniretail.auth import service as auth
 from omniretail.auth.domain import Role
+from omniretail.catalog.demo import seed_catalog
 from omniretail.channels import service as channels
 from omniretail.channels.schemas import ChannelKind
 from omniretail.db import Database
@@ -162,6 +163,7 @@ async def seed_demo(db: Database) -> dict[str, Any]:
             await channels.do_create_channel(uow, code=code, kind=kind, name=name)
         for location in demo_locations():
             await network.do_create_location(uow, data=location)
+    await seed_catalog(db, tenant_id)
     await seed_customers(db, tenant_id)
     await seed_inventory(db, tenant_id)
     await seed_orders(db, tenant_id)
