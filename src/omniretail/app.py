@@ -21,6 +21,7 @@ from omniretail.config import Settings
 from omniretail.customers import api as customers_api
 from omniretail.db import Database
 from omniretail.events import Dispatcher
+from omniretail.imports import api as imports_api
 from omniretail.inventory import api as inventory_api
 from omniretail.jobs import build_jobs, run_jobs_forever
 from omniretail.loyalty import api as loyalty_api
@@ -41,6 +42,7 @@ ROUTERS = [
     network_api.router,
     catalog_api.router,
     pricing_api.router,
+    imports_api.router,
     orders_api.router,
     returns_api.router,
     inventory_api.router,

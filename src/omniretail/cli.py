@@ -9,11 +9,13 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
 from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from omniretail.auth import service as auth
 from omniretail.auth.domain import Role
@@ -22,6 +24,8 @@ from omniretail.db import Database
 from omniretail.demo import seed_demo
 from omniretail.errors import DomainError
 from omniretail.events import Dispatcher
+from omniretail.imports import service as imports
+from omniretail.imports.service import Kind
 from omniretail.inventory import service as inventory
 from omniretail.jobs import build_jobs, run_due, run_jobs_forever
 from omniretail.migrate import upgrade
@@ -55,7 +59,8 @@ def _run(work: Callable[[Database], Awaitable[T]]) -> T:
     except DomainError as exc:
         err.print(f"[red]error:[/red] {exc.detail} ({exc.code})")
         for item in exc.extra.get("errors", []):
-            err.print(f"  - {item.get('field')}: {item.get('message')}")
+            where = f"line {item['line']}, " if "line" in item else ""
+            err.print(f"  - {where}{item.get('field')}: {item.get('message')}")
         raise typer.Exit(2) from exc
 
 
@@ -178,6 +183,61 @@ def inventory_check(tenant: Annotated[str, typer.Option(help="tenant slug")]) ->
     _print_json({"tenant": tenant, "ok": not drift, "drift": drift})
     if drift:
         raise typer.Exit(1)
+
+
+@app.command("import")
+def import_file(
+    kind: Annotated[Kind, typer.Argument(help="locations or products")],
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    tenant: Annotated[str, typer.Option(help="tenant slug")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check only")] = False,
+) -> None:
+    """Import a CSV file: every row or none; bad rows are listed with their line numbers."""
+    text = path.read_text(encoding="utf-8-sig")
+
+    async def work(db: Database) -> dict[str, Any]:
+        async with db.uow(unscoped=True) as uow:
+            tenant_id = await auth.tenant_id_by_slug(uow, tenant)
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=err,
+        ) as progress:
+            task = progress.add_task(
+                f"{'checking' if dry_run else 'importing'} {path.name}", total=1
+            )
+            async with db.uow(tenant_id) as uow:
+                result = await imports.do_import(
+                    uow, kind=kind, text=text, dry_run=dry_run, actor="cli"
+                )
+            progress.update(task, completed=1)
+        return result.model_dump()
+
+    _print_json(_run(work))
+
+
+@app.command("export")
+def export_file(
+    kind: Annotated[Kind, typer.Argument(help="locations or products")],
+    tenant: Annotated[str, typer.Option(help="tenant slug")],
+    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+) -> None:
+    """Export as CSV, in the format `omni import` reads."""
+
+    async def work(db: Database) -> str:
+        async with db.uow(unscoped=True) as uow:
+            tenant_id = await auth.tenant_id_by_slug(uow, tenant)
+        async with db.uow(tenant_id) as uow:
+            return await imports.export(uow, kind=kind)
+
+    text = _run(work)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}")
 
 
 @app.command()

@@ -21,7 +21,7 @@ from omniretail.catalog.schemas import (
     ProductStatus,
     VariantOut,
 )
-from omniretail.db import UnitOfWork
+from omniretail.db import UnitOfWork, utcnow
 from omniretail.errors import AlreadyExists, NotFound, ValidationFailed
 from omniretail.events import record_event
 
@@ -310,3 +310,194 @@ async def price_history(uow: UnitOfWork, sku: str, *, limit: int = 100) -> list[
         .limit(limit)
     )
     return [PriceChangeOut.model_validate(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertOutcome:
+    created: int
+    updated: int
+    conflicts: list[tuple[str, str, str]]  # (sku, field, message)
+
+
+def _chunks(values: list[str], size: int = 900) -> list[list[str]]:
+    return [values[i : i + size] for i in range(0, len(values), size)] or [[]]
+
+
+async def do_upsert_products(
+    uow: UnitOfWork, *, products: list[ProductIn], actor: str, dry_run: bool = False
+) -> UpsertOutcome:
+    """Create or update many products at once (an import): a handful of queries and bulk
+    statements, whatever the count. Existing products keep their code and take the new title,
+    category and attributes; existing variants take the new barcode, attributes and price (a
+    price change is audited and raised as ``price.changed``). A SKU that belongs to another
+    product, or a barcode another SKU has, is a conflict and nothing is written."""
+    codes = [p.code for p in products]
+    skus = [v.sku for p in products for v in p.variants]
+    barcodes = [v.barcode for p in products for v in p.variants if v.barcode]
+    existing = {}
+    for chunk in _chunks(codes):
+        existing.update(
+            {
+                p.code: p
+                for p in await uow.session.scalars(
+                    sa.select(Product).where(Product.code.in_(chunk))
+                )
+            }
+        )
+    variants: dict[str, Variant] = {}
+    for chunk in _chunks(skus):
+        variants.update(
+            {
+                v.sku: v
+                for v in await uow.session.scalars(sa.select(Variant).where(Variant.sku.in_(chunk)))
+            }
+        )
+    owners: dict[str, str] = {}
+    for chunk in _chunks(barcodes):
+        rows = await uow.session.execute(
+            sa.select(Variant.barcode, Variant.sku).where(Variant.barcode.in_(chunk))
+        )
+        owners.update({str(b): str(s) for b, s in rows})
+    conflicts = _conflicts(products, existing, variants, owners)
+    if conflicts or dry_run:
+        return UpsertOutcome(
+            sum(p.code not in existing for p in products),
+            sum(p.code in existing for p in products),
+            conflicts,
+        )
+    await _insert_new(uow, [p for p in products if p.code not in existing], actor)
+    added: list[Variant] = []
+    for product in (p for p in products if p.code in existing):
+        added += _update_existing(uow, existing[product.code], product, variants, actor)
+    await uow.flush()
+    for variant in added:
+        _audit_price(uow, variant, None, actor)
+    return UpsertOutcome(
+        sum(p.code not in existing for p in products), sum(p.code in existing for p in products), []
+    )
+
+
+def _conflicts(
+    products: list[ProductIn],
+    existing: dict[str, Product],
+    variants: dict[str, Variant],
+    owners: dict[str, str],
+) -> list[tuple[str, str, str]]:
+    found = []
+    for product in products:
+        own_id = existing[product.code].id if product.code in existing else None
+        for v in product.variants:
+            known = variants.get(v.sku)
+            if known is not None and known.product_id != own_id:
+                found.append((v.sku, "sku", "belongs to another product"))
+            if v.barcode and owners.get(v.barcode, v.sku) != v.sku:
+                found.append((v.sku, "barcode", f"already used by sku {owners[v.barcode]}"))
+    return found
+
+
+async def _insert_new(uow: UnitOfWork, products: list[ProductIn], actor: str) -> None:
+    if not products:
+        return
+    tenant_id = uow.require_tenant()
+    now = utcnow()
+    ids = dict(
+        (
+            await uow.session.execute(
+                sa.insert(Product).returning(Product.code, Product.id),
+                [
+                    {
+                        "tenant_id": tenant_id,
+                        "code": p.code,
+                        "title": p.title,
+                        "category": p.category,
+                        "attributes": p.attributes,
+                        "status": p.status.value,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for p in products
+                ],
+            )
+        )
+        .tuples()
+        .all()
+    )
+    variant_ids = dict(
+        (
+            await uow.session.execute(
+                sa.insert(Variant).returning(Variant.sku, Variant.id),
+                [
+                    {
+                        "tenant_id": tenant_id,
+                        "product_id": ids[p.code],
+                        "sku": v.sku,
+                        "barcode": v.barcode,
+                        "attributes": v.attributes,
+                        "price": v.price,
+                        "created_at": now,
+                    }
+                    for p in products
+                    for v in p.variants
+                ],
+            )
+        )
+        .tuples()
+        .all()
+    )
+    await uow.session.execute(
+        sa.insert(PriceChange),
+        [
+            {
+                "tenant_id": tenant_id,
+                "variant_id": variant_ids[v.sku],
+                "sku": v.sku,
+                "old_price": None,
+                "new_price": v.price,
+                "actor": actor,
+                "changed_at": now,
+            }
+            for p in products
+            for v in p.variants
+        ],
+    )
+    for p in products:
+        record_event(
+            uow,
+            "product.created",
+            aggregate_type="product",
+            aggregate_id=p.code,
+            payload={
+                "code": p.code,
+                "skus": [v.sku for v in p.variants],
+                "prices": {v.sku: v.price for v in p.variants},
+            },
+        )
+
+
+def _update_existing(
+    uow: UnitOfWork, product: Product, data: ProductIn, variants: dict[str, Variant], actor: str
+) -> list[Variant]:
+    added: list[Variant] = []
+    product.title, product.category, product.attributes = (
+        data.title,
+        data.category,
+        {**product.attributes, **data.attributes},
+    )
+    for v in data.variants:
+        known = variants.get(v.sku)
+        if known is None:
+            product.variants.append(
+                Variant(sku=v.sku, barcode=v.barcode, attributes=v.attributes, price=v.price)
+            )
+            continue
+        known.barcode = v.barcode or known.barcode
+        known.attributes = {**known.attributes, **v.attributes}
+        if known.price != v.price:
+            old, known.price = known.price, v.price
+            _audit_price(uow, known, old, actor)
+    return added
+
+
+async def all_products(uow: UnitOfWork) -> list[ProductOut]:
+    """Every product with its variants, for an export (two queries)."""
+    return [to_out(p) for p in await uow.session.scalars(sa.select(Product).order_by(Product.code))]
