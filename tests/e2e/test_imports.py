@@ -149,11 +149,15 @@ async def test_only_catalogue_and_network_roles_import(
     assert (await analyst.get("/v1/exports/products")).status_code == 200
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_the_cli_imports_and_names_bad_lines(
-    tmp_path: pathlib.Path, backend_urls: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    backend: str,
+    tmp_path: pathlib.Path,
+    backend_urls: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     runner = CliRunner()
-    monkeypatch.setenv("OMNI_DATABASE_URL", backend_urls["sqlite"])
+    monkeypatch.setenv("OMNI_DATABASE_URL", backend_urls[backend])
     slug = f"cli-import-{uuid.uuid4().hex[:6]}"
     runner.invoke(cli, ["tenant", "create", slug, "--name", "CLI"])
     folder = tmp_path
