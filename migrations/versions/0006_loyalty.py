@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0002
-Create Date: 2026-11-25 02:00:38.184613
+Create Date: 2026-11-25 02:10:24.481570
 """
 
 from collections.abc import Sequence
@@ -170,6 +170,9 @@ def upgrade() -> None:
     sa.Column('location', sa.String(length=64), nullable=True),
     sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('completed_at', omniretail.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('returned_value', sa.BigInteger(), nullable=False),
+    sa.Column('returned_amount', sa.BigInteger(), nullable=False),
+    sa.Column('return_refs', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_orders_customer_id_customers'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_customer_orders_tenant_id_tenants'), ondelete='CASCADE'),

@@ -17,6 +17,7 @@ def build_registry() -> HandlerRegistry:
     registry.subscribe("order.completed", customers.on_order_completed)
     registry.subscribe("order.completed", loyalty.on_order_completed)
     registry.subscribe("order.cancelled", loyalty.on_order_cancelled)
+    registry.subscribe("return.completed", customers.on_return_completed)
     registry.subscribe("return.completed", loyalty.on_return_completed)
     registry.subscribe("customer.merged", loyalty.on_customer_merged)
     registry.subscribe("customer.merged", orders.on_customer_merged)

@@ -258,3 +258,23 @@ async def test_loyalty_rules_are_read_by_all_and_set_by_admins_only(
     bad = await admin.client.put("/v1/loyalty/rules", json=backwards, headers=admin.headers())
     assert bad.status_code == 422
     assert (await admin.get("/v1/loyalty/rules")).json()["points_per_unit"] == 2
+
+
+async def test_browsing_before_sign_up_joins_the_customer_when_the_identity_is_linked(
+    admin: Api,
+) -> None:
+    await setup_channels(admin)
+    await admin.post("/v1/channels", {"code": "douyin", "kind": "douyin", "name": "Douyin"})
+    seen = {"type": "view", "identity": {"type": "douyin_openid", "value": "dy-follower"},
+            "sku": "COAT-2-M", "channel": "douyin", "at": "2026-11-01T20:00:00Z"}  # fmt: skip
+    anonymous = (await admin.post("/v1/events", {"events": [seen]})).json()["customers"][0]
+    cid = (await admin.post("/v1/customers", {"channel": "miniprogram", "identities": [
+        {"type": "phone", "value": "13100000000"}]})).json()["id"]  # fmt: skip
+    linked = await admin.post(
+        f"/v1/customers/{cid}/identities", {"type": "douyin_openid", "value": "dy-follower"}
+    )
+    assert linked.json()["merged_from"] == [anonymous]
+    events = (await admin.get(f"/v1/customers/{cid}/events")).json()["items"]
+    assert [(e["channel"], e["sku"]) for e in events] == [("douyin", "COAT-2-M")]
+    channels = (await admin.get(f"/v1/customers/{cid}")).json()["profile"]["channels"]
+    assert [c["channel"] for c in channels] == ["douyin", "miniprogram"]

@@ -75,13 +75,19 @@ async def test_completed_orders_and_returns_move_profile_and_points_once(
     )
     await Dispatcher(db, build_registry()).run_until_idle()
     assert await balance(db, tenant, cid) == 450
+    await emit(db, tenant, "return.completed", "O-1", return_id="R-1", order_id="O-1",
+               customer_id=cid, returned_value=25_000, order_value=50_000,
+               completed_at=completed)  # fmt: skip
+    await Dispatcher(db, build_registry()).run_until_idle()
+    assert await balance(db, tenant, cid) == 450  # the same return delivered again
 
     async with db.uow(tenant.id) as uow:
         profile = (await customers.get_customer(uow, cid)).profile
     assert profile is not None
     assert profile.orders_by_channel["app"].orders == 1
+    assert profile.orders_by_channel["app"].spend == 25_000  # half of it came back
     assert profile.orders_by_channel["pos"].spend == 20_000
-    assert profile.lifetime_value == 70_000
+    assert profile.lifetime_value == 45_000
     assert profile.favourite_store == "ST-001"
 
 

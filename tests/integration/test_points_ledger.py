@@ -6,15 +6,19 @@ import asyncio
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import event
 
 from omniretail.config import Settings
+from omniretail.customers import service as customers
 from omniretail.db import Database, utcnow
 from omniretail.errors import IdempotencyKeyReused
+from omniretail.events import Dispatcher
 from omniretail.loyalty import programme
 from omniretail.loyalty import service as loyalty
 from omniretail.loyalty.ledger import InsufficientPoints
 from omniretail.loyalty.schemas import RulesIn
+from omniretail.wiring import build_registry
 from tests.customers_factories import balance, earn, grant, make_customer
 from tests.factories import TenantHandle
 
@@ -280,3 +284,78 @@ async def test_a_redemption_takes_ten_statements(db: Database, tenant: TenantHan
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     assert len(statements) == 10, "\n".join(statements)
+
+
+@pytest.mark.pg_only
+async def test_redemptions_racing_a_merge_lose_and_double_nothing(
+    db: Database, tenant: TenantHandle
+) -> None:
+    a, b = await make_customer(db, tenant), await make_customer(db, tenant)
+    await grant(db, tenant, a, 1000)
+    await grant(db, tenant, b, 500)
+    wide = Database(Settings(database_url=db.url, run_dispatcher=False, db_pool_size=30))
+
+    async def attempt(i: int) -> bool:
+        try:
+            await redeem(wide, tenant, a if i % 2 else b, 100, f"mix-{i}")
+            return True
+        except InsufficientPoints:
+            return False
+
+    async def merge_and_move() -> None:
+        async with wide.uow(tenant.id) as uow:
+            await customers.do_merge_customers(
+                uow, survivor_id=a, absorbed_id=b, actor="race", reason="same person"
+            )
+        await Dispatcher(wide, build_registry()).run_until_idle()
+
+    try:
+        outcome = await asyncio.gather(merge_and_move(), *(attempt(i) for i in range(20)))
+        await Dispatcher(wide, build_registry()).run_until_idle()
+    finally:
+        await wide.dispose()
+    spent = 100 * sum(1 for won in outcome[1:] if won)
+    assert await balance(db, tenant, a) == 1500 - spent
+    assert await balance(db, tenant, b) == 1500 - spent
+
+
+@pytest.mark.pg_only
+async def test_a_redemption_queued_behind_expiry_sees_the_expired_balance(
+    db: Database, tenant: TenantHandle
+) -> None:
+    """Deterministic interleaving: expiry holds the account while a redemption waits on it."""
+    cid = await make_customer(db, tenant)
+    await earn(db, tenant, cid, 50_000, at=utcnow() - dt.timedelta(days=400))  # 500, expired
+    other = Database(Settings(database_url=db.url, run_dispatcher=False))
+    try:
+        async with db.uow(tenant.id) as expiry:
+            account = await customers.customer_ref(expiry, cid)
+            await expiry.session.execute(
+                sa.text("SELECT 1 FROM points_accounts WHERE customer_id = :c FOR UPDATE"),
+                {"c": account.id},
+            )
+            waiting = asyncio.create_task(redeem(other, tenant, cid, 300, "queued"))
+            await _until_someone_waits_on_a_lock(db, waiting)
+            assert await loyalty.do_expire_points(expiry) == 500
+        with pytest.raises(InsufficientPoints):
+            await waiting
+    finally:
+        await other.dispose()
+    assert await balance(db, tenant, cid) == 0
+
+
+async def _until_someone_waits_on_a_lock(db: Database, task: asyncio.Task[object]) -> None:
+    """Poll PostgreSQL (not the clock) until another session is blocked on a lock."""
+    async with db.engine.connect() as conn:
+        for _ in range(3000):
+            assert not task.done(), "the other transaction finished instead of waiting"
+            waiting = await conn.scalar(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+            if waiting:
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError("nobody ever waited on the lock")

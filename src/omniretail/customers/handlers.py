@@ -24,3 +24,16 @@ async def on_order_completed(uow: UnitOfWork, event: Event) -> None:
         amount=int(payload["paid_amount"]),
         at=dt.datetime.fromisoformat(str(payload["completed_at"])),
     )
+
+
+async def on_return_completed(uow: UnitOfWork, event: Event) -> None:
+    """``return.completed`` {return_id, order_id, customer_id?, returned_value, order_value,
+    completed_at}: net the returned share off the order's spend (LTV)."""
+    payload = event.payload
+    await service.do_record_return(
+        uow,
+        order_ref=str(payload["order_id"]),
+        return_ref=str(payload["return_id"]),
+        returned_value=int(payload["returned_value"]),
+        order_value=int(payload["order_value"]),
+    )

@@ -72,6 +72,10 @@ class CustomerOrder(TenantScoped, Base):
     location: Mapped[str | None] = mapped_column(sa.String(64))
     amount: Mapped[int] = mapped_column(sa.BigInteger)
     completed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Returns net off the spend (``return.completed``); refs make a redelivery count once.
+    returned_value: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    returned_amount: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    return_refs: Mapped[list[str]] = mapped_column(JsonType, default=list)
 
 
 class Consent(TenantScoped, Base):

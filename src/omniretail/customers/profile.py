@@ -65,7 +65,11 @@ async def _profile(uow: UnitOfWork, pk: int) -> Profile:
     by_channel = {
         channel: ChannelSpend(orders=n, spend=int(spend or 0))
         for channel, n, spend in await uow.session.execute(
-            sa.select(CustomerOrder.channel, sa.func.count(), sa.func.sum(CustomerOrder.amount))
+            sa.select(
+                CustomerOrder.channel,
+                sa.func.count(),
+                sa.func.sum(CustomerOrder.amount - CustomerOrder.returned_amount),
+            )
             .where(CustomerOrder.customer_id == pk)
             .group_by(CustomerOrder.channel)
         )

@@ -472,8 +472,32 @@ async def do_record_order(
             location=location,
             amount=amount,
             completed_at=at,
+            returned_value=0,
+            returned_amount=0,
+            return_refs=[],
         )
         .on_conflict_do_nothing(index_elements=["tenant_id", "order_ref"])
     )
     await touch_channel(uow, customer.id, channel, at)
     return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+async def do_record_return(
+    uow: UnitOfWork, *, order_ref: str, return_ref: str, returned_value: int, order_value: int
+) -> bool:
+    """Net a return off the order's spend in the profile, in the ratio ``returned_value /
+    order_value`` (cumulative, capped at the whole order). Idempotent per ``return_ref``;
+    returns whether it counted now."""
+    row = await uow.session.scalar(
+        sa.select(CustomerOrder)
+        .where(CustomerOrder.order_ref == order_ref)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if row is None or order_value <= 0 or return_ref in (row.return_refs or []):
+        return False
+    row.returned_value = min(order_value, row.returned_value + max(0, returned_value))
+    row.returned_amount = row.amount * row.returned_value // order_value
+    row.return_refs = [*(row.return_refs or []), return_ref]
+    await uow.flush()
+    return True

@@ -13,6 +13,7 @@ from omniretail.auth.domain import Permission
 from omniretail.customers import service as customers
 from omniretail.customers.schemas import CustomerId
 from omniretail.db import utcnow
+from omniretail.errors import ValidationFailed
 from omniretail.loyalty import programme, service
 from omniretail.loyalty.schemas import (
     AdjustmentIn,
@@ -120,8 +121,10 @@ async def get_benefits(
     customer_id: CustomerId, ctx: CtxDep, at: dt.datetime | None = None
 ) -> BenefitsOut:
     ctx.require(Permission.READ)
+    if at is not None and at.tzinfo is None:
+        raise ValidationFailed("time without zone", [{"field": "at", "message": "use UTC"}])
     async with ctx.uow() as uow:
-        when = at if at is not None and at.tzinfo is not None else utcnow()
+        when = at or utcnow()
         ref = await customers.customer_ref(uow, customer_id)
         b = await service.benefits_for(uow, customer_id=customer_id, at=when)
     return BenefitsOut(

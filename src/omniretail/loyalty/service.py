@@ -5,8 +5,10 @@ For other contexts:
 - ``do_earn_for_order``: on order completion (wired to ``order.completed``).
 - ``do_redeem_points``: points as a checkout tender, inside the caller's unit of work.
 - ``do_reverse_for_return``: a return's share of earned and redeemed points.
-- ``do_release_order_points``: an order cancelled before completion gives its points back.
+- ``do_release_order_points``: a cancelled order gives back what it redeemed and earned.
 - ``benefits_for`` / ``customer_tier``: what checkout and pricing apply.
+- ``money_for_points_of`` / ``points_for_money_of``: the tenant's points-to-money rate.
+Periodic (``omni worker``): ``do_release_pending_points``, ``do_expire_points``.
 """
 
 from __future__ import annotations
@@ -31,22 +33,11 @@ from omniretail.loyalty.domain import (
     return_share,
     tier_for_spend,
 )
-from omniretail.loyalty.ledger import Entry, InsufficientPoints, Posting
+from omniretail.loyalty.ledger import Entry, Posting
+from omniretail.loyalty.ledger import InsufficientPoints as InsufficientPoints  # for callers
 from omniretail.loyalty.models import Membership, OrderPoints, PointsAccount, PointsEntry
 from omniretail.loyalty.programme import benefits_of, get_rules, rolling_spend
 from omniretail.loyalty.schemas import EntryOut, PointsOut, PostingOut
-
-__all__ = [
-    "InsufficientPoints",
-    "benefits_for",
-    "customer_tier",
-    "do_earn_for_order",
-    "do_redeem_points",
-    "do_release_order_points",
-    "do_reverse_for_return",
-    "money_for_points_of",
-    "points_for_money_of",
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +80,9 @@ class LedgerCheck:
         return self.balance == self.ledger_sum == self.lots_remaining
 
 
-async def _account(uow: UnitOfWork, customer_id: str, *, create: bool) -> tuple[Any, int | None]:
+async def _account(
+    uow: UnitOfWork, customer_id: str, *, create: bool
+) -> tuple[customers.CustomerRef, int | None]:
     ref = await customers.customer_ref(uow, customer_id)
     return ref, await ledger.account_id_for(uow, ref.id, create=create)
 
