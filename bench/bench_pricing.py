@@ -24,8 +24,12 @@ from omniretail.pricing.schemas import PromotionIn
 PROMOTIONS = 50
 RUNS = 400
 CATEGORIES = ["women/dresses", "women/tops", "men/shirts", "men/trousers", "kids/tops"]
-KINDS = [{"kind": "percent", "value": 10}, {"kind": "amount", "value": 500},
-         {"kind": "fixed_price", "value": 9900}, {"kind": "buy_x_get_y", "buy": 2, "get": 1}]
+KINDS = [
+    {"kind": "percent", "value": 10},
+    {"kind": "amount", "value": 500},
+    {"kind": "fixed_price", "value": 9900},
+    {"kind": "buy_x_get_y", "buy": 2, "get": 1},
+]
 
 
 async def seeded(url: str) -> tuple[Database, int]:
@@ -40,21 +44,43 @@ async def seeded(url: str) -> tuple[Database, int]:
         for code, kind in (("app", ChannelKind.APP), ("douyin", ChannelKind.DOUYIN)):
             await channels.do_create_channel(uow, code=code, kind=kind, name=code)
         for p in range(50):
-            await catalog.do_create_product(uow, actor="bench", data=ProductIn.model_validate({
-                "code": f"P{p}", "title": f"P{p}", "category": CATEGORIES[p % 5],
-                "variants": [{"sku": f"P{p}-{s}", "price": rng.randrange(5_000, 90_000, 100)}
-                             for s in range(4)]}))
+            await catalog.do_create_product(
+                uow,
+                actor="bench",
+                data=ProductIn.model_validate(
+                    {
+                        "code": f"P{p}",
+                        "title": f"P{p}",
+                        "category": CATEGORIES[p % 5],
+                        "variants": [
+                            {"sku": f"P{p}-{s}", "price": rng.randrange(5_000, 90_000, 100)}
+                            for s in range(4)
+                        ],
+                    }
+                ),
+            )
         for i in range(PROMOTIONS):
             scope: dict[str, object] = {}
             if i % 3 == 0:
                 scope["categories"] = [CATEGORIES[i % 5]]
             if i % 7 == 0:
                 scope["channels"] = ["douyin"]
-            await pricing.do_create_promotion(uow, actor="bench", data=PromotionIn.model_validate({
-                "code": f"PROMO{i}", "title": f"Promo {i}", "scope": scope,
-                "discount": KINDS[i % 4], "priority": i,
-                "stacking": "exclusive" if i % 5 == 0 else "stackable",
-                "starts_at": now - dt.timedelta(days=1), "ends_at": now + dt.timedelta(days=30)}))
+            await pricing.do_create_promotion(
+                uow,
+                actor="bench",
+                data=PromotionIn.model_validate(
+                    {
+                        "code": f"PROMO{i}",
+                        "title": f"Promo {i}",
+                        "scope": scope,
+                        "discount": KINDS[i % 4],
+                        "priority": i,
+                        "stacking": "exclusive" if i % 5 == 0 else "stackable",
+                        "starts_at": now - dt.timedelta(days=1),
+                        "ends_at": now + dt.timedelta(days=30),
+                    }
+                ),
+            )
     return db, tenant_id
 
 
@@ -64,8 +90,10 @@ def cart(rng: random.Random) -> list[tuple[str, int]]:
 
 async def main() -> None:
     rng = random.Random(9)
-    for name, url in (("PostgreSQL", await fresh_pg_database("omni_bench_pricing")),
-                      ("SQLite", fresh_sqlite_url())):
+    for name, url in (
+        ("PostgreSQL", await fresh_pg_database("omni_bench_pricing")),
+        ("SQLite", fresh_sqlite_url()),
+    ):
         db, tenant_id = await seeded(url)
         try:
             samples = []
@@ -75,8 +103,10 @@ async def main() -> None:
                 async with db.uow(tenant_id) as uow:
                     await pricing.quote(uow, channel="app", lines=lines)
                 samples.append(time.perf_counter() - started)
-            print(f"   {name}: quote, 10 lines, {PROMOTIONS} active promotions, service: "
-                  f"{summary(samples)}")
+            print(
+                f"   {name}: quote, 10 lines, {PROMOTIONS} active promotions, service: "
+                f"{summary(samples)}"
+            )
             async with db.uow(tenant_id) as uow:
                 rules = [pricing.to_rule(p) for p in await pricing.active_promotions(uow)]
         finally:
@@ -84,8 +114,10 @@ async def main() -> None:
     engine = []
     ctx = Context(channel="app", at=utcnow())
     for _ in range(RUNS):
-        lines = [CartLine(s, q, rng.randrange(5_000, 90_000, 100), CATEGORIES[i % 5])
-                 for i, (s, q) in enumerate(cart(rng))]
+        lines = [
+            CartLine(s, q, rng.randrange(5_000, 90_000, 100), CATEGORIES[i % 5])
+            for i, (s, q) in enumerate(cart(rng))
+        ]
         started = time.perf_counter()
         price_cart(lines, rules, ctx)
         engine.append(time.perf_counter() - started)

@@ -303,6 +303,19 @@ async def quote(
     )
 
 
+async def active_promotions(uow: UnitOfWork, *, at: dt.datetime | None = None) -> list[Promotion]:
+    at = at or utcnow()
+    return list(
+        (
+            await uow.session.scalars(
+                sa.select(Promotion).where(
+                    Promotion.active.is_(True), Promotion.starts_at <= at, Promotion.ends_at > at
+                )
+            )
+        ).all()
+    )
+
+
 async def _check_place(uow: UnitOfWork, channel: str, location: str | None) -> None:
     errors = []
     try:
