@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import event
 
 from omniretail.db import Database
 from tests.factories import Api, TenantHandle
@@ -68,3 +69,28 @@ async def test_points_spent_in_a_failed_checkout_are_not_lost(world: World) -> N
     assert [p["method"] for p in paid.json()["payments"]] == ["points", "sandbox"]
     points = (await world.admin.get(f"/v1/customers/{customer['id']}/points")).json()
     assert points["balance"] == 500
+
+
+async def test_a_three_line_checkout_issues_a_fixed_number_of_statements(
+    world: World, db: Database
+) -> None:
+    """Catches N+1 regressions on the hottest path long before a benchmark would."""
+    for location in ("ST-A", "ST-B", "ST-C", "WH"):
+        for sku in ("TEE-S", "TEE-M", "JEANS-32"):
+            await world.stock(location, sku, 10)
+    lines = [{"sku": s, "qty": 1} for s in ("TEE-S", "TEE-M", "JEANS-32")]
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        placed = await world.order(lines=lines)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert placed.status_code == 201, placed.text
+    work = [s for s in statements if not s.startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))]
+    # SQLite sends the three order lines and fulfilment lines as one INSERT each; PostgreSQL
+    # batches them (insertmanyvalues).
+    assert len(work) == {"sqlite": 28, "postgresql": 24}[db.dialect], "\n".join(work)

@@ -191,16 +191,6 @@ async def do_place_order(
         for p in quote.lines
     ]
     order.payments = payments
-    codes = _fulfilments(order, draft, mode, settings, now, location_ids)
-    uow.session.add(order)
-    await uow.flush()
-    pickup_codes = {}
-    for fulfilment, code in codes:
-        if code is not None:
-            fulfilment.pickup_code_digest = pickup_code_digest(
-                uow.require_tenant(), fulfilment.location_id, code
-            )
-            pickup_codes[fulfilment.id] = code
     order.status = (
         OrderStatus.COMPLETED
         if mode is Mode.IN_STORE and paid
@@ -208,9 +198,16 @@ async def do_place_order(
         if paid
         else OrderStatus.PENDING_PAYMENT
     ).value
+    codes = _fulfilments(order, draft, mode, settings, now, location_ids)
+    for fulfilment, code in codes:
+        if code is not None:
+            fulfilment.pickup_code_digest = pickup_code_digest(
+                uow.require_tenant(), fulfilment.location_id, code
+            )
+    uow.session.add(order)
     await uow.flush()
     await _announce(uow, order, now)
-    return order_out(order, pickup_codes)
+    return order_out(order, {f.id: code for f, code in codes if code is not None})
 
 
 async def _check_references(uow: UnitOfWork, data: OrderIn, caller: Caller) -> None:
