@@ -6,18 +6,14 @@ next to the same server's rate for a plain authenticated GET measured by this sa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 
-from bench.common import fresh_pg_database
+from bench.common import fresh_pg_database, served
 from omniretail.auth import service as auth
 from omniretail.catalog import service as catalog
 from omniretail.catalog.schemas import ProductIn
@@ -85,32 +81,6 @@ async def seed(url: str) -> str:
         return str(created["admin_key"])
     finally:
         await db.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def served(url: str) -> AsyncIterator[str]:
-    port = free_port()
-    env = {**os.environ, "OMNI_DATABASE_URL": url, "OMNI_LOG_LEVEL": "warning"}
-    omni = os.path.join(os.path.dirname(sys.executable), "omni")
-    proc = subprocess.Popen([omni, "serve", "--port", str(port)], env=env)  # noqa: ASYNC220
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(100):
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get(f"{base}/healthz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 async def rate(

@@ -8,19 +8,22 @@ ratio of service and HTTP to it stays honest on a noisy shared machine.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import random
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import httpx
 
-from bench.common import PG_HOST, PG_PORT, PG_USER, fresh_pg_database, open_database, summary
+from bench.common import (
+    PG_HOST,
+    PG_PORT,
+    PG_USER,
+    fresh_pg_database,
+    open_database,
+    served,
+    summary,
+)
 from omniretail.auth import service as auth
 from omniretail.catalog import service as catalog
 from omniretail.catalog.schemas import ProductIn
@@ -208,44 +211,12 @@ async def service_rate(url: str, tenant_id: int) -> float:
         await db.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def served(url: str) -> AsyncIterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "OMNI_DATABASE_URL": url,
-        "OMNI_RUN_DISPATCHER": "false",
-        "OMNI_DB_POOL_SIZE": str(CLIENTS // 2),
-        "OMNI_LOG_LEVEL": "warning",
-    }
-    omni = os.path.join(os.path.dirname(sys.executable), "omni")
-    proc = subprocess.Popen(  # noqa: ASYNC220
-        [omni, "serve", "--port", str(port), "--workers", "2"], env=env
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            for _ in range(100):
-                with contextlib.suppress(httpx.TransportError):
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-            yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 async def http_rates(url: str, key: str) -> tuple[float, list[float]]:
     body = {"lines": [{"sku": "HOT", "location": "L0000", "qty": 1}], "ttl_seconds": 600}
     headers = {"Authorization": f"Bearer {key}"}
-    async with served(url) as base:
+    async with served(
+        url, workers=2, env={"OMNI_RUN_DISPATCHER": "false", "OMNI_DB_POOL_SIZE": str(CLIENTS // 2)}
+    ) as base:
         limits = httpx.Limits(max_connections=HTTP_CLIENTS)
         async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits) as http:
 

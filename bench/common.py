@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import getpass
 import os
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
+import httpx
 
 from omniretail.config import Settings
 from omniretail.db import Database
@@ -46,3 +52,41 @@ def open_database(url: str, *, pool_size: int = 10) -> Database:
     """Migrate ``url`` (sync Alembic: call outside a running loop) and open it."""
     upgrade(url)
     return Database(Settings(database_url=url, run_dispatcher=False, db_pool_size=pool_size))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def served(
+    url: str, *, workers: int | None = None, env: dict[str, str] | None = None
+) -> AsyncIterator[str]:
+    """``omni serve`` in a subprocess on a free local port (its default worker count unless
+    ``workers`` is given); yields the base URL once /healthz answers."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "OMNI_DATABASE_URL": url,
+        "OMNI_LOG_LEVEL": "warning",
+        **(env or {}),
+    }
+    omni = os.path.join(os.path.dirname(sys.executable), "omni")
+    command = [omni, "serve", "--port", str(port)]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    proc = subprocess.Popen(command, env=environment)  # noqa: ASYNC220
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            for _ in range(100):
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

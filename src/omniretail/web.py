@@ -35,6 +35,11 @@ class Ctx:
     def uow(self) -> UnitOfWork:
         return self.db.uow(self.principal.tenant_id)
 
+    @property
+    def actor(self) -> str:
+        """Who did it, for audit logs and ledgers: the key and its role."""
+        return f"key:{self.principal.key_id}:{self.principal.role}"
+
     def require(self, permission: Permission) -> None:
         if not self.principal.can(permission):
             raise Forbidden(f"role {self.principal.role} may not {permission.value}")
@@ -123,4 +128,14 @@ def page(items: list[BaseModel], *, limit: int, last_key: Callable[[Any], Any]) 
     return {
         "items": [item.model_dump(mode="json") for item in items],
         "next_cursor": encode_cursor(last_key(items[-1])) if more and items else None,
+    }
+
+
+def keyed_page(rows: list[tuple[Any, BaseModel]], *, limit: int) -> dict[str, Any]:
+    """Keyset page over rows that carry their own cursor value (an internal id, say)."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "items": [item.model_dump(mode="json") for _, item in rows],
+        "next_cursor": encode_cursor(rows[-1][0]) if more and rows else None,
     }

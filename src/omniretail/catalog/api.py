@@ -15,13 +15,9 @@ from omniretail.catalog.schemas import (
     ProductStatus,
 )
 from omniretail.schemas import Code, Page
-from omniretail.web import Ctx, CtxDep, PageDep, page
+from omniretail.web import CtxDep, PageDep, page
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
-
-
-def actor(ctx: Ctx) -> str:
-    return f"key:{ctx.principal.key_id}:{ctx.principal.role}"
 
 
 @router.post("/products", status_code=201, response_model=ProductOut)
@@ -29,7 +25,7 @@ async def create_product(body: ProductIn, ctx: CtxDep) -> JSONResponse:
     ctx.require(Permission.CATALOG_WRITE)
     async with ctx.uow() as uow:
         return await ctx.create(
-            uow, lambda: service.do_create_product(uow, data=body, actor=actor(ctx))
+            uow, lambda: service.do_create_product(uow, data=body, actor=ctx.actor)
         )
 
 
@@ -59,7 +55,7 @@ async def get_product(code: Code, ctx: CtxDep) -> ProductOut:
 async def update_product(code: Code, body: ProductPatch, ctx: CtxDep) -> ProductOut:
     ctx.require(Permission.CATALOG_WRITE)
     async with ctx.uow() as uow:
-        return await service.do_update_product(uow, code=code, patch=body, actor=actor(ctx))
+        return await service.do_update_product(uow, code=code, patch=body, actor=ctx.actor)
 
 
 @router.get("/skus/{sku}", response_model=ProductOut)

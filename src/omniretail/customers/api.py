@@ -39,10 +39,6 @@ from omniretail.web import Ctx, CtxDep, PageDep, page
 router = APIRouter(prefix="/v1", tags=["customers"])
 
 
-def actor(ctx: Ctx) -> str:
-    return f"key:{ctx.principal.key_id}:{ctx.principal.role}"
-
-
 def channel_for(ctx: Ctx, given: str | None) -> str | None:
     """A channel key acts for its own channel: it is the default and the only one allowed."""
     if given is not None:
@@ -76,7 +72,7 @@ async def resolve_customer(body: ResolveIn, ctx: CtxDep) -> JSONResponse:
             identities=body.identities,
             create_if_missing=body.create_if_missing,
             channel=channel,
-            actor=actor(ctx),
+            actor=ctx.actor,
         )
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
 
@@ -100,7 +96,7 @@ async def link_identity(customer_id: CustomerId, body: IdentityIn, ctx: CtxDep) 
         return await ctx.create(
             uow,
             lambda: service.do_link_identity(
-                uow, customer_id=customer_id, identity=body, channel=channel, actor=actor(ctx)
+                uow, customer_id=customer_id, identity=body, channel=channel, actor=ctx.actor
             ),
             status=200,
         )
@@ -117,7 +113,7 @@ async def merge_customer(customer_id: CustomerId, body: MergeIn, ctx: CtxDep) ->
                 uow,
                 survivor_id=customer_id,
                 absorbed_id=body.customer_id,
-                actor=actor(ctx),
+                actor=ctx.actor,
                 reason=body.reason,
             ),
             status=200,
@@ -161,7 +157,7 @@ async def record_behaviour(body: BehaviourBatchIn, ctx: CtxDep) -> JSONResponse:
     async with ctx.uow() as uow:
         return await ctx.create(
             uow,
-            lambda: behaviour.do_record_behaviour(uow, lines=body.events, actor=actor(ctx)),
+            lambda: behaviour.do_record_behaviour(uow, lines=body.events, actor=ctx.actor),
             status=202,
         )
 

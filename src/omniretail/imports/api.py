@@ -7,15 +7,11 @@ from omniretail.errors import ValidationFailed
 from omniretail.imports import service
 from omniretail.imports.schemas import ImportReport
 from omniretail.imports.service import Kind
-from omniretail.web import Ctx, CtxDep
+from omniretail.web import CtxDep
 
 router = APIRouter(prefix="/v1", tags=["import and export"])
 
 _WRITE = {Kind.LOCATIONS: Permission.LOCATIONS_WRITE, Kind.PRODUCTS: Permission.CATALOG_WRITE}
-
-
-def actor(ctx: Ctx) -> str:
-    return f"key:{ctx.principal.key_id}:{ctx.principal.role}"
 
 
 @router.post(
@@ -36,7 +32,7 @@ async def import_csv(kind: Kind, ctx: CtxDep, dry_run: bool = True) -> ImportRep
             "the file is not UTF-8 text", [{"field": "body", "message": "save the CSV as UTF-8"}]
         ) from exc
     async with ctx.uow() as uow:
-        return await service.do_import(uow, kind=kind, text=text, dry_run=dry_run, actor=actor(ctx))
+        return await service.do_import(uow, kind=kind, text=text, dry_run=dry_run, actor=ctx.actor)
 
 
 @router.get(

@@ -38,10 +38,6 @@ class Mode(StrEnum):
     LOCAL_DELIVERY = "local_delivery"
 
 
-def actor(ctx: Ctx) -> str:
-    return f"key:{ctx.principal.key_id}:{ctx.principal.role}"
-
-
 def require_own_locations(ctx: Ctx, codes: set[str]) -> None:
     """Store keys move stock at their own location only."""
     own = ctx.principal.location_code
@@ -70,7 +66,7 @@ async def count_stock(location: Code, sku: Code, body: CountIn, ctx: CtxDep) -> 
             on_hand=body.on_hand,
             safety_stock=body.safety_stock,
             reference=body.reference,
-            actor=actor(ctx),
+            actor=ctx.actor,
         )
 
 
@@ -81,7 +77,7 @@ async def post_movements(body: MovementBatchIn, ctx: CtxDep) -> JSONResponse:
     require_own_locations(ctx, {line.location for line in body.lines})
     async with ctx.uow() as uow:
         result = await service.do_apply_movements(
-            uow, lines=body.lines, actor=actor(ctx), batch_id=body.batch_id
+            uow, lines=body.lines, actor=ctx.actor, batch_id=body.batch_id
         )
     return JSONResponse(result.model_dump(mode="json"), status_code=201)
 
@@ -100,7 +96,7 @@ async def create_reservation(body: ReservationIn, ctx: CtxDep) -> JSONResponse:
                 ttl_seconds=body.ttl_seconds,
                 reference=body.reference,
                 channel=ctx.principal.channel_code,
-                actor=actor(ctx),
+                actor=ctx.actor,
             ),
         )
 
@@ -127,7 +123,7 @@ async def release_reservation(reservation_id: int, ctx: CtxDep) -> ReservationOu
     async with ctx.uow() as uow:
         await _access_reservation(ctx, uow, reservation_id)
         return await reservations.do_release_reservation(
-            uow, reservation_id=reservation_id, actor=actor(ctx)
+            uow, reservation_id=reservation_id, actor=ctx.actor
         )
 
 

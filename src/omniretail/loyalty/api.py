@@ -35,10 +35,6 @@ from omniretail.web import Ctx, CtxDep, PageDep, page
 router = APIRouter(prefix="/v1", tags=["loyalty"])
 
 
-def actor(ctx: Ctx) -> str:
-    return f"key:{ctx.principal.key_id}:{ctx.principal.role}"
-
-
 def posting_key(ctx: Ctx) -> str:
     """The ledger's idempotency key: the request's Idempotency-Key, else a fresh one."""
     return f"http:{ctx.idempotency_key}" if ctx.idempotency_key else f"uuid:{uuid.uuid4().hex}"
@@ -76,7 +72,7 @@ async def adjust_points(customer_id: CustomerId, body: AdjustmentIn, ctx: CtxDep
                 points=body.points,
                 reason=body.reason,
                 idempotency_key=posting_key(ctx),
-                actor=actor(ctx),
+                actor=ctx.actor,
             )
             summary = await service.points_summary(uow, customer_id=customer_id)
             return service.posting_out(summary.customer_id, posting, summary.money_value)
@@ -101,7 +97,7 @@ async def redeem_points(customer_id: CustomerId, body: RedemptionIn, ctx: CtxDep
                 order_ref=body.order_id,
                 idempotency_key=posting_key(ctx),
                 channel=ctx.principal.channel_code,
-                actor=actor(ctx),
+                actor=ctx.actor,
             )
             return PostingOut(
                 customer_id=done.customer_id,
@@ -150,7 +146,7 @@ async def get_rules(ctx: CtxDep) -> RulesOut:
 async def set_rules(body: RulesIn, ctx: CtxDep) -> RulesOut:
     ctx.require(Permission.LOYALTY_ADMIN)
     async with ctx.uow() as uow:
-        return await programme.do_set_rules(uow, rules=body, actor=actor(ctx))
+        return await programme.do_set_rules(uow, rules=body, actor=ctx.actor)
 
 
 @router.post("/membership-plans", status_code=201, response_model=PlanOut)

@@ -21,7 +21,7 @@ from omniretail.orders.schemas import (
 )
 from omniretail.payments.providers import PaymentProvider, PaymentStatus, SandboxProvider
 from omniretail.schemas import Code, Page
-from omniretail.web import Ctx, CtxDep, PageDep, encode_cursor
+from omniretail.web import Ctx, CtxDep, PageDep, keyed_page
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 
@@ -31,13 +31,9 @@ def providers(request: Request) -> dict[str, PaymentProvider]:
     return found
 
 
-def actor(ctx: Ctx) -> str:
-    return f"key:{ctx.principal.key_id}:{ctx.principal.role}"
-
-
 def caller(ctx: Ctx) -> checkout.Caller:
     return checkout.Caller(
-        actor=actor(ctx), location=ctx.principal.location_code, channel=ctx.principal.channel_code
+        actor=ctx.actor, location=ctx.principal.location_code, channel=ctx.principal.channel_code
     )
 
 
@@ -75,12 +71,7 @@ async def list_orders(
             location=location,
             status=status,
         )
-    more = len(rows) > paging.limit
-    rows = rows[: paging.limit]
-    return {
-        "items": [o.model_dump(mode="json") for _, o in rows],
-        "next_cursor": encode_cursor(rows[-1][0]) if more and rows else None,
-    }
+    return keyed_page(list(rows), limit=paging.limit)
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
@@ -98,7 +89,7 @@ async def cancel_order(order_id: Code, ctx: CtxDep) -> OrderOut:
     ctx.require(Permission.ORDERS_WRITE)
     async with ctx.uow() as uow:
         order = await fulfilment.do_cancel_order(
-            uow, order_id=order_id, actor=actor(ctx), providers=providers(ctx.request)
+            uow, order_id=order_id, actor=ctx.actor, providers=providers(ctx.request)
         )
         return queries.order_out(order)
 
@@ -111,7 +102,7 @@ def _action_route(action: Action) -> Any:
                 uow,
                 fulfilment_id=fulfillment_id,
                 action=action,
-                actor=actor(ctx),
+                actor=ctx.actor,
                 caller_location=ctx.principal.location_code,
             )
 
@@ -145,7 +136,7 @@ async def reject_fulfilment(fulfillment_id: Code, body: RejectIn, ctx: CtxDep) -
             fulfilment_id=fulfillment_id,
             reason=body.reason,
             note=body.note,
-            actor=actor(ctx),
+            actor=ctx.actor,
             caller_location=ctx.principal.location_code,
         )
 
@@ -158,7 +149,7 @@ async def _verify(ctx: Ctx, code: str, location: str) -> FulfilmentOut:
     try:
         async with ctx.uow() as uow:
             return await pickup.do_verify_pickup(
-                uow, code=code, location=location, actor=actor(ctx), key_id=ctx.principal.key_id
+                uow, code=code, location=location, actor=ctx.actor, key_id=ctx.principal.key_id
             )
     except (pickup.PickupCodeInvalid, pickup.PickupCodeUsed):
         # The failed guess is logged in its own transaction: the one above rolled back.

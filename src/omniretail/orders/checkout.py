@@ -592,22 +592,28 @@ async def _announce(uow: UnitOfWork, order: Order, now: dt.datetime) -> None:
         },
     )
     for f in order.fulfilments:
-        record_event(
-            uow,
-            "fulfillment.created",
-            aggregate_type="order",
-            aggregate_id=order.public_id,
-            payload={
-                "fulfillment_id": f.public_id,
-                "order_id": order.public_id,
-                "location": f.location_code,
-                "mode": f.mode,
-                "status": f.status,
-                "lines": [{"sku": line.sku, "qty": line.qty} for line in f.lines],
-            },
-        )
+        announce_fulfilment(uow, order.public_id, f)
     if order.status == OrderStatus.COMPLETED.value:
         await complete_order(uow, order, now)
+
+
+def announce_fulfilment(
+    uow: UnitOfWork, order_id: str, f: Fulfilment, *, rerouted_from: str | None = None
+) -> None:
+    """``fulfillment.created``: the store is told it has work."""
+    payload: dict[str, Any] = {
+        "fulfillment_id": f.public_id,
+        "order_id": order_id,
+        "location": f.location_code,
+        "mode": f.mode,
+        "status": f.status,
+        "lines": [{"sku": line.sku, "qty": line.qty} for line in f.lines],
+    }
+    if rerouted_from is not None:
+        payload["rerouted_from"] = rerouted_from
+    record_event(
+        uow, "fulfillment.created", aggregate_type="order", aggregate_id=order_id, payload=payload
+    )
 
 
 async def complete_order(uow: UnitOfWork, order: Order, now: dt.datetime) -> None:

@@ -19,7 +19,7 @@ from omniretail.inventory.schemas import MovementLineIn
 from omniretail.loyalty import service as loyalty
 from omniretail.network import service as network
 from omniretail.orders import pricing_port, routing
-from omniretail.orders.checkout import complete_order, new_public_id
+from omniretail.orders.checkout import announce_fulfilment, complete_order, new_public_id
 from omniretail.orders.domain import (
     CLOSED,
     STOCK_LEAVES,
@@ -327,21 +327,7 @@ async def _reroute(
         new.lines = [FulfilmentLine(sku=sku, qty=qty) for sku, qty in shipment.lines]
         uow.session.add(new)
         await uow.flush()
-        record_event(
-            uow,
-            "fulfillment.created",
-            aggregate_type="order",
-            aggregate_id=order.public_id,
-            payload={
-                "fulfillment_id": new.public_id,
-                "order_id": order.public_id,
-                "location": new.location_code,
-                "mode": new.mode,
-                "status": new.status,
-                "rerouted_from": rejected.public_id,
-                "lines": [{"sku": s, "qty": q} for s, q in shipment.lines],
-            },
-        )
+        announce_fulfilment(uow, order.public_id, new, rerouted_from=rejected.public_id)
     order.sourcing = {
         **(order.sourcing or {}),
         "reroutes": [

@@ -21,13 +21,9 @@ from omniretail.pricing.schemas import (
     RedemptionIn,
 )
 from omniretail.schemas import Code, Page
-from omniretail.web import Ctx, CtxDep, PageDep, page
+from omniretail.web import CtxDep, PageDep, page
 
 router = APIRouter(prefix="/v1", tags=["pricing"])
-
-
-def actor(ctx: Ctx) -> str:
-    return f"key:{ctx.principal.key_id}:{ctx.principal.role}"
 
 
 @router.post("/promotions", status_code=201, response_model=PromotionOut)
@@ -35,7 +31,7 @@ async def create_promotion(body: PromotionIn, ctx: CtxDep) -> JSONResponse:
     ctx.require(Permission.PRICING_WRITE)
     async with ctx.uow() as uow:
         return await ctx.create(
-            uow, lambda: service.do_create_promotion(uow, data=body, actor=actor(ctx))
+            uow, lambda: service.do_create_promotion(uow, data=body, actor=ctx.actor)
         )
 
 
@@ -69,7 +65,7 @@ async def promotion_history(code: Code, ctx: CtxDep) -> list[dict[str, Any]]:
 async def update_promotion(code: Code, body: PromotionPatch, ctx: CtxDep) -> PromotionOut:
     ctx.require(Permission.PRICING_WRITE)
     async with ctx.uow() as uow:
-        return await service.do_update_promotion(uow, code=code, patch=body, actor=actor(ctx))
+        return await service.do_update_promotion(uow, code=code, patch=body, actor=ctx.actor)
 
 
 @router.post("/coupons", status_code=201, response_model=CouponOut)

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from omniretail.auth.domain import Permission
-from omniretail.orders.api import actor, caller, providers
+from omniretail.orders.api import caller, providers
 from omniretail.returns import cases, exchanges, service
 from omniretail.returns.schemas import (
     CaseIn,
@@ -20,7 +20,7 @@ from omniretail.returns.schemas import (
     ReturnOut,
 )
 from omniretail.schemas import Code, Page
-from omniretail.web import CtxDep, PageDep, encode_cursor
+from omniretail.web import CtxDep, PageDep, keyed_page
 
 router = APIRouter(prefix="/v1", tags=["returns"])
 
@@ -35,7 +35,7 @@ async def create_return(body: ReturnIn, ctx: CtxDep) -> JSONResponse:
             lambda: service.do_create_return(
                 uow,
                 data=body,
-                actor=actor(ctx),
+                actor=ctx.actor,
                 caller_location=ctx.principal.location_code,
                 providers=providers(ctx.request),
             ),
@@ -57,7 +57,7 @@ async def receive_return(return_id: Code, body: ReceiveIn, ctx: CtxDep) -> Retur
             uow,
             return_id=return_id,
             location=body.location,
-            actor=actor(ctx),
+            actor=ctx.actor,
             caller_location=ctx.principal.location_code,
             providers=providers(ctx.request),
         )
@@ -75,7 +75,7 @@ async def open_case(body: CaseIn, ctx: CtxDep) -> JSONResponse:
     ctx.require(Permission.RETURNS_WRITE)
     ctx.require_channel(body.channel)
     async with ctx.uow() as uow:
-        return await ctx.create(uow, lambda: cases.do_open_case(uow, data=body, actor=actor(ctx)))
+        return await ctx.create(uow, lambda: cases.do_open_case(uow, data=body, actor=ctx.actor))
 
 
 @router.get("/cases", response_model=Page[CaseOut])
@@ -96,12 +96,7 @@ async def list_cases(
             limit=paging.limit,
             after=int(paging.after) if paging.after else None,
         )
-    more = len(rows) > paging.limit
-    rows = rows[: paging.limit]
-    return {
-        "items": [c.model_dump(mode="json") for _, c in rows],
-        "next_cursor": encode_cursor(rows[-1][0]) if more and rows else None,
-    }
+    return keyed_page(list(rows), limit=paging.limit)
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut)
@@ -115,7 +110,7 @@ async def get_case(case_id: Code, ctx: CtxDep) -> CaseOut:
 async def add_case_note(case_id: Code, body: CaseNoteIn, ctx: CtxDep) -> CaseOut:
     ctx.require(Permission.RETURNS_WRITE)
     async with ctx.uow() as uow:
-        return await cases.do_add_case_note(uow, case_id=case_id, data=body, actor=actor(ctx))
+        return await cases.do_add_case_note(uow, case_id=case_id, data=body, actor=ctx.actor)
 
 
 @router.post("/exchanges", status_code=201, response_model=ExchangeOut)
