@@ -268,3 +268,53 @@ async def test_an_experience_store_sale_is_attributed_to_it(world: World) -> Non
     assert [f["location"] for f in order["fulfillments"]] == ["WH"]
     listed = (await world.admin.get("/v1/orders", location="EXP")).json()["items"]
     assert [o["id"] for o in listed] == [order["id"]]
+
+
+async def test_a_store_at_its_daily_capacity_gets_no_new_orders(world: World) -> None:
+    await world.admin.patch("/v1/locations/ST-A", {"daily_capacity": 1})
+    await world.stock("ST-A", "TEE-S", 5)
+    await world.stock("ST-C", "TEE-S", 5)
+    first = (await world.order()).json()
+    second = (await world.order()).json()
+    assert [f["location"] for f in first["fulfillments"]] == ["ST-A"]
+    assert [f["location"] for f in second["fulfillments"]] == ["ST-C"]
+    reasons = {d["location"]: d["reason"] for d in second["sourcing"]["decisions"]}
+    assert reasons["ST-A"] == "at its daily capacity of 1 orders"
+
+
+async def test_a_pickup_store_short_of_a_line_gets_it_sent_from_another(world: World) -> None:
+    await world.stock("ST-A", "TEE-S", 1)
+    await world.stock("WH", "JEANS-32", 1)
+    placed = await world.order(
+        lines=[{"sku": "TEE-S", "qty": 1}, {"sku": "JEANS-32", "qty": 1}],
+        fulfillment={"mode": "pickup", "location": "ST-A"},
+        payments=[{"method": "sandbox", "amount": 9900 + 29900}],
+    )
+    assert placed.status_code == 201, placed.text
+    pickup = placed.json()["fulfillments"][0]
+    assert pickup["location"] == "ST-A"
+    assert pickup["transfer_from"] == [{"location": "WH", "lines": [["JEANS-32", 1]]}]
+    assert await world.on_hand("WH", "JEANS-32") == {"on_hand": 1, "reserved": 1}
+    nothing = await world.order(
+        lines=[{"sku": "TEE-M", "qty": 1}], fulfillment={"mode": "pickup", "location": "ST-B"}
+    )
+    assert nothing.status_code == 409
+    assert nothing.json()["code"] == "pickup_unavailable"
+
+
+async def test_a_rejected_pickup_asks_for_attention_and_gives_the_stock_back(
+    world: World,
+) -> None:
+    await world.stock("ST-A", "TEE-S", 1)
+    order = await paid_online(
+        world, (await world.order(fulfillment={"mode": "pickup", "location": "ST-A"})).json()
+    )
+    pickup = order["fulfillments"][0]
+    rejected = await world.keys["store_a"].post(
+        f"/v1/fulfillments/{pickup['id']}/reject", {"reason": "damaged"}
+    )
+    assert rejected.status_code == 200, rejected.text
+    after = (await world.admin.get(f"/v1/orders/{order['id']}")).json()
+    assert after["status"] == "needs_attention"
+    assert after["sourcing"]["unserved"] == [{"sku": "TEE-S", "qty": 1}]
+    assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 0, "reserved": 0}

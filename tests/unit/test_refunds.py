@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omniretail.money import allocate, percent_of
+from omniretail.pricing.domain import CartLine, Context, DiscountKind, Rule, Scope, price_cart
 from omniretail.returns.domain import (
     Tender,
     refund_for_units,
@@ -56,10 +56,23 @@ cart = st.lists(st.tuples(st.integers(1, 50_000), st.integers(1, 4)), min_size=1
 def test_returning_a_couponed_cart_unit_by_unit_refunds_exactly_what_was_paid(
     lines: list[tuple[int, int]], coupon_pct: int, points_share: int, order: object
 ) -> None:
-    # A percentage coupon on the whole cart, split over the lines as checkout would.
-    gross = [price * qty for price, qty in lines]
-    discount = percent_of(sum(gross), coupon_pct * 100)
-    line_totals = [g - d for g, d in zip(gross, allocate(discount, gross), strict=True)]
+    # A percentage coupon on the whole cart, priced by the real engine as checkout does.
+    at = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+    coupon = Rule(
+        "COUPON",
+        "coupon",
+        Scope(),
+        DiscountKind.PERCENT,
+        max(coupon_pct, 1),
+        at - dt.timedelta(days=1),
+        at + dt.timedelta(days=1),
+        requires_coupon=True,
+    )
+    cart = [CartLine(f"SKU{i}", qty, price, "c") for i, (price, qty) in enumerate(lines)]
+    priced = price_cart(
+        cart, [coupon] if coupon_pct else [], Context("app", at, unlocked=frozenset({"COUPON"}))
+    )
+    line_totals = [line.line_total for line in priced.lines]
     paid = sum(line_totals)
     points = paid * points_share // 100
     tenders = [Tender("points", points, 0), Tender("card", paid - points, 0)]
