@@ -418,9 +418,7 @@ async def _insert_new(uow: UnitOfWork, products: list[ProductIn], actor: str) ->
                     for p in products
                 ],
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     variant_ids = dict(
         (
@@ -440,9 +438,7 @@ async def _insert_new(uow: UnitOfWork, products: list[ProductIn], actor: str) ->
                     for v in p.variants
                 ],
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     await uow.session.execute(
         sa.insert(PriceChange),
