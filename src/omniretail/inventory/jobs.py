@@ -1,11 +1,9 @@
-"""Periodic inventory work run by `omni worker` and the API's background loop: releasing
-expired holds, tenant by tenant, in batches. Safe to run in several processes at once: each
+"""Periodic inventory work, run by ``omniretail.jobs`` (``omni worker`` and ``omni serve``):
+releasing expired holds, tenant by tenant, in batches. Safe to run in several processes at once: each
 hold is claimed by a conditional update, so none is released twice."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 
@@ -44,15 +42,3 @@ async def release_expired_everywhere(
             if released < batch:
                 break
     return total
-
-
-async def release_expired_forever(db: Database, stop: asyncio.Event, every_seconds: float) -> None:
-    while not stop.is_set():
-        try:
-            released = await release_expired_everywhere(db)
-            if released:
-                log.info("released %s expired reservations", released)
-        except Exception:
-            log.exception("releasing expired reservations failed; retrying")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every_seconds)
