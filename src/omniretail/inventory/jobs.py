@@ -1,5 +1,5 @@
 """Periodic inventory work, run by ``omniretail.jobs`` (``omni worker`` and ``omni serve``):
-releasing expired holds, tenant by tenant, in batches. Safe to run in several processes at once: each
+releasing expired holds, tenant by tenant, in batches. Safe in several processes at once: each
 hold is claimed by a conditional update, so none is released twice."""
 
 from __future__ import annotations
