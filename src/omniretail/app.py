@@ -52,7 +52,8 @@ ROUTERS = [
 
 
 class BodyLimit:
-    """Refuse bodies over the limit with 413 before they are buffered in full."""
+    """Refuse bodies over the limit with 413 before they are buffered in full, and URLs with
+    NUL characters with 400."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -61,6 +62,14 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        # A NUL in the path or query reaches no handler: no database stores it as text.
+        target = scope.get("path", "").encode() + b"?" + scope.get("query_string", b"")
+        if b"\x00" in target or b"%00" in target.lower():
+            response = problem(
+                400, "invalid_url", "Invalid URL", "the URL must not contain NUL characters"
+            )
+            await response(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:

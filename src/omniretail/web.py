@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -18,6 +18,9 @@ from omniretail.auth.service import authenticate
 from omniretail.db import Database, UnitOfWork
 from omniretail.errors import Forbidden, ValidationFailed
 from omniretail.idempotency import fingerprint, run_idempotent
+
+# Server ids are 64-bit integers in the database; a larger one is simply not one of ours.
+ServerIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def database(request: Request) -> Database:

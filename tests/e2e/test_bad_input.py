@@ -106,3 +106,55 @@ async def test_lists_page_with_a_cursor(admin: Api) -> None:
     last = (await admin.get("/v1/locations", limit=2, cursor=second["next_cursor"])).json()
     assert [item["code"] for item in last["items"]] == ["ST-4"]
     assert last["next_cursor"] is None
+
+
+async def test_text_that_is_not_valid_unicode_is_422_and_writes_nothing(
+    admin: Api, db: Database
+) -> None:
+    body = b'{"code": "ST-1", "name": "\\ud800 broken", "type": "store", "lat": 31, "lng": 121}'
+    response = await admin.raw("POST", "/v1/locations", body)
+    assert response.status_code == 422
+    assert "valid Unicode" in response.text
+    assert await count_locations(db) == 0
+
+
+async def test_a_garbled_payment_callback_is_422_not_a_crash(admin: Api) -> None:
+    response = await admin.client.post(
+        "/v1/payments/sandbox/callback",
+        json={
+            "status": "captured",
+            "amount": 443,
+            "provider_ref": "\u009fh\u00af",
+            "signature": "k\u00ba\u00df",
+        },
+    )
+    assert response.status_code == 422
+
+
+async def test_nul_characters_and_huge_ids_are_4xx_not_crashes(admin: Api, db: Database) -> None:
+    body = b'{"code": "ST-1", "name": "a\\u0000b", "type": "store", "lat": 31, "lng": 121}'
+    assert (await admin.raw("POST", "/v1/locations", body)).status_code == 422
+    assert (await admin.get("/v1/products", category="wo\x00men")).status_code == 400
+    assert (await admin.get("/v1/reservations/62642548879968845824")).status_code == 422
+    assert (await admin.delete("/v1/keys/99999999999999999999")).status_code == 422
+    assert await count_locations(db) == 0
+
+
+async def test_a_partial_capabilities_patch_changes_only_the_flags_given(admin: Api) -> None:
+    await admin.post("/v1/locations", location_body("ST-1"))
+    patched = await admin.patch("/v1/locations/ST-1", {"capabilities": {"ship": False}})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["capabilities"] == {
+        "ship": False,
+        "pickup": True,
+        "local_delivery": True,
+        "sells_online": True,
+    }
+
+
+async def test_benefits_at_a_date_out_of_range_is_422(admin: Api) -> None:
+    customer = (await admin.post("/v1/customers", {"name": "Li"})).json()
+    response = await admin.get(
+        f"/v1/customers/{customer['id']}/benefits", at="0001-01-04T00:00:00Z"
+    )
+    assert response.status_code == 422

@@ -20,3 +20,9 @@ def test_the_sandbox_is_pending_until_a_signed_callback() -> None:
     assert not SandboxProvider("other").verify(auth.provider_ref, "captured", 100, signature)
     declined = sandbox.authorise(amount=100, currency="CNY", reference="o2", token="decline")
     assert declined.status is PaymentStatus.DECLINED
+
+
+def test_a_signature_with_foreign_characters_is_simply_wrong() -> None:
+    sandbox = SandboxProvider("secret")
+    assert not sandbox.verify("sbx:o1", "captured", 100, "k\u00ba\u00df")
+    assert not sandbox.verify("\u009fh", "captured", 100, "0" * 64)

@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 from omniretail.auth import service
 from omniretail.auth.domain import Permission
 from omniretail.auth.schemas import KeyIn, KeyOut, MeOut
-from omniretail.web import CtxDep
+from omniretail.web import CtxDep, ServerIdPath
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 
@@ -39,7 +39,7 @@ async def create_key(body: KeyIn, ctx: CtxDep) -> JSONResponse:
 
 
 @router.delete("/keys/{key_id}", status_code=204)
-async def revoke_key(key_id: int, ctx: CtxDep) -> Response:
+async def revoke_key(key_id: ServerIdPath, ctx: CtxDep) -> Response:
     ctx.require(Permission.MANAGE_KEYS)
     async with ctx.uow() as uow:
         await service.do_revoke_key(uow, key_id=key_id)

@@ -27,7 +27,7 @@ from omniretail.inventory.schemas import (
     StockOut,
 )
 from omniretail.schemas import Code
-from omniretail.web import Ctx, CtxDep
+from omniretail.web import Ctx, CtxDep, ServerIdPath
 
 router = APIRouter(prefix="/v1", tags=["inventory"])
 
@@ -111,14 +111,14 @@ async def _access_reservation(ctx: Ctx, uow: UnitOfWork, reservation_id: int) ->
 
 
 @router.get("/reservations/{reservation_id}", response_model=ReservationOut)
-async def get_reservation(reservation_id: int, ctx: CtxDep) -> ReservationOut:
+async def get_reservation(reservation_id: ServerIdPath, ctx: CtxDep) -> ReservationOut:
     ctx.require(Permission.READ)
     async with ctx.uow() as uow:
         return await _access_reservation(ctx, uow, reservation_id)
 
 
 @router.delete("/reservations/{reservation_id}", response_model=ReservationOut)
-async def release_reservation(reservation_id: int, ctx: CtxDep) -> ReservationOut:
+async def release_reservation(reservation_id: ServerIdPath, ctx: CtxDep) -> ReservationOut:
     ctx.require(Permission.RESERVE)
     async with ctx.uow() as uow:
         await _access_reservation(ctx, uow, reservation_id)

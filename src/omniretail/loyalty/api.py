@@ -119,6 +119,11 @@ async def get_benefits(
     ctx.require(Permission.READ)
     if at is not None and at.tzinfo is None:
         raise ValidationFailed("time without zone", [{"field": "at", "message": "use UTC"}])
+    if at is not None and not 2000 <= at.year <= 2200:
+        # Tiers look back a year from ``at``: keep it where calendars and data exist.
+        raise ValidationFailed(
+            "time out of range", [{"field": "at", "message": "a year from 2000 to 2200"}]
+        )
     async with ctx.uow() as uow:
         when = at or utcnow()
         ref = await customers.customer_ref(uow, customer_id)

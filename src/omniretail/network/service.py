@@ -145,10 +145,9 @@ async def do_update_location(
     for field, value in changes.items():
         setattr(row, field, value)
     if caps is not None:
-        row.can_ship = caps["ship"]
-        row.can_pickup = caps["pickup"]
-        row.can_local_delivery = caps["local_delivery"]
-        row.sells_online = caps["sells_online"]
+        # Only the flags given change; the others keep their values.
+        for flag, value in caps.items():
+            setattr(row, CAPABILITY_COLUMNS[flag].key, value)
         if row.can_local_delivery and row.delivery_radius_km is None:
             row.delivery_radius_km = DEFAULT_DELIVERY_RADIUS_KM
     check_location(row)

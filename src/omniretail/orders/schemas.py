@@ -138,7 +138,7 @@ class PickupVerifyIn(Input):
 
 
 class PaymentCallbackIn(Input):
-    provider_ref: Annotated[str, Field(max_length=128)]
+    provider_ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9:_.-]{1,128}$")]
     status: Annotated[str, Field(pattern=r"^(captured|declined)$")]
     amount: Money
-    signature: Annotated[str, Field(max_length=128)]
+    signature: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]

@@ -86,6 +86,8 @@ class SandboxProvider:
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
     def verify(self, provider_ref: str, status: str, amount: int, signature: str) -> bool:
+        if not (signature.isascii() and provider_ref.isascii() and status.isascii()):
+            return False  # compare_digest refuses non-ASCII text; such a signature is wrong
         return hmac.compare_digest(self.sign(provider_ref, status, amount), signature)
 
 
