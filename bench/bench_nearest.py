@@ -74,7 +74,7 @@ async def main() -> None:
     ):
         db, tenant_id = await seeded(url)
         try:
-            for radius in (3.0, 10.0):
+            for radius in (3.0, 10.0, 50.0):
                 samples, average = await measure(db, tenant_id, radius)
                 print(
                     f"   {name}, {LOCATIONS:,} locations, {radius:g} km, pickup-capable "

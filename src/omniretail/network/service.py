@@ -189,6 +189,16 @@ class NearbyLocation:
     opening_hours: dict[str, Any] | None
 
 
+# Beyond this radius a bounded nearest-N query ranks on coordinates before loading whole rows
+# (bench_nearest); callers that want every location (order routing) skip that extra query.
+WIDE_RADIUS_KM = 10.0
+NEAREST_N_LIMIT = 500
+_NEARBY_FIELDS = ("id", "code", "name", "type", "lat", "lng", "can_ship", "can_pickup",
+                  "can_local_delivery", "sells_online", "delivery_radius_km", "daily_capacity",
+                  "opening_hours")  # fmt: skip
+_NEARBY_COLUMNS = [getattr(Location, name) for name in _NEARBY_FIELDS]
+
+
 async def locations_near(
     uow: UnitOfWork,
     *,
@@ -206,34 +216,32 @@ async def locations_near(
     dlat = radius_km / 111.0
     cos_lat = max(math.cos(math.radians(lat)), 1e-6)
     dlng = min(180.0, radius_km / (111.320 * cos_lat))
-    query = sa.select(Location).where(
-        Location.active.is_(True),
-        Location.lat.between(lat - dlat, lat + dlat),
-    )
+    box = [Location.active.is_(True), Location.lat.between(lat - dlat, lat + dlat)]
     if dlng < 180.0:
-        query = query.where(Location.lng.between(lng - dlng, lng + dlng))
+        box.append(Location.lng.between(lng - dlng, lng + dlng))
     if capability is not None:
-        query = query.where(CAPABILITY_COLUMNS[capability].is_(True))
+        box.append(CAPABILITY_COLUMNS[capability].is_(True))
+    if radius_km > WIDE_RADIUS_KM and limit <= NEAREST_N_LIMIT:
+        # A wide circle holds many rows: rank them on coordinates alone and load full rows for
+        # the nearest ``limit`` only; building thousands of full rows costs more than the query.
+        light = sa.select(Location.id, Location.code, Location.lat, Location.lng).where(*box)
+        within = sorted(
+            (distance_km(lat, lng, row_lat, row_lng), code, location_id)
+            for location_id, code, row_lat, row_lng in await uow.session.execute(light)
+        )
+        within = [w for w in within if w[0] <= radius_km]
+        if not within:
+            return []
+        if len(within) > limit:
+            box = [Location.id.in_([location_id for _, _, location_id in within[:limit]])]
     found: list[NearbyLocation] = []
-    for row in await uow.session.scalars(query):
+    for row in await uow.session.execute(sa.select(*_NEARBY_COLUMNS).where(*box)):
         distance = distance_km(lat, lng, row.lat, row.lng)
         if distance <= radius_km:
             found.append(
                 NearbyLocation(
-                    id=row.id,
-                    code=row.code,
-                    name=row.name,
-                    type=row.type,
-                    lat=row.lat,
-                    lng=row.lng,
                     distance_km=round(distance, 3),
-                    can_ship=row.can_ship,
-                    can_pickup=row.can_pickup,
-                    can_local_delivery=row.can_local_delivery,
-                    sells_online=row.sells_online,
-                    delivery_radius_km=row.delivery_radius_km,
-                    daily_capacity=row.daily_capacity,
-                    opening_hours=row.opening_hours,
+                    **{name: getattr(row, name) for name in _NEARBY_FIELDS},
                 )
             )
     found.sort(key=lambda loc: (loc.distance_km, loc.code))
