@@ -124,6 +124,24 @@ def page_request(
 PageDep = Annotated[PageRequest, Depends(page_request)]
 
 
+def id_page_request(
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> PageRequest:
+    """Pages keyed by a server id: the cursor must hold one of our 64-bit ids."""
+    after = decode_cursor(cursor) if cursor else None
+    if after is not None and (
+        isinstance(after, bool) or not isinstance(after, int) or not 1 <= after < 2**63
+    ):
+        raise ValidationFailed(
+            "invalid cursor", [{"field": "cursor", "message": "use next_cursor as given"}]
+        )
+    return PageRequest(limit=limit, after=after)
+
+
+IdPageDep = Annotated[PageRequest, Depends(id_page_request)]
+
+
 def page(items: list[BaseModel], *, limit: int, last_key: Callable[[Any], Any]) -> dict[str, Any]:
     """Keyset page: the service fetched ``limit + 1`` rows to know whether more exist."""
     more = len(items) > limit

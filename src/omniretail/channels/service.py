@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from omniretail.channels.models import Channel
 from omniretail.channels.schemas import ChannelKind, ChannelOut
 from omniretail.db import UnitOfWork
-from omniretail.errors import AlreadyExists, NotFound
+from omniretail.errors import AlreadyExists, NotFound, ValidationFailed
 from omniretail.events import record_event
 
 
@@ -52,3 +52,28 @@ async def channel_ref(uow: UnitOfWork, code: str) -> tuple[int, str]:
     if channel_id is None:
         raise NotFound("channel", code)
     return channel_id, code
+
+
+async def check_channel_exists(uow: UnitOfWork, code: str, *, field: str = "channel") -> None:
+    """A channel named in a request must be one of the tenant's (a typo is not a new channel)."""
+    try:
+        await channel_ref(uow, code)
+    except NotFound as exc:
+        raise ValidationFailed(
+            "unknown channel", [{"field": field, "message": f"no channel {code!r}"}]
+        ) from exc
+
+
+# The retailer's own touchpoints share one order history (a store purchase can be returned
+# through the app); a platform's shop (Douyin, Xiaohongshu, a marketplace) is a separate
+# storefront whose key sees only its own orders.
+OWN_KINDS = frozenset({ChannelKind.APP, ChannelKind.MINIPROGRAM, ChannelKind.WEB, ChannelKind.POS})
+
+
+async def visible_channels(uow: UnitOfWork, code: str) -> frozenset[str]:
+    """The channels whose orders a key of channel ``code`` may see and act on."""
+    kind = await uow.session.scalar(sa.select(Channel.kind).where(Channel.code == code))
+    if kind is None or kind not in OWN_KINDS:
+        return frozenset({code})
+    own = await uow.session.scalars(sa.select(Channel.code).where(Channel.kind.in_(OWN_KINDS)))
+    return frozenset(own)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from omniretail.channels import service as channels
 from omniretail.customers.domain import (
     IdentityType,
     InvalidIdentity,
@@ -191,6 +192,8 @@ async def do_create_customer(
     """A new customer; an identity that already belongs to someone is a 409 ``identity_taken``
     naming the owner (use ``resolve`` to find-or-create)."""
     normal = check_identities(identities)
+    if channel is not None:
+        await channels.check_channel_exists(uow, channel)
     owners = await _owners(uow, normal)
     if owners:
         raise _taken(uow, owners, await _public_ids(uow, set(owners.values())))
@@ -256,6 +259,8 @@ async def do_resolve_customer(
     Identities of several customers make them one (the oldest survives); identities nobody has
     yet are linked to it. Nobody at all: created if asked, else ``not_found``.
     """
+    if channel is not None:
+        await channels.check_channel_exists(uow, channel)
     customer, created = await resolve_customer(
         uow,
         identities=check_identities(identities),

@@ -30,7 +30,7 @@ from omniretail.loyalty.schemas import (
     RulesOut,
 )
 from omniretail.schemas import Page
-from omniretail.web import Ctx, CtxDep, PageDep, page
+from omniretail.web import Ctx, CtxDep, IdPageDep, page
 
 router = APIRouter(prefix="/v1", tags=["loyalty"])
 
@@ -48,7 +48,7 @@ async def get_points(customer_id: CustomerId, ctx: CtxDep) -> PointsOut:
 
 
 @router.get("/customers/{customer_id}/points/ledger", response_model=Page[EntryOut])
-async def get_ledger(customer_id: CustomerId, ctx: CtxDep, paging: PageDep) -> dict[str, Any]:
+async def get_ledger(customer_id: CustomerId, ctx: CtxDep, paging: IdPageDep) -> dict[str, Any]:
     ctx.require(Permission.READ)
     async with ctx.uow() as uow:
         items = await service.list_entries(

@@ -6,10 +6,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from omniretail.auth.domain import Permission
-from omniretail.db import Database
-from omniretail.errors import NotFound, Unauthenticated
+from omniretail.channels import service as channels
+from omniretail.db import Database, UnitOfWork
+from omniretail.errors import Unauthenticated
 from omniretail.network import service as network
 from omniretail.orders import checkout, fulfilment, payments, pickup, queries
+from omniretail.orders.access import Caller, check_order_visible
 from omniretail.orders.domain import Action, OrderStatus
 from omniretail.orders.schemas import (
     FulfilmentOut,
@@ -21,7 +23,7 @@ from omniretail.orders.schemas import (
 )
 from omniretail.payments.providers import PaymentProvider, PaymentStatus, SandboxProvider
 from omniretail.schemas import Code, Page
-from omniretail.web import Ctx, CtxDep, PageDep, keyed_page
+from omniretail.web import Ctx, CtxDep, IdPageDep, keyed_page
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 
@@ -31,9 +33,14 @@ def providers(request: Request) -> dict[str, PaymentProvider]:
     return found
 
 
-def caller(ctx: Ctx) -> checkout.Caller:
-    return checkout.Caller(
-        actor=ctx.actor, location=ctx.principal.location_code, channel=ctx.principal.channel_code
+async def caller(ctx: Ctx, uow: UnitOfWork) -> Caller:
+    """The key asking, with the scope it acts in (which channels' orders it may see)."""
+    channel = ctx.principal.channel_code
+    return Caller(
+        actor=ctx.actor,
+        location=ctx.principal.location_code,
+        channel=channel,
+        channels=None if channel is None else await channels.visible_channels(uow, channel),
     )
 
 
@@ -41,10 +48,11 @@ def caller(ctx: Ctx) -> checkout.Caller:
 async def place_order(body: OrderIn, ctx: CtxDep) -> JSONResponse:
     ctx.require(Permission.ORDERS_WRITE)
     async with ctx.uow() as uow:
+        who = await caller(ctx, uow)
         return await ctx.create(
             uow,
             lambda: checkout.do_place_order(
-                uow, data=body, caller=caller(ctx), providers=providers(ctx.request)
+                uow, data=body, caller=who, providers=providers(ctx.request)
             ),
         )
 
@@ -52,21 +60,21 @@ async def place_order(body: OrderIn, ctx: CtxDep) -> JSONResponse:
 @router.get("/orders", response_model=Page[OrderOut])
 async def list_orders(
     ctx: CtxDep,
-    paging: PageDep,
+    paging: IdPageDep,
     channel: Code | None = None,
     customer_id: Annotated[str | None, "customer public id"] = None,
     location: Code | None = None,
     status: OrderStatus | None = None,
 ) -> dict[str, Any]:
     ctx.require(Permission.READ)
-    if ctx.principal.channel_code is not None:
-        channel = ctx.principal.channel_code
     async with ctx.uow() as uow:
+        who = await caller(ctx, uow)
         rows = await queries.list_orders(
             uow,
             limit=paging.limit,
             after=paging.after,
             channel=channel,
+            channels=who.channels,
             customer_id=customer_id,
             location=location,
             status=status,
@@ -78,9 +86,9 @@ async def list_orders(
 async def get_order(order_id: Code, ctx: CtxDep) -> OrderOut:
     ctx.require(Permission.READ)
     async with ctx.uow() as uow:
+        who = await caller(ctx, uow)
         order = await queries.get_order(uow, order_id)
-    if ctx.principal.channel_code is not None and order.channel != ctx.principal.channel_code:
-        raise NotFound("order", order_id)
+    check_order_visible(order_id=order_id, order_channel=order.channel, channels=who.channels)
     return order
 
 
@@ -89,7 +97,11 @@ async def cancel_order(order_id: Code, ctx: CtxDep) -> OrderOut:
     ctx.require(Permission.ORDERS_WRITE)
     async with ctx.uow() as uow:
         order = await fulfilment.do_cancel_order(
-            uow, order_id=order_id, actor=ctx.actor, providers=providers(ctx.request)
+            uow,
+            order_id=order_id,
+            actor=ctx.actor,
+            providers=providers(ctx.request),
+            caller=await caller(ctx, uow),
         )
         return queries.order_out(order)
 

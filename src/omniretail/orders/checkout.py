@@ -24,6 +24,7 @@ from omniretail.inventory.service import InsufficientStock
 from omniretail.loyalty import service as loyalty
 from omniretail.network import service as network
 from omniretail.orders import pricing_port, routing
+from omniretail.orders.access import Caller as Caller  # re-exported for callers
 from omniretail.orders.domain import (
     FulfilmentStatus,
     Mode,
@@ -58,15 +59,6 @@ class OutOfDeliveryArea(ValidationFailed):
 class PickupUnavailable(Conflict):
     code = "pickup_unavailable"
     title = "This store cannot serve the order"
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who places the order: for audit and for what a scoped key may do."""
-
-    actor: str
-    location: str | None = None  # a store key's own location
-    channel: str | None = None  # a channel key's own channel
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ from omniretail.inventory.schemas import MovementLineIn
 from omniretail.loyalty import service as loyalty
 from omniretail.network import service as network
 from omniretail.orders import pricing_port, routing
+from omniretail.orders.access import Caller, check_may_act_on_order
 from omniretail.orders.checkout import announce_fulfilment, complete_order, new_public_id
 from omniretail.orders.domain import (
     CLOSED,
@@ -382,22 +383,32 @@ async def do_cancel_order(
     order_id: str,
     actor: str,
     providers: dict[str, PaymentProvider],
+    caller: Caller | None = None,
     now: dt.datetime | None = None,
 ) -> Order:
     """Cancel what has not left yet: holds released, coupons and points given back (by the
     ``order.cancelled`` event's handlers and the pricing port). Shipped or handed-over parts
-    stay; they come back through a return."""
+    stay; they come back through a return. ``caller`` is the scoped key asking (None for the
+    system's own jobs): a channel key cancels its channel's orders only, a store key only an
+    order that is wholly its store's."""
     now = now or utcnow()
     order = await uow.session.scalar(
         sa.select(Order).where(Order.public_id == order_id).with_for_update()
     )
     if order is None:
         raise NotFound("order", order_id)
+    fulfilments = await _fulfilments(uow, order)
+    if caller is not None:
+        check_may_act_on_order(
+            order_id=order.public_id,
+            order_channel=order.channel,
+            placed_at=order.placed_at_location,
+            fulfilling=[f.location_code for f in fulfilments],
+            caller=caller,
+        )
     if order.status in (OrderStatus.CANCELLED.value, OrderStatus.COMPLETED.value):
         raise InvalidTransition(f"order {order_id} is {order.status}")
-    open_ones = [
-        f for f in await _fulfilments(uow, order) if FulfilmentStatus(f.status) not in CLOSED
-    ]
+    open_ones = [f for f in fulfilments if FulfilmentStatus(f.status) not in CLOSED]
     if any(f.status == FulfilmentStatus.SHIPPED.value for f in open_ones):
         raise InvalidTransition("part of the order has shipped; return it instead")
     for fulfilment in open_ones:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -90,17 +91,20 @@ async def list_orders(
     limit: int,
     after: Any = None,
     channel: str | None = None,
+    channels: Collection[str] | None = None,
     customer_id: str | None = None,
     location: str | None = None,
     status: OrderStatus | None = None,
 ) -> list[tuple[int, OrderOut]]:
     """Newest first, each with its keyset cursor value. ``location`` matches orders placed
-    at, attributed to, or fulfilled by that location."""
+    at, attributed to, or fulfilled by that location; ``channels`` is the caller's scope."""
     query = sa.select(Order).order_by(Order.id.desc()).limit(limit + 1)
     if after is not None:
         query = query.where(Order.id < int(after))
     if channel:
         query = query.where(Order.channel == channel)
+    if channels is not None:
+        query = query.where(Order.channel.in_(channels))
     if customer_id:
         query = query.where(Order.customer_id == customer_id)
     if status is not None:

@@ -20,7 +20,7 @@ from omniretail.returns.schemas import (
     ReturnOut,
 )
 from omniretail.schemas import Code, Page
-from omniretail.web import CtxDep, PageDep, keyed_page
+from omniretail.web import CtxDep, IdPageDep, keyed_page
 
 router = APIRouter(prefix="/v1", tags=["returns"])
 
@@ -30,6 +30,7 @@ async def create_return(body: ReturnIn, ctx: CtxDep) -> JSONResponse:
     ctx.require(Permission.RETURNS_WRITE)
     ctx.require_channel(body.channel)
     async with ctx.uow() as uow:
+        who = await caller(ctx, uow)
         return await ctx.create(
             uow,
             lambda: service.do_create_return(
@@ -37,6 +38,7 @@ async def create_return(body: ReturnIn, ctx: CtxDep) -> JSONResponse:
                 data=body,
                 actor=ctx.actor,
                 caller_location=ctx.principal.location_code,
+                caller_channels=who.channels,
                 providers=providers(ctx.request),
             ),
         )
@@ -46,7 +48,8 @@ async def create_return(body: ReturnIn, ctx: CtxDep) -> JSONResponse:
 async def get_return(return_id: Code, ctx: CtxDep) -> ReturnOut:
     ctx.require(Permission.READ)
     async with ctx.uow() as uow:
-        return await service.get_return(uow, return_id)
+        who = await caller(ctx, uow)
+        return await service.get_return(uow, return_id, channels=who.channels)
 
 
 @router.post("/returns/{return_id}/receive", response_model=ReturnOut)
@@ -59,6 +62,7 @@ async def receive_return(return_id: Code, body: ReceiveIn, ctx: CtxDep) -> Retur
             location=body.location,
             actor=ctx.actor,
             caller_location=ctx.principal.location_code,
+            caller_channels=(await caller(ctx, uow)).channels,
             providers=providers(ctx.request),
         )
 
@@ -67,7 +71,8 @@ async def receive_return(return_id: Code, body: ReceiveIn, ctx: CtxDep) -> Retur
 async def order_returns(order_id: Code, ctx: CtxDep) -> list[ReturnOut]:
     ctx.require(Permission.READ)
     async with ctx.uow() as uow:
-        return await service.returns_of_order(uow, order_id)
+        who = await caller(ctx, uow)
+        return await service.returns_of_order(uow, order_id, channels=who.channels)
 
 
 @router.post("/cases", status_code=201, response_model=CaseOut)
@@ -75,13 +80,14 @@ async def open_case(body: CaseIn, ctx: CtxDep) -> JSONResponse:
     ctx.require(Permission.RETURNS_WRITE)
     ctx.require_channel(body.channel)
     async with ctx.uow() as uow:
-        return await ctx.create(uow, lambda: cases.do_open_case(uow, data=body, actor=ctx.actor))
+        who = await caller(ctx, uow)
+        return await ctx.create(uow, lambda: cases.do_open_case(uow, data=body, caller=who))
 
 
 @router.get("/cases", response_model=Page[CaseOut])
 async def list_cases(
     ctx: CtxDep,
-    paging: PageDep,
+    paging: IdPageDep,
     order_id: Code | None = None,
     owner_location: Code | None = None,
     status: CaseStatus | None = None,
@@ -90,11 +96,12 @@ async def list_cases(
     async with ctx.uow() as uow:
         rows = await cases.list_cases(
             uow,
+            channels=(await caller(ctx, uow)).channels,
             order_id=order_id,
             owner_location=owner_location,
             status=status,
             limit=paging.limit,
-            after=int(paging.after) if paging.after else None,
+            after=paging.after,
         )
     return keyed_page(list(rows), limit=paging.limit)
 
@@ -103,14 +110,16 @@ async def list_cases(
 async def get_case(case_id: Code, ctx: CtxDep) -> CaseOut:
     ctx.require(Permission.READ)
     async with ctx.uow() as uow:
-        return await cases.get_case(uow, case_id)
+        who = await caller(ctx, uow)
+        return await cases.get_case(uow, case_id, channels=who.channels)
 
 
 @router.post("/cases/{case_id}/notes", response_model=CaseOut)
 async def add_case_note(case_id: Code, body: CaseNoteIn, ctx: CtxDep) -> CaseOut:
     ctx.require(Permission.RETURNS_WRITE)
     async with ctx.uow() as uow:
-        return await cases.do_add_case_note(uow, case_id=case_id, data=body, actor=ctx.actor)
+        who = await caller(ctx, uow)
+        return await cases.do_add_case_note(uow, case_id=case_id, data=body, caller=who)
 
 
 @router.post("/exchanges", status_code=201, response_model=ExchangeOut)
@@ -120,9 +129,10 @@ async def exchange(body: ExchangeIn, ctx: CtxDep) -> JSONResponse:
     ctx.require(Permission.ORDERS_WRITE)
     ctx.require_channel(body.channel)
     async with ctx.uow() as uow:
+        who = await caller(ctx, uow)
         return await ctx.create(
             uow,
             lambda: exchanges.do_exchange(
-                uow, data=body, caller=caller(ctx), providers=providers(ctx.request)
+                uow, data=body, caller=who, providers=providers(ctx.request)
             ),
         )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from omniretail.auth import service as auth
 from omniretail.db import UnitOfWork, utcnow
 from omniretail.orders import checkout, pricing_port
-from omniretail.orders.checkout import Caller, PaymentMismatch
+from omniretail.orders.access import Caller
+from omniretail.orders.checkout import PaymentMismatch
 from omniretail.orders.schemas import OrderIn, PaymentIn
 from omniretail.payments.providers import PaymentProvider
 from omniretail.returns import service
@@ -33,14 +35,19 @@ async def do_exchange(
             channel=data.channel,
             lines=data.lines,
             courier_pickup={"lat": 0.0, "lng": 0.0},
-        ),  # received just below
+        ),  # received just below, at data.location
         actor=caller.actor,
         caller_location=caller.location,
+        caller_channels=caller.channels,
         providers=providers,
         now=now,
     )
     ret = await service.access_return(uow, opened.id, for_update=True)
     order = await service.order_of(uow, ret)
+    # The return above was opened as a courier pick-up, which names no store: the store that
+    # takes the goods back is checked here, as for any return received at a store.
+    rules = service.return_rules(await auth.tenant_settings(uow))
+    await service.check_receiving_location(uow, data.location, order, rules, caller.location)
     new = data.new_order
     quote = await pricing_port.price_cart(
         uow,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from omniretail.auth import service as auth
 from omniretail.catalog import service as catalog
 from omniretail.catalog.domain import category_matches
+from omniretail.channels import service as channels
 from omniretail.db import UnitOfWork, utcnow
 from omniretail.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from omniretail.events import record_event
@@ -25,6 +27,7 @@ from omniretail.inventory.schemas import MovementLineIn
 from omniretail.loyalty import service as loyalty
 from omniretail.money import allocate
 from omniretail.network import service as network
+from omniretail.orders.access import check_order_visible
 from omniretail.orders.checkout import new_public_id
 from omniretail.orders.domain import DONE, FulfilmentStatus, OrderStatus
 from omniretail.orders.models import Fulfilment, Order
@@ -96,13 +99,20 @@ async def do_create_return(
     actor: str,
     caller_location: str | None,
     providers: dict[str, PaymentProvider],
+    caller_channels: Collection[str] | None = None,
     now: dt.datetime | None = None,
 ) -> ReturnOut:
     """Open a return; received at ``location`` it completes at once, with a courier pick-up
-    it waits for :func:`do_receive_return`. Another tenant's order is simply not found."""
+    it waits for :func:`do_receive_return`. Another tenant's order is simply not found, and so
+    is an order a channel key may not see (``caller_channels``)."""
     now = now or utcnow()
     ret, order = await open_return(
-        uow, data=data, actor=actor, caller_location=caller_location, now=now
+        uow,
+        data=data,
+        actor=actor,
+        caller_location=caller_location,
+        caller_channels=caller_channels,
+        now=now,
     )
     restocked: list[RestockOut] = []
     points: dict[str, int] | None = None
@@ -120,6 +130,7 @@ async def open_return(
     actor: str,
     caller_location: str | None,
     now: dt.datetime,
+    caller_channels: Collection[str] | None = None,
 ) -> tuple[Return, Order]:
     """Check and record a return (lines, refund amounts), not yet received."""
     order = await uow.session.scalar(
@@ -127,8 +138,13 @@ async def open_return(
     )
     if order is None:
         raise NotFound("order", data.order_id)
+    check_order_visible(
+        order_id=order.public_id, order_channel=order.channel, channels=caller_channels
+    )
+    await channels.check_channel_exists(uow, data.channel)
     rules = return_rules(await auth.tenant_settings(uow))
-    await _check_where(uow, data, order, rules, caller_location)
+    if data.location is not None:
+        await check_receiving_location(uow, data.location, order, rules, caller_location)
     if order.status not in (OrderStatus.COMPLETED.value, OrderStatus.PARTIALLY_FULFILLED.value):
         raise OrderNotReturnable(f"order {order.public_id} is {order.status}")
     if not within_window(order.created_at, now, rules["window_days"]):
@@ -185,22 +201,21 @@ async def open_return(
     return ret, order
 
 
-async def _check_where(
+async def check_receiving_location(
     uow: UnitOfWork,
-    data: ReturnIn,
+    code: str,
     order: Order,
     rules: dict[str, Any],
     caller_location: str | None,
 ) -> None:
-    if data.location is None:
-        return
+    """The goods can come back at ``code``, and a store key receives at its own store only."""
     try:
-        location = await network.access_location(uow, data.location)
+        location = await network.access_location(uow, code)
     except NotFound as exc:
         raise ValidationFailed(
             "unknown location", [{"field": "location", "message": "no such location"}]
         ) from exc
-    if caller_location is not None and caller_location != data.location:
+    if caller_location is not None and caller_location != code:
         raise Forbidden(f"this key receives returns at {caller_location!r} only")
     if location.type == "experience_store":
         raise ValidationFailed(
@@ -263,20 +278,18 @@ async def do_receive_return(
     actor: str,
     caller_location: str | None,
     providers: dict[str, PaymentProvider],
+    caller_channels: Collection[str] | None = None,
     now: dt.datetime | None = None,
 ) -> ReturnOut:
     """A courier brought the goods to ``location``: restock, refund, reverse points."""
     now = now or utcnow()
     if caller_location is not None and caller_location != location:
         raise Forbidden(f"this key receives returns at {caller_location!r} only")
-    ret = await access_return(uow, return_id, for_update=True)
+    ret = await access_return(uow, return_id, for_update=True, channels=caller_channels)
     if ret.status != "awaiting_receipt":
         raise ReturnNotAwaiting(f"return {return_id} is {ret.status}")
     await network.location_ref(uow, location)
-    order = await uow.session.scalar(
-        sa.select(Order).where(Order.id == ret.order_id).with_for_update()
-    )
-    assert order is not None
+    order = await order_of(uow, ret)
     ret.location_code = location
     restocked, points = await receive(
         uow, ret, order, location, actor=actor, providers=providers, now=now
@@ -422,8 +435,18 @@ async def order_of(uow: UnitOfWork, ret: Return) -> Order:
     return order
 
 
-async def access_return(uow: UnitOfWork, public_id: str, *, for_update: bool = False) -> Return:
+async def access_return(
+    uow: UnitOfWork,
+    public_id: str,
+    *,
+    for_update: bool = False,
+    channels: Collection[str] | None = None,
+) -> Return:
+    """The return, if the caller may see it: a channel key only sees returns of its channel's
+    orders (whatever channel the return itself came through)."""
     query = sa.select(Return).where(Return.public_id == public_id)
+    if channels is not None:
+        query = query.join(Order, Order.id == Return.order_id).where(Order.channel.in_(channels))
     if for_update:
         query = query.with_for_update()
     ret = await uow.session.scalar(query)
@@ -432,8 +455,10 @@ async def access_return(uow: UnitOfWork, public_id: str, *, for_update: bool = F
     return ret
 
 
-async def get_return(uow: UnitOfWork, public_id: str) -> ReturnOut:
-    ret = await access_return(uow, public_id)
+async def get_return(
+    uow: UnitOfWork, public_id: str, *, channels: Collection[str] | None = None
+) -> ReturnOut:
+    ret = await access_return(uow, public_id, channels=channels)
     restocked = (
         [
             RestockOut(
@@ -482,7 +507,15 @@ def return_out(
     )
 
 
-async def returns_of_order(uow: UnitOfWork, order_public_id: str) -> list[ReturnOut]:
+async def returns_of_order(
+    uow: UnitOfWork, order_public_id: str, *, channels: Collection[str] | None = None
+) -> list[ReturnOut]:
+    order_channel = await uow.session.scalar(
+        sa.select(Order.channel).where(Order.public_id == order_public_id)
+    )
+    if order_channel is None:
+        raise NotFound("order", order_public_id)
+    check_order_visible(order_id=order_public_id, order_channel=order_channel, channels=channels)
     rows = await uow.session.scalars(
         sa.select(Return).where(Return.order_public_id == order_public_id).order_by(Return.id)
     )
