@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 Code = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", max_length=64)
@@ -12,6 +21,54 @@ Code = Annotated[
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=2000)]
 Money = Annotated[int, Field(ge=0, le=10**13, description="integer minor units (fen)")]
+
+_EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+_LATEST = dt.datetime(3000, 1, 1, tzinfo=dt.UTC)
+
+
+def _within_calendar(value: dt.datetime) -> dt.datetime:
+    """Convert to UTC, refusing times no retail record can carry: near the ends of the
+    calendar, converting (or adding a period) would overflow instead of being stored."""
+    try:
+        utc = value.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise ValueError("the time is outside the calendar") from exc
+    if not _EARLIEST <= utc < _LATEST:
+        raise ValueError("a time from 1900 to 2999 (leave it out for no limit)")
+    return utc
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_within_calendar)]
+"""A point in time with its zone, between 1900 and 2999, converted to UTC."""
+
+
+class ShownOnce:
+    """Field marker: a secret shown in the response that creates it and never again. It is not
+    kept with the Idempotency-Key's stored response, so a replay returns it as null."""
+
+
+SHOWN_ONCE = ShownOnce()
+
+
+def dump_without_secrets(model: BaseModel) -> Any:
+    """``model_dump(mode="json")`` with every :class:`ShownOnce` field (at any depth) nulled."""
+    data = model.model_dump(mode="json")
+    _null_secrets(model, data)
+    return data
+
+
+def _null_secrets(model: BaseModel, data: dict[str, Any]) -> None:
+    for name, info in type(model).model_fields.items():
+        if any(isinstance(m, ShownOnce) for m in info.metadata):
+            data[name] = None
+            continue
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            _null_secrets(value, data[name])
+        elif isinstance(value, list):
+            for item, dumped in zip(value, data[name], strict=True):
+                if isinstance(item, BaseModel):
+                    _null_secrets(item, dumped)
 
 
 def _check_text(value: Any) -> None:

@@ -18,6 +18,7 @@ from omniretail.auth.service import authenticate
 from omniretail.db import Database, UnitOfWork
 from omniretail.errors import Forbidden, ValidationFailed
 from omniretail.idempotency import fingerprint, run_idempotent
+from omniretail.schemas import dump_without_secrets
 
 # Server ids are 64-bit integers in the database; a larger one is simply not one of ours.
 ServerIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -65,13 +66,15 @@ class Ctx:
     ) -> JSONResponse:
         """Run a creating use case under the request's Idempotency-Key, if any."""
 
-        async def _create() -> tuple[int, Any]:
-            return status, (await make()).model_dump(mode="json")
+        async def _create() -> tuple[int, Any, Any]:
+            created = await make()
+            return status, created.model_dump(mode="json"), dump_without_secrets(created)
 
         body = await self.request.body()
         outcome = await run_idempotent(
             uow,
             key=self.idempotency_key,
+            owner=f"key:{self.principal.key_id}",
             request_fingerprint=fingerprint(self.request.method, self.request.url.path, body),
             create=_create,
         )

@@ -5,7 +5,7 @@ from typing import Annotated
 from pydantic import Field
 
 from omniretail.auth.domain import Role
-from omniretail.schemas import Code, Input, Output
+from omniretail.schemas import SHOWN_ONCE, Code, Input, Output
 
 
 class KeyIn(Input):
@@ -17,7 +17,9 @@ class KeyIn(Input):
 
 class KeyOut(Output):
     id: int
-    key: str = Field(description="shown only in this response")
+    key: Annotated[str | None, SHOWN_ONCE] = Field(
+        description="shown only in this response (null on an idempotent replay)"
+    )
     role: Role
     location: str | None
     channel: str | None

@@ -6,7 +6,6 @@ A merged customer id keeps working: every ``/v1/customers/{id}`` route acts on t
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -31,9 +30,9 @@ from omniretail.customers.schemas import (
     PointsSummary,
     ResolveIn,
 )
-from omniretail.errors import Forbidden, ValidationFailed
+from omniretail.errors import Forbidden
 from omniretail.loyalty import service as loyalty
-from omniretail.schemas import Code, Page
+from omniretail.schemas import Code, Instant, Page
 from omniretail.web import Ctx, CtxDep, PageDep, page
 
 router = APIRouter(prefix="/v1", tags=["customers"])
@@ -167,14 +166,11 @@ async def list_behaviour(
     customer_id: CustomerId,
     ctx: CtxDep,
     paging: PageDep,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     type: Annotated[BehaviourLabel | None, Query()] = None,
 ) -> dict[str, Any]:
     ctx.require(Permission.READ)
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise ValidationFailed("time without zone", [{"field": name, "message": "use UTC"}])
     async with ctx.uow() as uow:
         items = await behaviour.list_behaviour(
             uow,

@@ -3,10 +3,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
 from omniretail.customers.domain import IdentityType
-from omniretail.schemas import Code, Input, Name, Output
+from omniretail.schemas import Code, Input, Instant, Name, Output
 
 IdentityValue = Annotated[str, Field(min_length=1, max_length=255)]
 BehaviourLabel = Literal["view", "try_on", "scan", "add_to_cart", "store_visit", "search"]
@@ -50,7 +50,7 @@ class MergeIn(Input):
 class ConsentIn(Input):
     granted: bool
     source: Annotated[str, Field(min_length=1, max_length=200)]
-    at: AwareDatetime | None = None
+    at: Instant | None = None
 
 
 class BehaviourIn(Input):
@@ -63,7 +63,7 @@ class BehaviourIn(Input):
     location: Code | None = None
     lat: Annotated[float, Field(ge=-90, le=90)] | None = None
     lng: Annotated[float, Field(ge=-180, le=180)] | None = None
-    at: AwareDatetime
+    at: Instant
 
     @model_validator(mode="after")
     def _who(self) -> BehaviourIn:

@@ -3,10 +3,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
 from omniretail.loyalty.domain import DEFAULT_TIERS
-from omniretail.schemas import Code, Input, Money, Name, Output
+from omniretail.schemas import Code, Input, Instant, Money, Name, Output
 
 Points = Annotated[int, Field(ge=1, le=10**12)]
 Pct = Annotated[int, Field(ge=0, le=10_000, description="percent: 150 = 1.5x")]
@@ -39,8 +39,8 @@ def default_tiers() -> list[TierIn]:
 class PromotionIn(Input):
     code: Code
     multiplier_pct: Pct
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
     channels: Annotated[list[Code], Field(max_length=50)] = []
 
     @model_validator(mode="after")
@@ -151,7 +151,7 @@ class PlanOut(Output):
 
 class MembershipIn(Input):
     plan: Code
-    starts_at: AwareDatetime | None = None
+    starts_at: Instant | None = None
     payment_ref: Annotated[str, Field(max_length=100)] | None = None
 
 

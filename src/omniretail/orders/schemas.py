@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import Field, model_validator
 
 from omniretail.orders.domain import FulfilmentStatus, Mode, OrderStatus, RejectReason
-from omniretail.schemas import Code, Input, Money, Output
+from omniretail.schemas import SHOWN_ONCE, Code, Input, Money, Output
 
 Qty = Annotated[int, Field(ge=1, le=10_000)]
 
@@ -41,7 +41,8 @@ class FulfilmentIn(Input):
 
 class PaymentIn(Input):
     method: Annotated[str, Field(pattern=r"^[a-z_]{2,32}$")]
-    amount: Money
+    # A tender of nothing is no tender: leave it out (the table refuses amounts below 1).
+    amount: Annotated[int, Field(ge=1, le=10**13, description="integer minor units (fen)")]
     token: Annotated[str, Field(max_length=200)] | None = None
 
 
@@ -102,8 +103,8 @@ class FulfilmentOut(Output):
     promised_at: dt.datetime | None
     transfer_from: list[dict[str, Any]] = []
     reason: str | None = None
-    pickup_code: str | None = Field(
-        default=None, description="pickup only; shown once, when issued"
+    pickup_code: Annotated[str | None, SHOWN_ONCE] = Field(
+        default=None, description="pickup only; shown once, when issued (null on a replay)"
     )
 
 

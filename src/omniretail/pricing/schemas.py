@@ -3,10 +3,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
 from omniretail.pricing.domain import DiscountKind, Stacking
-from omniretail.schemas import Code, Input, Output
+from omniretail.schemas import Code, Input, Instant, Output
 
 Codes = Annotated[list[Code], Field(min_length=1, max_length=500)]
 Category = Annotated[str, Field(min_length=1, max_length=200)]
@@ -45,8 +45,8 @@ class PromotionIn(Input):
     title: Annotated[str, Field(min_length=1, max_length=200)]
     scope: ScopeIn = ScopeIn()
     discount: DiscountIn
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
     stacking: Stacking = Stacking.STACKABLE
     priority: Annotated[int, Field(ge=0, le=10_000)] = 100
     requires_coupon: bool = False
@@ -60,8 +60,8 @@ class PromotionIn(Input):
 
 class PromotionPatch(Input):
     title: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     priority: Annotated[int, Field(ge=0, le=10_000)] | None = None
     active: bool | None = None
 
@@ -107,8 +107,8 @@ class CouponIn(Input):
     per_customer_limit: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     channels: Codes | None = None
     locations: Codes | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
 
 
 class CouponOut(Output):
