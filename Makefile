@@ -12,10 +12,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# The sandbox gateway's callback secret for this checkout: random, made once, never committed.
+SANDBOX_SECRET := .sandbox-secret
+$(SANDBOX_SECRET):
+	umask 077 && $(PY) -c 'import secrets; print(secrets.token_hex(32))' > $@
+
 ## run: migrate, seed the demo retailer (prints its admin key) and serve on 127.0.0.1:8000
-run: $(STAMP)
+run: $(STAMP) $(SANDBOX_SECRET)
 	$(BIN)/omni demo
-	$(BIN)/omni serve
+	OMNI_SANDBOX_PAYMENT_SECRET=$${OMNI_SANDBOX_PAYMENT_SECRET:-$$(cat $(SANDBOX_SECRET))} $(BIN)/omni serve
 
 ## test: lint, types, import contracts, then every test on SQLite and PostgreSQL
 test: $(STAMP)
@@ -32,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache omniretail.db*
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache omniretail.db* $(SANDBOX_SECRET)

@@ -25,7 +25,7 @@ from omniretail.config import Settings
 from omniretail.db import Database
 from omniretail.migrate import upgrade
 from omniretail.models import metadata
-from tests.factories import Api, TenantHandle, make_tenant
+from tests.factories import SANDBOX_SECRET, Api, TenantHandle, make_tenant
 
 PG_HOST = os.environ.get("OMNI_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("OMNI_TEST_PG_PORT", "5432"))
@@ -94,7 +94,13 @@ async def db(
     backend: str = request.param
     if backend not in backend_urls:
         pytest.skip("PostgreSQL disabled with OMNI_TEST_SKIP_PG=1")
-    database = Database(Settings(database_url=backend_urls[backend], run_dispatcher=False))
+    database = Database(
+        Settings(
+            database_url=backend_urls[backend],
+            run_dispatcher=False,
+            sandbox_payment_secret=SANDBOX_SECRET,
+        )
+    )
     await empty_all_tables(database)
     try:
         yield database

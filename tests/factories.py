@@ -14,6 +14,9 @@ from omniretail.db import Database
 
 _codes = itertools.count(1)
 
+# The sandbox provider's callback secret in tests (a server has none unless configured).
+SANDBOX_SECRET = "test-sandbox-secret"
+
 
 @dataclass(frozen=True)
 class TenantHandle:

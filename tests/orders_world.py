@@ -10,7 +10,7 @@ from typing import Any
 from omniretail.auth.domain import Role
 from omniretail.db import Database
 from omniretail.payments.providers import SandboxProvider
-from tests.factories import Api, TenantHandle, make_key
+from tests.factories import SANDBOX_SECRET, Api, TenantHandle, make_key
 
 CUSTOMER = {"lat": 31.2304, "lng": 121.4737, "name": "Li Wei", "phone": "13800138000"}
 FAR_AWAY = {"lat": 31.0000, "lng": 121.0000}
@@ -144,7 +144,7 @@ async def build_world(admin: Api, db: Database, tenant: TenantHandle) -> World:
 async def paid_online(world: World, order: dict[str, Any]) -> dict[str, Any]:
     """Play the sandbox provider: sign a capture callback for the order's payment."""
     payment = next(p for p in order["payments"] if p["method"] == "sandbox")
-    sandbox = SandboxProvider("omniretail-sandbox")
+    sandbox = SandboxProvider(SANDBOX_SECRET)
     body = {
         "provider_ref": payment["provider_ref"],
         "status": "captured",

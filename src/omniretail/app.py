@@ -112,10 +112,14 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     dispatcher = Dispatcher(database, registry)
     database.on_outbox_commit(dispatcher.wake)
     heads = script_heads()
-    providers = builtin_providers(settings.sandbox_payment_secret)
+    providers = builtin_providers(settings.sandbox_secret())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.sandbox_secret() is None:
+            log.warning(
+                "OMNI_SANDBOX_PAYMENT_SECRET is not set: sandbox payment callbacks are refused"
+            )
         stop = asyncio.Event()
         tasks = []
         if settings.run_dispatcher:

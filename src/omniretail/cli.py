@@ -29,7 +29,7 @@ from omniretail.imports.service import Kind
 from omniretail.inventory import service as inventory
 from omniretail.jobs import build_jobs, run_due, run_jobs_forever
 from omniretail.migrate import upgrade
-from omniretail.payments.providers import builtin_providers
+from omniretail.payments.providers import SandboxProvider, builtin_providers
 from omniretail.wiring import build_registry
 
 app = typer.Typer(help="Omniretail: omnichannel retail platform.", no_args_is_help=True)
@@ -39,6 +39,8 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
 inventory_app = typer.Typer(help="Stock: checks of the ledger.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
+sandbox_app = typer.Typer(help="The sandbox payment gateway (development).", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
 err = Console(stderr=True)
 
 T = TypeVar("T")
@@ -145,7 +147,7 @@ def worker(
 
     async def work(db: Database) -> int:
         dispatcher = Dispatcher(db, build_registry())
-        providers = builtin_providers(db.settings.sandbox_payment_secret)
+        providers = builtin_providers(db.settings.sandbox_secret())
         if once:
             await run_due(db, build_jobs(providers), {}, 0.0)
             return await dispatcher.run_until_idle()
@@ -238,6 +240,28 @@ def export_file(
     else:
         output.write_text(text, encoding="utf-8")
         err.print(f"wrote {output}")
+
+
+@sandbox_app.command("sign")
+def sandbox_sign(
+    provider_ref: Annotated[str, typer.Argument(help="the payment's provider_ref")],
+    status: Annotated[str, typer.Argument(help="captured or declined")],
+    amount: Annotated[int, typer.Argument(help="the payment's amount in minor units")],
+) -> None:
+    """Print the callback body the sandbox gateway would send (HMAC-SHA256 of
+    ``provider_ref|status|amount`` with OMNI_SANDBOX_PAYMENT_SECRET), to post to
+    /v1/payments/sandbox/callback."""
+    secret = Settings().sandbox_secret()
+    if secret is None:
+        err.print("[red]error:[/red] set OMNI_SANDBOX_PAYMENT_SECRET (the server's own) first")
+        raise typer.Exit(2)
+    if status not in ("captured", "declined"):
+        err.print("[red]error:[/red] status is captured or declined")
+        raise typer.Exit(2)
+    signature = SandboxProvider(secret).sign(provider_ref, status, amount)
+    _print_json(
+        {"provider_ref": provider_ref, "status": status, "amount": amount, "signature": signature}
+    )
 
 
 @app.command()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,8 +23,13 @@ class Settings(BaseSettings):
     # How often expired stock holds are released (worker, and the API's background loop).
     expiry_poll_seconds: float = Field(default=5.0, gt=0)
     max_body_bytes: int = 16 * 1024 * 1024
-    # Signs the sandbox payment provider's callbacks; set a real secret outside development.
-    sandbox_payment_secret: str = "omniretail-sandbox"  # noqa: S105
+    # Signs the sandbox payment provider's callbacks. There is no default: without one every
+    # sandbox callback is refused (and `omni serve` warns), so no install trusts a known secret.
+    sandbox_payment_secret: SecretStr | None = None
+
+    def sandbox_secret(self) -> str | None:
+        secret = self.sandbox_payment_secret
+        return secret.get_secret_value() if secret is not None else None
 
     @property
     def is_sqlite(self) -> bool:

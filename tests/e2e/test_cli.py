@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from omniretail.cli import app
+from omniretail.payments.providers import SandboxProvider
 
 runner = CliRunner()
 
@@ -64,3 +65,18 @@ def test_demo_seeds_once_and_then_hands_out_a_new_key() -> None:
     second = runner.invoke(app, ["demo"])
     assert second.exit_code == 0, second.output
     assert json.loads(first.stdout)["admin_key"] != json.loads(second.stdout)["admin_key"]
+
+
+def test_sandbox_sign_uses_the_servers_secret_and_refuses_without_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OMNI_SANDBOX_PAYMENT_SECRET", raising=False)
+    refused = runner.invoke(app, ["sandbox", "sign", "sbx:ord_1-0", "captured", "9900"])
+    assert refused.exit_code == 2
+    assert "OMNI_SANDBOX_PAYMENT_SECRET" in refused.output
+    monkeypatch.setenv("OMNI_SANDBOX_PAYMENT_SECRET", "s3cret")
+    signed = runner.invoke(app, ["sandbox", "sign", "sbx:ord_1-0", "captured", "9900"])
+    assert signed.exit_code == 0, signed.output
+    body = json.loads(signed.stdout)
+    assert body["signature"] == SandboxProvider("s3cret").sign("sbx:ord_1-0", "captured", 9900)
+    assert SandboxProvider("s3cret").verify("sbx:ord_1-0", "captured", 9900, body["signature"])

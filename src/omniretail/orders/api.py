@@ -191,6 +191,10 @@ async def sandbox_callback(body: PaymentCallbackIn, request: Request) -> OrderOu
     """The sandbox provider's asynchronous confirmation, authenticated by its signature."""
     sandbox = providers(request)["sandbox"]
     assert isinstance(sandbox, SandboxProvider)
+    if not sandbox.configured:
+        raise Unauthenticated(
+            "sandbox callbacks are refused: this server has no OMNI_SANDBOX_PAYMENT_SECRET"
+        )
     if not sandbox.verify(body.provider_ref, body.status, body.amount, body.signature):
         raise Unauthenticated("the callback signature does not match")
     db: Database = request.app.state.db

@@ -30,7 +30,7 @@ ONLINE = ["app", "miniprogram", "douyin", "xiaohongshu", "web"]
 async def seed_orders(db: Database, tenant_id: int, *, count: int = 60, seed: int = 5) -> int:
     """Place ``count`` orders over the last four days; returns how many were placed."""
     rng = random.Random(seed)
-    providers = builtin_providers(db.settings.sandbox_payment_secret)
+    providers = builtin_providers(db.settings.sandbox_secret())
     async with db.uow(tenant_id) as uow:
         products = await catalog.list_products(uow, limit=200)
         prices = {v.sku: v.price for p in products for v in p.variants}

@@ -62,14 +62,19 @@ class SandboxProvider:
 
     ``token`` ``"decline"`` is refused at once; anything else is pending until a callback signed
     with the sandbox secret confirms (or fails) it, as real gateways notify asynchronously.
+    With no secret configured no callback verifies, so sandbox payments stay pending.
     """
 
     method = "sandbox"
     online = True
     in_person = False
 
-    def __init__(self, secret: str) -> None:
-        self._secret = secret.encode()
+    def __init__(self, secret: str | None) -> None:
+        self._secret = secret.encode() if secret else None
+
+    @property
+    def configured(self) -> bool:
+        return self._secret is not None
 
     def authorise(
         self, *, amount: int, currency: str, reference: str, token: str | None
@@ -82,10 +87,14 @@ class SandboxProvider:
         return Authorisation(PaymentStatus.CAPTURED, f"refund:{provider_ref}")
 
     def sign(self, provider_ref: str, status: str, amount: int) -> str:
+        if self._secret is None:
+            raise ValueError("no sandbox secret is configured (OMNI_SANDBOX_PAYMENT_SECRET)")
         message = f"{provider_ref}|{status}|{amount}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
     def verify(self, provider_ref: str, status: str, amount: int, signature: str) -> bool:
+        if self._secret is None:
+            return False
         if not (signature.isascii() and provider_ref.isascii() and status.isascii()):
             return False  # compare_digest refuses non-ASCII text; such a signature is wrong
         return hmac.compare_digest(self.sign(provider_ref, status, amount), signature)
@@ -108,7 +117,7 @@ class ExchangeCreditProvider:
         return Authorisation(PaymentStatus.CAPTURED, f"refund:{provider_ref}")
 
 
-def builtin_providers(sandbox_secret: str) -> dict[str, PaymentProvider]:
+def builtin_providers(sandbox_secret: str | None) -> dict[str, PaymentProvider]:
     return {
         "cash": InPersonProvider("cash"),
         "card_present": InPersonProvider("card_present"),
