@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omniretail import __version__
 from omniretail.auth import api as auth_api
+from omniretail.auth.throttle import FailureThrottle
 from omniretail.catalog import api as catalog_api
 from omniretail.channels import api as channels_api
 from omniretail.config import Settings
@@ -152,6 +153,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.settings = settings
     app.state.dispatcher = dispatcher
     app.state.payment_providers = providers
+    app.state.auth_throttle = FailureThrottle(
+        limit=settings.auth_failure_limit, window_seconds=settings.auth_failure_window_seconds
+    )
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for router in ROUTERS:

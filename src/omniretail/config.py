@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     # How often expired stock holds are released (worker, and the API's background loop).
     expiry_poll_seconds: float = Field(default=5.0, gt=0)
     max_body_bytes: int = 16 * 1024 * 1024
+    # Wrong keys from one client address before it is answered 429 (per API process).
+    auth_failure_limit: int = Field(default=30, ge=1)
+    auth_failure_window_seconds: float = Field(default=60.0, gt=0)
     # Signs the sandbox payment provider's callbacks. There is no default: without one every
     # sandbox callback is refused (and `omni serve` warns), so no install trusts a known secret.
     sandbox_payment_secret: SecretStr | None = None

@@ -50,7 +50,9 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JS
         "code": code,
         **extra,
     }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if "retry_after_seconds" in extra:
+        headers["Retry-After"] = str(extra["retry_after_seconds"])
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 

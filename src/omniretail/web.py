@@ -15,8 +15,9 @@ from pydantic import BaseModel
 
 from omniretail.auth.domain import Permission, Principal
 from omniretail.auth.service import authenticate
+from omniretail.auth.throttle import FailureThrottle
 from omniretail.db import Database, UnitOfWork
-from omniretail.errors import Forbidden, ValidationFailed
+from omniretail.errors import Forbidden, RateLimited, Unauthenticated, ValidationFailed
 from omniretail.idempotency import fingerprint, run_idempotent
 from omniretail.schemas import dump_without_secrets
 
@@ -90,7 +91,21 @@ async def context(
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
     ] = None,
 ) -> Ctx:
-    principal = await authenticate(db, authorization)
+    throttle: FailureThrottle = request.app.state.auth_throttle
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.retry_after(address, authorization)
+    if wait is not None:
+        raise RateLimited(
+            "too many failed authentications from this address; wait and try again",
+            retry_after_seconds=wait,
+        )
+    try:
+        principal = await authenticate(db, authorization)
+    except Unauthenticated:
+        throttle.record_failure(address)
+        raise
+    if authorization is not None:
+        throttle.record_success(authorization)
     return Ctx(request=request, db=db, principal=principal, idempotency_key=idempotency_key)
 
 

@@ -84,7 +84,15 @@ async def test_a_pickup_code_at_the_wrong_store_or_guessed_is_refused(world: Wor
         "/v1/pickups/verify", {"code": pickup["pickup_code"], "location": "ST-A"}
     )
     assert right.status_code == 429
+    assert 1 <= int(right.headers["Retry-After"]) <= 600
     assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 1, "reserved": 1}
+    # The store's other terminal is not locked out with it: the right code hands over.
+    counter = world.keys["pos_a"]
+    handed = await counter.post(
+        "/v1/pickups/verify", {"code": pickup["pickup_code"], "location": "ST-A"}
+    )
+    assert handed.status_code == 200, handed.text
+    assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 0, "reserved": 0}
 
 
 async def test_ship_from_the_nearest_store_that_has_every_line(world: World) -> None:

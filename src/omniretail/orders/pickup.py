@@ -1,5 +1,8 @@
 """Pickup codes (核销): verified only at their store, only when ready, only once; wrong guesses
-are rate limited per store and every attempt is logged."""
+are rate limited per store and terminal (API key), and every attempt is logged.
+
+The limit is per terminal, not per store: a terminal (or a stolen key) that keeps guessing is
+held back, while the store's other terminals go on handing over pickups with correct codes."""
 
 from __future__ import annotations
 
@@ -45,21 +48,31 @@ class PickupRateLimited(RateLimited):
     title = "Too many wrong pickup codes at this store"
 
 
-async def check_attempts(uow: UnitOfWork, location_id: int, now: dt.datetime) -> None:
-    failures = await uow.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(PickupAttempt)
-        .where(
-            PickupAttempt.location_id == location_id,
-            PickupAttempt.succeeded.is_(False),
-            PickupAttempt.at > now - WINDOW,
+async def check_attempts(
+    uow: UnitOfWork, location_id: int, key_id: int | None, now: dt.datetime
+) -> None:
+    recent = (
+        await uow.session.scalars(
+            sa.select(PickupAttempt.at)
+            .where(
+                PickupAttempt.location_id == location_id,
+                PickupAttempt.key_id.is_(None)
+                if key_id is None
+                else PickupAttempt.key_id == key_id,
+                PickupAttempt.succeeded.is_(False),
+                PickupAttempt.at > now - WINDOW,
+            )
+            .order_by(PickupAttempt.at.desc())
+            .limit(MAX_FAILURES)
         )
-    )
-    if (failures or 0) >= MAX_FAILURES:
+    ).all()
+    if len(recent) >= MAX_FAILURES:
+        # Allowed again when the oldest of the last MAX_FAILURES leaves the window.
+        wait = recent[-1] + WINDOW - now
         raise PickupRateLimited(
-            f"{MAX_FAILURES} wrong codes in {int(WINDOW.total_seconds() // 60)} minutes at this "
-            "store; wait and try again",
-            retry_after_seconds=int(WINDOW.total_seconds()),
+            f"{MAX_FAILURES} wrong codes in {int(WINDOW.total_seconds() // 60)} minutes from "
+            "this terminal at this store; wait and try again",
+            retry_after_seconds=max(1, int(wait.total_seconds()) + 1),
         )
 
 
@@ -78,7 +91,7 @@ async def do_verify_pickup(
     in its own transaction (:func:`do_record_failed_attempt`), since this one rolls back."""
     now = now or utcnow()
     location_id, _ = await network.location_ref(uow, location)
-    await check_attempts(uow, location_id, now)
+    await check_attempts(uow, location_id, key_id, now)
     if not valid_pickup_code_shape(code):
         raise PickupCodeInvalid("a pickup code is 8 digits")
     digest = pickup_code_digest(uow.require_tenant(), location_id, code)
