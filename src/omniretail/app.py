@@ -77,19 +77,36 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
             return
         seen = 0
+        too_large = False
+        started = False
 
         async def limited() -> Message:
-            nonlocal seen
+            # A streamed (chunked) body has no Content-Length: count it as it comes. Past the
+            # limit the app is told the client left, and whatever it answers is replaced by 413.
+            nonlocal seen, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    too_large = True
+                    return {"type": "http.disconnect"}
             return message
 
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if too_large:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
+            await self.app(scope, limited, guarded_send)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large and not started:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -100,10 +117,6 @@ class BodyLimit:
             f"the body exceeds {self.max_bytes} bytes",
         )
         await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:

@@ -211,8 +211,11 @@ def import_file(
                 f"{'checking' if dry_run else 'importing'} {path.name}", total=1
             )
             async with db.uow(tenant_id) as uow:
+                currency = (await auth.get_tenant(uow)).currency
+            parsed = await imports.parse_file(kind, text, currency=currency)
+            async with db.uow(tenant_id) as uow:
                 result = await imports.do_import(
-                    uow, kind=kind, text=text, dry_run=dry_run, actor="cli"
+                    uow, kind=kind, parsed=parsed, dry_run=dry_run, actor="cli"
                 )
             progress.update(task, completed=1)
         return result.model_dump()

@@ -166,8 +166,9 @@ class Database:
 
 
 def _create_engine(url: str, settings: Settings) -> AsyncEngine:
+    # hide_parameters: a failing statement is logged without its values (phones, names, codes).
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
@@ -175,6 +176,7 @@ def _create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=False,
+        hide_parameters=True,
     )
 
 

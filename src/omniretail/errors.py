@@ -62,6 +62,11 @@ class IdempotencyKeyReused(ValidationFailed):
     title = "Idempotency-Key reused with another request"
 
 
+class TooLarge(DomainError):
+    code = "too_large"
+    title = "Too large"
+
+
 class RateLimited(DomainError):
     code = "rate_limited"
     title = "Too many attempts"

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -90,6 +90,36 @@ def record_event(
             payload=payload,
             occurred_at=utcnow(),
         )
+    )
+    uow.wrote_events = True
+
+
+async def record_events(
+    uow: UnitOfWork,
+    type_: str,
+    *,
+    aggregate_type: str,
+    events: Sequence[tuple[str, dict[str, Any]]],
+) -> None:
+    """Write many events of one type as one multi-row insert (an import's thousands of
+    products), in the unit of work's transaction; ``events`` are (aggregate id, payload)."""
+    if not events:
+        return
+    tenant_id, now = uow.require_tenant(), utcnow()
+    await uow.session.execute(
+        sa.insert(cast(sa.Table, OutboxEvent.__table__)),
+        [
+            {
+                "tenant_id": tenant_id,
+                "type": type_,
+                "aggregate_type": aggregate_type,
+                "aggregate_id": str(aggregate_id),
+                "payload": payload,
+                "occurred_at": now,
+                "attempts": 0,
+            }
+            for aggregate_id, payload in events
+        ],
     )
     uow.wrote_events = True
 

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from omniretail.errors import (
@@ -16,6 +17,7 @@ from omniretail.errors import (
     Forbidden,
     NotFound,
     RateLimited,
+    TooLarge,
     Unauthenticated,
     ValidationFailed,
 )
@@ -31,6 +33,7 @@ _STATUS_BY_CATEGORY: list[tuple[type[DomainError], int]] = [
     (Conflict, 409),
     (ValidationFailed, 422),
     (RateLimited, 429),
+    (TooLarge, 413),
 ]
 
 
@@ -92,6 +95,21 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code, "http_error"
         )
         return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(OperationalError)
+    async def _busy(_: Request, exc: OperationalError) -> JSONResponse:
+        # SQLite's writer waited its whole busy timeout behind another long write: the request
+        # changed nothing and may simply be sent again.
+        if "database is locked" in str(exc.orig):
+            return problem(
+                503,
+                "database_busy",
+                "Database busy",
+                "the database is busy with another write; retry shortly",
+                retry_after_seconds=1,
+            )
+        log.exception("database error", exc_info=exc)
+        return problem(500, "internal_error", "Internal error", "an unexpected error occurred")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

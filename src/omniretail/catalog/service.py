@@ -23,7 +23,7 @@ from omniretail.catalog.schemas import (
 )
 from omniretail.db import UnitOfWork, utcnow
 from omniretail.errors import AlreadyExists, NotFound, ValidationFailed
-from omniretail.events import record_event
+from omniretail.events import record_event, record_events
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,18 +456,22 @@ async def _insert_new(uow: UnitOfWork, products: list[ProductIn], actor: str) ->
             for v in p.variants
         ],
     )
-    for p in products:
-        record_event(
-            uow,
-            "product.created",
-            aggregate_type="product",
-            aggregate_id=p.code,
-            payload={
-                "code": p.code,
-                "skus": [v.sku for v in p.variants],
-                "prices": {v.sku: v.price for v in p.variants},
-            },
-        )
+    await record_events(
+        uow,
+        "product.created",
+        aggregate_type="product",
+        events=[
+            (
+                p.code,
+                {
+                    "code": p.code,
+                    "skus": [v.sku for v in p.variants],
+                    "prices": {v.sku: v.price for v in p.variants},
+                },
+            )
+            for p in products
+        ],
+    )
 
 
 def _update_existing(

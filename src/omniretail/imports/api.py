@@ -31,8 +31,11 @@ async def import_csv(kind: Kind, ctx: CtxDep, dry_run: bool = True) -> ImportRep
         raise ValidationFailed(
             "the file is not UTF-8 text", [{"field": "body", "message": "save the CSV as UTF-8"}]
         ) from exc
+    parsed = await service.parse_file(kind, text, currency=ctx.principal.currency)
     async with ctx.uow() as uow:
-        return await service.do_import(uow, kind=kind, text=text, dry_run=dry_run, actor=ctx.actor)
+        return await service.do_import(
+            uow, kind=kind, parsed=parsed, dry_run=dry_run, actor=ctx.actor
+        )
 
 
 @router.get(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pydantic import Field
+
 from omniretail.schemas import Output
 
 
@@ -15,4 +17,5 @@ class ImportReport(Output):
     rows: int
     created: int
     updated: int
-    errors: list[RowErrorOut]
+    error_count: int = Field(default=0, description="every bad row found")
+    errors: list[RowErrorOut] = Field(description="the first 1,000 bad rows, by line")
