@@ -165,6 +165,7 @@ async def get_availability(
 @router.get("/channels/{code}/buffers", response_model=BuffersOut)
 async def get_buffers(code: Code, ctx: CtxDep) -> BuffersOut:
     ctx.require(Permission.READ)
+    ctx.require_channel(code)  # another channel's buffers are the retailer's own policy
     async with ctx.uow() as uow:
         return await atp.channel_buffers(uow, code)
 

@@ -9,6 +9,7 @@ from omniretail.auth.domain import Permission
 from omniretail.db import utcnow
 from omniretail.errors import NotFound, ValidationFailed
 from omniretail.loyalty import service as loyalty
+from omniretail.network import service as network
 from omniretail.pricing import coupons, service
 from omniretail.pricing.schemas import (
     CouponIn,
@@ -88,6 +89,8 @@ async def redeem_coupon(code: Code, body: RedemptionIn, ctx: CtxDep) -> CouponOu
     ctx.require(Permission.ORDERS_WRITE)
     ctx.require_channel(body.channel)
     async with ctx.uow() as uow:
+        if body.location is not None and ctx.principal.location_id is not None:
+            ctx.require_location((await network.location_ref(uow, body.location))[0])
         await coupons.do_redeem_coupons(
             uow,
             codes=[code],
