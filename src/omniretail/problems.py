@@ -44,14 +44,15 @@ def status_for(error: DomainError) -> int:
     return 400
 
 
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(status: int, code: str, title: str, detail: str, /, **extra: Any) -> JSONResponse:
+    # The standard members win over an error's extras of the same name.
     body = {
+        **extra,
         "type": f"https://omniretail.dev/problems/{code}",
         "title": title,
         "status": status,
         "detail": detail,
         "code": code,
-        **extra,
     }
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if "retry_after_seconds" in extra:

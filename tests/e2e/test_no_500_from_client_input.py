@@ -200,3 +200,26 @@ async def test_other_requests_keep_flowing_during_a_large_import(admin: Api) -> 
     assert imported == 200
     assert set(answered) == {200, 201}
     assert len((await admin.get("/v1/locations", limit=20)).json()["items"]) == 10
+
+
+async def test_found_by_fuzzing_a_second_accept_and_a_stray_carriage_return_are_4xx(
+    world: World,
+) -> None:
+    await world.stock("ST-A", "TEE-S", 1)
+    sale = await world.order(
+        world.keys["pos_a"],
+        channel="pos",
+        fulfillment={"mode": "in_store", "location": "ST-A"},
+        payments=[{"method": "cash", "amount": 9900}],
+    )
+    fulfilment = sale.json()["fulfillments"][0]["id"]
+    again = await world.admin.post(f"/v1/fulfillments/{fulfilment}/accept")
+    assert again.status_code == 409, again.text
+    assert again.json()["status"] == 409
+    assert again.json()["fulfillment_status"] == "handed_over"
+    broken = await world.admin.client.post(
+        "/v1/imports/products",
+        content=b'product_code,ti"tle\r0,\rx\n',
+        headers=world.admin.headers({"Content-Type": "text/csv"}),
+    )
+    assert broken.status_code == 422, broken.text

@@ -10,6 +10,7 @@ all of them.
 from __future__ import annotations
 
 import asyncio
+import csv
 from collections.abc import Callable
 from enum import StrEnum
 
@@ -79,10 +80,15 @@ async def parse_file(kind: Kind, text: str, *, currency: str) -> Parsed:
     # refused before it is parsed at all.
     if text.count("\n") > 2 * MAX_IMPORT_ROWS:
         raise _too_large()
-    if kind is Kind.LOCATIONS:
-        parsed = await asyncio.to_thread(parse_locations, text)
-    else:
-        parsed = await asyncio.to_thread(parse_products, text, minor_digits(currency))
+    try:
+        if kind is Kind.LOCATIONS:
+            parsed = await asyncio.to_thread(parse_locations, text)
+        else:
+            parsed = await asyncio.to_thread(parse_products, text, minor_digits(currency))
+    except csv.Error as exc:
+        raise ImportRejected(
+            "the file is not valid CSV", [{"field": "body", "message": str(exc)}]
+        ) from exc
     if parsed.rows > MAX_IMPORT_ROWS:
         raise _too_large()
     return parsed

@@ -98,7 +98,7 @@ async def apply_action(
     if after is None:
         raise InvalidTransition(
             f"cannot {action.value} a {fulfilment.mode} fulfilment that is {status.value}",
-            status=status.value,
+            fulfillment_status=status.value,
         )
     if action in STOCK_LEAVES and fulfilment.reservation_id:
         await reservations.do_consume_reservation(
