@@ -223,3 +223,52 @@ async def test_found_by_fuzzing_a_second_accept_and_a_stray_carriage_return_are_
         headers=world.admin.headers({"Content-Type": "text/csv"}),
     )
     assert broken.status_code == 422, broken.text
+
+
+@pytest.mark.parametrize("key", ["admin", "app", "pos_a"])
+async def test_a_client_cannot_pay_with_an_internal_tender(
+    world: World, db: Database, key: str
+) -> None:
+    """Issue 10, item 1: exchange credit paid for a whole order was a free, captured order."""
+    await world.stock("ST-A", "TEE-S", 1)
+    api = world.admin if key == "admin" else world.keys[key]
+    free = await world.order(
+        api,
+        channel="pos" if key == "pos_a" else "app",
+        fulfillment={"mode": "in_store", "location": "ST-A"},
+        payments=[{"method": "exchange_credit", "amount": 9900}],
+    )
+    assert free.status_code == 422, free.text
+    assert free.json()["errors"][0]["field"] == "payments.0.method"
+    assert "exchange_credit" not in free.json()["errors"][0]["message"]
+    assert await order_count(db) == 0
+    assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 1, "reserved": 0}
+
+
+async def test_an_exchange_cannot_name_exchange_credit_for_its_new_goods(
+    world: World, db: Database
+) -> None:
+    await world.stock("ST-A", "TEE-S", 1)
+    await world.stock("ST-A", "JEANS-32", 1)
+    sale = await world.order(
+        world.keys["pos_a"],
+        channel="pos",
+        fulfillment={"mode": "in_store", "location": "ST-A"},
+        payments=[{"method": "cash", "amount": 9900}],
+    )
+    swap = {
+        "order_id": sale.json()["id"],
+        "channel": "pos",
+        "location": "ST-A",
+        "lines": [{"sku": "TEE-S", "qty": 1}],
+        "new_order": {
+            "lines": [{"sku": "JEANS-32", "qty": 1}],
+            "fulfillment": {"mode": "in_store", "location": "ST-A"},
+            "payments": [{"method": "exchange_credit", "amount": 20000}],
+        },
+    }
+    refused = await world.keys["pos_a"].post("/v1/exchanges", swap)
+    assert refused.status_code == 422, refused.text
+    assert await order_count(db) == 1
+    assert await world.on_hand("ST-A", "JEANS-32") == {"on_hand": 1, "reserved": 0}
+    assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 0, "reserved": 0}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ from omniretail.orders.domain import (
 )
 from omniretail.orders.models import Fulfilment, FulfilmentLine, Order, OrderLine, Payment
 from omniretail.orders.queries import order_out
-from omniretail.orders.schemas import OrderIn, OrderOut
+from omniretail.orders.schemas import OrderIn, OrderOut, PaymentIn
 from omniretail.orders.sourcing import Candidate, Plan, Policy, plan_pickup, source_order
 from omniretail.payments.providers import PaymentProvider, PaymentStatus
 
@@ -87,8 +88,12 @@ async def do_place_order(
     data: OrderIn,
     caller: Caller,
     providers: dict[str, PaymentProvider],
+    internal_payments: Sequence[PaymentIn] = (),
     now: dt.datetime | None = None,
 ) -> OrderOut:
+    """Place an order in the caller's unit of work (see the module docstring). ``data.payments``
+    are the client's tenders; ``internal_payments`` are tenders only an owning code path may
+    create (an exchange's credit, a platform's own collection) and are authorised first."""
     now = now or utcnow()
     tenant = await auth.get_tenant(uow)
     settings = tenant.settings or {}
@@ -134,7 +139,9 @@ async def do_place_order(
     points_value = 0
     if data.points_to_redeem:
         points_value = await _redeem_points(uow, data, customer_id, draft.public_id, total)
-    payments = _authorise(data, providers, total - points_value, tenant.currency, draft.public_id)
+    payments = _authorise(
+        data, internal_payments, providers, total - points_value, tenant.currency, draft.public_id
+    )
     if points_value:
         payments.insert(
             0,
@@ -471,20 +478,21 @@ async def _redeem_points(
 
 def _authorise(
     data: OrderIn,
+    internal: Sequence[PaymentIn],
     providers: dict[str, PaymentProvider],
     due: int,
     currency: str,
     reference: str,
 ) -> list[Payment]:
+    """Authorise the owning code path's internal tenders, then the client's. A client may not
+    name an internal tender (exchange credit, a platform's own collection)."""
     errors = []
+    offered = sorted(method for method, p in providers.items() if not p.internal)
     for i, payment in enumerate(data.payments):
         provider = providers.get(payment.method)
-        if provider is None:
+        if provider is None or provider.internal:
             errors.append(
-                {
-                    "field": f"payments.{i}.method",
-                    "message": f"one of {', '.join(sorted(providers))}",
-                }
+                {"field": f"payments.{i}.method", "message": f"one of {', '.join(offered)}"}
             )
         elif provider.in_person and data.fulfillment.mode is not Mode.IN_STORE:
             errors.append(
@@ -495,7 +503,9 @@ def _authorise(
             )
     if errors:
         raise ValidationFailed("unknown or unusable payment method", errors)
-    given = sum(p.amount for p in data.payments)
+    assert all(providers[p.method].internal for p in internal), "internal tenders only"
+    tenders = [*internal, *data.payments]
+    given = sum(p.amount for p in tenders)
     if given != due:
         raise PaymentMismatch(
             f"payments add up to {given}, the amount due is {due}",
@@ -503,7 +513,7 @@ def _authorise(
             amount_due=due,
         )
     out = []
-    for i, payment in enumerate(data.payments):
+    for i, payment in enumerate(tenders):
         result = providers[payment.method].authorise(
             amount=payment.amount,
             currency=currency,

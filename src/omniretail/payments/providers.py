@@ -27,6 +27,9 @@ class PaymentProvider(Protocol):
     method: str
     online: bool  # True: the money is confirmed later by a callback
     in_person: bool  # True: taken at a counter (cash, card terminal), so in-store sales only
+    # True: created only by the code path that owns it (an exchange's credit, a platform's own
+    # collection), never named in a client's payments: naming it would be a free order.
+    internal: bool
 
     def authorise(
         self, *, amount: int, currency: str, reference: str, token: str | None
@@ -40,6 +43,7 @@ class InPersonProvider:
 
     online = False
     in_person = True
+    internal = False
 
     def __init__(self, method: str) -> None:
         self.method = method
@@ -68,6 +72,7 @@ class SandboxProvider:
     method = "sandbox"
     online = True
     in_person = False
+    internal = False
 
     def __init__(self, secret: str | None) -> None:
         self._secret = secret.encode() if secret else None
@@ -107,6 +112,7 @@ class ExchangeCreditProvider:
     method = "exchange_credit"
     online = False
     in_person = False
+    internal = True
 
     def authorise(
         self, *, amount: int, currency: str, reference: str, token: str | None

@@ -68,9 +68,6 @@ async def do_exchange(
         now=now,
         keep_as_credit=credit,
     )
-    payments = ([PaymentIn(method="exchange_credit", amount=credit)] if credit else []) + list(
-        new.payments
-    )
     try:
         placed = await checkout.do_place_order(
             uow,
@@ -79,11 +76,14 @@ async def do_exchange(
                 customer_id=order.customer_id,
                 lines=new.lines,
                 fulfillment=new.fulfillment,
-                payments=payments,
+                payments=new.payments,
                 attributed_staff=new.attributed_staff,
             ),
             caller=caller,
             providers=providers,
+            internal_payments=[PaymentIn(method="exchange_credit", amount=credit)]
+            if credit
+            else [],
             now=now,
         )
     except PaymentMismatch as exc:
