@@ -26,6 +26,8 @@ from typing import Any
 
 import httpx
 
+from omniretail.config import normalise_database_url
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SECRET = "fuzz-sandbox-secret"  # noqa: S105 (a throwaway server's own)
@@ -185,7 +187,7 @@ def main() -> int:
     parser.add_argument("--max-time", type=int, default=300, help="seconds of fuzzing")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="omni-fuzz-"))
-    url = args.database_url or f"sqlite+aiosqlite:///{work / 'fuzz.db'}"
+    url = normalise_database_url(args.database_url or f"sqlite:///{work / 'fuzz.db'}")
     if url.startswith("postgresql"):
         asyncio.run(reset_postgres(url))
     port = free_port()
