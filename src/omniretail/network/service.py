@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -246,6 +247,50 @@ async def locations_near(
             )
     found.sort(key=lambda loc: (loc.distance_km, loc.code))
     return found[:limit]
+
+
+# Bound parameters per IN list: well under SQLite's and asyncpg's limits (32,766 / 32,767).
+_IN_CHUNK = 10_000
+MAX_DELIVERY_RADIUS_KM = 100.0  # the schema's bound on ``delivery_radius_km``
+
+
+async def locations_among(
+    uow: UnitOfWork,
+    ids: Collection[int],
+    *,
+    lat: float,
+    lng: float,
+    capability: str | None = None,
+) -> list[NearbyLocation]:
+    """The active locations among ``ids`` (with ``capability``), with their distance to the
+    point, nearest first: primary-key lookups, so the cost follows ``ids``, not the network."""
+    wanted = sorted(set(ids))
+    conditions = [Location.active.is_(True)]
+    if capability is not None:
+        conditions.append(CAPABILITY_COLUMNS[capability].is_(True))
+    found: list[NearbyLocation] = []
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        query = sa.select(*_NEARBY_COLUMNS).where(Location.id.in_(chunk), *conditions)
+        for row in await uow.session.execute(query):
+            found.append(
+                NearbyLocation(
+                    distance_km=round(distance_km(lat, lng, row.lat, row.lng), 3),
+                    **{name: getattr(row, name) for name in _NEARBY_FIELDS},
+                )
+            )
+    found.sort(key=lambda loc: (loc.distance_km, loc.code))
+    return found
+
+
+async def delivers_to(uow: UnitOfWork, *, lat: float, lng: float) -> bool:
+    """Whether any active local-delivery location has the point within its delivery radius
+    (stock aside); a bounded query around the point, whatever the size of the network."""
+    nearby = await locations_near(
+        uow, lat=lat, lng=lng, radius_km=MAX_DELIVERY_RADIUS_KM, capability="local_delivery",
+        limit=1_000_000,
+    )  # fmt: skip
+    return any(loc.distance_km <= (loc.delivery_radius_km or 0.0) for loc in nearby)
 
 
 @dataclass(frozen=True, slots=True)

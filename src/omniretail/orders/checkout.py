@@ -344,9 +344,14 @@ async def _plan(
         now=now,
         timezone=timezone,
     )
-    if mode is Mode.LOCAL_DELIVERY and not any(
-        c.excluded is None or "closed" in c.excluded or "capacity" in c.excluded
-        for c in found.candidates
+    if (
+        mode is Mode.LOCAL_DELIVERY
+        and not any(
+            c.excluded is None or "closed" in c.excluded or "capacity" in c.excluded
+            for c in found.candidates
+        )
+        # No holder reaches the address: is it outside every radius, or only out of stock?
+        and not await network.delivers_to(uow, lat=address.lat, lng=address.lng)
     ):
         raise OutOfDeliveryArea(
             "no store or dark store delivers to this address",
@@ -358,7 +363,7 @@ async def _plan(
         raise _short(plan)
     draft.plan = [(s.location, s.distance_km, list(s.lines)) for s in plan.shipments]
     draft.transfers = []
-    draft.sourcing = _explain(mode, plan)
+    draft.sourcing = _explain(mode, plan) | {"considered": len(found.candidates)}
 
 
 async def _plan_pickup(
@@ -395,6 +400,7 @@ async def _plan_pickup(
         skus=[s for s, _ in lines],
         now=now,
         timezone=timezone,
+        only=[store.id],
     )
     at_store = next(
         (c for c in here.candidates if c.code == code),
