@@ -9,9 +9,14 @@ from omniretail.auth.domain import Permission
 from omniretail.db import Database
 from omniretail.errors import NotFound, Unauthenticated
 from omniretail.network import service as network
-from omniretail.orders import checkout, fulfilment, payments, pickup, queries
+from omniretail.orders import bulk, checkout, fulfilment, payments, pickup, queries
 from omniretail.orders.domain import Action, OrderStatus
 from omniretail.orders.schemas import (
+    BulkAction,
+    BulkActionsIn,
+    BulkActionsOut,
+    BulkErrorOut,
+    BulkResultOut,
     FulfilmentOut,
     OrderIn,
     OrderOut,
@@ -20,6 +25,7 @@ from omniretail.orders.schemas import (
     RejectIn,
 )
 from omniretail.payments.providers import PaymentProvider, PaymentStatus, SandboxProvider
+from omniretail.problems import status_for
 from omniretail.schemas import Code, Page
 from omniretail.web import Ctx, CtxDep, PageDep, keyed_page
 
@@ -139,6 +145,46 @@ async def reject_fulfilment(fulfillment_id: Code, body: RejectIn, ctx: CtxDep) -
             actor=ctx.actor,
             caller_location=ctx.principal.location_code,
         )
+
+
+@router.post("/fulfillments/actions", response_model=BulkActionsOut)
+async def fulfilment_actions(body: BulkActionsIn, ctx: CtxDep) -> BulkActionsOut:
+    """Up to 500 fulfilment actions (accept, pick, ready, ship, deliver, cancel, reject with
+    a reason) in one request. Each item succeeds or is refused on its own, with the same rules
+    and scope as the single actions: a store key's items for another location are refused
+    (403 in that item's result) and change nothing."""
+    ctx.require(Permission.FULFIL)
+    items = [
+        bulk.BulkItem(
+            fulfilment_id=a.fulfillment_id, action=Action(a.action.value), reason=a.reason,
+            note=a.note,
+        )
+        for a in body.actions
+    ]  # fmt: skip
+    async with ctx.uow() as uow:
+        outcomes = await bulk.do_bulk_actions(
+            uow, items=items, actor=ctx.actor, caller_location=ctx.principal.location_code
+        )
+    results = [
+        BulkResultOut(
+            index=o.index,
+            fulfillment_id=o.item.fulfilment_id,
+            action=BulkAction(o.item.action.value),
+            ok=o.error is None,
+            fulfillment=o.result,
+            error=None
+            if o.error is None
+            else BulkErrorOut(
+                status=status_for(o.error),
+                code=o.error.code,
+                title=o.error.title,
+                detail=o.error.detail,
+            ),
+        )
+        for o in outcomes
+    ]
+    failed = sum(1 for r in results if not r.ok)
+    return BulkActionsOut(succeeded=len(results) - failed, failed=failed, results=results)
 
 
 async def _verify(ctx: Ctx, code: str, location: str) -> FulfilmentOut:
