@@ -36,9 +36,10 @@ OTHER_SKUS = [f"OTHER-{i}" for i in range(30)]
 CHUNK = 2_000
 
 
-async def seed(db: Database, size: int) -> int:
+async def seed(db: Database, size: int) -> tuple[int, str]:
+    """A chain of ``size`` locations; returns the tenant id and its admin key."""
     async with db.uow(unscoped=True) as uow:
-        await auth.do_create_tenant(uow, slug="chain", name="Chain")
+        created = await auth.do_create_tenant(uow, slug="chain", name="Chain")
         tenant_id = await auth.tenant_id_by_slug(uow, "chain")
     rng = random.Random(size)
     async with db.uow(tenant_id) as uow:
@@ -90,7 +91,7 @@ async def seed(db: Database, size: int) -> int:
         ]
         for start in range(0, len(positions), CHUNK):
             await uow.session.execute(sa.insert(StockPosition), positions[start : start + CHUNK])
-    return tenant_id
+    return tenant_id, str(created["admin_key"])
 
 
 async def one_checkout(db: Database, tenant_id: int, rng: random.Random) -> float:
@@ -120,7 +121,7 @@ async def one_checkout(db: Database, tenant_id: int, rng: random.Random) -> floa
 async def measure(url: str, size: int) -> float:
     db = await asyncio.to_thread(open_database, url)
     try:
-        tenant_id = await seed(db, size)
+        tenant_id, _ = await seed(db, size)
         rng = random.Random(1)
         for _ in range(5):  # warm up caches and the pool
             await one_checkout(db, tenant_id, rng)

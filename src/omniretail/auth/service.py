@@ -216,7 +216,8 @@ async def authenticate(db: Database, authorization: str | None) -> Principal:
     if parts is None:
         raise Unauthenticated("the API key is malformed")
     lookup, secret = parts
-    async with db.uow(unscoped=True) as uow:
+    # Read only: on SQLite, authenticating never waits for (or holds) the write lock.
+    async with db.uow(unscoped=True, read_only=True) as uow:
         row = (
             await uow.session.execute(
                 sa.select(ApiKey, Tenant)

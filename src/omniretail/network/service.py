@@ -322,3 +322,15 @@ async def location_ids_without(uow: UnitOfWork, capability: str) -> set[int]:
         sa.select(Location.id).where(sa.or_(Location.active.is_(False), column.is_(False)))
     )
     return set(rows)
+
+
+async def daily_capacities(uow: UnitOfWork, codes: Collection[str]) -> dict[int, int]:
+    """{location id: daily capacity} for those of ``codes`` that have a capacity."""
+    if not codes:
+        return {}
+    rows = await uow.session.execute(
+        sa.select(Location.id, Location.daily_capacity).where(
+            Location.code.in_(list(codes)), Location.daily_capacity.is_not(None)
+        )
+    )
+    return {int(loc): int(cap) for loc, cap in rows if cap is not None}

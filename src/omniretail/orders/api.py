@@ -9,7 +9,7 @@ from omniretail.auth.domain import Permission
 from omniretail.db import Database
 from omniretail.errors import NotFound, Unauthenticated
 from omniretail.network import service as network
-from omniretail.orders import bulk, checkout, fulfilment, payments, pickup, queries
+from omniretail.orders import bulk, checkout, fulfilment, payments, pickup, queries, read_first
 from omniretail.orders.domain import Action, OrderStatus
 from omniretail.orders.schemas import (
     BulkAction,
@@ -46,13 +46,23 @@ def caller(ctx: Ctx) -> checkout.Caller:
 @router.post("/orders", status_code=201, response_model=OrderOut)
 async def place_order(body: OrderIn, ctx: CtxDep) -> JSONResponse:
     ctx.require(Permission.ORDERS_WRITE)
-    async with ctx.uow() as uow:
-        return await ctx.create(
-            uow,
-            lambda: checkout.do_place_order(
-                uow, data=body, caller=caller(ctx), providers=providers(ctx.request)
-            ),
-        )
+    prepared = None
+    if ctx.db.is_sqlite:  # price and plan before the single writer's lock (orders.read_first)
+        async with ctx.db.uow(ctx.principal.tenant_id, read_only=True) as uow:
+            prepared = await read_first.prepare_order(uow, data=body)
+    async with read_first.write_turn(ctx.db), ctx.uow() as uow:
+
+        async def place() -> OrderOut:
+            confirmed = prepared and await read_first.confirm(uow, prepared, data=body)
+            return await checkout.do_place_order(
+                uow,
+                data=body,
+                caller=caller(ctx),
+                providers=providers(ctx.request),
+                prepared=confirmed,
+            )
+
+        return await ctx.create(uow, place)
 
 
 @router.get("/orders", response_model=Page[OrderOut])

@@ -80,6 +80,18 @@ class Draft:
     reservation_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The read-only work of a checkout done before its write transaction (see
+    ``orders.read_first``): the quote and the plan, valid while ``version`` holds."""
+
+    quote: pricing_port.PricedCart
+    version: tuple[Any, ...]
+    plan: list[tuple[str, float | None, list[tuple[str, int]]]] | None = None
+    transfers: list[dict[str, Any]] = field(default_factory=list)
+    sourcing: dict[str, Any] = field(default_factory=dict)
+
+
 def new_public_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 
@@ -96,7 +108,11 @@ async def do_place_order(
     caller: Caller,
     providers: dict[str, PaymentProvider],
     now: dt.datetime | None = None,
+    prepared: Prepared | None = None,
 ) -> OrderOut:
+    """Place the order in the caller's unit of work. ``prepared`` (the quote and plan worked
+    out before the write lock, already confirmed still valid) is used instead of pricing and
+    sourcing again; holds still re-check the stock and re-plan when it moved."""
     now = now or utcnow()
     tenant = await auth.get_tenant(uow)
     settings = tenant.settings or {}
@@ -105,14 +121,21 @@ async def do_place_order(
     customer_id = await _customer(uow, data.customer_id)
     draft = Draft(public_id=new_public_id("ord"))
 
-    quote = await pricing_port.price_cart(
-        uow,
-        channel=data.channel,
-        customer_id=customer_id,
-        location=data.fulfillment.location,
-        lines=[(line.sku, line.qty) for line in data.lines],
-        coupon_codes=data.coupon_codes,
+    quote = (
+        prepared.quote
+        if prepared
+        else await pricing_port.price_cart(
+            uow,
+            channel=data.channel,
+            customer_id=customer_id,
+            location=data.fulfillment.location,
+            lines=[(line.sku, line.qty) for line in data.lines],
+            coupon_codes=data.coupon_codes,
+        )
     )
+    if prepared is not None and prepared.plan is not None:
+        draft.plan, draft.transfers = prepared.plan, prepared.transfers
+        draft.sourcing = prepared.sourcing
     delivery_fee = await _delivery_fee(uow, mode, customer_id, settings, now)
     total = quote.total + delivery_fee
 
@@ -290,7 +313,8 @@ async def _source_and_hold(
         draft.sourcing = {"mode": mode.value, "chosen": [location], "reason": "sold in store"}
         return
     for attempt in range(HOLD_ATTEMPTS):
-        await _plan(uow, data, draft, now=now, timezone=timezone, settings=settings)
+        if attempt or not draft.plan:  # a plan made before the write lock is tried first
+            await _plan(uow, data, draft, now=now, timezone=timezone, settings=settings)
         hold = [
             positions.StockLine(sku=sku, location=location, qty=qty)
             for location, _, plan_lines in draft.plan
