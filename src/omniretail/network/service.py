@@ -48,8 +48,8 @@ def to_out(row: Location) -> LocationOut:
     )
 
 
-def check_location(row: Location) -> None:
-    """Whole-record rules, checked after a create or a patch is applied."""
+def location_errors(row: Location) -> list[dict[str, str]]:
+    """Whole-record rules: the capabilities its type allows, well-formed opening hours."""
     caps = Capabilities(row.can_ship, row.can_pickup, row.can_local_delivery, row.sells_online)
     errors = [
         {"field": "capabilities", "message": m}
@@ -59,6 +59,12 @@ def check_location(row: Location) -> None:
         {"field": "opening_hours", "message": m}
         for m in opening_hours_errors(row.opening_hours or {})
     ]
+    return errors
+
+
+def check_location(row: Location) -> None:
+    """Whole-record rules, checked after a create or a patch is applied."""
+    errors = location_errors(row)
     if errors:
         raise ValidationFailed("invalid location", errors)
 
