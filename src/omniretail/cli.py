@@ -14,11 +14,13 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from omniretail.auth import service as auth
 from omniretail.auth.domain import Role
+from omniretail.auth.schemas import SettingsPatch
 from omniretail.config import Settings
 from omniretail.db import Database
 from omniretail.demo import seed_demo
@@ -93,6 +95,59 @@ def tenant_create(
             )
 
     _print_json(_run(work))
+
+
+@tenant_app.command("settings")
+def tenant_settings(
+    tenant: Annotated[str, typer.Argument(help="tenant slug")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="NAME=VALUE, VALUE as JSON (e.g. max_shipments=2, delivery_fees.ship=800, "
+            "returns.window_days=14, allow_negative_stock=true, max_shipments=null to reset)",
+        ),
+    ] = None,
+) -> None:
+    """Print every tenant setting; with --set, change some first (validated and audited)."""
+    try:
+        patch = SettingsPatch.model_validate(settings_patch(set_ or []))
+    except (ValueError, ValidationError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+    async def work(db: Database) -> dict[str, Any]:
+        async with db.uow(unscoped=True) as uow:
+            tenant_id = await auth.tenant_id_by_slug(uow, tenant)
+        async with db.uow(tenant_id) as uow:
+            if set_:
+                out = await auth.do_change_settings(uow, patch=patch, actor="cli")
+            else:
+                out = await auth.get_settings(uow)
+        return out.model_dump(mode="json")
+
+    _print_json(_run(work))
+
+
+def settings_patch(assignments: list[str]) -> dict[str, Any]:
+    """``a.b=1`` pairs to a nested merge patch; values are JSON, or a plain string."""
+    patch: dict[str, Any] = {}
+    for assignment in assignments:
+        name, sep, raw = assignment.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--set {assignment!r}: use NAME=VALUE")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        *parents, leaf = name.split(".")
+        node = patch
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {assignment!r}: {part} is not a group of settings")
+        node[leaf] = value
+    return patch
 
 
 @key_app.command("create")

@@ -158,8 +158,10 @@ class Database:
         for callback in self._commit_listeners:
             callback()
 
-    def uow(self, tenant_id: int | None = None, *, unscoped: bool = False) -> UnitOfWork:
-        return UnitOfWork(self, tenant_id=tenant_id, unscoped=unscoped)
+    def uow(
+        self, tenant_id: int | None = None, *, unscoped: bool = False, read_only: bool = False
+    ) -> UnitOfWork:
+        return UnitOfWork(self, tenant_id=tenant_id, unscoped=unscoped, read_only=read_only)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -194,24 +196,34 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        # Writers queue on the lock at BEGIN instead of failing with SQLITE_BUSY on upgrade.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers queue on the lock at BEGIN instead of failing with SQLITE_BUSY on upgrade;
+        # a read-only unit of work reads a snapshot without the write lock.
+        read_only = conn.get_execution_options().get(READ_ONLY_OPTION)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+READ_ONLY_OPTION = "omni_read_only"
 
 
 class UnitOfWork:
     """One use case, one transaction: commits on a clean exit, rolls back on an exception.
 
     Services flush, never commit. After a commit that wrote outbox events the dispatcher is woken.
+    A ``read_only`` unit of work always rolls back; on SQLite it reads a snapshot without
+    taking the write lock (for work done before a write transaction, see ``orders.read_first``).
     """
 
     session: AsyncSession
 
-    def __init__(self, db: Database, *, tenant_id: int | None, unscoped: bool) -> None:
+    def __init__(
+        self, db: Database, *, tenant_id: int | None, unscoped: bool, read_only: bool = False
+    ) -> None:
         if tenant_id is None and not unscoped:
             raise TenantScopeError("a unit of work needs a tenant or unscoped=True")
         self.db = db
         self.tenant_id = tenant_id
         self.unscoped = unscoped
+        self.read_only = read_only
         self.wrote_events = False
 
     @property
@@ -227,6 +239,8 @@ class UnitOfWork:
         self.session = self.db.sessions()
         self.session.info["tenant_id"] = self.tenant_id
         self.session.info["unscoped"] = self.unscoped
+        if self.read_only:
+            await self.session.connection(execution_options={READ_ONLY_OPTION: True})
         return self
 
     async def __aexit__(
@@ -237,7 +251,9 @@ class UnitOfWork:
     ) -> None:
         committed = False
         try:
-            if exc_type is None:
+            if self.read_only:
+                pass  # close() ends the read and keeps what was loaded usable (no expiry)
+            elif exc_type is None:
                 await self.session.commit()
                 committed = True
             else:

@@ -47,6 +47,28 @@ def test_excluded_locations_are_never_used_and_say_why() -> None:
     }
 
 
+def test_an_excluded_holder_nearer_than_the_plan_is_explained_beyond_the_nearest_ten() -> None:
+    short = [Candidate(f"NEAR-{i:02d}", 1.0 + i / 10, {"A": 1}) for i in range(12)]
+    full = Candidate("FULL", 4.0, {"A": 5}, excluded="at its daily capacity of 3 orders")
+    far = Candidate("FAR", 9.0, {"A": 5})
+    plan = source_order([("A", 2)], [*short, full, far], Policy(explain_top=10))
+    assert [s.location for s in plan.shipments] == ["FAR"]
+    reasons = {v.location: v.reason for v in plan.explanation}
+    assert reasons["FULL"] == "at its daily capacity of 3 orders"
+    assert len(plan.explanation) == 11  # the chosen one and ten others
+    assert [v.distance_km for v in plan.explanation[1:]] == sorted(
+        v.distance_km for v in plan.explanation[1:]
+    )
+
+
+def test_an_excluded_holder_farther_than_the_plan_does_not_crowd_out_nearer_ones() -> None:
+    near = [Candidate(f"NEAR-{i}", 1.0 + i, {"B": 1}) for i in range(3)]
+    chosen = Candidate("OK", 0.5, {"A": 1})
+    beyond = Candidate("BEYOND", 50.0, {"A": 1}, excluded="closed now")
+    plan = source_order([("A", 1)], [chosen, *near, beyond], Policy(explain_top=3))
+    assert [v.location for v in plan.explanation] == ["OK", "NEAR-0", "NEAR-1", "NEAR-2"]
+
+
 def test_what_nobody_has_is_named_as_unserved() -> None:
     plan = source_order([("A", 3), ("Z", 1)], [Candidate("S1", 1.0, {"A": 2})])
     assert plan.unserved == (("A", 1), ("Z", 1))

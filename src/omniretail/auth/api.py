@@ -1,12 +1,22 @@
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from omniretail.auth import service
 from omniretail.auth.domain import Permission
-from omniretail.auth.schemas import KeyIn, KeyOut, MeOut
-from omniretail.web import CtxDep, ServerIdPath
+from omniretail.auth.schemas import (
+    KeyIn,
+    KeyOut,
+    MeOut,
+    SettingChangeOut,
+    SettingsOut,
+    SettingsPatch,
+)
+from omniretail.schemas import Page
+from omniretail.web import CtxDep, PageDep, ServerIdPath, keyed_page
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 
@@ -44,3 +54,29 @@ async def revoke_key(key_id: ServerIdPath, ctx: CtxDep) -> Response:
     async with ctx.uow() as uow:
         await service.do_revoke_key(uow, key_id=key_id)
     return Response(status_code=204)
+
+
+@router.get("/settings", response_model=SettingsOut, tags=["settings"])
+async def get_settings(ctx: CtxDep) -> SettingsOut:
+    """Every tenant setting with the value in force (the default where none was set)."""
+    ctx.require(Permission.TENANT_SETTINGS)
+    async with ctx.uow() as uow:
+        return await service.get_settings(uow)
+
+
+@router.patch("/settings", response_model=SettingsOut, tags=["settings"])
+async def change_settings(body: SettingsPatch, ctx: CtxDep) -> SettingsOut:
+    """A JSON Merge Patch: give only what changes; ``null`` puts a setting back to its default.
+    A bad value is a 422 naming the field, and nothing changes. Changes are audited."""
+    ctx.require(Permission.TENANT_SETTINGS)
+    async with ctx.uow() as uow:
+        return await service.do_change_settings(uow, patch=body, actor=ctx.actor)
+
+
+@router.get("/settings/history", response_model=Page[SettingChangeOut], tags=["settings"])
+async def settings_history(ctx: CtxDep, paging: PageDep) -> dict[str, Any]:
+    """Who changed which settings, when, from what to what; newest first."""
+    ctx.require(Permission.TENANT_SETTINGS)
+    async with ctx.uow() as uow:
+        rows = await service.setting_changes(uow, limit=paging.limit, after=paging.after)
+    return keyed_page(list(rows), limit=paging.limit)

@@ -8,6 +8,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Role(StrEnum):
@@ -37,13 +38,20 @@ class Permission(StrEnum):
     LOYALTY_WRITE = "loyalty:write"
     LOYALTY_ADMIN = "loyalty:admin"  # adjust balances, set rules and plans: admin only
     ROUTING_WRITE = "routing:write"
+    TENANT_SETTINGS = "tenant:settings"  # read and change the tenant's settings: admin only
 
 
 _ALL = frozenset(Permission)
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: _ALL,
-    Role.OPS: _ALL - {Permission.MANAGE_KEYS, Permission.LOYALTY_WRITE, Permission.LOYALTY_ADMIN},
+    Role.OPS: _ALL
+    - {
+        Permission.MANAGE_KEYS,
+        Permission.LOYALTY_WRITE,
+        Permission.LOYALTY_ADMIN,
+        Permission.TENANT_SETTINGS,
+    },
     Role.STORE: frozenset(
         {
             Permission.READ,
@@ -150,3 +158,29 @@ def valid_currency(code: str) -> bool:
 
 def minor_digits(currency: str) -> int:
     return _MINOR_DIGITS.get(currency, 2)
+
+
+def merge_settings(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """JSON Merge Patch (RFC 7396): objects merge key by key, ``null`` removes a key (the
+    setting falls back to its default), anything else replaces."""
+    merged = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_settings(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def changed_settings(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the settings whose value differs."""
+    names: list[str] = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if isinstance(old, dict | None) and isinstance(new, dict | None) and (old or new):
+            names += changed_settings(old or {}, new or {}, f"{prefix}{key}.")
+        elif old != new:
+            names.append(f"{prefix}{key}")
+    return names

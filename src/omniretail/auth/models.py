@@ -43,3 +43,16 @@ class ApiKey(TenantScoped, Base):
     channel_code: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class TenantSettingChange(TenantScoped, Base):
+    """The audit log of tenant settings: who changed what, from what, to what."""
+
+    __tablename__ = "tenant_setting_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    actor: Mapped[str] = mapped_column(sa.String(100))
+    changed: Mapped[list[str]] = mapped_column(JsonType)
+    before: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    after: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -33,3 +34,91 @@ class MeOut(Output):
     role: Role
     location: str | None
     channel: str | None
+
+
+class DeliveryFees(Input):
+    """A flat fee per fulfilment mode, in minor units (0 = free); members with the
+    free-delivery benefit pay none."""
+
+    ship: Annotated[int, Field(ge=0, le=10**7)] | None = None
+    pickup: Annotated[int, Field(ge=0, le=10**7)] | None = None
+    local_delivery: Annotated[int, Field(ge=0, le=10**7)] | None = None
+    in_store: Annotated[int, Field(ge=0, le=10**7)] | None = None
+
+
+class ReturnRules(Input):
+    window_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    non_returnable_categories: (
+        Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=200)]
+        | None
+    ) = None
+    stores_accept_online_returns: bool | None = None
+
+
+class SettingsPatch(Input):
+    """Every tenant setting; a PATCH is a JSON Merge Patch: give only what changes, ``null``
+    puts a setting back to its default."""
+
+    max_shipments: Annotated[int, Field(ge=1, le=10)] | None = Field(
+        None, description="most locations one order is split over (default 3)"
+    )
+    payment_window_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] | None = Field(
+        None, description="how long an unpaid online order holds its stock (default 900)"
+    )
+    delivery_fees: DeliveryFees | None = Field(None, description="per mode (default none)")
+    allow_negative_stock: bool | None = Field(
+        None, description="late POS sales may drive on hand below zero (default false)"
+    )
+    ship_promise_hours: Annotated[int, Field(ge=1, le=720)] | None = Field(
+        None, description="promised delivery of a shipment (default 48)"
+    )
+    local_promise_minutes: Annotated[int, Field(ge=5, le=1440)] | None = Field(
+        None, description="promised local delivery (default 30)"
+    )
+    pickup_promise_hours: Annotated[int, Field(ge=0, le=720)] | None = Field(
+        None, description="promised readiness of a pickup (default 2)"
+    )
+    transfer_promise_hours: Annotated[int, Field(ge=0, le=720)] | None = Field(
+        None, description="added when a pickup needs a transfer (default 24)"
+    )
+    returns: ReturnRules | None = Field(
+        None,
+        description="window_days (default 30), non_returnable_categories (default none), "
+        "stores_accept_online_returns (default true)",
+    )
+
+
+class ReturnRulesOut(Output):
+    window_days: int = 30
+    non_returnable_categories: list[str] = []
+    stores_accept_online_returns: bool = True
+
+
+class DeliveryFeesOut(Output):
+    ship: int = 0
+    pickup: int = 0
+    local_delivery: int = 0
+    in_store: int = 0
+
+
+class SettingsOut(Output):
+    """Every setting with the value in force (the default where none was set)."""
+
+    max_shipments: int = 3
+    payment_window_seconds: int = 900
+    delivery_fees: DeliveryFeesOut = DeliveryFeesOut()
+    allow_negative_stock: bool = False
+    ship_promise_hours: int = 48
+    local_promise_minutes: int = 30
+    pickup_promise_hours: int = 2
+    transfer_promise_hours: int = 24
+    returns: ReturnRulesOut = ReturnRulesOut()
+
+
+class SettingChangeOut(Output):
+    id: int
+    actor: str
+    changed: list[str]
+    before: dict[str, Any]
+    after: dict[str, Any]
+    created_at: dt.datetime

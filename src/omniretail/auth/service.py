@@ -10,16 +10,20 @@ import sqlalchemy as sa
 from omniretail.auth.domain import (
     Principal,
     Role,
+    changed_settings,
     generate_key,
+    merge_settings,
     secret_matches,
     split_key,
     valid_currency,
     valid_slug,
 )
-from omniretail.auth.models import ApiKey, Tenant
+from omniretail.auth.models import ApiKey, Tenant, TenantSettingChange
+from omniretail.auth.schemas import SettingChangeOut, SettingsOut, SettingsPatch
 from omniretail.channels import service as channels
 from omniretail.db import Database, UnitOfWork, utcnow
 from omniretail.errors import AlreadyExists, NotFound, Unauthenticated, ValidationFailed
+from omniretail.events import record_event
 from omniretail.network import service as network
 
 
@@ -86,6 +90,50 @@ async def do_update_tenant_settings(uow: UnitOfWork, *, changes: dict[str, Any])
     tenant = await get_tenant(uow)
     tenant.settings = {**(tenant.settings or {}), **changes}
     await uow.flush()
+
+
+async def get_settings(uow: UnitOfWork) -> SettingsOut:
+    """Every tenant setting with the value in force (defaults where none was set)."""
+    return SettingsOut.model_validate(await tenant_settings(uow))
+
+
+async def do_change_settings(uow: UnitOfWork, *, patch: SettingsPatch, actor: str) -> SettingsOut:
+    """Apply a validated merge patch; a real change is written to the audit log and raised as
+    ``tenant.settings_changed``. A patch that changes nothing leaves no trace."""
+    tenant = await get_tenant(uow)
+    before = dict(tenant.settings or {})
+    after = merge_settings(before, patch.model_dump(exclude_unset=True))
+    changed = changed_settings(before, after)
+    if changed:
+        tenant.settings = after
+        uow.session.add(
+            TenantSettingChange(actor=actor, changed=changed, before=before, after=after)
+        )
+        await uow.flush()
+        record_event(
+            uow,
+            "tenant.settings_changed",
+            aggregate_type="tenant",
+            aggregate_id=tenant.slug,
+            payload={"changed": changed, "actor": actor},
+        )
+    return SettingsOut.model_validate(after)
+
+
+async def setting_changes(
+    uow: UnitOfWork, *, limit: int, after: Any = None
+) -> list[tuple[int, SettingChangeOut]]:
+    """The settings' audit log, newest first, keyed by id for paging."""
+    query = sa.select(TenantSettingChange).order_by(TenantSettingChange.id.desc()).limit(limit + 1)
+    if after is not None:
+        if not isinstance(after, int):
+            raise ValidationFailed(
+                "invalid cursor", [{"field": "cursor", "message": "use next_cursor as given"}]
+            )
+        query = query.where(TenantSettingChange.id < after)
+    return [
+        (row.id, SettingChangeOut.model_validate(row)) for row in await uow.session.scalars(query)
+    ]
 
 
 async def do_create_key(
@@ -168,7 +216,8 @@ async def authenticate(db: Database, authorization: str | None) -> Principal:
     if parts is None:
         raise Unauthenticated("the API key is malformed")
     lookup, secret = parts
-    async with db.uow(unscoped=True) as uow:
+    # Read only: on SQLite, authenticating never waits for (or holds) the write lock.
+    async with db.uow(unscoped=True, read_only=True) as uow:
         row = (
             await uow.session.execute(
                 sa.select(ApiKey, Tenant)

@@ -501,3 +501,22 @@ def _update_existing(
 async def all_products(uow: UnitOfWork) -> list[ProductOut]:
     """Every product with its variants, for an export (two queries)."""
     return [to_out(p) for p in await uow.session.scalars(sa.select(Product).order_by(Product.code))]
+
+
+async def prices_version(uow: UnitOfWork, skus: Iterable[str]) -> tuple[Any, Any]:
+    """A value that changes whenever the price or the product of one of ``skus`` changes
+    (the newest audited price change and product update), in one statement: lets a caller
+    that priced a cart earlier check cheaply that the prices still stand."""
+    wanted = list(dict.fromkeys(skus))
+    last_price = sa.select(sa.func.max(PriceChange.id)).where(PriceChange.sku.in_(wanted))
+    last_product = (
+        sa.select(sa.func.max(Product.updated_at))
+        .join(Variant, Variant.product_id == Product.id)
+        .where(Variant.sku.in_(wanted))
+    )
+    row = (
+        await uow.session.execute(
+            sa.select(last_price.scalar_subquery(), last_product.scalar_subquery())
+        )
+    ).one()
+    return row[0], row[1]

@@ -31,8 +31,8 @@ from omniretail.imports.domain import (
     write_csv,
 )
 from omniretail.imports.schemas import ImportReport, RowErrorOut
+from omniretail.network import bulk as network_bulk
 from omniretail.network import service as network
-from omniretail.network.schemas import LocationIn, LocationPatch
 
 Progress = Callable[[int], None]
 
@@ -126,37 +126,20 @@ async def do_import(
 
 
 async def _import_locations(uow: UnitOfWork, *, parsed: Parsed, dry_run: bool) -> ImportReport:
-    codes = [loc.code for loc in parsed.items]
-    existing = await network.locations_by_code(uow, codes) if codes else {}
-    new = [loc for loc in parsed.items if loc.code not in existing]
-    if parsed.errors or dry_run:
+    if parsed.errors:
         return report(
-            Kind.LOCATIONS,
-            parsed,
-            dry_run=dry_run,
-            created=len(new),
-            updated=len(codes) - len(new),
-            errors=parsed.errors,
+            Kind.LOCATIONS, parsed, dry_run=dry_run, created=0, updated=0, errors=parsed.errors
         )
-    for location in parsed.items:
-        if location.code in existing:
-            row = await network.access_location(uow, location.code)
-            await network.do_update_location(uow, row=row, patch=_as_patch(location))
-        else:
-            await network.do_create_location(uow, data=location)
+    outcome = await network_bulk.do_upsert_locations(uow, locations=parsed.items, dry_run=dry_run)
+    errors = [RowError(parsed.lines.get(code, 0), f, m) for code, f, m in outcome.conflicts]
     return report(
         Kind.LOCATIONS,
         parsed,
-        dry_run=False,
-        created=len(new),
-        updated=len(codes) - len(new),
-        errors=[],
+        dry_run=dry_run,
+        created=outcome.created,
+        updated=outcome.updated,
+        errors=errors,
     )
-
-
-def _as_patch(location: LocationIn) -> LocationPatch:
-    data = location.model_dump(exclude={"code", "type"})
-    return LocationPatch.model_validate(data)
 
 
 async def _import_products(

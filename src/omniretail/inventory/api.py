@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from omniretail.auth.domain import Permission
 from omniretail.db import UnitOfWork
 from omniretail.errors import Forbidden, NotFound, ValidationFailed
 from omniretail.inventory import availability as atp
-from omniretail.inventory import reservations, service
+from omniretail.inventory import listing, reservations, service
 from omniretail.inventory.positions import StockLine
 from omniretail.inventory.schemas import (
     AvailabilityOut,
@@ -26,8 +26,9 @@ from omniretail.inventory.schemas import (
     ReservationOut,
     StockOut,
 )
-from omniretail.schemas import Code
-from omniretail.web import Ctx, CtxDep, ServerIdPath
+from omniretail.network import service as network
+from omniretail.schemas import Code, Page
+from omniretail.web import Ctx, CtxDep, PageDep, ServerIdPath, keyed_page
 
 router = APIRouter(prefix="/v1", tags=["inventory"])
 
@@ -43,6 +44,55 @@ def require_own_locations(ctx: Ctx, codes: set[str]) -> None:
     own = ctx.principal.location_code
     if own is not None and codes - {own}:
         raise Forbidden(f"this key acts for location {own!r} only")
+
+
+@router.get("/inventory", response_model=Page[PositionOut])
+async def list_positions(
+    ctx: CtxDep, paging: PageDep, location: Annotated[Code | None, Query()] = None
+) -> dict[str, Any]:
+    """Stock positions of one location in SKU order, page by page (without ``location``:
+    every position, by location then SKU). A store key sees its own location only."""
+    ctx.require(Permission.READ)
+    location = own_location(ctx, location)
+    async with ctx.uow() as uow:
+        rows = await listing.list_positions(
+            uow, location=location, limit=paging.limit, after=paging.after
+        )
+    return keyed_page(list(rows), limit=paging.limit)
+
+
+@router.get(
+    "/inventory.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def export_positions(
+    ctx: CtxDep, location: Annotated[Code | None, Query()] = None
+) -> StreamingResponse:
+    """Every stock position (or one location's) as CSV:
+    ``location,sku,on_hand,reserved,safety_stock,available``. A store key gets its own
+    location only."""
+    ctx.require(Permission.READ)
+    location = own_location(ctx, location)
+    if location is not None:
+        async with ctx.uow() as uow:
+            await network.location_ref(uow, location)
+    name = f"positions-{location}.csv" if location else "positions.csv"
+    return StreamingResponse(
+        listing.export_positions(ctx.db, ctx.principal.tenant_id, location=location),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def own_location(ctx: Ctx, location: str | None) -> str | None:
+    """A store key reads its own location (the default) and no other."""
+    own = ctx.principal.location_code
+    if own is None:
+        return location
+    if location is not None and location != own:
+        raise Forbidden(f"this key reads location {own!r} only")
+    return own
 
 
 @router.get("/inventory/{sku}", response_model=StockOut)

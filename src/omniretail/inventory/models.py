@@ -21,6 +21,8 @@ class StockPosition(TenantScoped, Base):
     __tablename__ = "stock_positions"
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "sku", "location_code"),
+        # A location's positions in SKU order: the stock list and export of one store.
+        sa.Index("ix_stock_positions_location_sku", "tenant_id", "location_code", "sku"),
         # The last guard under every code path: holds and releases can never drive these below 0.
         sa.CheckConstraint("reserved >= 0", name="reserved_not_negative"),
         sa.CheckConstraint("safety_stock >= 0", name="safety_not_negative"),

@@ -272,19 +272,23 @@ async def do_sell_in_store(
     return changes
 
 
-async def available_by_location(uow: UnitOfWork, skus: Sequence[str]) -> dict[int, dict[str, int]]:
-    """{location id: {sku: available}} for the SKUs over every location holding any of them
-    (positions with nothing available are left out), in one query: what sourcing needs."""
+async def available_by_location(
+    uow: UnitOfWork, skus: Sequence[str], *, location_ids: Sequence[int] | None = None
+) -> dict[int, dict[str, int]]:
+    """{location id: {sku: available}} for the SKUs over the locations holding any of them
+    (positions with nothing available are left out), in one query on the (tenant, sku) index:
+    its cost follows the holders of these SKUs, not the size of the network. With
+    ``location_ids`` only those locations are read."""
     wanted = list(dict.fromkeys(skus))
     if not wanted:
         return {}
-    rows = await uow.session.execute(
-        sa.select(P.location_id, P.sku, P.on_hand, P.reserved, P.safety_stock).where(
-            P.sku.in_(wanted)
-        )
+    query = sa.select(P.location_id, P.sku, P.on_hand, P.reserved, P.safety_stock).where(
+        P.sku.in_(wanted), P.on_hand - P.reserved - P.safety_stock > 0
     )
+    if location_ids is not None:
+        query = query.where(P.location_id.in_(list(location_ids)))
     out: dict[int, dict[str, int]] = {}
-    for row in rows:
+    for row in await uow.session.execute(query):
         qty = available(row.on_hand, row.reserved, row.safety_stock)
         if qty > 0:
             out.setdefault(row.location_id, {})[row.sku] = qty

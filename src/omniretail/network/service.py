@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,8 +48,8 @@ def to_out(row: Location) -> LocationOut:
     )
 
 
-def check_location(row: Location) -> None:
-    """Whole-record rules, checked after a create or a patch is applied."""
+def location_errors(row: Location) -> list[dict[str, str]]:
+    """Whole-record rules: the capabilities its type allows, well-formed opening hours."""
     caps = Capabilities(row.can_ship, row.can_pickup, row.can_local_delivery, row.sells_online)
     errors = [
         {"field": "capabilities", "message": m}
@@ -58,6 +59,12 @@ def check_location(row: Location) -> None:
         {"field": "opening_hours", "message": m}
         for m in opening_hours_errors(row.opening_hours or {})
     ]
+    return errors
+
+
+def check_location(row: Location) -> None:
+    """Whole-record rules, checked after a create or a patch is applied."""
+    errors = location_errors(row)
     if errors:
         raise ValidationFailed("invalid location", errors)
 
@@ -248,6 +255,50 @@ async def locations_near(
     return found[:limit]
 
 
+# Bound parameters per IN list: well under SQLite's and asyncpg's limits (32,766 / 32,767).
+_IN_CHUNK = 10_000
+MAX_DELIVERY_RADIUS_KM = 100.0  # the schema's bound on ``delivery_radius_km``
+
+
+async def locations_among(
+    uow: UnitOfWork,
+    ids: Collection[int],
+    *,
+    lat: float,
+    lng: float,
+    capability: str | None = None,
+) -> list[NearbyLocation]:
+    """The active locations among ``ids`` (with ``capability``), with their distance to the
+    point, nearest first: primary-key lookups, so the cost follows ``ids``, not the network."""
+    wanted = sorted(set(ids))
+    conditions = [Location.active.is_(True)]
+    if capability is not None:
+        conditions.append(CAPABILITY_COLUMNS[capability].is_(True))
+    found: list[NearbyLocation] = []
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        query = sa.select(*_NEARBY_COLUMNS).where(Location.id.in_(chunk), *conditions)
+        for row in await uow.session.execute(query):
+            found.append(
+                NearbyLocation(
+                    distance_km=round(distance_km(lat, lng, row.lat, row.lng), 3),
+                    **{name: getattr(row, name) for name in _NEARBY_FIELDS},
+                )
+            )
+    found.sort(key=lambda loc: (loc.distance_km, loc.code))
+    return found
+
+
+async def delivers_to(uow: UnitOfWork, *, lat: float, lng: float) -> bool:
+    """Whether any active local-delivery location has the point within its delivery radius
+    (stock aside); a bounded query around the point, whatever the size of the network."""
+    nearby = await locations_near(
+        uow, lat=lat, lng=lng, radius_km=MAX_DELIVERY_RADIUS_KM, capability="local_delivery",
+        limit=1_000_000,
+    )  # fmt: skip
+    return any(loc.distance_km <= (loc.delivery_radius_km or 0.0) for loc in nearby)
+
+
 @dataclass(frozen=True, slots=True)
 class LocationBrief:
     id: int
@@ -277,3 +328,15 @@ async def location_ids_without(uow: UnitOfWork, capability: str) -> set[int]:
         sa.select(Location.id).where(sa.or_(Location.active.is_(False), column.is_(False)))
     )
     return set(rows)
+
+
+async def daily_capacities(uow: UnitOfWork, codes: Collection[str]) -> dict[int, int]:
+    """{location id: daily capacity} for those of ``codes`` that have a capacity."""
+    if not codes:
+        return {}
+    rows = await uow.session.execute(
+        sa.select(Location.id, Location.daily_capacity).where(
+            Location.code.in_(list(codes)), Location.daily_capacity.is_not(None)
+        )
+    )
+    return {int(loc): int(cap) for loc, cap in rows if cap is not None}

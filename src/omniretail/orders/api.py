@@ -10,10 +10,15 @@ from omniretail.channels import service as channels
 from omniretail.db import Database, UnitOfWork
 from omniretail.errors import Unauthenticated
 from omniretail.network import service as network
-from omniretail.orders import checkout, fulfilment, payments, pickup, queries
+from omniretail.orders import bulk, checkout, fulfilment, payments, pickup, queries, read_first
 from omniretail.orders.access import Caller, check_order_visible
 from omniretail.orders.domain import Action, OrderStatus
 from omniretail.orders.schemas import (
+    BulkAction,
+    BulkActionsIn,
+    BulkActionsOut,
+    BulkErrorOut,
+    BulkResultOut,
     FulfilmentOut,
     OrderIn,
     OrderOut,
@@ -22,6 +27,7 @@ from omniretail.orders.schemas import (
     RejectIn,
 )
 from omniretail.payments.providers import PaymentProvider, PaymentStatus, SandboxProvider
+from omniretail.problems import status_for
 from omniretail.schemas import Code, Page
 from omniretail.web import Ctx, CtxDep, IdPageDep, keyed_page
 
@@ -47,14 +53,24 @@ async def caller(ctx: Ctx, uow: UnitOfWork) -> Caller:
 @router.post("/orders", status_code=201, response_model=OrderOut)
 async def place_order(body: OrderIn, ctx: CtxDep) -> JSONResponse:
     ctx.require(Permission.ORDERS_WRITE)
-    async with ctx.uow() as uow:
+    prepared = None
+    if ctx.db.is_sqlite:  # price and plan before the single writer's lock (orders.read_first)
+        async with ctx.db.uow(ctx.principal.tenant_id, read_only=True) as uow:
+            prepared = await read_first.prepare_order(uow, data=body)
+    async with read_first.write_turn(ctx.db), ctx.uow() as uow:
         who = await caller(ctx, uow)
-        return await ctx.create(
-            uow,
-            lambda: checkout.do_place_order(
-                uow, data=body, caller=who, providers=providers(ctx.request)
-            ),
-        )
+
+        async def place() -> OrderOut:
+            confirmed = prepared and await read_first.confirm(uow, prepared, data=body)
+            return await checkout.do_place_order(
+                uow,
+                data=body,
+                caller=who,
+                providers=providers(ctx.request),
+                prepared=confirmed,
+            )
+
+        return await ctx.create(uow, place)
 
 
 @router.get("/orders", response_model=Page[OrderOut])
@@ -151,6 +167,46 @@ async def reject_fulfilment(fulfillment_id: Code, body: RejectIn, ctx: CtxDep) -
             actor=ctx.actor,
             caller_location=ctx.principal.location_code,
         )
+
+
+@router.post("/fulfillments/actions", response_model=BulkActionsOut)
+async def fulfilment_actions(body: BulkActionsIn, ctx: CtxDep) -> BulkActionsOut:
+    """Up to 500 fulfilment actions (accept, pick, ready, ship, deliver, cancel, reject with
+    a reason) in one request. Each item succeeds or is refused on its own, with the same rules
+    and scope as the single actions: a store key's items for another location are refused
+    (403 in that item's result) and change nothing."""
+    ctx.require(Permission.FULFIL)
+    items = [
+        bulk.BulkItem(
+            fulfilment_id=a.fulfillment_id, action=Action(a.action.value), reason=a.reason,
+            note=a.note,
+        )
+        for a in body.actions
+    ]  # fmt: skip
+    async with ctx.uow() as uow:
+        outcomes = await bulk.do_bulk_actions(
+            uow, items=items, actor=ctx.actor, caller_location=ctx.principal.location_code
+        )
+    results = [
+        BulkResultOut(
+            index=o.index,
+            fulfillment_id=o.item.fulfilment_id,
+            action=BulkAction(o.item.action.value),
+            ok=o.error is None,
+            fulfillment=o.result,
+            error=None
+            if o.error is None
+            else BulkErrorOut(
+                status=status_for(o.error),
+                code=o.error.code,
+                title=o.error.title,
+                detail=o.error.detail,
+            ),
+        )
+        for o in outcomes
+    ]
+    failed = sum(1 for r in results if not r.ok)
+    return BulkActionsOut(succeeded=len(results) - failed, failed=failed, results=results)
 
 
 async def _verify(ctx: Ctx, code: str, location: str) -> FulfilmentOut:

@@ -73,6 +73,18 @@ class Draft:
     reservation_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The read-only work of a checkout done before its write transaction (see
+    ``orders.read_first``): the quote and the plan, valid while ``version`` holds."""
+
+    quote: pricing_port.PricedCart
+    version: tuple[Any, ...]
+    plan: list[tuple[str, float | None, list[tuple[str, int]]]] | None = None
+    transfers: list[dict[str, Any]] = field(default_factory=list)
+    sourcing: dict[str, Any] = field(default_factory=dict)
+
+
 def new_public_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 
@@ -90,10 +102,14 @@ async def do_place_order(
     providers: dict[str, PaymentProvider],
     internal_payments: Sequence[PaymentIn] = (),
     now: dt.datetime | None = None,
+    prepared: Prepared | None = None,
 ) -> OrderOut:
-    """Place an order in the caller's unit of work (see the module docstring). ``data.payments``
-    are the client's tenders; ``internal_payments`` are tenders only an owning code path may
-    create (an exchange's credit, a platform's own collection) and are authorised first."""
+    """Place the order in the caller's unit of work. ``data.payments`` are the client's
+    tenders; ``internal_payments`` are tenders only an owning code path may create (an
+    exchange's credit, a platform's own collection) and are authorised first. ``prepared`` (the
+    quote and plan worked out before the write lock, already confirmed still valid) is used
+    instead of pricing and sourcing again; holds still re-check the stock and re-plan when it
+    moved."""
     now = now or utcnow()
     tenant = await auth.get_tenant(uow)
     settings = tenant.settings or {}
@@ -102,14 +118,21 @@ async def do_place_order(
     customer_id = await _customer(uow, data.customer_id)
     draft = Draft(public_id=new_public_id("ord"))
 
-    quote = await pricing_port.price_cart(
-        uow,
-        channel=data.channel,
-        customer_id=customer_id,
-        location=data.fulfillment.location,
-        lines=[(line.sku, line.qty) for line in data.lines],
-        coupon_codes=data.coupon_codes,
+    quote = (
+        prepared.quote
+        if prepared
+        else await pricing_port.price_cart(
+            uow,
+            channel=data.channel,
+            customer_id=customer_id,
+            location=data.fulfillment.location,
+            lines=[(line.sku, line.qty) for line in data.lines],
+            coupon_codes=data.coupon_codes,
+        )
     )
+    if prepared is not None and prepared.plan is not None:
+        draft.plan, draft.transfers = prepared.plan, prepared.transfers
+        draft.sourcing = prepared.sourcing
     delivery_fee = await _delivery_fee(uow, mode, customer_id, settings, now)
     total = quote.total + delivery_fee
 
@@ -289,7 +312,8 @@ async def _source_and_hold(
         draft.sourcing = {"mode": mode.value, "chosen": [location], "reason": "sold in store"}
         return
     for attempt in range(HOLD_ATTEMPTS):
-        await _plan(uow, data, draft, now=now, timezone=timezone, settings=settings)
+        if attempt or not draft.plan:  # a plan made before the write lock is tried first
+            await _plan(uow, data, draft, now=now, timezone=timezone, settings=settings)
         hold = [
             positions.StockLine(sku=sku, location=location, qty=qty)
             for location, _, plan_lines in draft.plan
@@ -343,9 +367,14 @@ async def _plan(
         now=now,
         timezone=timezone,
     )
-    if mode is Mode.LOCAL_DELIVERY and not any(
-        c.excluded is None or "closed" in c.excluded or "capacity" in c.excluded
-        for c in found.candidates
+    if (
+        mode is Mode.LOCAL_DELIVERY
+        and not any(
+            c.excluded is None or "closed" in c.excluded or "capacity" in c.excluded
+            for c in found.candidates
+        )
+        # No holder reaches the address: is it outside every radius, or only out of stock?
+        and not await network.delivers_to(uow, lat=address.lat, lng=address.lng)
     ):
         raise OutOfDeliveryArea(
             "no store or dark store delivers to this address",
@@ -357,7 +386,7 @@ async def _plan(
         raise _short(plan)
     draft.plan = [(s.location, s.distance_km, list(s.lines)) for s in plan.shipments]
     draft.transfers = []
-    draft.sourcing = _explain(mode, plan)
+    draft.sourcing = _explain(mode, plan) | {"considered": len(found.candidates)}
 
 
 async def _plan_pickup(
@@ -394,6 +423,7 @@ async def _plan_pickup(
         skus=[s for s, _ in lines],
         now=now,
         timezone=timezone,
+        only=[store.id],
     )
     at_store = next(
         (c for c in here.candidates if c.code == code),

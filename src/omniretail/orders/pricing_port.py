@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from omniretail.catalog import service as catalog
 from omniretail.db import UnitOfWork
 from omniretail.loyalty import service as loyalty
 from omniretail.pricing import service as pricing
@@ -91,3 +92,17 @@ async def redeem_coupons(
 
 async def release_coupons(uow: UnitOfWork, *, order_ref: str) -> None:
     await pricing.do_release_coupon_redemptions(uow, order_ref=order_ref)
+
+
+async def pricing_version(
+    uow: UnitOfWork, *, skus: Sequence[str], customer_id: str | None
+) -> tuple[Any, ...]:
+    """What a quote depends on, cheaply: the SKUs' audited prices and products, the promotions,
+    the customer's tier. Equal versions mean an earlier quote of the same cart still stands
+    (coupons are checked again when redeemed)."""
+    tier = await loyalty.customer_tier(uow, customer_id) if customer_id else None
+    return (
+        *(await catalog.prices_version(uow, skus)),
+        await pricing.promotions_version(uow),
+        tier,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -16,8 +16,6 @@ from omniretail.network.domain import is_open
 from omniretail.orders.domain import MODE_CAPABILITY, FulfilmentStatus, Mode
 from omniretail.orders.models import Fulfilment
 from omniretail.orders.sourcing import Candidate
-
-WHOLE_EARTH_KM = 20_100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,32 +60,36 @@ async def candidates_for(
     now: dt.datetime,
     timezone: str,
     exclude: dict[str, str] | None = None,
+    only: Collection[int] | None = None,
 ) -> Network:
-    """Every location able to serve ``mode``, with its distance to the point, what it has of
-    the SKUs and, if it cannot serve now, why not. A constant number of queries."""
+    """The locations able to serve ``mode`` that hold any of the SKUs, nearest first, with
+    their distance to the point, what they have and, if they cannot serve now, why not.
+
+    The holders are found first (one query over positions on the SKU index), then only those
+    locations are loaded by primary key and ranked by distance, so the cost follows the stock,
+    not the size of the network. ``only`` restricts to these location ids and keeps them even
+    without stock (the pickup store itself). Four queries at most."""
     exclude = exclude or {}
-    locations = await network.locations_near(
-        uow,
-        lat=lat,
-        lng=lng,
-        radius_km=WHOLE_EARTH_KM,
-        capability=MODE_CAPABILITY[mode],
-        limit=1_000_000,
+    wanted = list(dict.fromkeys(skus))
+    stock = await positions.available_by_location(
+        uow, wanted, location_ids=list(only) if only is not None else None
     )
-    stock = await positions.available_by_location(uow, list(skus))
+    ids = set(stock) if only is None else set(only)
+    locations = await network.locations_among(
+        uow, ids, lat=lat, lng=lng, capability=MODE_CAPABILITY[mode]
+    )
     capped = [loc.id for loc in locations if loc.daily_capacity is not None]
     load = await orders_today(uow, capped, now=now, timezone=timezone)
     local_now = now.astimezone(zoneinfo.ZoneInfo(timezone)).replace(tzinfo=None)
-    candidates = []
-    for loc in locations:
-        candidates.append(
-            Candidate(
-                code=loc.code,
-                distance_km=loc.distance_km,
-                stock=stock.get(loc.id, {}),
-                excluded=exclude.get(loc.code) or _why_excluded(loc, mode, load, local_now),
-            )
+    candidates = [
+        Candidate(
+            code=loc.code,
+            distance_km=loc.distance_km,
+            stock=stock.get(loc.id, {}),
+            excluded=exclude.get(loc.code) or _why_excluded(loc, mode, load, local_now),
         )
+        for loc in locations
+    ]
     return Network(candidates, {loc.code: loc for loc in locations})
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import Field, model_validator
@@ -143,3 +144,56 @@ class PaymentCallbackIn(Input):
     status: Annotated[str, Field(pattern=r"^(captured|declined)$")]
     amount: Money
     signature: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class BulkAction(StrEnum):
+    """What may be done in bulk: every store action but the hand-over (it needs the code)."""
+
+    ACCEPT = "accept"
+    PICK = "pick"
+    READY = "ready"
+    SHIP = "ship"
+    DELIVER = "deliver"
+    CANCEL = "cancel"
+    REJECT = "reject"
+
+
+class BulkActionItemIn(Input):
+    fulfillment_id: Code
+    action: BulkAction
+    reason: RejectReason | None = Field(None, description="required with reject, only there")
+    note: Annotated[str, Field(max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _reason_with_reject(self) -> BulkActionItemIn:
+        if (self.action is BulkAction.REJECT) != (self.reason is not None):
+            raise ValueError("reject needs a reason; other actions take none")
+        return self
+
+
+class BulkActionsIn(Input):
+    actions: Annotated[list[BulkActionItemIn], Field(min_length=1, max_length=500)]
+
+
+class BulkErrorOut(Output):
+    status: int
+    code: str
+    title: str
+    detail: str
+
+
+class BulkResultOut(Output):
+    index: int
+    fulfillment_id: str
+    action: BulkAction
+    ok: bool
+    fulfillment: FulfilmentOut | None = None
+    error: BulkErrorOut | None = None
+
+
+class BulkActionsOut(Output):
+    """One result per item, in the request's order; refused items changed nothing."""
+
+    succeeded: int
+    failed: int
+    results: list[BulkResultOut]

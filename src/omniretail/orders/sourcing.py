@@ -259,10 +259,30 @@ def _explain(
     ]
     others = sorted(
         (c for c in candidates if c.code not in chosen), key=lambda c: (c.distance_km, c.code)
-    )[: policy.explain_top]
-    for c in others:
+    )
+    for c in _worth_explaining(wanted, others, shipments, policy.explain_top):
         verdicts.append(Verdict(c.code, c.distance_km, False, _why_not(c, wanted, shipments)))
     return tuple(verdicts)
+
+
+def _worth_explaining(
+    wanted: Mapping[str, int],
+    others: Sequence[Candidate],
+    shipments: Sequence[Shipment],
+    top: int,
+) -> list[Candidate]:
+    """The ``top`` nearest locations not chosen, but first those that matter: excluded
+    locations that hold a wanted line and are nearer than the plan's farthest shipment (the
+    shopper would ask why the nearer store did not send it). Nearest first."""
+    farthest = max((s.distance_km for s in shipments), default=float("inf"))
+    matter = [
+        c
+        for c in others
+        if c.excluded is not None and c.distance_km <= farthest and _useful(c, wanted)
+    ][:top]
+    kept = {c.code for c in matter}
+    rest = [c for c in others if c.code not in kept][: top - len(matter)]
+    return sorted([*matter, *rest], key=_nearness)
 
 
 def _why_not(c: Candidate, wanted: Mapping[str, int], shipments: Sequence[Shipment]) -> str:

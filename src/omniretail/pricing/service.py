@@ -333,3 +333,9 @@ async def _check_place(uow: UnitOfWork, channel: str, location: str | None) -> N
 
 do_redeem_coupons = coupon_rules.do_redeem_coupons
 do_release_coupon_redemptions = coupon_rules.do_release_coupon_redemptions
+
+
+async def promotions_version(uow: UnitOfWork) -> int | None:
+    """The newest audited promotion change: it moves whenever any promotion is created or
+    changed, so an earlier quote's promotions still stand while it does not move."""
+    return await uow.session.scalar(sa.select(sa.func.max(PromotionChange.id)))

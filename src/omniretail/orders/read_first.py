@@ -1,0 +1,109 @@
+"""Checkout on SQLite: the read-only work before the write lock, the writers served in turn.
+
+SQLite has one writer at a time, and a unit of work takes the write lock at its first
+statement (``BEGIN IMMEDIATE``), so a checkout used to hold it through pricing and sourcing.
+With eight clients the waiters' busy-wait back-off let newcomers overtake a waiter that had
+slept long: a p99 of seconds against a p50 of tens of milliseconds.
+
+Here the API first prices and plans the order in a read-only unit of work (a WAL snapshot:
+readers never wait for the writer), then waits for its turn (a FIFO queue per process), takes
+the write lock and confirms in a few indexed reads that what it read still holds: the prices,
+products, promotions and the customer's tier unchanged, the chosen locations still under
+their daily capacity. Holds re-check the stock themselves (conditional updates) and re-plan
+when a unit went in between. When anything moved, the checkout does its work under the lock,
+as it always did. PostgreSQL has row locks, not one writer: none of this applies there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import weakref
+from collections.abc import AsyncIterator
+
+from omniretail.auth import service as auth
+from omniretail.db import Database, UnitOfWork, utcnow
+from omniretail.errors import DomainError
+from omniretail.network import service as network
+from omniretail.orders import checkout, pricing_port, routing
+from omniretail.orders.checkout import Draft, Prepared
+from omniretail.orders.domain import Mode
+from omniretail.orders.schemas import OrderIn
+
+_turns: weakref.WeakKeyDictionary[Database, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def write_turn(db: Database) -> AsyncIterator[None]:
+    """On SQLite, checkouts of this process take the write lock one after the other, in the
+    order they asked (asyncio locks are FIFO); on PostgreSQL, nothing."""
+    if not db.is_sqlite:
+        yield
+        return
+    lock = _turns.setdefault(db, asyncio.Lock())
+    async with lock:
+        yield
+
+
+async def prepare_order(
+    uow: UnitOfWork, *, data: OrderIn, now: dt.datetime | None = None
+) -> Prepared | None:
+    """Price and plan the order without writing. None when that cannot be done now (a bad
+    reference, no stock, ...): the checkout under the lock then finds and reports it."""
+    now = now or utcnow()
+    lines = [(line.sku, line.qty) for line in data.lines]
+    try:
+        tenant = await auth.get_tenant(uow)
+        customer_id = await checkout._customer(uow, data.customer_id)
+        version = await pricing_port.pricing_version(
+            uow, skus=[s for s, _ in lines], customer_id=customer_id
+        )
+        quote = await pricing_port.price_cart(
+            uow,
+            channel=data.channel,
+            customer_id=customer_id,
+            location=data.fulfillment.location,
+            lines=lines,
+            coupon_codes=data.coupon_codes,
+        )
+        if data.fulfillment.mode is Mode.IN_STORE:
+            return Prepared(quote=quote, version=version)
+        draft = Draft(public_id="")
+        await checkout._plan(
+            uow, data, draft, now=now, timezone=tenant.timezone, settings=tenant.settings or {}
+        )
+    except DomainError:
+        return None
+    return Prepared(
+        quote=quote,
+        version=version,
+        plan=draft.plan,
+        transfers=draft.transfers,
+        sourcing=draft.sourcing,
+    )
+
+
+async def confirm(
+    uow: UnitOfWork, prepared: Prepared, *, data: OrderIn, now: dt.datetime | None = None
+) -> Prepared | None:
+    """Under the write lock: the prepared work if it still holds; without its plan if a
+    chosen location reached its capacity meanwhile; None if the prices may have moved."""
+    now = now or utcnow()
+    customer_id = await checkout._customer(uow, data.customer_id)
+    version = await pricing_port.pricing_version(
+        uow, skus=[line.sku for line in data.lines], customer_id=customer_id
+    )
+    if version != prepared.version:
+        return None
+    if prepared.plan is None:
+        return prepared
+    chosen = {code for code, _, _ in prepared.plan} | {t["location"] for t in prepared.transfers}
+    capacities = await network.daily_capacities(uow, chosen)
+    if capacities:
+        tenant = await auth.get_tenant(uow)
+        load = await routing.orders_today(uow, capacities, now=now, timezone=tenant.timezone)
+        if any(load.get(loc, 0) >= cap for loc, cap in capacities.items()):
+            return dataclasses.replace(prepared, plan=None, transfers=[], sourcing={})
+    return prepared
