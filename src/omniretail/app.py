@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omniretail import __version__
+from omniretail.analytics import api as analytics_api
 from omniretail.auth import api as auth_api
 from omniretail.auth.throttle import FailureThrottle
 from omniretail.catalog import api as catalog_api
@@ -49,6 +50,7 @@ ROUTERS = [
     inventory_api.router,
     customers_api.router,
     loyalty_api.router,
+    analytics_api.router,
 ]
 
 

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from omniretail.analytics import projection as analytics
 from omniretail.auth import service as auth
 from omniretail.auth.domain import Role
 from omniretail.auth.schemas import SettingsPatch
@@ -41,6 +42,8 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
 inventory_app = typer.Typer(help="Stock: checks of the ledger.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
+analytics_app = typer.Typer(help="The data hub's facts.", no_args_is_help=True)
+app.add_typer(analytics_app, name="analytics")
 sandbox_app = typer.Typer(help="The sandbox payment gateway (development).", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 err = Console(stderr=True)
@@ -298,6 +301,19 @@ def export_file(
     else:
         output.write_text(text, encoding="utf-8")
         err.print(f"wrote {output}")
+
+
+@analytics_app.command("rebuild")
+def analytics_rebuild(tenant: Annotated[str, typer.Option(help="tenant slug")]) -> None:
+    """Rebuild the tenant's sales facts from scratch by replaying the kept outbox events."""
+
+    async def work(db: Database) -> int:
+        async with db.uow(unscoped=True) as uow:
+            tenant_id = await auth.tenant_id_by_slug(uow, tenant)
+        async with db.uow(tenant_id) as uow:
+            return await analytics.do_rebuild(uow)
+
+    _print_json({"tenant": tenant, "events_replayed": _run(work)})
 
 
 @sandbox_app.command("sign")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from omniretail.analytics import projection as analytics
 from omniretail.customers import handlers as customers
 from omniretail.events import HandlerRegistry
 from omniretail.loyalty import handlers as loyalty
@@ -21,4 +22,7 @@ def build_registry() -> HandlerRegistry:
     registry.subscribe("return.completed", loyalty.on_return_completed)
     registry.subscribe("customer.merged", loyalty.on_customer_merged)
     registry.subscribe("customer.merged", orders.on_customer_merged)
+    # The data hub's facts follow the same events (idempotent per order and return).
+    for event_type, handler in analytics.HANDLERS.items():
+        registry.subscribe(event_type, handler)
     return registry

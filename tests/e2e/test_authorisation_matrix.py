@@ -41,6 +41,8 @@ HQ = frozenset({"admin", "ops"})
 STOCK = frozenset({"admin", "ops", "store"})
 SELLERS = frozenset({"admin", "ops", "store", "channel"})
 LOYALTY = frozenset({"admin", "store", "channel"})
+DATA = frozenset({"admin", "ops", "store", "analyst"})
+YEAR = {"from": "2026-01-01", "to": "2026-12-31"}
 
 # Tables a refused request may legitimately write: failed pickup guesses are logged on purpose.
 UNWATCHED = {"pickup_attempts"}
@@ -330,6 +332,19 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/v1/inventory.csv"): Rule(
         EVERY, lambda t: ("/v1/inventory.csv", {"location": t.location}, None), store=True
+    ),
+    # A store key's reports hold only its own store's figures (tests/e2e/test_analytics.py).
+    ("GET", "/v1/analytics/sales"): Rule(
+        DATA, lambda t: ("/v1/analytics/sales", {**YEAR, "by": "location"}, None)
+    ),
+    ("GET", "/v1/analytics/attribution"): Rule(
+        DATA, lambda t: ("/v1/analytics/attribution", YEAR, None)
+    ),
+    ("GET", "/v1/analytics/customers"): Rule(
+        DATA, lambda t: ("/v1/analytics/customers", YEAR, None)
+    ),
+    ("GET", "/v1/analytics/points"): Rule(
+        frozenset({"admin", "ops", "analyst"}), lambda t: ("/v1/analytics/points", None, None)
     ),
     ("GET", "/v1/settings"): Rule(ADMIN, lambda t: ("/v1/settings", None, None), foreign=False),
     ("PATCH", "/v1/settings"): Rule(

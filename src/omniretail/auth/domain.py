@@ -38,6 +38,7 @@ class Permission(StrEnum):
     LOYALTY_WRITE = "loyalty:write"
     LOYALTY_ADMIN = "loyalty:admin"  # adjust balances, set rules and plans: admin only
     ROUTING_WRITE = "routing:write"
+    ANALYTICS_READ = "analytics:read"  # the data hub: HQ and analysts; a store its own figures
     TENANT_SETTINGS = "tenant:settings"  # read and change the tenant's settings: admin only
 
 
@@ -65,6 +66,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.CUSTOMERS_WRITE,
             Permission.EVENTS_WRITE,
             Permission.LOYALTY_WRITE,
+            Permission.ANALYTICS_READ,
         }
     ),
     Role.CHANNEL: frozenset(
@@ -78,7 +80,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.RETURNS_WRITE,
         }
     ),
-    Role.ANALYST: frozenset({Permission.READ}),
+    Role.ANALYST: frozenset({Permission.READ, Permission.ANALYTICS_READ}),
 }
 
 

@@ -496,6 +496,16 @@ async def money_for_points_of(uow: UnitOfWork, points: int) -> int:
     return money_for_points(await get_rules(uow), points)
 
 
+async def points_liability(uow: UnitOfWork) -> tuple[int, int]:
+    """Points outstanding over all the tenant's accounts, and what they would pay at checkout
+    now (minor units): the programme's liability."""
+    points = int(
+        await uow.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(PointsAccount.balance), 0)))
+        or 0
+    )
+    return points, await money_for_points_of(uow, points)
+
+
 async def points_for_money_of(uow: UnitOfWork, amount: int) -> int:
     """Points needed to pay ``amount`` minor units (rounded up)."""
     return points_for_money(await get_rules(uow), amount)

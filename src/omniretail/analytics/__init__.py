@@ -1,0 +1,1 @@
+"""The data hub: sales facts kept by projections from the outbox, and the reports on them."""

@@ -1,0 +1,137 @@
+"""Projections from the outbox into ``sales_facts``: one row per completed order and per
+completed return, idempotent on the order's or return's id, so a redelivered or replayed event
+changes nothing; ``do_rebuild`` replays the kept outbox from scratch."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+from omniretail.analytics.domain import local_day
+from omniretail.analytics.models import SalesFact
+from omniretail.auth import service as auth
+from omniretail.db import UnitOfWork, dialect_insert
+from omniretail.events import Event, OutboxEvent
+from omniretail.orders import queries
+from omniretail.orders.schemas import OrderOut
+from omniretail.returns import service as returns
+
+PROJECTED = ("order.completed", "return.completed", "customer.merged")
+
+
+async def on_order_completed(uow: UnitOfWork, event: Event) -> None:
+    await project_order(
+        uow,
+        order_id=str(event.payload["order_id"]),
+        at=dt.datetime.fromisoformat(str(event.payload["completed_at"])),
+    )
+
+
+async def on_return_completed(uow: UnitOfWork, event: Event) -> None:
+    await project_return(
+        uow,
+        return_id=str(event.payload["return_id"]),
+        at=dt.datetime.fromisoformat(str(event.payload["completed_at"])),
+    )
+
+
+async def on_customer_merged(uow: UnitOfWork, event: Event) -> None:
+    """The absorbed customer's sales become the survivor's (channels used, repurchases)."""
+    await uow.session.execute(
+        sa.update(SalesFact)
+        .where(SalesFact.customer_id == str(event.payload["absorbed_id"]))
+        .values(customer_id=str(event.payload["survivor_id"]))
+    )
+
+
+def _dimensions(order: OrderOut) -> dict[str, Any]:
+    live = [f for f in order.fulfillments if f.status.value != "cancelled"]
+    fulfilled_from = live[0].location if live else None
+    return {
+        "order_id": order.id,
+        "channel": order.channel,
+        "online": order.placed_at_location is None,
+        "location": order.placed_at_location or fulfilled_from,
+        "fulfilled_from": fulfilled_from,
+        "attributed_location": order.attributed_location,
+        "attributed_staff": order.attributed_staff,
+        "customer_id": order.customer_id,
+    }
+
+
+async def _insert(uow: UnitOfWork, row: dict[str, Any]) -> None:
+    await uow.session.execute(
+        dialect_insert(uow, SalesFact.__table__)
+        .values(tenant_id=uow.require_tenant(), **row)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "kind", "ref"])
+    )
+
+
+async def project_order(uow: UnitOfWork, *, order_id: str, at: dt.datetime) -> None:
+    """A completed order's goods value (after discounts, before delivery) on its local day."""
+    order = await queries.get_order(uow, order_id)
+    timezone = (await auth.get_tenant(uow)).timezone
+    await _insert(
+        uow,
+        {
+            "kind": "sale",
+            "ref": order.id,
+            "day": local_day(at, timezone),
+            "at": at,
+            "amount": order.totals.total - order.totals.delivery_fee,
+            "units": sum(line.qty for line in order.lines),
+            **_dimensions(order),
+        },
+    )
+
+
+async def project_return(uow: UnitOfWork, *, return_id: str, at: dt.datetime) -> None:
+    """A completed return takes its refund off the day it came back, under the original
+    order's channel and store: the order's own day keeps its gross sales."""
+    ret = await returns.get_return(uow, return_id)
+    order = await queries.get_order(uow, ret.order_id)
+    timezone = (await auth.get_tenant(uow)).timezone
+    await _insert(
+        uow,
+        {
+            "kind": "refund",
+            "ref": ret.id,
+            "day": local_day(at, timezone),
+            "at": at,
+            "amount": -ret.refund_total,
+            "units": -sum(line.qty for line in ret.lines),
+            **_dimensions(order),
+        },
+    )
+
+
+HANDLERS = {
+    "order.completed": on_order_completed,
+    "return.completed": on_return_completed,
+    "customer.merged": on_customer_merged,
+}
+
+
+async def do_rebuild(uow: UnitOfWork) -> int:
+    """Drop the tenant's facts and replay every kept event that feeds them, in order.
+    Returns how many events were replayed."""
+    await uow.session.execute(sa.delete(SalesFact))
+    events = await uow.session.scalars(
+        sa.select(OutboxEvent).where(OutboxEvent.type.in_(PROJECTED)).order_by(OutboxEvent.id)
+    )
+    count = 0
+    for row in events.all():
+        event = Event(
+            id=row.id,
+            tenant_id=row.tenant_id,
+            type=row.type,
+            aggregate_type=row.aggregate_type,
+            aggregate_id=row.aggregate_id,
+            payload=row.payload,
+            occurred_at=row.occurred_at,
+        )
+        await HANDLERS[row.type](uow, event)
+        count += 1
+    return count
