@@ -161,3 +161,15 @@ async def test_a_read_only_unit_of_work_neither_waits_for_nor_keeps_a_write(
             await uow.session.scalar(sa.select(Location.name).where(Location.code == "WH"))
             == "Renamed"
         )
+
+
+async def test_settings_changed_in_between_are_applied(
+    world: World, db: Database, tenant: TenantHandle
+) -> None:
+    body = OrderIn.model_validate(order_body(payments=[{"method": "sandbox", "amount": 10_700}]))
+    prepared = await _prepare(db, tenant, body)
+    changed = await world.admin.patch("/v1/settings", {"delivery_fees": {"ship": 800}})
+    assert changed.status_code == 200, changed.text
+    confirmed, order = await _place(db, tenant, body, prepared)
+    assert confirmed is None
+    assert order.totals.total == 9900 + 800
