@@ -6,6 +6,7 @@ import csv
 import io
 
 import pytest
+from sqlalchemy import event
 
 from omniretail.auth.domain import Role
 from omniretail.db import Database
@@ -119,3 +120,22 @@ async def test_the_export_reads_in_chunks_and_loses_no_row_between_them(
     monkeypatch.setattr(listing, "EXPORT_CHUNK", 2)
     assert (await world.admin.get("/v1/inventory.csv")).text == whole
     assert len(whole.splitlines()) == 6
+
+
+async def test_a_page_of_a_locations_positions_costs_three_statements(
+    world: World, db: Database
+) -> None:
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        page = await world.admin.get("/v1/inventory", location="ST-A", limit=2)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert page.status_code == 200, page.text
+    work = [s for s in statements if not s.startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
+    # the API key, the location, the page of positions
+    assert len(work) == 3, "\n".join(work)

@@ -161,3 +161,39 @@ async def test_a_read_only_unit_of_work_neither_waits_for_nor_keeps_a_write(
             await uow.session.scalar(sa.select(Location.name).where(Location.code == "WH"))
             == "Renamed"
         )
+
+
+async def test_settings_changed_in_between_are_applied(
+    world: World, db: Database, tenant: TenantHandle
+) -> None:
+    body = OrderIn.model_validate(order_body(payments=[{"method": "sandbox", "amount": 10_700}]))
+    prepared = await _prepare(db, tenant, body)
+    changed = await world.admin.patch("/v1/settings", {"delivery_fees": {"ship": 800}})
+    assert changed.status_code == 200, changed.text
+    confirmed, order = await _place(db, tenant, body, prepared)
+    assert confirmed is None
+    assert order.totals.total == 9900 + 800
+
+
+async def test_sqlite_checkouts_take_the_write_lock_in_the_order_they_asked(db: Database) -> None:
+    served: list[int] = []
+    gate = asyncio.Event()
+
+    async def checkout_writer(n: int) -> None:
+        async with read_first.write_turn(db):
+            if n == 0:
+                await gate.wait()  # the first holds its turn while the others queue
+            served.append(n)
+
+    tasks = []
+    for n in range(5):
+        tasks.append(asyncio.create_task(checkout_writer(n)))
+        await asyncio.sleep(0)  # each asks in turn
+    await asyncio.sleep(0.01)
+    if db.is_sqlite:
+        assert served == []  # everyone waits behind the first
+    else:
+        assert served == [1, 2, 3, 4]  # PostgreSQL has row locks: no queue at all
+    gate.set()
+    await asyncio.gather(*tasks)
+    assert served == ([0, 1, 2, 3, 4] if db.is_sqlite else [1, 2, 3, 4, 0])

@@ -64,12 +64,13 @@ async def export_positions(
     db: Database, tenant_id: int, *, location: str | None
 ) -> AsyncIterator[str]:
     """The positions as CSV (``location,sku,on_hand,reserved,safety_stock,available``), read
-    in keyset chunks, each in its own short read so no transaction stays open while a slow
-    client downloads. Check the location before streaming: an unknown one yields nothing."""
+    in keyset chunks, each in its own short read-only transaction (never the SQLite write
+    lock), so no transaction stays open while a slow client downloads. Check the location
+    before streaming: an unknown one yields the header alone."""
     yield _csv_lines([CSV_COLUMNS])
     after: list[str] | None = None
     while True:
-        async with db.uow(tenant_id) as uow:
+        async with db.uow(tenant_id, read_only=True) as uow:
             page = await list_positions(uow, location=location, limit=EXPORT_CHUNK, after=after)
         rows = page[:EXPORT_CHUNK]
         if rows:

@@ -197,7 +197,7 @@ class NearbyLocation:
 
 
 # Beyond this radius a bounded nearest-N query ranks on coordinates before loading whole rows
-# (bench_nearest); callers that want every location (order routing) skip that extra query.
+# (bench_nearest); unbounded callers (a delivery-area check) skip that extra query.
 WIDE_RADIUS_KM = 10.0
 NEAREST_N_LIMIT = 500
 _NEARBY_FIELDS = ("id", "code", "name", "type", "lat", "lng", "can_ship", "can_pickup",

@@ -78,7 +78,10 @@ async def _apply(
             [{"field": "action", "message": "not a bulk action"}],
         )
     if item.action is Action.REJECT:
-        assert item.reason is not None  # the request schema requires it
+        if item.reason is None:
+            raise ValidationFailed(
+                "a rejection needs a reason", [{"field": "reason", "message": "required"}]
+            )
         return await fulfilment.do_reject(
             uow,
             fulfilment_id=item.fulfilment_id,

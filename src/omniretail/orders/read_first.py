@@ -8,10 +8,11 @@ slept long: a p99 of seconds against a p50 of tens of milliseconds.
 Here the API first prices and plans the order in a read-only unit of work (a WAL snapshot:
 readers never wait for the writer), then waits for its turn (a FIFO queue per process), takes
 the write lock and confirms in a few indexed reads that what it read still holds: the prices,
-products, promotions and the customer's tier unchanged, the chosen locations still under
-their daily capacity. Holds re-check the stock themselves (conditional updates) and re-plan
-when a unit went in between. When anything moved, the checkout does its work under the lock,
-as it always did. PostgreSQL has row locks, not one writer: none of this applies there.
+products, promotions, the customer's tier and the tenant's settings unchanged, the chosen
+locations still under their daily capacity. Holds re-check the stock themselves (conditional
+updates) and re-plan when a unit went in between. When anything moved, the checkout does its
+work under the lock, as it always did. PostgreSQL has row locks, not one writer: none of this
+applies there.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import json
 import weakref
 from collections.abc import AsyncIterator
+from typing import Any
 
 from omniretail.auth import service as auth
 from omniretail.db import Database, UnitOfWork, utcnow
@@ -57,9 +60,7 @@ async def prepare_order(
     try:
         tenant = await auth.get_tenant(uow)
         customer_id = await checkout._customer(uow, data.customer_id)
-        version = await pricing_port.pricing_version(
-            uow, skus=[s for s, _ in lines], customer_id=customer_id
-        )
+        version = await _version(uow, data, customer_id, tenant.settings)
         quote = await pricing_port.price_cart(
             uow,
             channel=data.channel,
@@ -85,24 +86,32 @@ async def prepare_order(
     )
 
 
+async def _version(
+    uow: UnitOfWork, data: OrderIn, customer_id: str | None, settings: dict[str, Any] | None
+) -> tuple[Any, ...]:
+    """What the prepared work depends on: the pricing inputs and the tenant's settings."""
+    skus = [line.sku for line in data.lines]
+    return (
+        *await pricing_port.pricing_version(uow, skus=skus, customer_id=customer_id),
+        json.dumps(settings or {}, sort_keys=True),
+    )
+
+
 async def confirm(
     uow: UnitOfWork, prepared: Prepared, *, data: OrderIn, now: dt.datetime | None = None
 ) -> Prepared | None:
     """Under the write lock: the prepared work if it still holds; without its plan if a
     chosen location reached its capacity meanwhile; None if the prices may have moved."""
     now = now or utcnow()
+    tenant = await auth.get_tenant(uow)
     customer_id = await checkout._customer(uow, data.customer_id)
-    version = await pricing_port.pricing_version(
-        uow, skus=[line.sku for line in data.lines], customer_id=customer_id
-    )
-    if version != prepared.version:
+    if await _version(uow, data, customer_id, tenant.settings) != prepared.version:
         return None
     if prepared.plan is None:
         return prepared
     chosen = {code for code, _, _ in prepared.plan} | {t["location"] for t in prepared.transfers}
     capacities = await network.daily_capacities(uow, chosen)
     if capacities:
-        tenant = await auth.get_tenant(uow)
         load = await routing.orders_today(uow, capacities, now=now, timezone=tenant.timezone)
         if any(load.get(loc, 0) >= cap for loc, cap in capacities.items()):
             return dataclasses.replace(prepared, plan=None, transfers=[], sourcing={})
