@@ -5,6 +5,7 @@ changes nothing; ``do_rebuild`` replays the kept outbox from scratch."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,10 +14,13 @@ from omniretail.analytics.domain import local_day
 from omniretail.analytics.models import SalesFact
 from omniretail.auth import service as auth
 from omniretail.db import UnitOfWork, dialect_insert
+from omniretail.errors import NotFound
 from omniretail.events import Event, OutboxEvent
 from omniretail.orders import queries
 from omniretail.orders.schemas import OrderOut
 from omniretail.returns import service as returns
+
+log = logging.getLogger(__name__)
 
 PROJECTED = ("order.completed", "return.completed", "customer.merged")
 
@@ -70,8 +74,14 @@ async def _insert(uow: UnitOfWork, row: dict[str, Any]) -> None:
 
 
 async def project_order(uow: UnitOfWork, *, order_id: str, at: dt.datetime) -> None:
-    """A completed order's goods value (after discounts, before delivery) on its local day."""
-    order = await queries.get_order(uow, order_id)
+    """A completed order's goods value (after discounts, before delivery) on its local day.
+    An order the order core does not hold (one completed elsewhere and only announced) is
+    not a sale of ours to count: it is skipped, never failing the event's other handlers."""
+    try:
+        order = await queries.get_order(uow, order_id)
+    except NotFound:
+        log.info("analytics: order %s is not held here; not counted", order_id)
+        return
     timezone = (await auth.get_tenant(uow)).timezone
     await _insert(
         uow,
@@ -90,8 +100,12 @@ async def project_order(uow: UnitOfWork, *, order_id: str, at: dt.datetime) -> N
 async def project_return(uow: UnitOfWork, *, return_id: str, at: dt.datetime) -> None:
     """A completed return takes its refund off the day it came back, under the original
     order's channel and store: the order's own day keeps its gross sales."""
-    ret = await returns.get_return(uow, return_id)
-    order = await queries.get_order(uow, ret.order_id)
+    try:
+        ret = await returns.get_return(uow, return_id)
+        order = await queries.get_order(uow, ret.order_id)
+    except NotFound:
+        log.info("analytics: return %s is not held here; not counted", return_id)
+        return
     timezone = (await auth.get_tenant(uow)).timezone
     await _insert(
         uow,
