@@ -112,7 +112,9 @@ def mask_phone(phone: str | None) -> str | None:
     """138****8000: enough for the customer to recognise, not enough to copy."""
     if not phone:
         return None
-    digits = phone.strip()
+    digits = phone.strip().replace(" ", "")
+    if digits.startswith("+86"):  # mainland numbers are read without the country code
+        digits = digits[3:]
     if len(digits) < 7:
         return "*" * len(digits)
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
