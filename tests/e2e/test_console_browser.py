@@ -143,7 +143,7 @@ async def test_journey_1_a_clerk_hands_over_a_pickup_placed_through_the_api(live
     await row.locator("button.ready").click()
     await expect(row).to_have_attribute("data-status", "ready")
     await shot(page, journey, "3-ready")
-    await page.click("text=Pickup handover")
+    await row.get_by_role("link", name="Pickup handover").click()
     await page.fill("#code", str(fulfilment["pickup_code"]))
     await page.click("#verify")
     await expect(page.locator("#handed-over")).to_be_visible()

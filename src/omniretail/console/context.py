@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -52,7 +54,14 @@ class Console:
         """The location a store role acts for (the service refuses any other's work)."""
         return store if self.staff.store_bound else None
 
+    def local_time(self, moment: dt.datetime | None) -> str:
+        """A time as the store reads it: in the tenant's time zone."""
+        if moment is None:
+            return ""
+        return moment.astimezone(zoneinfo.ZoneInfo(self.staff.timezone)).strftime("%m-%d %H:%M")
+
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        values.setdefault("local_time", self.local_time)
         return render(
             self.request, template, status, staff=self.staff, session=self.session, **values
         )
