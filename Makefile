@@ -25,6 +25,7 @@ run: $(STAMP) $(SANDBOX_SECRET)
 ## test: lint, types, import contracts, then every test on SQLite and PostgreSQL
 test: $(STAMP)
 	scripts/ensure-services
+	scripts/ensure-chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

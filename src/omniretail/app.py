@@ -20,6 +20,7 @@ from omniretail.auth.throttle import FailureThrottle
 from omniretail.catalog import api as catalog_api
 from omniretail.channels import api as channels_api
 from omniretail.config import Settings
+from omniretail.console.mount import install_console
 from omniretail.customers import api as customers_api
 from omniretail.db import Database
 from omniretail.events import Dispatcher
@@ -175,6 +176,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for router in ROUTERS:
         app.include_router(router)
+    install_console(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -20,8 +20,10 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from omniretail.analytics import projection as analytics
 from omniretail.auth import service as auth
+from omniretail.auth import staff
 from omniretail.auth.domain import Role
 from omniretail.auth.schemas import SettingsPatch
+from omniretail.auth.staff_domain import StaffRole
 from omniretail.config import Settings
 from omniretail.db import Database
 from omniretail.demo import seed_demo
@@ -46,6 +48,10 @@ analytics_app = typer.Typer(help="The data hub's facts.", no_args_is_help=True)
 app.add_typer(analytics_app, name="analytics")
 sandbox_app = typer.Typer(help="The sandbox payment gateway (development).", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+staff_app = typer.Typer(
+    help="Staff users: people who sign in to the console.", no_args_is_help=True
+)
+app.add_typer(staff_app, name="staff")
 err = Console(stderr=True)
 
 T = TypeVar("T")
@@ -169,6 +175,50 @@ def key_create(
         async with db.uow(tenant_id) as uow:
             return await auth.do_create_key(
                 uow, role=role, location=location, channel=channel, label=label
+            )
+
+    _print_json(_run(work))
+
+
+@staff_app.command("create")
+def staff_create(
+    tenant: Annotated[str, typer.Option(help="tenant slug")],
+    role: Annotated[
+        StaffRole, typer.Option(help="admin, ops, store_manager, store_clerk, analyst")
+    ],
+    name: Annotated[str, typer.Option(help="the person's name")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, envvar="OMNI_STAFF_PASSWORD"
+        ),
+    ],
+    email: Annotated[str | None, typer.Option(help="e-mail (the sign-in)")] = None,
+    phone: Annotated[str | None, typer.Option(help="or a phone as the sign-in")] = None,
+    location: Annotated[
+        list[str] | None, typer.Option(help="store code (store roles; repeat)")
+    ] = None,
+    language: Annotated[str, typer.Option(help="zh-CN or en")] = "zh-CN",
+    totp: Annotated[
+        bool, typer.Option(help="require a TOTP code; prints its otpauth URI once")
+    ] = False,
+) -> None:
+    """Create a staff user who signs in to the console at /console."""
+
+    async def work(db: Database) -> dict[str, Any]:
+        async with db.uow(unscoped=True) as uow:
+            tenant_id = await auth.tenant_id_by_slug(uow, tenant)
+        async with db.uow(tenant_id) as uow:
+            return await staff.do_create_staff(
+                uow,
+                role=role,
+                password=password,
+                name=name,
+                email=email,
+                phone=phone,
+                locations=location,
+                language=language,
+                totp=totp,
             )
 
     _print_json(_run(work))
@@ -343,7 +393,14 @@ def demo() -> None:
     """Migrate, seed the demo retailer (once) and print an admin key for it."""
     upgrade(Settings().database_url)
     result = _run(seed_demo)
-    _print_json({"tenant": result["tenant"], "admin_key": result["admin_key"]})
+    _print_json(
+        {
+            "tenant": result["tenant"],
+            "admin_key": result["admin_key"],
+            "console": "/console/sign-in",
+            "staff": result["staff"],
+        }
+    )
     if not result["created"]:
         err.print("demo tenant already there: issued a new admin key")
 

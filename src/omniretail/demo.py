@@ -12,6 +12,7 @@ from typing import Any
 
 from omniretail.auth import service as auth
 from omniretail.auth.domain import Role
+from omniretail.auth.staff_demo import seed_staff
 from omniretail.catalog.demo import seed_catalog
 from omniretail.channels import service as channels
 from omniretail.channels.schemas import ChannelKind
@@ -43,6 +44,7 @@ DISTRICTS = [
     "Fengxian",
     "Jinshan",
 ]
+DEMO_CLERK_STORE = "ST-001"  # the demo clerk works here
 STORE_HOURS = {day: ["10:00-22:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
@@ -147,7 +149,8 @@ async def seed_demo(db: Database) -> dict[str, Any]:
     if tenant_id is not None:
         async with db.uow(tenant_id) as uow:
             key = await auth.do_create_key(uow, role=Role.ADMIN, label="demo admin")
-        return {"tenant": DEMO_SLUG, "admin_key": key["key"], "created": False}
+        staff = await seed_staff(db, tenant_id, store=DEMO_CLERK_STORE)
+        return {"tenant": DEMO_SLUG, "admin_key": key["key"], "created": False, "staff": staff}
 
     async with db.uow(unscoped=True) as uow:
         created = await auth.do_create_tenant(
@@ -167,4 +170,10 @@ async def seed_demo(db: Database) -> dict[str, Any]:
     await seed_customers(db, tenant_id)
     await seed_inventory(db, tenant_id)
     await seed_orders(db, tenant_id)
-    return {"tenant": DEMO_SLUG, "admin_key": created["admin_key"], "created": True}
+    staff = await seed_staff(db, tenant_id, store=DEMO_CLERK_STORE)
+    return {
+        "tenant": DEMO_SLUG,
+        "admin_key": created["admin_key"],
+        "created": True,
+        "staff": staff,
+    }

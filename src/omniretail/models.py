@@ -3,6 +3,7 @@
 # ruff: noqa: F401  (imported for their side effect: registering tables on the metadata)
 from omniretail.analytics import models as analytics_models
 from omniretail.auth import models as auth_models
+from omniretail.auth import staff_models
 from omniretail.catalog import models as catalog_models
 from omniretail.channels import models as channels_models
 from omniretail.customers import models as customers_models

@@ -1,0 +1,93 @@
+"""HQ screens: the dashboard and CSV imports with a dry-run preview."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Form, UploadFile
+from fastapi.responses import HTMLResponse
+
+from omniretail.auth.domain import Permission
+from omniretail.console.context import ConsoleDep
+from omniretail.errors import DomainError, Forbidden, ValidationFailed
+from omniretail.imports import service as imports
+from omniretail.imports.service import ImportRejected, Kind
+from omniretail.orders.queue import dashboard_figures
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+_WRITE = {Kind.LOCATIONS: Permission.LOCATIONS_WRITE, Kind.PRODUCTS: Permission.CATALOG_WRITE}
+MAX_UPLOAD = 8 * 1024 * 1024
+
+
+def _hq_only(ctx: ConsoleDep) -> None:
+    if ctx.staff.store_bound:
+        raise Forbidden("HQ screens are for HQ roles")
+
+
+@router.get("/dashboard")
+async def dashboard(ctx: ConsoleDep) -> HTMLResponse:
+    try:
+        ctx.require(Permission.READ)
+        _hq_only(ctx)
+        async with ctx.uow() as uow:
+            figures = await dashboard_figures(
+                uow, currency=ctx.staff.currency, timezone=ctx.staff.timezone
+            )
+    except DomainError as exc:
+        return ctx.error(exc)
+    charts = {
+        "channel": [{"name": k, "value": v / 100} for k, v in figures.gmv_by_channel.items()],
+        "store": {
+            "names": list(figures.gmv_by_store),
+            "values": [v / 100 for v in figures.gmv_by_store.values()],
+        },
+        "mode": [{"name": k, "value": v} for k, v in figures.orders_by_mode.items()],
+    }
+    return ctx.render("dashboard.html", figures=figures, charts=json.dumps(charts))
+
+
+@router.get("/imports")
+async def import_form(ctx: ConsoleDep) -> HTMLResponse:
+    try:
+        _hq_only(ctx)
+    except DomainError as exc:
+        return ctx.error(exc)
+    return ctx.render("imports.html", kinds=list(Kind), report=None, kind=Kind.PRODUCTS)
+
+
+@router.post("/imports")
+async def import_file(
+    ctx: ConsoleDep,
+    file: UploadFile,
+    kind: Annotated[Kind, Form()] = Kind.PRODUCTS,
+    apply: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    """Check the file (always), and apply it only when asked and every row is good: the same
+    service and rules as ``POST /v1/imports/{kind}``."""
+    dry_run = not apply
+    try:
+        _hq_only(ctx)
+        ctx.require(_WRITE[kind])
+        raw = await file.read(MAX_UPLOAD + 1)
+        if len(raw) > MAX_UPLOAD:
+            raise ValidationFailed("the file is too large", [{"field": "file", "message": "8 MB"}])
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ValidationFailed(
+                "the file is not UTF-8 text", [{"field": "file", "message": "save as UTF-8"}]
+            ) from exc
+        parsed = await imports.parse_file(kind, text, currency=ctx.staff.currency)
+        async with ctx.uow() as uow:
+            report = await imports.do_import(
+                uow, kind=kind, parsed=parsed, dry_run=dry_run, actor=ctx.staff.actor
+            )
+        return ctx.render("imports.html", kinds=list(Kind), kind=kind, report=report, rejected=None)
+    except ImportRejected as exc:
+        return ctx.render(
+            "imports.html", 422, kinds=list(Kind), kind=kind, report=None, rejected=exc
+        )
+    except DomainError as exc:
+        return ctx.error(exc)

@@ -1,0 +1,143 @@
+"""Read models for people: a store's queue of fulfilments today, and the figures of the HQ
+dashboard. Plain queries over the orders tables; no other context's tables are read."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from omniretail.db import UnitOfWork, utcnow
+from omniretail.orders.domain import CLOSED, FulfilmentStatus, OrderStatus
+from omniretail.orders.models import Fulfilment, Order
+
+QUEUE_LIMIT = 200
+_LIVE = [s.value for s in FulfilmentStatus if s not in CLOSED]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    id: str
+    order_id: str
+    order_number: str
+    customer_id: str | None
+    mode: str
+    status: str
+    promised_at: dt.datetime | None
+    late: bool
+    lines: list[tuple[str, int]]
+
+
+async def store_queue(
+    uow: UnitOfWork, *, location: str, now: dt.datetime | None = None
+) -> list[QueueItem]:
+    """The location's fulfilments still to work on (pending to ready), soonest promise first."""
+    now = now or utcnow()
+    rows = (
+        await uow.session.execute(
+            sa.select(Fulfilment, Order.public_id, Order.number, Order.customer_id)
+            .join(Order, Order.id == Fulfilment.order_id)
+            .where(Fulfilment.location_code == location, Fulfilment.status.in_(_LIVE))
+            .order_by(Fulfilment.promised_at.is_(None), Fulfilment.promised_at, Fulfilment.id)
+            .limit(QUEUE_LIMIT)
+        )
+    ).all()
+    return [
+        QueueItem(
+            id=f.public_id,
+            order_id=public_id,
+            order_number=number,
+            customer_id=customer_id,
+            mode=f.mode,
+            status=f.status,
+            promised_at=f.promised_at,
+            late=f.promised_at is not None and f.promised_at < now,
+            lines=[(line.sku, line.qty) for line in f.lines],
+        )
+        for f, public_id, number, customer_id in rows
+    ]
+
+
+async def fulfilment_location(uow: UnitOfWork, public_id: str) -> str | None:
+    return await uow.session.scalar(
+        sa.select(Fulfilment.location_code).where(Fulfilment.public_id == public_id)
+    )
+
+
+async def order_customer(uow: UnitOfWork, order_public_id: str) -> str | None:
+    return await uow.session.scalar(
+        sa.select(Order.customer_id).where(Order.public_id == order_public_id)
+    )
+
+
+@dataclass(slots=True)
+class Figures:
+    currency: str
+    gmv_today: int = 0
+    orders_today: int = 0
+    gmv_last_7_days: int = 0
+    orders_last_7_days: int = 0
+    gmv_by_channel: dict[str, int] = field(default_factory=dict)
+    gmv_by_store: dict[str, int] = field(default_factory=dict)
+    orders_by_mode: dict[str, int] = field(default_factory=dict)
+    open_fulfilments: int = 0
+    late_fulfilments: int = 0
+
+
+async def dashboard_figures(
+    uow: UnitOfWork, *, currency: str, timezone: str, now: dt.datetime | None = None
+) -> Figures:
+    """Today (in the tenant's time zone) against the 7 days before it. GMV is the total of the
+    orders placed, cancelled ones excluded; by channel and by store it covers today. A store's
+    GMV is the orders attributed to it (or placed at it)."""
+    now = now or utcnow()
+    zone = zoneinfo.ZoneInfo(timezone)
+    today = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    week_start = today - dt.timedelta(days=7)
+    orders = (
+        await uow.session.execute(
+            sa.select(
+                Order.created_at,
+                Order.channel,
+                Order.mode,
+                Order.total,
+                sa.func.coalesce(Order.attributed_location, Order.placed_at_location),
+            ).where(
+                Order.created_at >= week_start.astimezone(dt.UTC),
+                Order.status != OrderStatus.CANCELLED.value,
+            )
+        )
+    ).all()
+    out = Figures(currency=currency)
+    by_channel: dict[str, int] = defaultdict(int)
+    by_store: dict[str, int] = defaultdict(int)
+    by_mode: dict[str, int] = defaultdict(int)
+    for created_at, channel, mode, total, store in orders:
+        if created_at >= today:
+            out.gmv_today += total
+            out.orders_today += 1
+            by_channel[channel] += total
+            by_mode[mode] += 1
+            if store:
+                by_store[store] += total
+        else:
+            out.gmv_last_7_days += total
+            out.orders_last_7_days += 1
+    out.gmv_by_channel = dict(sorted(by_channel.items()))
+    out.gmv_by_store = dict(sorted(by_store.items(), key=lambda kv: -kv[1])[:15])
+    out.orders_by_mode = dict(sorted(by_mode.items()))
+    live = Fulfilment.status.in_(_LIVE)
+    out.open_fulfilments = (
+        await uow.session.scalar(sa.select(sa.func.count()).select_from(Fulfilment).where(live))
+    ) or 0
+    out.late_fulfilments = (
+        await uow.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Fulfilment)
+            .where(live, Fulfilment.promised_at < now)
+        )
+    ) or 0
+    return out

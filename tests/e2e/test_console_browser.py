@@ -1,0 +1,294 @@
+"""The five acceptance journeys of the console in a real headless Chromium (Debian's
+``chromium``, driven by Playwright), with a screenshot of each step under
+``test-artifacts/console/``. They run on SQLite: the same pages and rules are checked on both
+databases over HTTP in ``test_console_http.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from omniretail.app import create_app
+from omniretail.auth.staff_domain import MAX_FAILURES, StaffRole
+from omniretail.config import Settings
+from omniretail.console.mount import SIGNIN_FAILURES
+from omniretail.db import Database
+from tests.conftest import empty_all_tables
+from tests.console_helpers import PASSWORD, make_staff
+from tests.factories import SANDBOX_SECRET, Api, TenantHandle, make_tenant
+from tests.orders_world import CUSTOMER, PRICES, World, build_world, paid_online
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+
+
+@dataclass
+class Live:
+    base: str
+    db: Database
+    tenant: TenantHandle
+    world: World
+    browser: Browser
+
+    async def page(self, journey: str) -> Page:
+        context = await self.browser.new_context(viewport={"width": 1100, "height": 800})
+        page = await context.new_page()
+        page.set_default_timeout(15_000)
+        (ARTIFACTS / journey).mkdir(parents=True, exist_ok=True)
+        return page
+
+    async def sign_in(self, page: Page, login: str, password: str = PASSWORD) -> None:
+        await page.goto(f"{self.base}/console/sign-in")
+        await page.fill("#tenant", self.tenant.slug)
+        await page.fill("#login", login)
+        await page.fill("#password", password)
+        await page.click("#sign-in")
+
+
+async def shot(page: Page, journey: str, step: str) -> None:
+    await page.screenshot(path=str(ARTIFACTS / journey / f"{step}.png"), full_page=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def live(backend_urls: dict[str, str]) -> AsyncIterator[Live]:
+    db = Database(
+        Settings(
+            database_url=backend_urls["sqlite"],
+            run_dispatcher=False,
+            sandbox_payment_secret=SANDBOX_SECRET,
+        )
+    )
+    await empty_all_tables(db)
+    app = create_app(db.settings, db=db)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110  (uvicorn offers no event to wait on)
+        await asyncio.sleep(0.05)
+    tenant = await make_tenant(db, "acme")
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            world = await build_world(Api(http, tenant.admin_key), db, tenant)
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+                try:
+                    yield Live(f"http://127.0.0.1:{port}", db, tenant, world, browser)
+                finally:
+                    await browser.close()
+    finally:
+        server.should_exit = True
+        await serving
+        await db.dispose()
+
+
+async def _paid_pickup(world: World, store: str) -> dict[str, object]:
+    await world.stock(store, "TEE-S", 3)
+    customer = await world.keys["app"].post(
+        "/v1/customers",
+        {"name": CUSTOMER["name"], "identities": [{"type": "phone", "value": CUSTOMER["phone"]}]},
+    )
+    assert customer.status_code == 201, customer.text
+    placed = await world.order(
+        world.keys["app"],
+        fulfillment={"mode": "pickup", "location": store},
+        customer_id=customer.json()["id"],
+    )
+    assert placed.status_code == 201, placed.text
+    order: dict[str, object] = placed.json()
+    await paid_online(world, order)
+    return order
+
+
+async def test_journey_1_a_clerk_hands_over_a_pickup_placed_through_the_api(live: Live) -> None:
+    journey = "1-pickup"
+    order = await _paid_pickup(live.world, "ST-A")
+    fulfilment = order["fulfillments"][0]  # type: ignore[index]
+    await make_staff(
+        live.db, live.tenant, StaffRole.STORE_CLERK, "clerk@acme.test", locations=["ST-A"]
+    )
+    page = await live.page(journey)
+    await live.sign_in(page, "clerk@acme.test")
+    row = page.locator(f"#f-{fulfilment['id']}")
+    await expect(row).to_have_attribute("data-status", "pending")
+    await shot(page, journey, "1-queue")
+    await row.locator("button.accept").click()
+    await expect(row).to_have_attribute("data-status", "accepted")
+    await shot(page, journey, "2-accepted")
+    await row.locator("button.ready").click()
+    await expect(row).to_have_attribute("data-status", "ready")
+    await shot(page, journey, "3-ready")
+    await row.get_by_role("link", name="Pickup handover").click()
+    await page.fill("#code", str(fulfilment["pickup_code"]))
+    await page.click("#verify")
+    await expect(page.locator("#handed-over")).to_be_visible()
+    await expect(page.locator("#customer-name")).to_have_text(CUSTOMER["name"])
+    await expect(page.locator("#masked-phone")).to_have_text("138****8000")
+    await shot(page, journey, "4-handed-over")
+    final = (await live.world.admin.get(f"/v1/orders/{order['id']}")).json()
+    assert final["status"] == "completed"
+    assert final["fulfillments"][0]["status"] == "handed_over"
+
+
+async def test_journey_2_hq_sees_a_bad_row_named_before_anything_is_written(
+    live: Live, tmp_path: Path
+) -> None:
+    journey = "2-import"
+    header = "product_code,title,category,sku,barcode,price,size,colour\n"
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        header + "P1,Tee,men/tees,P1-S,,99.00,S,black\nP1,Tee,men/tees,P1-M,,-1,M,black\n"
+    )
+    good = tmp_path / "good.csv"
+    good.write_text(
+        header + "P1,Tee,men/tees,P1-S,,99.00,S,black\nP1,Tee,men/tees,P1-M,,99.00,M,black\n"
+    )
+    await make_staff(live.db, live.tenant, StaffRole.ADMIN, "hq@acme.test")
+    page = await live.page(journey)
+    await live.sign_in(page, "hq@acme.test")
+    await page.click("text=Import")
+    await page.set_input_files("input[name=file]", str(bad))
+    await page.click("#apply")
+    await expect(page.locator("#import-rejected")).to_be_visible()
+    await expect(page.locator("#bad-rows tbody tr")).to_have_count(1)
+    await expect(page.locator("#bad-rows tbody tr td").first).to_have_text("3")
+    await shot(page, journey, "1-bad-row-named")
+    missing = await live.world.admin.get("/v1/products/P1")
+    assert missing.status_code == 404
+    await page.set_input_files("input[name=file]", str(good))
+    await page.click("#dry-run")
+    await expect(page.locator("#import-report")).to_contain_text("Checked")
+    await shot(page, journey, "2-dry-run-ok")
+    assert (await live.world.admin.get("/v1/products/P1")).status_code == 404
+    await page.set_input_files("input[name=file]", str(good))
+    await page.click("#apply")
+    await expect(page.locator("#import-report")).to_contain_text("Imported")
+    await shot(page, journey, "3-imported")
+    product = (await live.world.admin.get("/v1/products/P1")).json()
+    assert [v["sku"] for v in product["variants"]] == ["P1-M", "P1-S"] or len(
+        product["variants"]
+    ) == 2
+
+
+async def test_journey_3_a_clerk_of_store_a_cannot_touch_store_b(live: Live) -> None:
+    journey = "3-scope"
+    order = await _paid_pickup(live.world, "ST-B")
+    fulfilment = order["fulfillments"][0]  # type: ignore[index]
+    await make_staff(
+        live.db, live.tenant, StaffRole.STORE_CLERK, "clerk@acme.test", locations=["ST-A"]
+    )
+    page = await live.page(journey)
+    await live.sign_in(page, "clerk@acme.test")
+    await expect(page.locator("#empty-queue")).to_be_visible()
+    await shot(page, journey, "1-own-queue-empty")
+    opened = await page.goto(f"{live.base}/console/stores/ST-B/queue")
+    assert opened is not None
+    assert opened.status == 403
+    await expect(page.locator("#problem")).to_be_visible()
+    await shot(page, journey, "2-store-b-refused")
+    await page.goto(f"{live.base}/console/stores/ST-A/queue")
+    token = await page.locator("input[name=csrf]").first.get_attribute("value")
+    for path in (
+        f"/console/stores/ST-B/fulfilments/{fulfilment['id']}/accept",
+        f"/console/stores/ST-A/fulfilments/{fulfilment['id']}/accept",
+    ):
+        acted = await page.request.post(f"{live.base}{path}", form={"csrf": token or ""})
+        assert acted.status in (403, 404)
+    final = (await live.world.admin.get(f"/v1/orders/{order['id']}")).json()
+    assert final["fulfillments"][0]["status"] == "pending"
+
+
+async def test_journey_4_the_dashboard_gmv_by_channel_is_the_sum_of_the_orders(live: Live) -> None:
+    journey = "4-dashboard"
+    world = live.world
+    await world.stock("ST-A", "TEE-S", 10)
+    await world.stock("ST-A", "JEANS-32", 10)
+    totals: dict[str, int] = {}
+    for channel, api, sku, qty in (
+        ("app", world.keys["app"], "TEE-S", 2),
+        ("app", world.keys["app"], "JEANS-32", 1),
+        ("pos", world.keys["pos_a"], "TEE-S", 1),
+    ):
+        body = {
+            "channel": channel,
+            "lines": [{"sku": sku, "qty": qty}],
+            "fulfillment": {"mode": "pickup", "location": "ST-A"},
+            "payments": [{"method": "sandbox", "amount": PRICES[sku] * qty, "token": "tok"}],
+        }
+        placed = await api.post("/v1/orders", body)
+        assert placed.status_code == 201, placed.text
+        totals[channel] = totals.get(channel, 0) + placed.json()["totals"]["total"]
+    await make_staff(live.db, live.tenant, StaffRole.ANALYST, "analyst@acme.test")
+    page = await live.page(journey)
+    await live.sign_in(page, "analyst@acme.test")
+    await expect(page.locator("#gmv-by-channel")).to_be_visible()
+    await page.wait_for_function("document.querySelector('#chart-channel canvas') !== null")
+    await shot(page, journey, "1-dashboard")
+    shown = {
+        await row.locator("td").first.inner_text(): int(
+            await row.locator("td").nth(1).get_attribute("data-minor") or "0"
+        )
+        for row in await page.locator("#gmv-by-channel tr").all()
+    }
+    assert shown == totals
+
+
+async def test_journey_5_sign_out_csrf_and_throttled_passwords(live: Live) -> None:
+    journey = "5-security"
+    fulfilment = (await _paid_pickup(live.world, "ST-A"))["fulfillments"][0]  # type: ignore[index]
+    await make_staff(
+        live.db, live.tenant, StaffRole.STORE_CLERK, "clerk@acme.test", locations=["ST-A"]
+    )
+    page = await live.page(journey)
+    await live.sign_in(page, "clerk@acme.test")
+    await expect(page.locator("#queue")).to_be_visible()
+    # A forged form: posted from the page but without the session's token.
+    await page.evaluate(
+        """(action) => { const f = document.createElement('form'); f.method = 'post';
+        f.action = action; document.body.appendChild(f); f.submit(); }""",
+        f"/console/stores/ST-A/fulfilments/{fulfilment['id']}/accept",
+    )
+    await expect(page.locator("#problem")).to_contain_text("CSRF")
+    await shot(page, journey, "1-forged-form-refused")
+    order = (await live.world.admin.get(f"/v1/orders/{fulfilment['order_id']}")).json()
+    assert order["fulfillments"][0]["status"] == "pending"
+    await page.goto(f"{live.base}/console/stores/ST-A/queue")
+    await page.click("#sign-out")
+    await expect(page.locator("#sign-in")).to_be_visible()
+    await page.goto(f"{live.base}/console/stores/ST-A/queue")
+    await expect(page).to_have_url(f"{live.base}/console/sign-in")
+    await shot(page, journey, "2-signed-out")
+    for i in range(SIGNIN_FAILURES):
+        # Short of the account's own lock-out, then other guessed logins from the same address.
+        login = "clerk@acme.test" if i < MAX_FAILURES - 1 else f"guess{i}@acme.test"
+        await live.sign_in(page, login, "not the password")
+        await expect(page.locator("[role=alert]")).to_contain_text("Wrong")
+    await shot(page, journey, "3-wrong-password")
+    await live.sign_in(page, "clerk@acme.test")
+    await expect(page.locator("[role=alert]")).to_contain_text("Too many")
+    await shot(page, journey, "4-throttled")
