@@ -28,6 +28,7 @@ from omniretail.jobs import build_jobs, run_jobs_forever
 from omniretail.loyalty import api as loyalty_api
 from omniretail.migrate import database_revisions, script_heads
 from omniretail.network import api as network_api
+from omniretail.openapi import install_openapi
 from omniretail.orders import api as orders_api
 from omniretail.payments.providers import builtin_providers
 from omniretail.pricing import api as pricing_api
@@ -161,6 +162,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         version=__version__,
         summary="One customer, one stock, one price on every channel.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.db = database
     app.state.settings = settings
@@ -198,4 +201,5 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             )
         return JSONResponse({"status": "ready", "schema": sorted(current)})
 
+    install_openapi(app)
     return app
