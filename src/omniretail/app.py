@@ -28,6 +28,7 @@ from omniretail.jobs import build_jobs, run_jobs_forever
 from omniretail.loyalty import api as loyalty_api
 from omniretail.migrate import database_revisions, script_heads
 from omniretail.network import api as network_api
+from omniretail.observability import install_telemetry
 from omniretail.openapi import install_openapi
 from omniretail.orders import api as orders_api
 from omniretail.payments.providers import builtin_providers
@@ -202,4 +203,6 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         return JSONResponse({"status": "ready", "schema": sorted(current)})
 
     install_openapi(app)
+    token = settings.metrics_token
+    install_telemetry(app, database, metrics_token=token.get_secret_value() if token else None)
     return app

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -28,6 +27,8 @@ from omniretail.imports import service as imports
 from omniretail.imports.service import Kind
 from omniretail.inventory import service as inventory
 from omniretail.jobs import build_jobs, run_due, run_jobs_forever
+from omniretail.logs import configure_logging, logging_config
+from omniretail.metrics import prepare_multiprocess_metrics
 from omniretail.migrate import upgrade
 from omniretail.payments.providers import SandboxProvider, builtin_providers
 from omniretail.wiring import build_registry
@@ -127,6 +128,8 @@ def serve(
     """Run the HTTP API (and the outbox dispatcher) with uvicorn."""
     settings = Settings()
     count = workers or settings.workers or (1 if settings.is_sqlite else (os.cpu_count() or 1))
+    if count > 1:
+        prepare_multiprocess_metrics()
     uvicorn.run(
         "omniretail.app:create_app",
         factory=True,
@@ -134,6 +137,8 @@ def serve(
         port=port or settings.port,
         workers=count,
         log_level=settings.log_level,
+        log_config=logging_config(settings.log_level),
+        access_log=False,
     )
 
 
@@ -143,7 +148,7 @@ def worker(
 ) -> None:
     """Deliver outbox events and release expired stock holds (for deployments that run them
     apart from the API)."""
-    logging.basicConfig(level=logging.INFO)
+    configure_logging(Settings().log_level)
 
     async def work(db: Database) -> int:
         dispatcher = Dispatcher(db, build_registry())
