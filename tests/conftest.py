@@ -69,6 +69,13 @@ def backend_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 BACKENDS = ["sqlite", "postgresql"]
 
 
+def backend_url(backend_urls: dict[str, str], backend: str) -> str:
+    """The URL of one backend, for tests that build their own handles (the CLI's)."""
+    if backend not in backend_urls:
+        pytest.skip("PostgreSQL disabled with OMNI_TEST_SKIP_PG=1")
+    return backend_urls[backend]
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests marked ``pg_only`` (races that need real parallel connections) run on PostgreSQL
     alone; every other test that uses the database runs on both."""

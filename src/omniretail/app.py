@@ -30,6 +30,8 @@ from omniretail.jobs import build_jobs, run_jobs_forever
 from omniretail.loyalty import api as loyalty_api
 from omniretail.migrate import database_revisions, script_heads
 from omniretail.network import api as network_api
+from omniretail.observability import install_telemetry
+from omniretail.openapi import install_openapi
 from omniretail.orders import api as orders_api
 from omniretail.payments.providers import builtin_providers
 from omniretail.pricing import api as pricing_api
@@ -164,6 +166,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         version=__version__,
         summary="One customer, one stock, one price on every channel.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.db = database
     app.state.settings = settings
@@ -202,4 +206,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             )
         return JSONResponse({"status": "ready", "schema": sorted(current)})
 
+    install_openapi(app)
+    token = settings.metrics_token
+    install_telemetry(app, database, metrics_token=token.get_secret_value() if token else None)
     return app

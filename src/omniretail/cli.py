@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
-import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
+import sys
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import sqlalchemy as sa
 import typer
 import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from sqlalchemy import exc as sa_exc
 
+from omniretail import __version__
 from omniretail.analytics import projection as analytics
 from omniretail.auth import service as auth
 from omniretail.auth import staff
@@ -26,13 +30,17 @@ from omniretail.auth.schemas import SettingsPatch
 from omniretail.auth.staff_domain import StaffRole
 from omniretail.config import Settings
 from omniretail.db import Database
-from omniretail.demo import seed_demo
+from omniretail.demo import DEMO_STEPS, seed_demo
 from omniretail.errors import DomainError
 from omniretail.events import Dispatcher
+from omniretail.i18n import cli_locale, message
 from omniretail.imports import service as imports
+from omniretail.imports.encoding import DecodedFile, decode_csv, encode_csv
 from omniretail.imports.service import Kind
 from omniretail.inventory import service as inventory
 from omniretail.jobs import build_jobs, run_due, run_jobs_forever
+from omniretail.logs import configure_logging, logging_config
+from omniretail.metrics import prepare_multiprocess_metrics
 from omniretail.migrate import upgrade
 from omniretail.payments.providers import SandboxProvider, builtin_providers
 from omniretail.wiring import build_registry
@@ -52,7 +60,7 @@ staff_app = typer.Typer(
     help="Staff users: people who sign in to the console.", no_args_is_help=True
 )
 app.add_typer(staff_app, name="staff")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 T = TypeVar("T")
 
@@ -67,14 +75,56 @@ def _run(work: Callable[[Database], Awaitable[T]]) -> T:
         finally:
             await db.dispose()
 
+    with _database_errors():
+        try:
+            return asyncio.run(main())
+        except DomainError as exc:
+            _fail(f"{exc.detail} ({exc.code})")
+            for item in exc.extra.get("errors", []):
+                where = (
+                    message("line", cli_locale(), line=item["line"]) + ", "
+                    if "line" in item
+                    else ""
+                )
+                err.print(f"  - {where}{item.get('field')}: {item.get('message')}")
+            raise typer.Exit(2) from exc
+
+
+def _fail(text: str) -> None:
+    err.print(f"[red]{message('error', cli_locale())}:[/red] {text}", highlight=False)
+
+
+@contextlib.contextmanager
+def _database_errors() -> Iterator[None]:
+    """An unreachable or unmigrated database is one line on stderr and exit 3, no traceback."""
     try:
-        return asyncio.run(main())
-    except DomainError as exc:
-        err.print(f"[red]error:[/red] {exc.detail} ({exc.code})")
-        for item in exc.extra.get("errors", []):
-            where = f"line {item['line']}, " if "line" in item else ""
-            err.print(f"  - {where}{item.get('field')}: {item.get('message')}")
-        raise typer.Exit(2) from exc
+        yield
+    except (OSError, sa_exc.DBAPIError, sa_exc.ArgumentError) as exc:
+        url = sa.engine.make_url(Settings().database_url).render_as_string(hide_password=True)
+        original = getattr(exc, "orig", None) or exc
+        reason = (str(original).strip().splitlines() or [type(original).__name__])[0]
+        unreachable = isinstance(exc, OSError | sa_exc.InterfaceError) or any(
+            hint in reason.lower() for hint in ("connect", "unable to open", "does not exist")
+        )
+        key = "database_unreachable" if unreachable else "database_error"
+        _fail(message(key, cli_locale(), url=url, reason=reason))
+        raise typer.Exit(3) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"omni {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """Omniretail: omnichannel retail platform."""
 
 
 def _print_json(data: Any) -> None:
@@ -84,7 +134,8 @@ def _print_json(data: Any) -> None:
 @app.command()
 def migrate() -> None:
     """Bring the database (OMNI_DATABASE_URL) to the latest schema."""
-    upgrade(Settings().database_url)
+    with _database_errors():
+        upgrade(Settings().database_url)
     err.print("[green]database is at the latest schema[/green]")
 
 
@@ -157,6 +208,49 @@ def settings_patch(assignments: list[str]) -> dict[str, Any]:
                 raise ValueError(f"--set {assignment!r}: {part} is not a group of settings")
         node[leaf] = value
     return patch
+
+
+@tenant_app.command("list")
+def tenant_list() -> None:
+    """Every tenant: slug, name, currency, time zone (one JSON object per line)."""
+
+    async def work(db: Database) -> list[dict[str, Any]]:
+        async with db.uow(unscoped=True) as uow:
+            return await auth.list_tenants(uow)
+
+    for tenant in _run(work):
+        _print_json(tenant)
+
+
+@key_app.command("list")
+def key_list(tenant: Annotated[str, typer.Option(help="tenant slug")]) -> None:
+    """The tenant's keys (never their secrets), revoked ones included, one JSON per line."""
+
+    async def work(db: Database) -> list[dict[str, Any]]:
+        async with db.uow(unscoped=True) as uow:
+            tenant_id = await auth.tenant_id_by_slug(uow, tenant)
+        async with db.uow(tenant_id) as uow:
+            return await auth.list_keys(uow)
+
+    for key in _run(work):
+        _print_json(key)
+
+
+@key_app.command("revoke")
+def key_revoke(
+    key_id: Annotated[int, typer.Argument(help="the key's id (omni key list)", min=1)],
+    tenant: Annotated[str, typer.Option(help="tenant slug")],
+) -> None:
+    """Revoke a key at once: its next request is 401."""
+
+    async def work(db: Database) -> None:
+        async with db.uow(unscoped=True) as uow:
+            tenant_id = await auth.tenant_id_by_slug(uow, tenant)
+        async with db.uow(tenant_id) as uow:
+            await auth.do_revoke_key(uow, key_id=key_id)
+
+    _run(work)
+    err.print(message("key_revoked", cli_locale(), key_id=key_id))
 
 
 @key_app.command("create")
@@ -235,6 +329,8 @@ def serve(
     """Run the HTTP API (and the outbox dispatcher) with uvicorn."""
     settings = Settings()
     count = workers or settings.workers or (1 if settings.is_sqlite else (os.cpu_count() or 1))
+    if count > 1:
+        prepare_multiprocess_metrics()
     uvicorn.run(
         "omniretail.app:create_app",
         factory=True,
@@ -242,6 +338,8 @@ def serve(
         port=port or settings.port,
         workers=count,
         log_level=settings.log_level,
+        log_config=logging_config(settings.log_level),
+        access_log=False,
     )
 
 
@@ -251,7 +349,7 @@ def worker(
 ) -> None:
     """Deliver outbox events and release expired stock holds (for deployments that run them
     apart from the API)."""
-    logging.basicConfig(level=logging.INFO)
+    configure_logging(Settings().log_level)
 
     async def work(db: Database) -> int:
         dispatcher = Dispatcher(db, build_registry())
@@ -302,33 +400,67 @@ def import_file(
     tenant: Annotated[str, typer.Option(help="tenant slug")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="check only")] = False,
 ) -> None:
-    """Import a CSV file: every row or none; bad rows are listed with their line numbers."""
-    text = path.read_text(encoding="utf-8-sig")
+    """Import a CSV file (UTF-8, UTF-16, GBK or GB18030): every row or none; bad rows are
+    listed with their line numbers."""
+    decoded = decode_file(path)
 
     async def work(db: Database) -> dict[str, Any]:
         async with db.uow(unscoped=True) as uow:
             tenant_id = await auth.tenant_id_by_slug(uow, tenant)
+        async with db.uow(tenant_id) as uow:
+            currency = (await auth.get_tenant(uow)).currency
+        parsed = await imports.parse_file(kind, decoded.text, currency=currency)
+        err.print(
+            message(
+                "file_read",
+                cli_locale(),
+                name=path.name,
+                encoding=decoded.encoding,
+                rows=parsed.rows,
+            )
+        )
         with Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
             BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
             TimeElapsedColumn(),
             console=err,
         ) as progress:
             task = progress.add_task(
-                f"{'checking' if dry_run else 'importing'} {path.name}", total=1
+                message("checking" if dry_run else "importing", cli_locale(), rows=parsed.rows),
+                total=parsed.rows,
             )
-            async with db.uow(tenant_id) as uow:
-                currency = (await auth.get_tenant(uow)).currency
-            parsed = await imports.parse_file(kind, text, currency=currency)
             async with db.uow(tenant_id) as uow:
                 result = await imports.do_import(
                     uow, kind=kind, parsed=parsed, dry_run=dry_run, actor="cli"
                 )
-            progress.update(task, completed=1)
+            progress.update(task, completed=parsed.rows)
+        if not result.error_count:
+            verb = message("checked" if dry_run else "imported", cli_locale())
+            err.print(
+                message(
+                    "import_done",
+                    cli_locale(),
+                    rows=result.rows,
+                    verb=verb,
+                    created=result.created,
+                    updated=result.updated,
+                )
+            )
         return result.model_dump()
 
     _print_json(_run(work))
+
+
+def decode_file(path: Path) -> DecodedFile:
+    try:
+        return decode_csv(path.read_bytes(), locale=cli_locale())
+    except DomainError as exc:
+        _fail(f"{path.name}: {exc.detail}")
+        for item in exc.extra.get("errors", []):
+            err.print(f"  - {item.get('message')}")
+        raise typer.Exit(2) from exc
 
 
 @app.command("export")
@@ -336,8 +468,11 @@ def export_file(
     kind: Annotated[Kind, typer.Argument(help="locations or products")],
     tenant: Annotated[str, typer.Option(help="tenant slug")],
     output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+    bom: Annotated[
+        bool, typer.Option("--bom", help="start with a UTF-8 byte-order mark, for Excel")
+    ] = False,
 ) -> None:
-    """Export as CSV, in the format `omni import` reads."""
+    """Export as CSV (UTF-8), in the format `omni import` reads."""
 
     async def work(db: Database) -> str:
         async with db.uow(unscoped=True) as uow:
@@ -345,12 +480,13 @@ def export_file(
         async with db.uow(tenant_id) as uow:
             return await imports.export(uow, kind=kind)
 
-    text = _run(work)
+    data = encode_csv(_run(work), bom=bom)
     if output is None:
-        typer.echo(text, nl=False)
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
     else:
-        output.write_text(text, encoding="utf-8")
-        err.print(f"wrote {output}")
+        output.write_bytes(data)
+        err.print(message("wrote", cli_locale(), path=output))
 
 
 @analytics_app.command("rebuild")
@@ -391,8 +527,27 @@ def sandbox_sign(
 @app.command()
 def demo() -> None:
     """Migrate, seed the demo retailer (once) and print an admin key for it."""
-    upgrade(Settings().database_url)
-    result = _run(seed_demo)
+    with _database_errors():
+        upgrade(Settings().database_url)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(
+            message("demo_step", cli_locale(), step="..."), total=len(DEMO_STEPS)
+        )
+
+        def step(name: str, done: int) -> None:
+            progress.update(
+                task, description=message("demo_step", cli_locale(), step=name), completed=done
+            )
+
+        result = _run(lambda db: seed_demo(db, progress=step))
     _print_json(
         {
             "tenant": result["tenant"],
@@ -402,7 +557,7 @@ def demo() -> None:
         }
     )
     if not result["created"]:
-        err.print("demo tenant already there: issued a new admin key")
+        err.print(message("demo_exists", cli_locale()))
 
 
 def main() -> None:

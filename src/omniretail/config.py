@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # Signs the sandbox payment provider's callbacks. There is no default: without one every
     # sandbox callback is refused (and `omni serve` warns), so no install trusts a known secret.
     sandbox_payment_secret: SecretStr | None = None
+    # Bearer token for GET /metrics. Without one, /metrics answers loopback callers only.
+    metrics_token: SecretStr | None = None
 
     def sandbox_secret(self) -> str | None:
         secret = self.sandbox_payment_secret

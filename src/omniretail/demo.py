@@ -8,6 +8,7 @@ Xiaohongshu and store POS. Deterministic: the same seed gives the same retailer.
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from omniretail.auth import service as auth
@@ -139,8 +140,15 @@ DEMO_CHANNELS = [
 ]
 
 
-async def seed_demo(db: Database) -> dict[str, Any]:
-    """Create the demo retailer, or hand out a fresh admin key if it already exists."""
+DEMO_STEPS = ("channels and locations", "catalogue", "customers", "stock", "orders")
+
+
+async def seed_demo(
+    db: Database, *, progress: Callable[[str, int], None] | None = None
+) -> dict[str, Any]:
+    """Create the demo retailer, or hand out a fresh admin key if it already exists.
+    ``progress(step, done)`` is told before each of :data:`DEMO_STEPS` and after the last."""
+    tell = progress or (lambda _step, _done: None)
     async with db.uow(unscoped=True) as uow:
         try:
             tenant_id = await auth.tenant_id_by_slug(uow, DEMO_SLUG)
@@ -161,16 +169,23 @@ async def seed_demo(db: Database) -> dict[str, Any]:
             timezone="Asia/Shanghai",
         )
         tenant_id = await auth.tenant_id_by_slug(uow, DEMO_SLUG)
+    tell(DEMO_STEPS[0], 0)
     async with db.uow(tenant_id) as uow:
         for code, kind, name in DEMO_CHANNELS:
             await channels.do_create_channel(uow, code=code, kind=kind, name=name)
         for location in demo_locations():
             await network.do_create_location(uow, data=location)
-    await seed_catalog(db, tenant_id)
-    await seed_customers(db, tenant_id)
-    await seed_inventory(db, tenant_id)
-    await seed_orders(db, tenant_id)
+    seeders: tuple[Callable[[Database, int], Awaitable[Any]], ...] = (
+        seed_catalog,
+        seed_customers,
+        seed_inventory,
+        seed_orders,
+    )
+    for done, seed in enumerate(seeders, start=1):
+        tell(DEMO_STEPS[done], done)
+        await seed(db, tenant_id)
     staff = await seed_staff(db, tenant_id, store=DEMO_CLERK_STORE)
+    tell(DEMO_STEPS[-1], len(DEMO_STEPS))
     return {
         "tenant": DEMO_SLUG,
         "admin_key": created["admin_key"],

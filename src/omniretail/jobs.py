@@ -16,6 +16,7 @@ from omniretail.db import Database, utcnow
 from omniretail.idempotency import purge_idempotency_keys
 from omniretail.inventory.jobs import release_expired_everywhere
 from omniretail.loyalty.jobs import expire_points_everywhere
+from omniretail.metrics import JOB_RUNS
 from omniretail.orders import payments
 from omniretail.payments.providers import PaymentProvider
 
@@ -79,10 +80,15 @@ async def run_due(db: Database, jobs: list[Job], last_run: dict[str, float], now
         last_run[job.name] = now
         try:
             done = await job.run(db, utcnow())
-            if done:
-                log.info("%s: %s", job.name, done)
         except Exception:
-            log.exception("job %r failed; it runs again next time", job.name)
+            JOB_RUNS.labels(job.name, "failed").inc()
+            log.exception(
+                "job %r failed; it runs again next time", job.name, extra={"job": job.name}
+            )
+        else:
+            JOB_RUNS.labels(job.name, "ok").inc()
+            if done:
+                log.info("%s: %s", job.name, done, extra={"job": job.name, "changed": done})
 
 
 async def run_jobs_forever(db: Database, jobs: list[Job], stop: asyncio.Event) -> None:

@@ -19,6 +19,7 @@ from omniretail.auth.throttle import FailureThrottle
 from omniretail.db import Database, UnitOfWork
 from omniretail.errors import Forbidden, RateLimited, Unauthenticated, ValidationFailed
 from omniretail.idempotency import fingerprint, run_idempotent
+from omniretail.observability import note_principal
 from omniretail.schemas import dump_without_secrets
 
 # Server ids are 64-bit integers in the database; a larger one is simply not one of ours.
@@ -106,6 +107,7 @@ async def context(
         raise
     if authorization is not None:
         throttle.record_success(authorization)
+    note_principal(principal.tenant_slug, principal.tenant_id, principal.key_id, principal.role)
     return Ctx(request=request, db=db, principal=principal, idempotency_key=idempotency_key)
 
 

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from omniretail.cli import app
 from omniretail.payments.providers import SandboxProvider
+from tests.conftest import backend_url
 
 runner = CliRunner()
 
@@ -18,7 +19,7 @@ runner = CliRunner()
 def database_url(
     request: pytest.FixtureRequest, backend_urls: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> str:
-    url = backend_urls[request.param]
+    url = backend_url(backend_urls, request.param)
     monkeypatch.setenv("OMNI_DATABASE_URL", url)
     return url
 

@@ -15,6 +15,7 @@ from omniretail.catalog.domain import with_check_digit
 from omniretail.catalog.models import PriceChange, Variant
 from omniretail.cli import app as cli
 from omniretail.db import Database
+from tests.conftest import backend_url
 from tests.factories import Api, TenantHandle, make_key
 
 HEADER = "product_code,title,category,sku,barcode,price,size,colour\n"
@@ -157,7 +158,7 @@ def test_the_cli_imports_and_names_bad_lines(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     runner = CliRunner()
-    monkeypatch.setenv("OMNI_DATABASE_URL", backend_urls[backend])
+    monkeypatch.setenv("OMNI_DATABASE_URL", backend_url(backend_urls, backend))
     slug = f"cli-import-{uuid.uuid4().hex[:6]}"
     runner.invoke(cli, ["tenant", "create", slug, "--name", "CLI"])
     folder = tmp_path

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from omniretail.orders.checkout import new_order_number
 from omniretail.orders.domain import (
     Action,
     Mode,
@@ -60,3 +63,10 @@ def test_pickup_codes_are_eight_digits_and_bound_to_their_store() -> None:
     assert not valid_pickup_code_shape("1234")
     assert pickup_code_digest(1, 10, code) != pickup_code_digest(1, 11, code)
     assert pickup_code_digest(1, 10, code) != pickup_code_digest(2, 10, code)
+
+
+def test_order_numbers_carry_the_shops_date_not_utcs() -> None:
+    # 2026-11-26 17:30 UTC is already 27 November in Shanghai, still 26th in New York.
+    now = dt.datetime(2026, 11, 26, 17, 30, tzinfo=dt.UTC)
+    assert new_order_number(now, "Asia/Shanghai").startswith("261127-")
+    assert new_order_number(now, "America/New_York").startswith("261126-")

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from iso4217 import Currency
+
 
 class Role(StrEnum):
     ADMIN = "admin"
@@ -149,16 +151,22 @@ def valid_slug(slug: str) -> bool:
     return bool(_SLUG_RE.match(slug))
 
 
-# ISO 4217 currencies whose minor unit is not 2 digits; everything else has fen/cents.
-_MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3}
-_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+# ISO 4217, from the published list (the iso4217 package): the codes that are money, with
+# their minor units (CNY 2, JPY 0, KWD 3). Funds, metals and test codes have none: refused.
+_MINOR_DIGITS: dict[str, int] = {
+    currency.code: currency.exponent
+    for currency in Currency
+    if currency.exponent is not None and not currency.code.startswith("X")
+}
 
 
 def valid_currency(code: str) -> bool:
-    return bool(_CURRENCY_RE.match(code))
+    """An ISO 4217 currency that has minor units (``ABC``, ``XAU`` and ``cny`` are not)."""
+    return code in _MINOR_DIGITS
 
 
 def minor_digits(currency: str) -> int:
+    """Digits of the currency's minor unit: 2 for CNY (fen), 0 for JPY, 3 for KWD."""
     return _MINOR_DIGITS.get(currency, 2)
 
 

@@ -242,3 +242,36 @@ async def authenticate(db: Database, authorization: str | None) -> Principal:
         channel_id=key.channel_id,
         channel_code=key.channel_code,
     )
+
+
+async def list_tenants(uow: UnitOfWork) -> list[dict[str, Any]]:
+    """Every tenant, oldest first (operators only: an unscoped unit of work)."""
+    rows = (await uow.session.scalars(sa.select(Tenant).order_by(Tenant.id))).all()
+    return [
+        {
+            "slug": t.slug,
+            "name": t.name,
+            "currency": t.currency,
+            "timezone": t.timezone,
+            "created_at": t.created_at.isoformat(),
+        }
+        for t in rows
+    ]
+
+
+async def list_keys(uow: UnitOfWork) -> list[dict[str, Any]]:
+    """The tenant's API keys, without their secrets: the lookup part names a key in logs."""
+    rows = (await uow.session.scalars(sa.select(ApiKey).order_by(ApiKey.id))).all()
+    return [
+        {
+            "id": k.id,
+            "prefix": f"omk_{k.lookup}_",
+            "role": k.role,
+            "location": k.location_code,
+            "channel": k.channel_code,
+            "label": k.label,
+            "created_at": k.created_at.isoformat(),
+            "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+        }
+        for k in rows
+    ]

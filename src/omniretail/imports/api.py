@@ -3,8 +3,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from omniretail.auth.domain import Permission
-from omniretail.errors import ValidationFailed
+from omniretail.i18n import pick_locale
 from omniretail.imports import service
+from omniretail.imports.encoding import decode_csv, encode_csv
 from omniretail.imports.schemas import ImportReport
 from omniretail.imports.service import Kind
 from omniretail.web import CtxDep
@@ -23,14 +24,11 @@ _WRITE = {Kind.LOCATIONS: Permission.LOCATIONS_WRITE, Kind.PRODUCTS: Permission.
 )
 async def import_csv(kind: Kind, ctx: CtxDep, dry_run: bool = True) -> ImportReport:
     """Check (``dry_run=true``, the default) or apply a CSV file, all rows or none; every bad
-    row is reported with its line number (422 ``import_rejected``)."""
+    row is reported with its line number (422 ``import_rejected``). UTF-8 (with or without a
+    BOM), UTF-16, GBK and GB18030 files are read as Excel saves them."""
     ctx.require(_WRITE[kind])
-    try:
-        text = (await ctx.request.body()).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValidationFailed(
-            "the file is not UTF-8 text", [{"field": "body", "message": "save the CSV as UTF-8"}]
-        ) from exc
+    locale = pick_locale(ctx.request.headers.get("accept-language"))
+    text = decode_csv(await ctx.request.body(), locale=locale).text
     parsed = await service.parse_file(kind, text, currency=ctx.principal.currency)
     async with ctx.uow() as uow:
         return await service.do_import(
@@ -41,12 +39,14 @@ async def import_csv(kind: Kind, ctx: CtxDep, dry_run: bool = True) -> ImportRep
 @router.get(
     "/exports/{kind}", response_class=Response, responses={200: {"content": {"text/csv": {}}}}
 )
-async def export_csv(kind: Kind, ctx: CtxDep) -> Response:
+async def export_csv(kind: Kind, ctx: CtxDep, bom: bool = False) -> Response:
+    """The CSV ``omni import`` and ``POST /v1/imports`` read, in UTF-8; ``bom=true`` starts it
+    with a byte-order mark so that Excel shows the Chinese instead of mojibake."""
     ctx.require(Permission.READ)
     async with ctx.uow() as uow:
         text = await service.export(uow, kind=kind)
     return Response(
-        text,
+        encode_csv(text, bom=bom),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{kind.value}.csv"'},
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,9 +90,12 @@ def new_public_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 
 
-def new_order_number(now: dt.datetime) -> str:
+def new_order_number(now: dt.datetime, timezone: str) -> str:
+    """``YYMMDD-XXXXXX`` with the date as the tenant's shop sees it (a Shanghai order placed at
+    01:00 carries today's date, not UTC's yesterday)."""
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    return f"{now:%y%m%d}-{''.join(secrets.choice(alphabet) for _ in range(6))}"
+    local = now.astimezone(zoneinfo.ZoneInfo(timezone))
+    return f"{local:%y%m%d}-{''.join(secrets.choice(alphabet) for _ in range(6))}"
 
 
 async def do_place_order(
@@ -180,7 +184,7 @@ async def do_place_order(
 
     order = Order(
         public_id=draft.public_id,
-        number=new_order_number(now),
+        number=new_order_number(now, tenant.timezone),
         channel=data.channel,
         customer_id=customer_id,
         status=OrderStatus.CONFIRMED.value,

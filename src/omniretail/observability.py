@@ -1,0 +1,144 @@
+"""What every request leaves behind: its id (``X-Request-ID``, accepted from the caller or made
+here, and returned), one JSON access line, and its metrics. Pure ASGI (no BaseHTTPMiddleware):
+it adds no task and no buffering to the request path."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from omniretail.db import Database
+from omniretail.logs import REQUEST_FIELDS
+from omniretail.metrics import (
+    CHECKOUTS,
+    LATENCY,
+    REQUESTS,
+    checkout_outcome,
+    exposition,
+    observe_database,
+)
+from omniretail.problems import problem
+
+access_log = logging.getLogger("omniretail.access")
+
+REQUEST_ID_HEADER = b"x-request-id"
+# A caller's id is kept if it is a plausible token; anything else is replaced, never echoed.
+_ACCEPTABLE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+UNMATCHED = "unmatched"
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == REQUEST_ID_HEADER and _ACCEPTABLE_ID.match(value):
+            return str(value.decode("ascii"))
+    return uuid.uuid4().hex
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's path template (``/v1/orders/{order_id}``): a bounded label, never the
+    raw path with its ids."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return str(template) if template else UNMATCHED
+
+
+def note_principal(tenant: str, tenant_id: int, key_id: int, role: str) -> None:
+    """Called once the caller is authenticated: the rest of the request's lines carry it."""
+    fields = REQUEST_FIELDS.get()
+    if fields is not None:
+        fields.update(tenant=tenant, tenant_id=tenant_id, key_id=key_id, role=role)
+
+
+class RequestTelemetry:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        fields: dict[str, Any] = {"request_id": request_id}
+        token = REQUEST_FIELDS.set(fields)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != REQUEST_ID_HEADER
+                ]
+                headers.append((REQUEST_ID_HEADER, request_id.encode("ascii")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            self._record(scope, status, elapsed, fields)
+            REQUEST_FIELDS.reset(token)
+
+    def _record(self, scope: Scope, status: int, elapsed: float, fields: dict[str, Any]) -> None:
+        method = scope["method"]
+        route = _route_template(scope)
+        if route == "/metrics":
+            return
+        REQUESTS.labels(method, route, str(status)).inc()
+        LATENCY.labels(method, route).observe(elapsed)
+        if method == "POST" and route == "/v1/orders":
+            CHECKOUTS.labels(checkout_outcome(status)).inc()
+        level = logging.ERROR if status >= 500 else logging.INFO
+        access_log.log(
+            level,
+            "%s %s %s",
+            method,
+            route,
+            status,
+            extra={
+                **fields,
+                "method": method,
+                "route": route,
+                "status": status,
+                "latency_ms": round(elapsed * 1000, 2),
+            },
+        )
+
+
+def _may_scrape(request: Request, token: str | None) -> bool:
+    if token is not None:
+        sent = request.headers.get("authorization", "")
+        return hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
+    host = request.client.host if request.client else ""
+    return host in LOOPBACK
+
+
+def install_telemetry(app: FastAPI, database: Database, *, metrics_token: str | None) -> None:
+    """Add the request middleware (outermost, so it times and numbers every answer) and
+    ``GET /metrics``."""
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        if not _may_scrape(request, metrics_token):
+            return problem(
+                403,
+                "forbidden",
+                "Forbidden",
+                "set OMNI_METRICS_TOKEN and scrape with it, or scrape from this host",
+            )
+        await observe_database(database)
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
+
+    app.add_middleware(RequestTelemetry)
