@@ -8,7 +8,8 @@ header says which drove the run), each path for a bounded time. Ratios compare w
 measured in the same run. On PostgreSQL the hot-SKU row also shows pgbench running the same
 hot-row conditional UPDATE, the database's own ceiling for that path.
 
-Environment: ``OMNI_BENCH_SECONDS`` (per path, default 5), ``OMNI_BENCH_CONNECTIONS`` (32).
+Environment: ``OMNI_BENCH_SECONDS`` (per path, default 5), ``OMNI_BENCH_CONNECTIONS`` (32),
+``OMNI_BENCH_DATABASES`` (``postgresql,sqlite``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from omniretail.network.schemas import CapabilitiesIn, LocationIn
 DB_NAME = "omni_bench_http"
 SECONDS = float(os.environ.get("OMNI_BENCH_SECONDS", "5"))
 CONNECTIONS = int(os.environ.get("OMNI_BENCH_CONNECTIONS", "32"))
+DATABASES = os.environ.get("OMNI_BENCH_DATABASES", "postgresql,sqlite").split(",")
 STORE = "ST-000"
 SKUS = ["TEE-S", "TEE-M", "TEE-L"]
 HOT = "HOT-1"
@@ -348,6 +350,8 @@ async def run_one(name: str, url: str, workers: int, db_name: str | None) -> Non
 async def main() -> None:
     driver = "wrk" if shutil.which("wrk") else "httpx (Python async client; wrk not found)"
     print(f"   load generator: {driver}; loopback only", flush=True)
-    pg_url = await fresh_pg_database(DB_NAME)
-    await run_one("PostgreSQL", pg_url, os.cpu_count() or 1, DB_NAME)
-    await run_one("SQLite", fresh_sqlite_url(), 1, None)
+    if "postgresql" in DATABASES:
+        pg_url = await fresh_pg_database(DB_NAME)
+        await run_one("PostgreSQL", pg_url, os.cpu_count() or 1, DB_NAME)
+    if "sqlite" in DATABASES:
+        await run_one("SQLite", fresh_sqlite_url(), 1, None)

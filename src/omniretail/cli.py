@@ -132,6 +132,9 @@ def serve(
         port=port or settings.port,
         workers=count,
         log_level=settings.log_level,
+        # The C event loop and HTTP parser (uvicorn[standard]); bench/floor.py runs under the same.
+        loop="uvloop",
+        http="httptools",
     )
 
 
