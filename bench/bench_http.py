@@ -9,7 +9,7 @@ measured in the same run. On PostgreSQL the hot-SKU row also shows pgbench runni
 hot-row conditional UPDATE, the database's own ceiling for that path.
 
 Environment: ``OMNI_BENCH_SECONDS`` (per path, default 5), ``OMNI_BENCH_CONNECTIONS`` (32),
-``OMNI_BENCH_DATABASES`` (``postgresql,sqlite``).
+``OMNI_BENCH_DATABASES`` (``postgresql,sqlite``), ``OMNI_BENCH_PATHS`` (parts of path labels).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
 
 from bench.common import (
@@ -54,10 +55,13 @@ from omniretail.migrate import upgrade
 from omniretail.network import service as network
 from omniretail.network.schemas import CapabilitiesIn, LocationIn
 
-DB_NAME = "omni_bench_http"
+# Per run: the PostgreSQL server is shared with other benchmarks and test runs.
+DB_NAME = f"omni_bench_http_{os.getpid()}"
 SECONDS = float(os.environ.get("OMNI_BENCH_SECONDS", "5"))
 CONNECTIONS = int(os.environ.get("OMNI_BENCH_CONNECTIONS", "32"))
 DATABASES = os.environ.get("OMNI_BENCH_DATABASES", "postgresql,sqlite").split(",")
+# Substrings of path labels to run (all when empty), e.g. ``hot-SKU``.
+ONLY = [p for p in os.environ.get("OMNI_BENCH_PATHS", "").split(",") if p]
 STORE = "ST-000"
 SKUS = ["TEE-S", "TEE-M", "TEE-L"]
 HOT = "HOT-1"
@@ -335,6 +339,8 @@ async def run_one(name: str, url: str, workers: int, db_name: str | None) -> Non
     rows: list[tuple[str, Figures]] = []
     async with served(url, workers=workers) as base:
         for path in paths(keys):
+            if ONLY and not any(part in path.label for part in ONLY):
+                continue
             await drive(base, path, 1)  # warm up every worker's pool and caches
             rows.append((path.label, await drive(base, path, SECONDS)))
     title = f"{name}, {workers} worker(s), {CONNECTIONS} connections, {SECONDS:g} s per path"
@@ -347,11 +353,22 @@ async def run_one(name: str, url: str, workers: int, db_name: str | None) -> Non
                   f"{holds / tps:.3f}")  # fmt: skip
 
 
+async def drop_pg_database(name: str) -> None:
+    conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="test")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 async def main() -> None:
     driver = "wrk" if shutil.which("wrk") else "httpx (Python async client; wrk not found)"
     print(f"   load generator: {driver}; loopback only", flush=True)
     if "postgresql" in DATABASES:
         pg_url = await fresh_pg_database(DB_NAME)
-        await run_one("PostgreSQL", pg_url, os.cpu_count() or 1, DB_NAME)
+        try:
+            await run_one("PostgreSQL", pg_url, os.cpu_count() or 1, DB_NAME)
+        finally:
+            await drop_pg_database(DB_NAME)
     if "sqlite" in DATABASES:
         await run_one("SQLite", fresh_sqlite_url(), 1, None)
