@@ -186,7 +186,7 @@ async def floor(workers: int) -> AsyncIterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base) as http:
-            for _ in range(100):
+            for _ in range(600):  # a loaded machine starts workers slowly
                 with contextlib.suppress(httpx.TransportError):
                     if (await http.get("/v1/locations/x")).status_code == 200:
                         break
@@ -235,9 +235,14 @@ async def drive_wrk(base: str, path: Path, seconds: float) -> Figures:
             _wrk_script(path, workdir),
             base + path.path,
         ]
-        proc = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE)
+        proc = await asyncio.create_subprocess_exec(
+            *command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         out = (await proc.communicate())[0].decode()
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if found is None:
+        raise RuntimeError(f"wrk gave no figures for {path.label}:\n{out}")
+    rate = float(found.group(1))
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     failed = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
