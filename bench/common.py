@@ -81,7 +81,7 @@ async def served(
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            for _ in range(100):
+            for _ in range(600):  # a loaded machine starts workers slowly
                 with contextlib.suppress(httpx.TransportError):
                     if (await http.get("/healthz")).status_code == 200:
                         break

@@ -340,6 +340,9 @@ def serve(
         log_level=settings.log_level,
         log_config=logging_config(settings.log_level),
         access_log=False,
+        # The C event loop and HTTP parser (uvicorn[standard]); bench/floor.py runs under the same.
+        loop="uvloop",
+        http="httptools",
     )
 
 

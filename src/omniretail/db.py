@@ -133,6 +133,10 @@ event.listen(OmniSession, "do_orm_execute", _scope_statement)
 event.listen(OmniSession, "before_flush", _stamp_tenant)
 
 
+# Execution option of a connection that only reads (see omniretail.scoped.TenantRead).
+READ_ONLY = "omni_read_only"
+
+
 class Database:
     """One engine and session factory per process; built by create_app() or the CLI."""
 
@@ -197,12 +201,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         # Writers queue on the lock at BEGIN instead of failing with SQLITE_BUSY on upgrade;
-        # a read-only unit of work reads a snapshot without the write lock.
-        read_only = conn.get_execution_options().get(READ_ONLY_OPTION)
+        # a read-only unit of work or connection reads a snapshot without the write lock
+        # (WAL readers never block writers).
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-
-READ_ONLY_OPTION = "omni_read_only"
 
 
 class UnitOfWork:
@@ -240,7 +242,7 @@ class UnitOfWork:
         self.session.info["tenant_id"] = self.tenant_id
         self.session.info["unscoped"] = self.unscoped
         if self.read_only:
-            await self.session.connection(execution_options={READ_ONLY_OPTION: True})
+            await self.session.connection(execution_options={READ_ONLY: True})
         return self
 
     async def __aexit__(

@@ -26,7 +26,7 @@ from omniretail.schemas import dump_without_secrets
 ServerIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-def database(request: Request) -> Database:
+async def database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
@@ -134,7 +134,7 @@ def decode_cursor(cursor: str) -> Any:
         ) from exc
 
 
-def page_request(
+async def page_request(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> PageRequest:

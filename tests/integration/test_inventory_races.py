@@ -8,13 +8,15 @@ import asyncio
 import datetime as dt
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from omniretail.config import Settings
-from omniretail.db import Database, utcnow
+from omniretail.db import Database, UnitOfWork, utcnow
+from omniretail.group_commit import group_commit
 from omniretail.inventory import reservations as res
 from omniretail.inventory.models import StockPosition
 from omniretail.inventory.service import InsufficientStock
@@ -26,10 +28,15 @@ CLIENTS = 200
 
 
 async def race(
-    db: Database, tenant_id: int, requests: Sequence[list[res.StockLine]]
+    db: Database,
+    tenant_id: int,
+    requests: Sequence[list[res.StockLine]],
+    *,
+    grouped: Sequence[bool] = (),
 ) -> tuple[int, int, int]:
-    """Run every request at once, each in its own unit of work; returns (won, short, lowest
-    on_hand - reserved the watcher saw)."""
+    """Run every request at once, each in its own unit of work (or, where ``grouped`` says so,
+    through the process's group commit, as the HTTP API does for one-position holds); returns
+    (won, short, lowest on_hand - reserved the watcher saw)."""
     done = asyncio.Event()
     lowest = 10**9
 
@@ -43,16 +50,24 @@ async def race(
                 lowest = min([lowest, *rows.scalars()])
             await asyncio.sleep(0.005)
 
-    async def buy(lines: list[res.StockLine]) -> bool:
+    async def buy(lines: list[res.StockLine], together: bool) -> bool:
+        def reserve(uow: UnitOfWork) -> Awaitable[Any]:
+            return res.do_reserve(uow, lines=lines, ttl_seconds=600, actor="race")
+
         try:
-            async with db.uow(tenant_id) as uow:
-                await res.do_reserve(uow, lines=lines, ttl_seconds=600, actor="race")
+            if together:
+                key = (lines[0].location, lines[0].sku)
+                await group_commit(db).run(key, tenant_id=tenant_id, work=reserve)
+            else:
+                async with db.uow(tenant_id) as uow:
+                    await reserve(uow)
             return True
         except InsufficientStock:
             return False
 
     watcher = asyncio.create_task(watch())
-    outcomes = await asyncio.gather(*(buy(lines) for lines in requests))
+    modes = list(grouped) or [False] * len(requests)
+    outcomes = await asyncio.gather(*(buy(ln, g) for ln, g in zip(requests, modes, strict=True)))
     done.set()
     await watcher
     return outcomes.count(True), outcomes.count(False), lowest
@@ -73,10 +88,15 @@ async def reserved_by_location(db: Database, tenant_id: int) -> dict[str, tuple[
         return {r.location_code: (r.on_hand, r.reserved) for r in rows}
 
 
-async def one_location(db: Database, tenant: TenantHandle) -> None:
+async def one_location(db: Database, tenant: TenantHandle, *, grouped: bool = False) -> None:
+    """With ``grouped``, three in four buyers go through the group commit and the fourth on its
+    own (as another process would): both kinds race on the same row."""
     await stock(db, tenant, {"ST-1": 50})
     won, short, lowest = await race(
-        db, tenant.id, [[res.StockLine("HOT", "ST-1", 1)] for _ in range(CLIENTS)]
+        db,
+        tenant.id,
+        [[res.StockLine("HOT", "ST-1", 1)] for _ in range(CLIENTS)],
+        grouped=[grouped and i % 4 != 0 for i in range(CLIENTS)],
     )
     assert (won, short) == (50, 150)
     assert lowest >= 0
@@ -84,13 +104,14 @@ async def one_location(db: Database, tenant: TenantHandle) -> None:
     await assert_books_balance(db, tenant.id)
 
 
-async def five_locations(db: Database, tenant: TenantHandle) -> None:
+async def five_locations(db: Database, tenant: TenantHandle, *, grouped: bool = False) -> None:
     codes = [f"ST-{i}" for i in range(1, 6)]
     await stock(db, tenant, dict.fromkeys(codes, 10))
     won, short, lowest = await race(
         db,
         tenant.id,
         [[res.StockLine("HOT", codes[i % 5], 1)] for i in range(CLIENTS)],
+        grouped=[grouped] * CLIENTS,
     )
     assert (won, short) == (50, 150)
     assert lowest >= 0
@@ -165,6 +186,22 @@ async def test_on_postgresql_two_line_holds_race_without_deadlock_or_half_holds(
     await two_line_holds(wide_pg, tenant)
 
 
+@pytest.mark.pg_only
+async def test_on_postgresql_200_grouped_holds_race_for_50_units_at_one_location(
+    wide_pg: Database, tenant: TenantHandle
+) -> None:
+    await one_location(wide_pg, tenant, grouped=True)
+    assert 0 < group_commit(wide_pg).batches < CLIENTS
+
+
+@pytest.mark.pg_only
+async def test_on_postgresql_200_grouped_holds_race_for_50_units_over_five_locations(
+    wide_pg: Database, tenant: TenantHandle
+) -> None:
+    await five_locations(wide_pg, tenant, grouped=True)
+    assert 0 < group_commit(wide_pg).batches < CLIENTS
+
+
 @pytest.fixture
 async def sqlite_db(backend_urls: dict[str, str]) -> AsyncIterator[Database]:
     database = Database(Settings(database_url=backend_urls["sqlite"], run_dispatcher=False))
@@ -185,6 +222,20 @@ async def test_on_sqlite_200_clients_race_for_50_units_over_five_locations(
     sqlite_db: Database,
 ) -> None:
     await five_locations(sqlite_db, await make_tenant(sqlite_db, "race-five"))
+
+
+async def test_on_sqlite_200_grouped_holds_race_for_50_units_at_one_location(
+    sqlite_db: Database,
+) -> None:
+    await one_location(sqlite_db, await make_tenant(sqlite_db, "race-one"), grouped=True)
+    assert 0 < group_commit(sqlite_db).batches < CLIENTS
+
+
+async def test_on_sqlite_200_grouped_holds_race_for_50_units_over_five_locations(
+    sqlite_db: Database,
+) -> None:
+    await five_locations(sqlite_db, await make_tenant(sqlite_db, "race-five"), grouped=True)
+    assert 0 < group_commit(sqlite_db).batches < CLIENTS
 
 
 async def test_on_sqlite_two_line_holds_race_without_half_holds(sqlite_db: Database) -> None:

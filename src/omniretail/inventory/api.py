@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from omniretail.auth.domain import Permission
 from omniretail.db import UnitOfWork
 from omniretail.errors import Forbidden, NotFound, ValidationFailed
+from omniretail.group_commit import group_commit
 from omniretail.inventory import availability as atp
 from omniretail.inventory import listing, reservations, service
 from omniretail.inventory.positions import StockLine
@@ -137,7 +138,8 @@ async def create_reservation(body: ReservationIn, ctx: CtxDep) -> JSONResponse:
     ctx.require(Permission.RESERVE)
     require_own_locations(ctx, {line.location for line in body.lines})
     lines = [StockLine(ln.sku, ln.location, ln.qty) for ln in body.lines]
-    async with ctx.uow() as uow:
+
+    async def reserve(uow: UnitOfWork) -> JSONResponse:
         return await ctx.create(
             uow,
             lambda: reservations.do_reserve(
@@ -149,6 +151,16 @@ async def create_reservation(body: ReservationIn, ctx: CtxDep) -> JSONResponse:
                 actor=ctx.actor,
             ),
         )
+
+    if len({(line.location, line.sku) for line in lines}) == 1:
+        # One position: a hot SKU's holds share one transaction and one commit per batch.
+        await ctx.request.body()  # read here, in the request's own task
+        response: JSONResponse = await group_commit(ctx.db).run(
+            (lines[0].location, lines[0].sku), tenant_id=ctx.principal.tenant_id, work=reserve
+        )
+        return response
+    async with ctx.uow() as uow:
+        return await reserve(uow)
 
 
 async def _access_reservation(ctx: Ctx, uow: UnitOfWork, reservation_id: int) -> ReservationOut:

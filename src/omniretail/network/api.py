@@ -18,6 +18,7 @@ from omniretail.network.schemas import (
     NearbyOut,
 )
 from omniretail.schemas import Code, Page
+from omniretail.scoped import TenantRead
 from omniretail.web import CtxDep, PageDep, page
 
 router = APIRouter(prefix="/v1/locations", tags=["locations"])
@@ -78,8 +79,8 @@ async def nearest_locations(
 @router.get("/{code}", response_model=LocationOut)
 async def get_location(code: Code, ctx: CtxDep) -> LocationOut:
     ctx.require(Permission.READ)
-    async with ctx.uow() as uow:
-        return await service.get_location(uow, code)
+    async with TenantRead(ctx.db, ctx.principal.tenant_id) as read:
+        return await service.read_location(read, code)
 
 
 @router.patch("/{code}", response_model=LocationOut)

@@ -23,9 +23,10 @@ from omniretail.network.domain import (
 from omniretail.network.models import Location
 from omniretail.network.schemas import Capabilities as CapabilitiesOut
 from omniretail.network.schemas import LocationIn, LocationOut, LocationPatch
+from omniretail.scoped import TenantRead, tenant_statement
 
 
-def to_out(row: Location) -> LocationOut:
+def to_out(row: Location | sa.Row[Any]) -> LocationOut:
     return LocationOut(
         code=row.code,
         name=row.name,
@@ -116,6 +117,21 @@ async def access_location(uow: UnitOfWork, code: str) -> Location:
 
 async def get_location(uow: UnitOfWork, code: str) -> LocationOut:
     return to_out(await access_location(uow, code))
+
+
+_LOCATION_BY_CODE = tenant_statement(
+    sa.select(Location.__table__).where(
+        Location.tenant_id == sa.bindparam("tenant_id"), Location.code == sa.bindparam("code")
+    )
+)
+
+
+async def read_location(read: TenantRead, code: str) -> LocationOut:
+    """One location by code, outside any unit of work (the hot read of ``GET /locations``)."""
+    row = await read.first(_LOCATION_BY_CODE, code=code)
+    if row is None:
+        raise NotFound("location", code)
+    return to_out(row)
 
 
 async def location_ref(uow: UnitOfWork, code: str) -> tuple[int, str]:

@@ -1,0 +1,93 @@
+"""The in-process cache of principals: authentication costs no query on the hot path.
+
+Entries are keyed by a SHA-256 digest of the whole presented key (lookup and secret), so a hit
+means this exact secret was verified against the database, and the plaintext is never kept.
+Only successful authentications are cached: unknown, forged and revoked keys always reach the
+database (and whatever throttles failed attempts).
+
+Revocation is seen by every process within ``ttl_seconds`` (one second): an entry older than
+that is reloaded from the database before it is trusted again. A short TTL needs no schema, no
+listener connection and works the same on SQLite and PostgreSQL; it costs at most one indexed
+query per key per second per process. A revocation in this process is seen at once
+(:meth:`PrincipalCache.forget_key`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from omniretail.auth.domain import Principal
+
+TTL_SECONDS = 1.0
+MAX_ENTRIES = 10_000
+
+
+class PrincipalCache:
+    """Principals by key digest, each trusted for ``ttl_seconds`` after it was loaded."""
+
+    def __init__(
+        self,
+        *,
+        ttl_seconds: float = TTL_SECONDS,
+        max_entries: int = MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
+        self._loading: dict[bytes, asyncio.Future[Principal]] = {}
+
+    async def principal(self, key: str, load: Callable[[], Awaitable[Principal]]) -> Principal:
+        """The principal behind ``key``: from the cache while fresh, else from ``load`` (one
+        load at a time per key; concurrent callers share it). ``load``'s errors propagate and
+        are not cached."""
+        digest = hashlib.sha256(key.encode()).digest()
+        entry = self._entries.get(digest)
+        if entry is not None and self.clock() - entry[0] < self.ttl_seconds:
+            return entry[1]
+        pending = self._loading.get(digest)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Principal] = asyncio.get_running_loop().create_future()
+        self._loading[digest] = future
+        try:
+            loaded_at = self.clock()
+            principal = await load()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters get it, nobody else must
+            raise
+        finally:
+            del self._loading[digest]
+        future.set_result(principal)
+        self._remember(digest, loaded_at, principal)
+        return principal
+
+    def forget_key(self, key_id: int) -> None:
+        """Drop every entry of ``key_id`` (called when this process revokes it)."""
+        for digest in [d for d, (_, p) in self._entries.items() if p.key_id == key_id]:
+            del self._entries[digest]
+
+    def _remember(self, digest: bytes, loaded_at: float, principal: Principal) -> None:
+        self._entries[digest] = (loaded_at, principal)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
+_caches: weakref.WeakKeyDictionary[Any, PrincipalCache] = weakref.WeakKeyDictionary()
+
+
+def principal_cache(owner: Any) -> PrincipalCache:
+    """The cache of one database handle (one per process; tests open one per test)."""
+    cache = _caches.get(owner)
+    if cache is None:
+        cache = _caches[owner] = PrincipalCache()
+    return cache

@@ -1,0 +1,67 @@
+"""Concurrent holds on one position share one commit per batch over HTTP, yet each request keeps
+its own outcome: no oversell, each Idempotency-Key creates once, one request's failure undoes
+only its own writes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+import httpx
+
+from omniretail.db import Database
+from omniretail.group_commit import group_commit
+from tests.e2e.test_inventory_api import batch, setup_shop
+from tests.factories import Api
+
+HOLD = {"lines": [{"sku": "TEE-S", "location": "ST-1", "qty": 1}], "ttl_seconds": 600}
+
+
+async def test_racing_holds_with_repeated_keys_hold_each_unit_once(
+    admin: Api, db: Database
+) -> None:
+    await setup_shop(admin)
+    received = await admin.post(
+        "/v1/inventory/movements", batch("init", ("TEE-S", "ST-1", "receipt", 5))
+    )
+    assert received.status_code == 201, received.text
+
+    async def hold(key: str, body: dict[str, object]) -> tuple[str, httpx.Response]:
+        return key, await admin.post("/v1/reservations", body, headers={"Idempotency-Key": key})
+
+    requests = [hold(f"cart-{i}", HOLD) for i in range(20) for _ in range(2)]
+    requests.append(hold("cart-0", {**HOLD, "ttl_seconds": 60}))  # the key reused, other body
+    results = await asyncio.gather(*requests)
+
+    by_key: dict[str, list[httpx.Response]] = defaultdict(list)
+    for key, response in results:
+        by_key[key].append(response)
+    reused = by_key["cart-0"].pop()
+    assert reused.status_code == 422, reused.text
+    assert reused.json()["code"] == "idempotency_key_reused"
+    held_ids = set()
+    for key, (first, second) in by_key.items():
+        assert first.status_code == second.status_code, key
+        assert first.json() == second.json(), key
+        if first.status_code == 201:
+            held_ids.add(first.json()["id"])
+        else:
+            assert first.json()["code"] == "insufficient_stock"
+    assert len(held_ids) == 5
+    position = (await admin.get("/v1/inventory/TEE-S")).json()["positions"][0]
+    assert (position["on_hand"], position["reserved"], position["available"]) == (5, 5, 0)
+    assert group_commit(db).batches < len(results)
+
+
+async def test_a_short_hold_in_a_batch_leaves_the_others_held(admin: Api, db: Database) -> None:
+    await setup_shop(admin)
+    await admin.post("/v1/inventory/movements", batch("init", ("TEE-S", "ST-1", "receipt", 3)))
+    too_many = {"lines": [{"sku": "TEE-S", "location": "ST-1", "qty": 4}], "ttl_seconds": 600}
+    results = await asyncio.gather(
+        admin.post("/v1/reservations", HOLD),
+        admin.post("/v1/reservations", too_many),
+        admin.post("/v1/reservations", HOLD),
+    )
+    assert [r.status_code for r in results] == [201, 409, 201]
+    position = (await admin.get("/v1/inventory/TEE-S")).json()["positions"][0]
+    assert (position["reserved"], position["available"]) == (2, 1)

@@ -1,0 +1,75 @@
+"""Authentication answers from the process's cache with no query, and a key revoked by another
+process is refused within a second."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event
+
+from omniretail.auth import service as auth
+from omniretail.auth.cache import principal_cache
+from omniretail.auth.domain import Role
+from omniretail.config import Settings
+from omniretail.db import Database
+from omniretail.errors import Unauthenticated
+from tests.factories import TenantHandle, make_key
+
+
+async def test_a_key_verified_a_moment_ago_costs_no_statement(
+    db: Database, tenant: TenantHandle
+) -> None:
+    header = f"Bearer {tenant.admin_key}"
+    first = await auth.authenticate(db, header)
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        again = await auth.authenticate(db, header)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert again == first
+    assert again.tenant_id == tenant.id
+    assert statements == []
+
+
+async def test_a_key_revoked_by_another_process_is_refused_within_a_second(
+    db: Database, tenant: TenantHandle
+) -> None:
+    key = await make_key(db, tenant, Role.ANALYST)
+    other_process = Database(Settings(database_url=db.settings.database_url, run_dispatcher=False))
+    now = [1000.0]
+    principal_cache(other_process).clock = lambda: now[0]
+    try:
+        seen = await auth.authenticate(other_process, f"Bearer {key}")
+        async with db.uow(tenant.id) as uow:
+            await auth.do_revoke_key(uow, key_id=seen.key_id)
+        now[0] += 0.5  # still within the second it may be stale
+        assert await auth.authenticate(other_process, f"Bearer {key}") == seen
+        now[0] += 0.5
+        with pytest.raises(Unauthenticated):
+            await auth.authenticate(other_process, f"Bearer {key}")
+    finally:
+        await other_process.dispose()
+
+
+async def test_a_key_revoked_in_this_process_is_refused_at_once(
+    db: Database, tenant: TenantHandle
+) -> None:
+    key = await make_key(db, tenant, Role.ANALYST)
+    seen = await auth.authenticate(db, f"Bearer {key}")
+    async with db.uow(tenant.id) as uow:
+        await auth.do_revoke_key(uow, key_id=seen.key_id)
+    with pytest.raises(Unauthenticated):
+        await auth.authenticate(db, f"Bearer {key}")
+
+
+async def test_a_forged_secret_behind_a_cached_lookup_is_refused(
+    db: Database, tenant: TenantHandle
+) -> None:
+    await auth.authenticate(db, f"Bearer {tenant.admin_key}")
+    forged = tenant.admin_key[:-4] + ("AAAA" if not tenant.admin_key.endswith("AAAA") else "BBBB")
+    with pytest.raises(Unauthenticated):
+        await auth.authenticate(db, f"Bearer {forged}")

@@ -1,0 +1,59 @@
+"""Hot reads run Core statements that cannot forget the tenant: a statement without the filter is
+refused when built, the tenant is bound by the read, and each tenant sees only its rows."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from omniretail.auth.models import ApiKey
+from omniretail.db import Database, TenantScopeError
+from omniretail.errors import NotFound
+from omniretail.network import service as network
+from omniretail.network.models import Location
+from omniretail.network.schemas import LocationIn
+from omniretail.scoped import TenantRead, tenant_statement
+from tests.factories import TenantHandle, location_body
+
+TENANT = sa.bindparam("tenant_id")
+
+
+def test_a_statement_without_the_tenant_filter_cannot_be_built() -> None:
+    with pytest.raises(TenantScopeError, match="locations"):
+        tenant_statement(sa.select(Location.name).where(Location.code == sa.bindparam("code")))
+
+
+def test_a_tenant_filter_on_a_literal_value_is_refused() -> None:
+    with pytest.raises(TenantScopeError):
+        tenant_statement(sa.select(Location.name).where(Location.tenant_id == 1))
+
+
+def test_every_tenant_owned_table_of_a_join_needs_the_filter() -> None:
+    joined = (
+        sa.select(Location.code, ApiKey.label)
+        .join(ApiKey, ApiKey.location_id == Location.id)
+        .where(Location.tenant_id == TENANT)
+    )
+    with pytest.raises(TenantScopeError, match="api_keys"):
+        tenant_statement(joined)
+    tenant_statement(joined.where(ApiKey.tenant_id == TENANT))
+
+
+async def test_the_caller_cannot_bind_the_tenant(db: Database, tenant: TenantHandle) -> None:
+    scoped = tenant_statement(sa.select(Location.code).where(Location.tenant_id == TENANT))
+    async with TenantRead(db, tenant.id) as read:
+        with pytest.raises(TenantScopeError):
+            await read.first(scoped, tenant_id=tenant.id + 1)
+
+
+async def test_a_hot_read_sees_only_its_tenants_location(
+    db: Database, tenant: TenantHandle, other_tenant: TenantHandle
+) -> None:
+    async with db.uow(other_tenant.id) as uow:
+        data = LocationIn.model_validate(location_body("SECRET-HQ", name="Rival flagship"))
+        created = await network.do_create_location(uow, data=data)
+    async with TenantRead(db, other_tenant.id) as read:
+        assert await network.read_location(read, "SECRET-HQ") == created
+    async with TenantRead(db, tenant.id) as read:
+        with pytest.raises(NotFound):
+            await network.read_location(read, "SECRET-HQ")
