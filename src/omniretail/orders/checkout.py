@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +34,7 @@ from omniretail.orders.domain import (
 )
 from omniretail.orders.models import Fulfilment, FulfilmentLine, Order, OrderLine, Payment
 from omniretail.orders.queries import order_out
-from omniretail.orders.schemas import OrderIn, OrderOut
+from omniretail.orders.schemas import OrderIn, OrderOut, PaymentIn
 from omniretail.orders.sourcing import Candidate, Plan, Policy, plan_pickup, source_order
 from omniretail.payments.providers import PaymentProvider, PaymentStatus
 
@@ -95,9 +96,18 @@ async def do_place_order(
     data: OrderIn,
     caller: Caller,
     providers: dict[str, PaymentProvider],
+    internal_payments: Sequence[PaymentIn] = (),
     now: dt.datetime | None = None,
 ) -> OrderOut:
+    """Place an order as one transaction. ``data.payments`` are the client's tenders and may
+    never name an internal method (422 on the field, nothing changes); ``internal_payments``
+    are added by the code path that owns them (exchange credit, platform-collected money)."""
     now = now or utcnow()
+    check_client_payments(data.payments, providers)
+    for payment in internal_payments:
+        if not getattr(providers.get(payment.method), "internal", False):
+            raise ValueError(f"{payment.method!r} is not an internal tender")
+    tenders = [*internal_payments, *data.payments]
     tenant = await auth.get_tenant(uow)
     settings = tenant.settings or {}
     mode = data.fulfillment.mode
@@ -116,7 +126,7 @@ async def do_place_order(
     delivery_fee = await _delivery_fee(uow, mode, customer_id, settings, now)
     total = quote.total + delivery_fee
 
-    online = any(getattr(providers.get(p.method), "online", False) for p in data.payments)
+    online = any(getattr(providers.get(p.method), "online", False) for p in tenders)
     # An unpaid online order's hold expires with its payment window, so abandoned checkouts
     # give their stock back; a paid order's hold never expires.
     hold_ttl = int(settings.get("payment_window_seconds", 900)) if online else None
@@ -142,7 +152,9 @@ async def do_place_order(
     points_value = 0
     if data.points_to_redeem:
         points_value = await _redeem_points(uow, data, customer_id, draft.public_id, total)
-    payments = _authorise(data, providers, total - points_value, tenant.currency, draft.public_id)
+    payments = _authorise(
+        data, tenders, providers, total - points_value, tenant.currency, draft.public_id
+    )
     if points_value:
         payments.insert(
             0,
@@ -477,8 +489,27 @@ async def _redeem_points(
     return int(redemption.money_value)
 
 
+def check_client_payments(
+    payments: Sequence[PaymentIn],
+    providers: dict[str, PaymentProvider],
+    *,
+    field_prefix: str = "payments",
+) -> None:
+    """A client names only public tenders: an unknown or internal method is a 422 on its
+    field, before anything is read or written."""
+    public = sorted(code for code, p in providers.items() if not getattr(p, "internal", False))
+    errors = [
+        {"field": f"{field_prefix}.{i}.method", "message": f"one of {', '.join(public)}"}
+        for i, payment in enumerate(payments)
+        if payment.method not in public
+    ]
+    if errors:
+        raise ValidationFailed("unknown or unusable payment method", errors)
+
+
 def _authorise(
     data: OrderIn,
+    tenders: Sequence[PaymentIn],
     providers: dict[str, PaymentProvider],
     due: int,
     currency: str,
@@ -486,15 +517,8 @@ def _authorise(
 ) -> list[Payment]:
     errors = []
     for i, payment in enumerate(data.payments):
-        provider = providers.get(payment.method)
-        if provider is None:
-            errors.append(
-                {
-                    "field": f"payments.{i}.method",
-                    "message": f"one of {', '.join(sorted(providers))}",
-                }
-            )
-        elif provider.in_person and data.fulfillment.mode is not Mode.IN_STORE:
+        provider = providers[payment.method]
+        if provider.in_person and data.fulfillment.mode is not Mode.IN_STORE:
             errors.append(
                 {
                     "field": f"payments.{i}.method",
@@ -503,7 +527,7 @@ def _authorise(
             )
     if errors:
         raise ValidationFailed("unknown or unusable payment method", errors)
-    given = sum(p.amount for p in data.payments)
+    given = sum(p.amount for p in tenders)
     if given != due:
         raise PaymentMismatch(
             f"payments add up to {given}, the amount due is {due}",
@@ -511,7 +535,7 @@ def _authorise(
             amount_due=due,
         )
     out = []
-    for i, payment in enumerate(data.payments):
+    for i, payment in enumerate(tenders):
         result = providers[payment.method].authorise(
             amount=payment.amount,
             currency=currency,

@@ -27,6 +27,9 @@ class PaymentProvider(Protocol):
     method: str
     online: bool  # True: the money is confirmed later by a callback
     in_person: bool  # True: taken at a counter (cash, card terminal), so in-store sales only
+    # True: the tender is created by the code path that owns it (exchange credit by exchanges,
+    # platform-collected money by the channel connectors); a client may never name it.
+    internal: bool
 
     def authorise(
         self, *, amount: int, currency: str, reference: str, token: str | None
@@ -40,6 +43,7 @@ class InPersonProvider:
 
     online = False
     in_person = True
+    internal = False
 
     def __init__(self, method: str) -> None:
         self.method = method
@@ -67,6 +71,7 @@ class SandboxProvider:
     method = "sandbox"
     online = True
     in_person = False
+    internal = False
 
     def __init__(self, secret: str) -> None:
         self._secret = secret.encode()
@@ -98,11 +103,31 @@ class ExchangeCreditProvider:
     method = "exchange_credit"
     online = False
     in_person = False
+    internal = True
 
     def authorise(
         self, *, amount: int, currency: str, reference: str, token: str | None
     ) -> Authorisation:
         return Authorisation(PaymentStatus.CAPTURED, f"credit:{reference}")
+
+    def refund(self, *, amount: int, currency: str, provider_ref: str) -> Authorisation:
+        return Authorisation(PaymentStatus.CAPTURED, f"refund:{provider_ref}")
+
+
+class PlatformProvider:
+    """The platform (Douyin, Youzan, Xiaohongshu, WeChat) collected the money from the buyer
+    and settles with the merchant itself. Only the channel connectors create it, for orders
+    the platform reports as paid; refunds are the platform's to make, so ours are bookkeeping."""
+
+    method = "platform"
+    online = False
+    in_person = False
+    internal = True
+
+    def authorise(
+        self, *, amount: int, currency: str, reference: str, token: str | None
+    ) -> Authorisation:
+        return Authorisation(PaymentStatus.CAPTURED, f"platform:{token or reference}")
 
     def refund(self, *, amount: int, currency: str, provider_ref: str) -> Authorisation:
         return Authorisation(PaymentStatus.CAPTURED, f"refund:{provider_ref}")
@@ -114,4 +139,5 @@ def builtin_providers(sandbox_secret: str) -> dict[str, PaymentProvider]:
         "card_present": InPersonProvider("card_present"),
         "sandbox": SandboxProvider(sandbox_secret),
         "exchange_credit": ExchangeCreditProvider(),
+        "platform": PlatformProvider(),
     }
