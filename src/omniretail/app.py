@@ -18,6 +18,9 @@ from omniretail.auth import api as auth_api
 from omniretail.catalog import api as catalog_api
 from omniretail.channels import api as channels_api
 from omniretail.config import Settings
+from omniretail.connectors import api as connectors_api
+from omniretail.connectors.platforms import builtin_platforms
+from omniretail.connectors.vault import CredentialVault
 from omniretail.customers import api as customers_api
 from omniretail.db import Database
 from omniretail.events import Dispatcher
@@ -45,6 +48,8 @@ ROUTERS = [
     imports_api.router,
     orders_api.router,
     returns_api.router,
+    connectors_api.router,
+    connectors_api.hooks,
     inventory_api.router,
     customers_api.router,
     loyalty_api.router,
@@ -148,6 +153,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.settings = settings
     app.state.dispatcher = dispatcher
     app.state.payment_providers = providers
+    app.state.platforms = builtin_platforms()
+    app.state.connector_vault = CredentialVault.from_setting(settings.connector_keys)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for router in ROUTERS:

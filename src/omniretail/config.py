@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 16 * 1024 * 1024
     # Signs the sandbox payment provider's callbacks; set a real secret outside development.
     sandbox_payment_secret: str = "omniretail-sandbox"  # noqa: S105
+    # Fernet keys (comma-separated, newest first) sealing channel connection credentials.
+    connector_keys: str = ""
 
     @property
     def is_sqlite(self) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from omniretail.connectors import handlers as connectors
+from omniretail.connectors.platforms import builtin_platforms
 from omniretail.customers import handlers as customers
 from omniretail.events import HandlerRegistry
 from omniretail.loyalty import handlers as loyalty
@@ -21,4 +23,6 @@ def build_registry() -> HandlerRegistry:
     registry.subscribe("return.completed", loyalty.on_return_completed)
     registry.subscribe("customer.merged", loyalty.on_customer_merged)
     registry.subscribe("customer.merged", orders.on_customer_merged)
+    # Channel connectors apply platform messages and push stock figures out.
+    connectors.subscribe(registry, builtin_platforms())
     return registry

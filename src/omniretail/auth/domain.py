@@ -37,13 +37,20 @@ class Permission(StrEnum):
     LOYALTY_WRITE = "loyalty:write"
     LOYALTY_ADMIN = "loyalty:admin"  # adjust balances, set rules and plans: admin only
     ROUTING_WRITE = "routing:write"
+    CONNECTIONS_MANAGE = "connections:manage"  # platform credentials and mappings: admin only
 
 
 _ALL = frozenset(Permission)
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: _ALL,
-    Role.OPS: _ALL - {Permission.MANAGE_KEYS, Permission.LOYALTY_WRITE, Permission.LOYALTY_ADMIN},
+    Role.OPS: _ALL
+    - {
+        Permission.MANAGE_KEYS,
+        Permission.LOYALTY_WRITE,
+        Permission.LOYALTY_ADMIN,
+        Permission.CONNECTIONS_MANAGE,
+    },
     Role.STORE: frozenset(
         {
             Permission.READ,
