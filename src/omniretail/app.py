@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,7 +32,9 @@ from omniretail.loyalty import api as loyalty_api
 from omniretail.migrate import database_revisions, script_heads
 from omniretail.network import api as network_api
 from omniretail.orders import api as orders_api
+from omniretail.orders import notify_api as payment_notify_api
 from omniretail.payments.providers import builtin_providers
+from omniretail.payments.wechatpay import WeChatPayProvider
 from omniretail.pricing import api as pricing_api
 from omniretail.problems import install_error_handlers, problem
 from omniretail.returns import api as returns_api
@@ -50,6 +53,7 @@ ROUTERS = [
     returns_api.router,
     connectors_api.router,
     connectors_api.hooks,
+    payment_notify_api.router,
     inventory_api.router,
     customers_api.router,
     loyalty_api.router,
@@ -118,6 +122,12 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     database.on_outbox_commit(dispatcher.wake)
     heads = script_heads()
     providers = builtin_providers(settings.sandbox_payment_secret)
+    if settings.wechatpay_api_v3_key:
+        providers["wechat_pay"] = WeChatPayProvider.from_pem(
+            mchid=settings.wechatpay_mchid,
+            api_v3_key=settings.wechatpay_api_v3_key,
+            certificates_pem=Path(settings.wechatpay_platform_certs).read_bytes(),
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     sandbox_payment_secret: str = "omniretail-sandbox"  # noqa: S105
     # Fernet keys (comma-separated, newest first) sealing channel connection credentials.
     connector_keys: str = ""
+    # WeChat Pay APIv3: enabled when the APIv3 key is set; certificates is a PEM file path.
+    wechatpay_mchid: str = ""
+    wechatpay_api_v3_key: str = ""
+    wechatpay_platform_certs: str = ""
 
     @property
     def is_sqlite(self) -> bool:
