@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from omniretail.auth import service as auth
 from omniretail.auth.domain import Role
 from omniretail.config import Settings
+from omniretail.connectors.cli import channel_sim, connections_app
 from omniretail.db import Database
 from omniretail.demo import seed_demo
 from omniretail.errors import DomainError
@@ -39,6 +40,8 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
 inventory_app = typer.Typer(help="Stock: checks of the ledger.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
+app.add_typer(connections_app, name="connections")
+app.command("channel-sim")(channel_sim)
 err = Console(stderr=True)
 
 T = TypeVar("T")

@@ -12,7 +12,10 @@ from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
 from omniretail.auth.domain import Role
+from omniretail.connectors import service, stock
 from omniretail.connectors.models import Connection
+from omniretail.connectors.platforms import builtin_platforms
+from omniretail.connectors.simulator import cancel_body, paid_body
 from omniretail.connectors.vault import CredentialVault, VaultNotConfigured
 from omniretail.db import Database
 from tests.connectors_world import (
@@ -20,10 +23,8 @@ from tests.connectors_world import (
     CREDENTIALS,
     PLATFORMS,
     Shop,
-    cancel_body,
     connect,
     drain,
-    paid_body,
 )
 from tests.factories import Api, TenantHandle, make_key, make_tenant
 from tests.orders_world import World, build_world
@@ -322,3 +323,37 @@ async def test_a_storm_of_shuffled_duplicates_gives_each_order_once(
     assert len(live) == 20
     assert len(orders) <= 30
     assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 40, "reserved": 20}
+
+
+async def test_a_full_resync_sends_every_sku_again_and_rotation_reseals_credentials(
+    world: World, app: FastAPI, db: Database, tenant: TenantHandle
+) -> None:
+    shop = await connect(world, "xiaohongshu")
+    await world.stock("ST-A", "TEE-S", 2)
+    await drain(app)
+    async with db.uow(tenant.id) as uow:
+        row = await service.access_connection(uow, shop.connection_id)
+        pushed = await stock.do_resync_connection(
+            uow, connection=row, platforms=builtin_platforms()
+        )
+    assert pushed == 3  # TEE-S, TEE-M, JEANS-32
+    figures = (await world.admin.get(f"/v1/connections/{shop.connection_id}/stock-pushes")).json()[
+        "items"
+    ]
+    assert sorted((p["sku"], p["qty"]) for p in figures[-3:]) == [
+        ("JEANS-32", 0),
+        ("TEE-M", 0),
+        ("TEE-S", 2),
+    ]
+    new_key = Fernet.generate_key().decode()
+    old_vault = app.state.connector_vault
+    async with db.uow(tenant.id) as uow:
+        before = (await service.access_connection(uow, shop.connection_id)).credentials
+        both = CredentialVault([new_key, *old_vault.keys])
+        assert await service.do_rotate_credentials(uow, vault=both) == 1
+    app.state.connector_vault = CredentialVault([new_key])
+    shown = await world.admin.get(f"/v1/connections/{shop.connection_id}")
+    assert shown.status_code == 200
+    assert shown.json()["credential_fields"] == ["app_key", "app_secret"]
+    async with db.uow(tenant.id) as uow:
+        assert (await service.access_connection(uow, shop.connection_id)).credentials != before

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from omniretail.catalog import service as catalog
 from omniretail.connectors.models import Connection, SkuMapping, StockPush
 from omniretail.connectors.platforms.base import Platform
 from omniretail.connectors.schemas import StockPushOut
@@ -48,35 +49,64 @@ async def do_push_stock(
     for connection in connections:
         if location is not None and location not in connection.locations:
             continue
-        try:
-            qty = await connection_available(uow, connection, sku)
-        except NotFound:
-            continue  # a SKU no longer in the catalogue
-        last = await uow.session.scalar(
-            sa.select(StockPush.qty)
-            .where(StockPush.connection_id == connection.id, StockPush.sku == sku)
-            .order_by(StockPush.id.desc())
-            .limit(1)
-        )
-        if last == qty:
-            continue
-        platform_sku = await _platform_sku(uow, connection.id, sku)
-        request = platforms[connection.platform].stock_request(
-            shop_id=connection.shop_id, platform_sku=platform_sku, qty=qty
-        )
-        uow.session.add(
-            StockPush(
-                connection_id=connection.id,
-                sku=sku,
-                platform_sku=platform_sku,
-                qty=qty,
-                request=request,
-                pushed_at=now,
-            )
-        )
-        pushed += 1
+        pushed += await _push_one(uow, connection, sku, platforms[connection.platform], now)
     await uow.flush()
     return pushed
+
+
+async def do_resync_connection(
+    uow: UnitOfWork,
+    *,
+    connection: Connection,
+    platforms: dict[str, Platform],
+    now: dt.datetime | None = None,
+) -> int:
+    """Send every catalogue SKU's figure to the platform again, changed or not (after a
+    platform-side reset, or when a connection is first made)."""
+    now = now or utcnow()
+    platform = platforms[connection.platform]
+    skus = [v.sku for p in await catalog.all_products(uow) for v in p.variants]
+    pushed = 0
+    for sku in skus:
+        pushed += await _push_one(uow, connection, sku, platform, now, force=True)
+    await uow.flush()
+    return pushed
+
+
+async def _push_one(
+    uow: UnitOfWork,
+    connection: Connection,
+    sku: str,
+    platform: Platform,
+    now: dt.datetime,
+    *,
+    force: bool = False,
+) -> int:
+    try:
+        qty = await connection_available(uow, connection, sku)
+    except NotFound:
+        return 0  # a SKU no longer in the catalogue
+    last = await uow.session.scalar(
+        sa.select(StockPush.qty)
+        .where(StockPush.connection_id == connection.id, StockPush.sku == sku)
+        .order_by(StockPush.id.desc())
+        .limit(1)
+    )
+    if last == qty and not force:
+        return 0
+    platform_sku = await _platform_sku(uow, connection.id, sku)
+    request = platform.stock_request(shop_id=connection.shop_id, platform_sku=platform_sku, qty=qty)
+    uow.session.add(
+        StockPush(
+            connection_id=connection.id,
+            sku=sku,
+            platform_sku=platform_sku,
+            qty=qty,
+            request=request,
+            pushed_at=now,
+        )
+    )
+    return 1
 
 
 async def _platform_sku(uow: UnitOfWork, connection_id: int, sku: str) -> str:

@@ -22,6 +22,7 @@ class VaultNotConfigured(Conflict):
 
 class CredentialVault:
     def __init__(self, keys: list[str]) -> None:
+        self.keys = tuple(keys)  # for building a rotated vault; never logged
         self._fernet = MultiFernet([Fernet(k.encode()) for k in keys]) if keys else None
 
     @classmethod
