@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +21,9 @@ from omniretail.auth.throttle import FailureThrottle
 from omniretail.catalog import api as catalog_api
 from omniretail.channels import api as channels_api
 from omniretail.config import Settings
+from omniretail.connectors import api as connectors_api
+from omniretail.connectors.platforms import builtin_platforms
+from omniretail.connectors.vault import CredentialVault
 from omniretail.console.mount import install_console
 from omniretail.customers import api as customers_api
 from omniretail.db import Database
@@ -33,7 +37,9 @@ from omniretail.network import api as network_api
 from omniretail.observability import install_telemetry
 from omniretail.openapi import install_openapi
 from omniretail.orders import api as orders_api
+from omniretail.orders import notify_api as payment_notify_api
 from omniretail.payments.providers import builtin_providers
+from omniretail.payments.wechatpay import WeChatPayProvider
 from omniretail.pricing import api as pricing_api
 from omniretail.problems import install_error_handlers, problem
 from omniretail.returns import api as returns_api
@@ -50,6 +56,9 @@ ROUTERS = [
     imports_api.router,
     orders_api.router,
     returns_api.router,
+    connectors_api.router,
+    connectors_api.hooks,
+    payment_notify_api.router,
     inventory_api.router,
     customers_api.router,
     loyalty_api.router,
@@ -132,6 +141,12 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     database.on_outbox_commit(dispatcher.wake)
     heads = script_heads()
     providers = builtin_providers(settings.sandbox_secret())
+    if settings.wechatpay_api_v3_key:
+        providers["wechat_pay"] = WeChatPayProvider.from_pem(
+            mchid=settings.wechatpay_mchid,
+            api_v3_key=settings.wechatpay_api_v3_key,
+            certificates_pem=Path(settings.wechatpay_platform_certs).read_bytes(),
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -176,6 +191,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.auth_throttle = FailureThrottle(
         limit=settings.auth_failure_limit, window_seconds=settings.auth_failure_window_seconds
     )
+    app.state.platforms = builtin_platforms()
+    app.state.connector_vault = CredentialVault.from_setting(settings.connector_keys)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for router in ROUTERS:

@@ -29,6 +29,7 @@ from omniretail.auth.domain import Role
 from omniretail.auth.schemas import SettingsPatch
 from omniretail.auth.staff_domain import StaffRole
 from omniretail.config import Settings
+from omniretail.connectors.cli import channel_sim, connections_app
 from omniretail.db import Database
 from omniretail.demo import DEMO_STEPS, seed_demo
 from omniretail.errors import DomainError
@@ -52,6 +53,8 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
 inventory_app = typer.Typer(help="Stock: checks of the ledger.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
+app.add_typer(connections_app, name="connections")
+app.command("channel-sim")(channel_sim)
 analytics_app = typer.Typer(help="The data hub's facts.", no_args_is_help=True)
 app.add_typer(analytics_app, name="analytics")
 sandbox_app = typer.Typer(help="The sandbox payment gateway (development).", no_args_is_help=True)

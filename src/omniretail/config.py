@@ -36,6 +36,13 @@ class Settings(BaseSettings):
         secret = self.sandbox_payment_secret
         return secret.get_secret_value() if secret is not None else None
 
+    # Fernet keys (comma-separated, newest first) sealing channel connection credentials.
+    connector_keys: str = ""
+    # WeChat Pay APIv3: enabled when the APIv3 key is set; certificates is a PEM file path.
+    wechatpay_mchid: str = ""
+    wechatpay_api_v3_key: str = ""
+    wechatpay_platform_certs: str = ""
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from omniretail.analytics import projection as analytics
+from omniretail.connectors import handlers as connectors
+from omniretail.connectors.platforms import builtin_platforms
 from omniretail.customers import handlers as customers
 from omniretail.events import HandlerRegistry
 from omniretail.loyalty import handlers as loyalty
@@ -25,4 +27,6 @@ def build_registry() -> HandlerRegistry:
     # The data hub's facts follow the same events (idempotent per order and return).
     for event_type, handler in analytics.HANDLERS.items():
         registry.subscribe(event_type, handler)
+    # Channel connectors apply platform messages and push stock figures out.
+    connectors.subscribe(registry, builtin_platforms())
     return registry

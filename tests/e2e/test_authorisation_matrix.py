@@ -26,9 +26,11 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
 from omniretail.auth.domain import Role
+from omniretail.connectors.vault import CredentialVault
 from omniretail.db import Database
 from omniretail.models import metadata
 from tests.factories import Api, TenantHandle, make_key
@@ -70,9 +72,18 @@ class Side:
     customer2: str
     reservation: int
     key_id: int
+    connection: str
 
     def markers(self) -> set[str]:
-        return {self.order, self.fulfilment, self.sale, self.ret, self.case, self.customer}
+        return {
+            self.order,
+            self.fulfilment,
+            self.sale,
+            self.ret,
+            self.case,
+            self.customer,
+            self.connection,
+        }
 
 
 Request = tuple[str, dict[str, Any] | None, Any]
@@ -346,6 +357,61 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/analytics/points"): Rule(
         frozenset({"admin", "ops", "analyst"}), lambda t: ("/v1/analytics/points", None, None)
     ),
+    ("POST", "/v1/connections"): Rule(
+        ADMIN,
+        lambda t: (
+            "/v1/connections",
+            None,
+            {
+                "platform": "douyin",
+                "shop_id": "probe-shop",
+                "channel": t.channel,
+                "locations": [t.location],
+                "credentials": {"app_key": "k", "app_secret": "s" * 12},
+            },
+        ),
+        foreign=False,
+    ),
+    # A channel key sees its own channel's connections only; managing them is admin's.
+    ("GET", "/v1/connections"): Rule(
+        EVERY, lambda t: ("/v1/connections", None, None), channel=True
+    ),
+    ("GET", "/v1/connections/{connection_id}"): Rule(
+        EVERY, lambda t: (f"/v1/connections/{t.connection}", None, None), channel=True
+    ),
+    ("POST", "/v1/connections/{connection_id}/test"): Rule(
+        ADMIN, lambda t: (f"/v1/connections/{t.connection}/test", None, None)
+    ),
+    ("POST", "/v1/connections/{connection_id}/mappings"): Rule(
+        ADMIN,
+        lambda t: (
+            f"/v1/connections/{t.connection}/mappings",
+            None,
+            {"items": [{"platform_sku": "p-1", "sku": t.sku}]},
+        ),
+    ),
+    ("POST", "/v1/connections/{connection_id}/mappings.csv"): Rule(
+        ADMIN,
+        lambda t: (
+            f"/v1/connections/{t.connection}/mappings.csv",
+            None,
+            f"platform_sku,sku\np-1,{t.sku}\n".encode(),
+        ),
+    ),
+    ("GET", "/v1/connections/{connection_id}/mappings"): Rule(
+        EVERY, lambda t: (f"/v1/connections/{t.connection}/mappings", None, None), channel=True
+    ),
+    ("GET", "/v1/connections/{connection_id}/messages"): Rule(
+        EVERY, lambda t: (f"/v1/connections/{t.connection}/messages", None, None), channel=True
+    ),
+    ("POST", "/v1/connections/{connection_id}/messages/{message_id}/retry"): Rule(
+        ADMIN, lambda t: (f"/v1/connections/{t.connection}/messages/999999/retry", None, None)
+    ),
+    ("GET", "/v1/connections/{connection_id}/stock-pushes"): Rule(
+        EVERY,
+        lambda t: (f"/v1/connections/{t.connection}/stock-pushes", None, None),
+        channel=True,
+    ),
     ("GET", "/v1/settings"): Rule(ADMIN, lambda t: ("/v1/settings", None, None), foreign=False),
     ("PATCH", "/v1/settings"): Rule(
         ADMIN, lambda t: ("/v1/settings", None, {"max_shipments": 2}), foreign=False
@@ -519,6 +585,8 @@ PUBLIC = {
     ("GET", "/healthz"): "process liveness; says nothing about any tenant",
     ("GET", "/readyz"): "database reachability and schema revision; no tenant data",
     ("POST", "/v1/payments/sandbox/callback"): "the gateway's HMAC signature over the payment",
+    ("POST", "/v1/payments/wechat_pay/notify"): "WeChat Pay's SHA256withRSA signature, by serial",
+    ("POST", "/hooks/{platform}/{connection_id}"): "the platform's signature over the raw body",
 }
 
 
@@ -643,6 +711,18 @@ async def _side(admin: Api, *, store: str, channel: str, sku: str, product: str)
         )
     )
     key = await _ok(await admin.post("/v1/keys", {"role": "analyst"}))
+    connection = await _ok(
+        await admin.post(
+            "/v1/connections",
+            {
+                "platform": "douyin",
+                "shop_id": f"shop-{suffix}",
+                "channel": channel,
+                "locations": [store],
+                "credentials": {"app_key": f"k-{suffix}", "app_secret": "s" * 12},
+            },
+        )
+    )
     sku_out = await _ok(await admin.get(f"/v1/skus/{sku}"))
     barcode = next(v["barcode"] for v in sku_out["variants"] if v["sku"] == sku) or "0"
     return Side(
@@ -663,6 +743,7 @@ async def _side(admin: Api, *, store: str, channel: str, sku: str, product: str)
         customer2=customer2["id"],
         reservation=reservation["id"],
         key_id=key["id"],
+        connection=connection["id"],
     )
 
 
@@ -747,8 +828,9 @@ def leaked(response: httpx.Response, markers: set[str], request: Request) -> set
 
 @pytest.fixture
 async def world(
-    admin: Api, db: Database, tenant: TenantHandle, other_tenant: TenantHandle
+    app: FastAPI, admin: Api, db: Database, tenant: TenantHandle, other_tenant: TenantHandle
 ) -> tuple[dict[str, Api], Side, Side, Side]:
+    app.state.connector_vault = CredentialVault([Fernet.generate_key().decode()])
     await build_world(admin, db, tenant)
     keys = {
         "admin": admin,

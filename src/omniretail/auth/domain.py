@@ -42,6 +42,7 @@ class Permission(StrEnum):
     ROUTING_WRITE = "routing:write"
     ANALYTICS_READ = "analytics:read"  # the data hub: HQ and analysts; a store its own figures
     TENANT_SETTINGS = "tenant:settings"  # read and change the tenant's settings: admin only
+    CONNECTIONS_MANAGE = "connections:manage"  # platform credentials and mappings: admin only
 
 
 _ALL = frozenset(Permission)
@@ -54,6 +55,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.LOYALTY_WRITE,
         Permission.LOYALTY_ADMIN,
         Permission.TENANT_SETTINGS,
+        Permission.CONNECTIONS_MANAGE,
     },
     Role.STORE: frozenset(
         {

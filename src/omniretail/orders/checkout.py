@@ -109,12 +109,17 @@ async def do_place_order(
     prepared: Prepared | None = None,
 ) -> OrderOut:
     """Place the order in the caller's unit of work. ``data.payments`` are the client's
-    tenders; ``internal_payments`` are tenders only an owning code path may create (an
-    exchange's credit, a platform's own collection) and are authorised first. ``prepared`` (the
-    quote and plan worked out before the write lock, already confirmed still valid) is used
-    instead of pricing and sourcing again; holds still re-check the stock and re-plan when it
-    moved."""
+    tenders and may never name an internal method (422 on the field, nothing changes);
+    ``internal_payments`` are added by the code path that owns them (exchange credit,
+    platform-collected money). ``prepared`` (the quote and plan worked out before the write
+    lock, already confirmed still valid) is used instead of pricing and sourcing again; holds
+    still re-check the stock and re-plan when it moved."""
     now = now or utcnow()
+    check_client_payments(data.payments, providers)
+    for payment in internal_payments:
+        if not getattr(providers.get(payment.method), "internal", False):
+            raise ValueError(f"{payment.method!r} is not an internal tender")
+    tenders = [*internal_payments, *data.payments]
     tenant = await auth.get_tenant(uow)
     settings = tenant.settings or {}
     mode = data.fulfillment.mode
@@ -140,7 +145,7 @@ async def do_place_order(
     delivery_fee = await _delivery_fee(uow, mode, customer_id, settings, now)
     total = quote.total + delivery_fee
 
-    online = any(getattr(providers.get(p.method), "online", False) for p in data.payments)
+    online = any(getattr(providers.get(p.method), "online", False) for p in tenders)
     # An unpaid online order's hold expires with its payment window, so abandoned checkouts
     # give their stock back; a paid order's hold never expires.
     hold_ttl = int(settings.get("payment_window_seconds", 900)) if online else None
@@ -167,7 +172,7 @@ async def do_place_order(
     if data.points_to_redeem:
         points_value = await _redeem_points(uow, data, customer_id, draft.public_id, total)
     payments = _authorise(
-        data, internal_payments, providers, total - points_value, tenant.currency, draft.public_id
+        data, tenders, providers, total - points_value, tenant.currency, draft.public_id
     )
     if points_value:
         payments.insert(
@@ -510,25 +515,38 @@ async def _redeem_points(
     return int(redemption.money_value)
 
 
+def check_client_payments(
+    payments: Sequence[PaymentIn],
+    providers: dict[str, PaymentProvider],
+    *,
+    field_prefix: str = "payments",
+) -> None:
+    """A client names only public tenders: an unknown or internal method is a 422 on its
+    field, before anything is read or written."""
+    public = sorted(code for code, p in providers.items() if not getattr(p, "internal", False))
+    errors = [
+        {"field": f"{field_prefix}.{i}.method", "message": f"one of {', '.join(public)}"}
+        for i, payment in enumerate(payments)
+        if payment.method not in public
+    ]
+    if errors:
+        raise ValidationFailed("unknown or unusable payment method", errors)
+
+
 def _authorise(
     data: OrderIn,
-    internal: Sequence[PaymentIn],
+    tenders: Sequence[PaymentIn],
     providers: dict[str, PaymentProvider],
     due: int,
     currency: str,
     reference: str,
 ) -> list[Payment]:
-    """Authorise the owning code path's internal tenders, then the client's. A client may not
-    name an internal tender (exchange credit, a platform's own collection)."""
+    """Authorise the owning code path's internal tenders, then the client's (already checked
+    to be public ones by :func:`check_client_payments`)."""
     errors = []
-    offered = sorted(method for method, p in providers.items() if not p.internal)
     for i, payment in enumerate(data.payments):
-        provider = providers.get(payment.method)
-        if provider is None or provider.internal:
-            errors.append(
-                {"field": f"payments.{i}.method", "message": f"one of {', '.join(offered)}"}
-            )
-        elif provider.in_person and data.fulfillment.mode is not Mode.IN_STORE:
+        provider = providers[payment.method]
+        if provider.in_person and data.fulfillment.mode is not Mode.IN_STORE:
             errors.append(
                 {
                     "field": f"payments.{i}.method",
@@ -537,8 +555,6 @@ def _authorise(
             )
     if errors:
         raise ValidationFailed("unknown or unusable payment method", errors)
-    assert all(providers[p.method].internal for p in internal), "internal tenders only"
-    tenders = [*internal, *data.payments]
     given = sum(p.amount for p in tenders)
     if given != due:
         raise PaymentMismatch(

@@ -123,10 +123,30 @@ class ExchangeCreditProvider:
         return Authorisation(PaymentStatus.CAPTURED, f"refund:{provider_ref}")
 
 
+class PlatformProvider:
+    """The platform (Douyin, Youzan, Xiaohongshu, WeChat) collected the money from the buyer
+    and settles with the merchant itself. Only the channel connectors create it, for orders
+    the platform reports as paid; refunds are the platform's to make, so ours are bookkeeping."""
+
+    method = "platform"
+    online = False
+    in_person = False
+    internal = True
+
+    def authorise(
+        self, *, amount: int, currency: str, reference: str, token: str | None
+    ) -> Authorisation:
+        return Authorisation(PaymentStatus.CAPTURED, f"platform:{token or reference}")
+
+    def refund(self, *, amount: int, currency: str, provider_ref: str) -> Authorisation:
+        return Authorisation(PaymentStatus.CAPTURED, f"refund:{provider_ref}")
+
+
 def builtin_providers(sandbox_secret: str | None) -> dict[str, PaymentProvider]:
     return {
         "cash": InPersonProvider("cash"),
         "card_present": InPersonProvider("card_present"),
         "sandbox": SandboxProvider(sandbox_secret),
         "exchange_credit": ExchangeCreditProvider(),
+        "platform": PlatformProvider(),
     }

@@ -28,6 +28,9 @@ async def do_exchange(
     original tenders. Points spent on the old order come back as points, as in any return.
     Everything or nothing: stock, refunds, points and the new order commit together."""
     now = now or utcnow()
+    checkout.check_client_payments(
+        data.new_order.payments, providers, field_prefix="new_order.payments"
+    )
     opened = await service.do_create_return(
         uow,
         data=ReturnIn(
@@ -68,6 +71,7 @@ async def do_exchange(
         now=now,
         keep_as_credit=credit,
     )
+    credit_tender = [PaymentIn(method="exchange_credit", amount=credit)] if credit else []
     try:
         placed = await checkout.do_place_order(
             uow,
@@ -76,14 +80,12 @@ async def do_exchange(
                 customer_id=order.customer_id,
                 lines=new.lines,
                 fulfillment=new.fulfillment,
-                payments=new.payments,
+                payments=list(new.payments),
                 attributed_staff=new.attributed_staff,
             ),
             caller=caller,
             providers=providers,
-            internal_payments=[PaymentIn(method="exchange_credit", amount=credit)]
-            if credit
-            else [],
+            internal_payments=credit_tender,
             now=now,
         )
     except PaymentMismatch as exc:

@@ -1,0 +1,1 @@
+"""Channel connectors: platform shops feeding orders in and taking stock out."""
