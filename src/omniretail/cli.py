@@ -243,6 +243,9 @@ def serve(
         log_level=settings.log_level,
         log_config=logging_config(settings.log_level),
         access_log=False,
+        # A worker that takes longer than uvicorn's 5 s to import on a busy machine is not dead:
+        # killing and respawning it only delays the start.
+        timeout_worker_healthcheck=30,
     )
 
 
