@@ -34,7 +34,7 @@ from omniretail.db import Database
 from omniretail.demo import DEMO_STEPS, seed_demo
 from omniretail.errors import DomainError
 from omniretail.events import Dispatcher
-from omniretail.i18n import cli_locale, message
+from omniretail.i18n import LOCALES, cli_locale, message
 from omniretail.imports import service as imports
 from omniretail.imports.encoding import DecodedFile, decode_csv, encode_csv
 from omniretail.imports.service import Kind
@@ -148,14 +148,25 @@ def tenant_create(
     name: Annotated[str, typer.Option(help="display name")],
     currency: Annotated[str, typer.Option(help="ISO 4217, one per tenant")] = "CNY",
     timezone: Annotated[str, typer.Option(help="IANA time zone")] = "Asia/Shanghai",
+    locale: Annotated[
+        str | None, typer.Option(help="en or zh-CN: the language of its files' error reports")
+    ] = None,
 ) -> None:
     """Create a tenant; prints its first admin key (shown only once)."""
+    if locale is not None and locale not in LOCALES:
+        _fail(f"--locale is one of {', '.join(LOCALES)}")
+        raise typer.Exit(2)
 
     async def work(db: Database) -> dict[str, Any]:
         async with db.uow(unscoped=True) as uow:
-            return await auth.do_create_tenant(
+            created = await auth.do_create_tenant(
                 uow, slug=slug, name=name, currency=currency, timezone=timezone
             )
+            tenant_id = await auth.tenant_id_by_slug(uow, slug)
+        if locale is not None:
+            async with db.uow(tenant_id) as uow:
+                await auth.do_update_tenant_settings(uow, changes={"locale": locale})
+        return created
 
     _print_json(_run(work))
 
@@ -346,6 +357,9 @@ def serve(
         # The C event loop and HTTP parser (uvicorn[standard]); bench/floor.py runs under the same.
         loop="uvloop",
         http="httptools",
+        # A worker that takes longer than uvicorn's 5 s to import on a busy machine is not dead:
+        # killing and respawning it only delays the start.
+        timeout_worker_healthcheck=30,
     )
 
 

@@ -274,3 +274,13 @@ def dialect_insert(uow: UnitOfWork, table: Any) -> Any:
     if uow.dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+LIKE_ESCAPE = "\\"
+
+
+def contains(column: Any, q: str) -> sa.ColumnElement[bool]:
+    """Case-insensitive "contains ``q``" on both databases, the user's ``%`` and ``_`` taken
+    literally."""
+    escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return sa.func.lower(column).like(f"%{escaped}%", escape=LIKE_ESCAPE)

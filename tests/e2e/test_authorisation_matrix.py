@@ -483,6 +483,7 @@ RULES: dict[tuple[str, str], Rule] = {
         ),
         channel=True,
     ),
+    ("GET", "/v1/customers"): Rule(EVERY, lambda t: ("/v1/customers", None, None)),
     ("GET", "/v1/customers/{customer_id}"): Rule(
         EVERY, lambda t: (f"/v1/customers/{t.customer}", None, None)
     ),

@@ -3,6 +3,7 @@ and one-line errors for a database that is not there."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pathlib
 import uuid
@@ -11,7 +12,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from omniretail.app import create_app
 from omniretail.cli import app
+from omniretail.config import Settings
 from tests.conftest import backend_url
 from tests.factories import Api
 
@@ -163,3 +166,36 @@ async def test_the_api_reads_gbk_uploads_and_answers_in_chinese(admin: Api) -> N
     plain = await admin.client.get("/v1/exports/products", headers=admin.headers())
     assert isinstance(plain, httpx.Response)
     assert not plain.content.startswith(b"\xef\xbb\xbf")
+
+
+@pytest.mark.usefixtures("database_url")
+def test_a_tenants_locale_answers_uploads_without_accept_language(
+    database_url: str,
+) -> None:
+    slug = f"zh-{uuid.uuid4().hex[:8]}"
+    refused = runner.invoke(app, ["tenant", "create", slug, "--name", "x", "--locale", "fr"])
+    assert refused.exit_code == 2
+    done = runner.invoke(app, ["tenant", "create", slug, "--name", "上海店", "--locale", "zh-CN"])
+    assert done.exit_code == 0, done.output
+    key = json.loads(done.stdout)["admin_key"]
+    settings = Settings(database_url=database_url, run_dispatcher=False)
+    api = create_app(settings)
+    transport = httpx.ASGITransport(app=api)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "text/csv"}
+    binary = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+    async def upload_twice() -> tuple[httpx.Response, httpx.Response]:
+        async with httpx.AsyncClient(transport=transport, base_url="http://omni.test") as http:
+            chinese = await http.post("/v1/imports/products", content=binary, headers=headers)
+            english = await http.post(
+                "/v1/imports/products",
+                content=binary,
+                headers=headers | {"Accept-Language": "en-GB"},
+            )
+        await api.state.db.dispose()
+        return chinese, english
+
+    chinese, english = asyncio.run(upload_twice())
+    assert chinese.status_code == 422
+    assert "编码" in chinese.json()["detail"]
+    assert "encoding" in english.json()["detail"]

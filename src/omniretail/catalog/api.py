@@ -35,11 +35,14 @@ async def list_products(
     paging: PageDep,
     category: Annotated[str | None, Query(max_length=200)] = None,
     status: ProductStatus | None = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="code, title, SKU or barcode")
+    ] = None,
 ) -> dict[str, Any]:
     ctx.require(Permission.READ)
     async with ctx.uow() as uow:
         items = await service.list_products(
-            uow, limit=paging.limit, after=paging.after, category=category, status=status
+            uow, limit=paging.limit, after=paging.after, category=category, status=status, q=q
         )
     return page(list(items), limit=paging.limit, last_key=lambda p: p.code)
 

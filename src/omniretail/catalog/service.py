@@ -21,7 +21,7 @@ from omniretail.catalog.schemas import (
     ProductStatus,
     VariantOut,
 )
-from omniretail.db import UnitOfWork, utcnow
+from omniretail.db import UnitOfWork, contains, utcnow
 from omniretail.errors import AlreadyExists, NotFound, ValidationFailed
 from omniretail.events import record_event, record_events
 
@@ -164,8 +164,24 @@ async def list_products(
     after: Any = None,
     category: str | None = None,
     status: ProductStatus | None = None,
+    q: str | None = None,
 ) -> list[ProductOut]:
+    """By code; ``q`` matches a part of the code or title, or a variant's SKU or barcode."""
     query = sa.select(Product).order_by(Product.code).limit(limit + 1)
+    if q:
+        variants = sa.select(Variant.product_id).where(
+            sa.or_(
+                contains(Variant.sku, q),
+                Variant.barcode == q.strip(),
+            )
+        )
+        query = query.where(
+            sa.or_(
+                contains(Product.code, q),
+                contains(Product.title, q),
+                Product.id.in_(variants),
+            )
+        )
     if after is not None:
         query = query.where(Product.code > str(after))
     if category:

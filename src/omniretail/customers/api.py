@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from omniretail.auth.domain import Permission
-from omniretail.customers import behaviour, service
+from omniretail.customers import behaviour, search, service
 from omniretail.customers.domain import BehaviourType
 from omniretail.customers.schemas import (
     BehaviourAccepted,
@@ -33,7 +33,7 @@ from omniretail.customers.schemas import (
 from omniretail.errors import Forbidden
 from omniretail.loyalty import service as loyalty
 from omniretail.schemas import Code, Instant, Page
-from omniretail.web import Ctx, CtxDep, PageDep, page
+from omniretail.web import Ctx, CtxDep, IdPageDep, PageDep, keyed_page, page
 
 router = APIRouter(prefix="/v1", tags=["customers"])
 
@@ -57,6 +57,25 @@ async def create_customer(body: CustomerIn, ctx: CtxDep) -> JSONResponse:
                 uow, identities=body.identities, name=body.name, channel=channel
             ),
         )
+
+
+@router.get("/customers", response_model=Page[CustomerOut])
+async def list_customers(
+    ctx: CtxDep,
+    paging: IdPageDep,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1, max_length=200, description="customer id, any identity, or a name part"
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """The tenant's customers, newest first; every key that may read a customer may list them
+    (as ``GET /v1/customers/{id}``)."""
+    ctx.require(Permission.READ)
+    async with ctx.uow() as uow:
+        rows = await search.list_customers(uow, limit=paging.limit, after=paging.after, q=q)
+    return keyed_page(list(rows), limit=paging.limit)
 
 
 @router.post("/customers/resolve", response_model=CustomerOut)

@@ -2,17 +2,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from omniretail.auth import service as auth
 from omniretail.auth.domain import Permission
 from omniretail.i18n import pick_locale
 from omniretail.imports import service
 from omniretail.imports.encoding import decode_csv, encode_csv
 from omniretail.imports.schemas import ImportReport
 from omniretail.imports.service import Kind
-from omniretail.web import CtxDep
+from omniretail.web import Ctx, CtxDep
 
 router = APIRouter(prefix="/v1", tags=["import and export"])
 
 _WRITE = {Kind.LOCATIONS: Permission.LOCATIONS_WRITE, Kind.PRODUCTS: Permission.CATALOG_WRITE}
+
+
+async def _reader_locale(ctx: Ctx) -> str:
+    """The request's ``Accept-Language``, else the tenant's ``locale`` setting."""
+    header = ctx.request.headers.get("accept-language")
+    if header:
+        return pick_locale(header)
+    async with ctx.uow() as uow:
+        return pick_locale(None, (await auth.tenant_settings(uow)).get("locale"))
 
 
 @router.post(
@@ -27,8 +37,7 @@ async def import_csv(kind: Kind, ctx: CtxDep, dry_run: bool = True) -> ImportRep
     row is reported with its line number (422 ``import_rejected``). UTF-8 (with or without a
     BOM), UTF-16, GBK and GB18030 files are read as Excel saves them."""
     ctx.require(_WRITE[kind])
-    locale = pick_locale(ctx.request.headers.get("accept-language"))
-    text = decode_csv(await ctx.request.body(), locale=locale).text
+    text = decode_csv(await ctx.request.body(), locale=await _reader_locale(ctx)).text
     parsed = await service.parse_file(kind, text, currency=ctx.principal.currency)
     async with ctx.uow() as uow:
         return await service.do_import(

@@ -1,14 +1,15 @@
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from omniretail.auth.domain import Permission
 from omniretail.channels import service as channels
 from omniretail.db import Database, UnitOfWork
-from omniretail.errors import Unauthenticated
+from omniretail.errors import Unauthenticated, ValidationFailed
 from omniretail.network import service as network
 from omniretail.orders import bulk, checkout, fulfilment, payments, pickup, queries, read_first
 from omniretail.orders.access import Caller, check_order_visible
@@ -81,8 +82,21 @@ async def list_orders(
     customer_id: Annotated[str | None, "customer public id"] = None,
     location: Code | None = None,
     status: OrderStatus | None = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="order number (or start) or id")
+    ] = None,
+    placed_from: Annotated[
+        dt.datetime | None, Query(description="placed at or after (ISO 8601 with offset)")
+    ] = None,
+    placed_before: Annotated[dt.datetime | None, Query(description="placed before")] = None,
 ) -> dict[str, Any]:
     ctx.require(Permission.READ)
+    for name, value in (("placed_from", placed_from), ("placed_before", placed_before)):
+        if value is not None and value.tzinfo is None:
+            raise ValidationFailed(
+                "times need a UTC offset",
+                [{"field": name, "message": "give an offset: 2026-11-26T00:00:00+08:00"}],
+            )
     async with ctx.uow() as uow:
         who = await caller(ctx, uow)
         rows = await queries.list_orders(
@@ -94,6 +108,9 @@ async def list_orders(
             customer_id=customer_id,
             location=location,
             status=status,
+            q=q,
+            placed_from=placed_from,
+            placed_before=placed_before,
         )
     return keyed_page(list(rows), limit=paging.limit)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection
 from typing import Any
 
@@ -95,10 +96,21 @@ async def list_orders(
     customer_id: str | None = None,
     location: str | None = None,
     status: OrderStatus | None = None,
+    q: str | None = None,
+    placed_from: dt.datetime | None = None,
+    placed_before: dt.datetime | None = None,
 ) -> list[tuple[int, OrderOut]]:
     """Newest first, each with its keyset cursor value. ``location`` matches orders placed
-    at, attributed to, or fulfilled by that location; ``channels`` is the caller's scope."""
+    at, attributed to, or fulfilled by that location; ``channels`` is the caller's scope.
+    ``q`` is an order number (or its start) or id; ``placed_from`` <= placed < ``placed_before``."""
     query = sa.select(Order).order_by(Order.id.desc()).limit(limit + 1)
+    if q:
+        prefix = q.strip().upper().replace("\\", "").replace("%", "").replace("_", "")
+        query = query.where(sa.or_(Order.public_id == q.strip(), Order.number.like(f"{prefix}%")))
+    if placed_from is not None:
+        query = query.where(Order.created_at >= placed_from)
+    if placed_before is not None:
+        query = query.where(Order.created_at < placed_before)
     if after is not None:
         query = query.where(Order.id < int(after))
     if channel:
