@@ -73,6 +73,17 @@ LABELS: dict[str, tuple[str, str]] = {
     "error": ("出错了", "Something is wrong"),
     "language": ("English", "中文"),
     "stores": ("我的门店", "My stores"),
+    "orders_list": ("订单", "Orders"),
+    "placed": ("下单时间", "Placed"),
+    "next_page": ("下一页", "Next page"),
+    "sourcing": ("寻源说明", "Sourcing"),
+    "method": ("方法", "Method"),
+    "chosen": ("选中", "Chosen"),
+    "fulfilments": ("履约", "Fulfilments"),
+    "network": ("网点", "Network"),
+    "capabilities": ("能力", "Capabilities"),
+    "capacity": ("日产能", "Daily capacity"),
+    "hours": ("营业时间（周一）", "Hours (Mon)"),
 }
 
 _INDEX = {"zh-CN": 0, "en": 1}
