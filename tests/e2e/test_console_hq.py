@@ -91,3 +91,45 @@ async def test_store_roles_and_other_tenants_do_not_see_hq_pages(
     dashboard = await client.get("/console/dashboard")
     assert dashboard.status_code == 200
     assert 'id="gmv-today">CNY 0.00' in dashboard.text
+
+
+async def test_admins_manage_staff_and_nobody_else_does(
+    client: httpx.AsyncClient, db: Database, tenant: TenantHandle, world: World
+) -> None:
+    await make_staff(db, tenant, StaffRole.ADMIN, "hq@acme.test")
+    await make_staff(db, tenant, StaffRole.OPS, "ops@acme.test")
+    assert (await sign_in(client, tenant.slug, "hq@acme.test")).status_code == 303
+    token = await form_token(client, "/console/staff")
+    form = {
+        "csrf": token,
+        "name": "New Clerk",
+        "email": "new@acme.test",
+        "role": "store_clerk",
+        "locations": "ST-A",
+        "password": "a long enough password",
+        "language": "en",
+    }
+    no_store = await client.post("/console/staff", data={**form, "locations": ""})
+    assert no_store.status_code == 422
+    made = await client.post("/console/staff", data=form)
+    assert made.status_code == 201
+    assert "new@acme.test" in made.text
+    assert "a long enough password" not in made.text
+    client.cookies.clear()
+    assert (await sign_in(client, tenant.slug, "new@acme.test", "a long enough password")).headers[
+        "location"
+    ] == "/console/stores/ST-A/queue"
+    client.cookies.clear()
+    assert (await sign_in(client, tenant.slug, "ops@acme.test")).status_code == 303
+    token = await form_token(client, "/console/orders")
+    listing = await client.get("/console/staff")
+    assert listing.status_code == 403
+    assert "hq@acme.test" not in listing.text
+    refused = await client.post(
+        "/console/staff", data={**form, "csrf": token, "email": "x@acme.test"}
+    )
+    assert refused.status_code == 403
+    client.cookies.clear()
+    assert (
+        await sign_in(client, tenant.slug, "x@acme.test", "a long enough password")
+    ).status_code == 401
