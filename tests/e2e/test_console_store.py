@@ -73,3 +73,36 @@ async def test_each_person_reads_the_console_in_their_language(
     assert switched.headers["location"] == "/console"
     chinese = await client.get("/console/stores/ST-A/queue")
     assert "暂无待处理任务" in chinese.text
+
+
+async def test_an_endless_aisle_order_is_picked_up_nearby_and_attributed_to_the_clerk(
+    client: httpx.AsyncClient, world: World, clerk: str
+) -> None:
+    await world.stock("ST-B", "TEE-M", 2)
+    done = await client.post(
+        "/console/stores/ST-A/aisle-orders",
+        data={"csrf": clerk, "sku": "TEE-M", "pickup_at": "ST-B", "qty": "1"},
+    )
+    assert done.status_code == 201, done.text
+    orders = (await world.admin.get("/v1/orders", location="ST-B")).json()["items"]
+    assert len(orders) == 1
+    order = orders[0]
+    assert order["channel"] == "pos"
+    assert order["attributed_location"] == "ST-A"
+    assert order["attributed_staff"].startswith("staff:")
+    assert order["totals"]["total"] == 9900
+    assert order["status"] == "pending_payment"  # paid online by the customer, not at the till
+    assert (await paid_online(world, order))["status"] == "confirmed"
+    assert order["fulfillments"][0]["location"] == "ST-B"
+    assert (await world.on_hand("ST-B", "TEE-M"))["reserved"] == 1
+    bad = await client.post(
+        "/console/stores/ST-A/aisle-orders",
+        data={"csrf": clerk, "sku": "bad sku!", "pickup_at": "ST-B", "qty": "1"},
+    )
+    assert bad.status_code == 422
+    elsewhere = await client.post(
+        "/console/stores/ST-B/aisle-orders",
+        data={"csrf": clerk, "sku": "TEE-M", "pickup_at": "ST-B", "qty": "1"},
+    )
+    assert elsewhere.status_code == 403
+    assert len((await world.admin.get("/v1/orders", location="ST-B")).json()["items"]) == 1
