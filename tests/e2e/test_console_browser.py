@@ -256,6 +256,14 @@ async def test_journey_4_the_dashboard_gmv_by_channel_is_the_sum_of_the_orders(l
         for row in await page.locator("#gmv-by-channel tr").all()
     }
     assert shown == totals
+    await page.click("header >> text=Orders")
+    await expect(page.locator("#orders tbody tr")).to_have_count(3)
+    await page.locator("#orders tbody a").first.click()
+    await expect(page.locator("#sourcing")).to_contain_text("ST-A")
+    await shot(page, journey, "2-order-sourcing")
+    await page.click("header >> text=Network")
+    await page.wait_for_function("document.querySelector('#chart-network canvas') !== null")
+    await shot(page, journey, "3-network")
 
 
 async def test_journey_5_sign_out_csrf_and_throttled_passwords(live: Live) -> None:

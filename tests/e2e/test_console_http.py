@@ -3,13 +3,17 @@ and scope (a store's staff see and act for their own stores only; another tenant
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import httpx
+import pyotp
 import pytest
 
+from omniretail.auth.staff import do_create_staff
 from omniretail.auth.staff_domain import MAX_FAILURES, StaffRole
 from omniretail.console.mount import SIGNIN_FAILURES
 from omniretail.db import Database
-from tests.console_helpers import PASSWORD, form_token, make_staff, sign_in
+from tests.console_helpers import PASSWORD, csrf_of, form_token, make_staff, sign_in
 from tests.factories import Api, TenantHandle
 from tests.orders_world import World, build_world
 
@@ -163,3 +167,34 @@ async def test_wrong_pickup_codes_in_the_console_are_throttled_per_person(
         "/v1/pickups/verify", {"code": "00000000", "location": "ST-A"}
     )
     assert other.status_code == 422
+
+
+async def test_a_person_with_totp_needs_the_current_code(
+    client: httpx.AsyncClient, db: Database, tenant: TenantHandle, world: World
+) -> None:
+    async with db.uow(tenant.id) as uow:
+        created = await do_create_staff(
+            uow,
+            role=StaffRole.OPS,
+            password=PASSWORD,
+            name="Ops",
+            email="ops@acme.test",
+            totp=True,
+        )
+    secret = parse_qs(urlsplit(created["totp_uri"]).query)["secret"][0]
+    form = await client.get("/console/sign-in")
+    data = {"tenant": tenant.slug, "login": "ops@acme.test", "password": PASSWORD}
+    without = await client.post("/console/sign-in", data={**data, "csrf": csrf_of(form.text)})
+    assert without.status_code == 401
+    form = await client.get("/console/sign-in")
+    wrong = await client.post(
+        "/console/sign-in", data={**data, "csrf": csrf_of(form.text), "totp": "000000"}
+    )
+    assert wrong.status_code == 401 or pyotp.TOTP(secret).verify("000000")
+    form = await client.get("/console/sign-in")
+    right = await client.post(
+        "/console/sign-in",
+        data={**data, "csrf": csrf_of(form.text), "totp": pyotp.TOTP(secret).now()},
+    )
+    assert right.status_code == 303
+    assert right.headers["location"] == "/console/dashboard"

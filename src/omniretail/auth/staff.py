@@ -282,3 +282,21 @@ async def do_end_sessions(uow: UnitOfWork, *, staff_id: int) -> None:
     user = await uow.session.get(StaffUser, staff_id)
     if user is not None:
         user.session_version += 1
+
+
+async def list_staff(uow: UnitOfWork, *, limit: int = 200) -> list[dict[str, Any]]:
+    """The tenant's staff users (never their hashes or TOTP seeds), by id."""
+    rows = await uow.session.scalars(sa.select(StaffUser).order_by(StaffUser.id).limit(limit))
+    return [
+        {
+            "id": user.id,
+            "name": user.name,
+            "login": user.email or user.phone,
+            "role": user.role,
+            "locations": list(user.locations or []),
+            "language": user.language,
+            "totp": user.totp_secret is not None,
+            "locked": user.locked_until is not None and user.locked_until > utcnow(),
+        }
+        for user in rows
+    ]

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from omniretail.auth.throttle import FailureThrottle
-from omniretail.console import hq, signin, store
+from omniretail.console import aisle, hq, hq_lists, signin, staff_admin, store
 from omniretail.console.context import CsrfRefused, SignInNeeded, render
 from omniretail.console.session import SessionCodec, clear
 
@@ -37,7 +37,14 @@ def install_console(app: FastAPI) -> None:
         StaticFiles(directory=str(Path(__file__).parent / "static")),
         name="console-static",
     )
-    for router in (signin.router, store.router, hq.router):
+    for router in (
+        aisle.router,
+        signin.router,
+        store.router,
+        hq.router,
+        hq_lists.router,
+        staff_admin.router,
+    ):
         app.include_router(router)
 
     @app.exception_handler(SignInNeeded)

@@ -201,4 +201,11 @@ async def stock(store: Code, ctx: ConsoleDep, q: str = "") -> HTMLResponse:
                     )
     except DomainError as exc:
         return ctx.error(exc)
-    return ctx.render("stock.html", store=store, q=q, product=product, rows=rows)
+    return ctx.render(
+        "stock.html",
+        store=store,
+        q=q,
+        product=product,
+        rows=rows,
+        may_order=ctx.staff.can(Permission.ORDERS_WRITE),
+    )
