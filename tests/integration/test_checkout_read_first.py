@@ -14,7 +14,7 @@ from omniretail.network.models import Location
 from omniretail.orders import checkout, read_first
 from omniretail.orders.schemas import OrderIn
 from omniretail.payments.providers import builtin_providers
-from tests.factories import Api, TenantHandle
+from tests.factories import SANDBOX_SECRET, Api, TenantHandle
 from tests.orders_world import World, build_world, order_body
 
 
@@ -42,7 +42,7 @@ async def _place(
             uow,
             data=body,
             caller=checkout.Caller(actor="test"),
-            providers=builtin_providers("omniretail-sandbox"),
+            providers=builtin_providers(SANDBOX_SECRET),
             prepared=confirmed,
         )
     return confirmed, order
