@@ -122,7 +122,7 @@ async def test_the_export_reads_in_chunks_and_loses_no_row_between_them(
     assert len(whole.splitlines()) == 6
 
 
-async def test_a_page_of_a_locations_positions_costs_three_statements(
+async def test_a_page_of_a_locations_positions_costs_two_statements(
     world: World, db: Database
 ) -> None:
     statements: list[str] = []
@@ -136,6 +136,11 @@ async def test_a_page_of_a_locations_positions_costs_three_statements(
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     assert page.status_code == 200, page.text
-    work = [s for s in statements if not s.startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
-    # the API key, the location, the page of positions
-    assert len(work) == 3, "\n".join(work)
+    # The key's lookup depends on the principal cache's one-second TTL, not on this page.
+    work = [
+        s
+        for s in statements
+        if not s.startswith(("BEGIN", "COMMIT", "ROLLBACK")) and "api_keys" not in s
+    ]
+    # the location, the page of positions
+    assert len(work) == 2, "\n".join(work)
