@@ -182,7 +182,10 @@ class Dispatcher:
     async def run_forever(self, stop: asyncio.Event, poll_seconds: float) -> None:
         while not stop.is_set():
             try:
-                await self.run_until_idle()
+                # Batch by batch, so that a stop (a server shutting down) waits for one batch
+                # at most, not for a backlog of thousands of events.
+                while not stop.is_set() and await self.run_once() > 0:
+                    pass
             except Exception:
                 log.exception("outbox dispatch pass failed; retrying")
             self._wake.clear()
