@@ -155,3 +155,36 @@ async def paid_online(world: World, order: dict[str, Any]) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
+
+
+async def tee_sold_at_st_a(world: World) -> dict[str, Any]:
+    """A tee sold over ST-A's counter (card), with a pair of jeans in stock there to swap to."""
+    await world.stock("ST-A", "TEE-S", 1)
+    await world.stock("ST-A", "JEANS-32", 1)
+    sale = await world.order(
+        world.keys["pos_a"],
+        channel="pos",
+        lines=[{"sku": "TEE-S", "qty": 1}],
+        fulfillment={"mode": "in_store", "location": "ST-A"},
+        payments=[{"method": "card_present", "amount": 9900}],
+    )
+    assert sale.status_code == 201, sale.text
+    order: dict[str, Any] = sale.json()
+    return order
+
+
+def tee_for_jeans(
+    order_id: str, *, payments: list[dict[str, Any]], received_at: str = "ST-A"
+) -> dict[str, Any]:
+    """An exchange of that tee for the jeans at ST-A, the difference paid with ``payments``."""
+    return {
+        "order_id": order_id,
+        "channel": "pos",
+        "location": received_at,
+        "lines": [{"sku": "TEE-S", "qty": 1}],
+        "new_order": {
+            "lines": [{"sku": "JEANS-32", "qty": 1}],
+            "fulfillment": {"mode": "in_store", "location": "ST-A"},
+            "payments": payments,
+        },
+    }

@@ -34,7 +34,7 @@ from omniretail.connectors.vault import CredentialVault
 from omniretail.db import Database
 from omniretail.models import metadata
 from tests.factories import Api, TenantHandle, make_key
-from tests.orders_world import build_world, paid_online
+from tests.orders_world import World, build_world, paid_online
 
 ROLES = ("admin", "ops", "store", "channel", "analyst")
 EVERY = frozenset(ROLES)
@@ -656,7 +656,7 @@ async def _side(admin: Api, *, store: str, channel: str, sku: str, product: str)
             "payments": [{"method": "sandbox", "amount": 9900}],
         },
     )
-    order = await paid_online(_world_of(admin), placed)
+    order = await paid_online(World(admin=admin), placed)
     sale = await _order(
         admin,
         {
@@ -746,14 +746,6 @@ async def _side(admin: Api, *, store: str, channel: str, sku: str, product: str)
         key_id=key["id"],
         connection=connection["id"],
     )
-
-
-def _world_of(admin: Api) -> Any:
-    @dataclass
-    class Just:
-        admin: Api
-
-    return Just(admin)
 
 
 async def _rival(client: httpx.AsyncClient, rival: TenantHandle) -> Side:

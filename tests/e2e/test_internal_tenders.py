@@ -9,7 +9,7 @@ import pytest
 
 from omniretail.db import Database
 from tests.factories import Api, TenantHandle
-from tests.orders_world import World, build_world
+from tests.orders_world import World, build_world, tee_for_jeans, tee_sold_at_st_a
 
 
 @pytest.fixture
@@ -55,40 +55,11 @@ async def test_an_internal_tender_hidden_beside_a_public_one_is_refused(world: W
     assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 1, "reserved": 0}
 
 
-async def _sale(world: World) -> dict[str, Any]:
-    await world.stock("ST-A", "TEE-S", 1)
-    await world.stock("ST-A", "JEANS-32", 1)
-    sale = await world.order(
-        world.keys["pos_a"],
-        channel="pos",
-        lines=[{"sku": "TEE-S", "qty": 1}],
-        fulfillment={"mode": "in_store", "location": "ST-A"},
-        payments=[{"method": "card_present", "amount": 9900}],
-    )
-    assert sale.status_code == 201, sale.text
-    order: dict[str, Any] = sale.json()
-    return order
-
-
-def _swap(order_id: str, payments: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "order_id": order_id,
-        "channel": "pos",
-        "location": "ST-A",
-        "lines": [{"sku": "TEE-S", "qty": 1}],
-        "new_order": {
-            "lines": [{"sku": "JEANS-32", "qty": 1}],
-            "fulfillment": {"mode": "in_store", "location": "ST-A"},
-            "payments": payments,
-        },
-    }
-
-
 async def test_an_exchange_refuses_internal_tenders_in_the_new_goods_payments(
     world: World,
 ) -> None:
-    sale = await _sale(world)
-    sneaky = _swap(sale["id"], [{"method": "exchange_credit", "amount": 20000}])
+    sale = await tee_sold_at_st_a(world)
+    sneaky = tee_for_jeans(sale["id"], payments=[{"method": "exchange_credit", "amount": 20000}])
     refused = await world.keys["pos_a"].post("/v1/exchanges", sneaky)
     assert refused.status_code == 422, refused.text
     assert [e["field"] for e in refused.json()["errors"]] == ["new_order.payments.0.method"]
@@ -98,9 +69,9 @@ async def test_an_exchange_refuses_internal_tenders_in_the_new_goods_payments(
 
 
 async def test_an_exchange_still_pays_with_credit_from_the_returned_goods(world: World) -> None:
-    sale = await _sale(world)
+    sale = await tee_sold_at_st_a(world)
     done = await world.keys["pos_a"].post(
-        "/v1/exchanges", _swap(sale["id"], [{"method": "cash", "amount": 20000}])
+        "/v1/exchanges", tee_for_jeans(sale["id"], payments=[{"method": "cash", "amount": 20000}])
     )
     assert done.status_code == 201, done.text
     payments = done.json()["order"]["payments"]

@@ -10,7 +10,7 @@ import pytest
 from omniretail.auth import service as auth
 from omniretail.db import Database
 from tests.factories import Api, TenantHandle
-from tests.orders_world import World, build_world, paid_online
+from tests.orders_world import World, build_world, paid_online, tee_for_jeans, tee_sold_at_st_a
 
 
 @pytest.fixture
@@ -261,27 +261,8 @@ async def test_any_channel_opens_and_follows_a_case_on_any_order(
 
 
 async def test_an_exchange_pays_only_the_difference_in_one_step(world: World) -> None:
-    await world.stock("ST-A", "TEE-S", 1)
-    await world.stock("ST-A", "JEANS-32", 1)
-    sale = await world.order(
-        world.keys["pos_a"],
-        channel="pos",
-        lines=[{"sku": "TEE-S", "qty": 1}],
-        fulfillment={"mode": "in_store", "location": "ST-A"},
-        payments=[{"method": "card_present", "amount": 9900}],
-    )
-    assert sale.status_code == 201, sale.text
-    swap = {
-        "order_id": sale.json()["id"],
-        "channel": "pos",
-        "location": "ST-A",
-        "lines": [{"sku": "TEE-S", "qty": 1}],
-        "new_order": {
-            "lines": [{"sku": "JEANS-32", "qty": 1}],
-            "fulfillment": {"mode": "in_store", "location": "ST-A"},
-            "payments": [{"method": "cash", "amount": 100}],
-        },
-    }
+    sale = await tee_sold_at_st_a(world)
+    swap = tee_for_jeans(sale["id"], payments=[{"method": "cash", "amount": 100}])
     wrong = await world.keys["pos_a"].post("/v1/exchanges", swap)
     assert wrong.status_code == 422
     assert wrong.json()["amount_due"] == 29900 - 9900

@@ -13,7 +13,7 @@ import pytest
 from omniretail.auth.domain import Role
 from omniretail.db import Database
 from tests.factories import Api, TenantHandle, make_key
-from tests.orders_world import World, build_world, paid_online
+from tests.orders_world import World, build_world, paid_online, tee_for_jeans, tee_sold_at_st_a
 
 
 @pytest.fixture
@@ -192,30 +192,13 @@ async def test_a_store_key_cannot_close_or_reassign_another_stores_case(world: W
 
 
 async def test_a_store_key_cannot_restock_another_store_through_an_exchange(world: World) -> None:
-    await world.stock("ST-A", "TEE-S", 1)
-    await world.stock("ST-A", "JEANS-32", 1)
-    sale = await world.order(
-        world.keys["pos_a"],
-        channel="pos",
-        lines=[{"sku": "TEE-S", "qty": 1}],
-        fulfillment={"mode": "in_store", "location": "ST-A"},
-        payments=[{"method": "card_present", "amount": 9900}],
-    )
-    assert sale.status_code == 201, sale.text
+    sale = await tee_sold_at_st_a(world)
     before = await world.on_hand("ST-B", "TEE-S")
-    swap = {
-        "order_id": sale.json()["id"],
-        "channel": "pos",
-        "location": "ST-B",
-        "lines": [{"sku": "TEE-S", "qty": 1}],
-        "new_order": {
-            "lines": [{"sku": "JEANS-32", "qty": 1}],
-            "fulfillment": {"mode": "in_store", "location": "ST-A"},
-            "payments": [{"method": "cash", "amount": 20000}],
-        },
-    }
+    swap = tee_for_jeans(
+        sale["id"], received_at="ST-B", payments=[{"method": "cash", "amount": 20000}]
+    )
     refused = await world.keys["pos_a"].post("/v1/exchanges", swap)
     assert refused.status_code == 403, refused.text
     assert await world.on_hand("ST-B", "TEE-S") == before
     assert await world.on_hand("ST-A", "JEANS-32") == {"on_hand": 1, "reserved": 0}
-    assert (await world.admin.get(f"/v1/orders/{sale.json()['id']}/returns")).json() == []
+    assert (await world.admin.get(f"/v1/orders/{sale['id']}/returns")).json() == []
