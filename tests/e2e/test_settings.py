@@ -136,3 +136,12 @@ async def test_a_delivery_fee_set_over_http_is_charged_at_checkout(
     placed = await world.order(payments=[{"method": "sandbox", "amount": 9900 + 800}])
     assert placed.status_code == 201, placed.text
     assert placed.json()["totals"]["total"] == 9900 + 800
+
+
+async def test_nulls_inside_objects_never_break_the_settings(admin: Api) -> None:
+    patched = await admin.patch(
+        "/v1/settings",
+        {"delivery_fees": {"in_store": None, "ship": 0}, "returns": {"window_days": None}},
+    )
+    assert patched.status_code == 200, patched.text
+    assert (await admin.get("/v1/settings")).json() == patched.json()

@@ -21,3 +21,13 @@ def test_only_values_that_differ_are_named_with_dotted_paths() -> None:
     assert changed_settings(before, after) == ["delivery_fees.ship", "returns.window_days"]
     assert changed_settings(after, after) == []
     assert changed_settings({"delivery_fees": {"ship": 1}}, {}) == ["delivery_fees.ship"]
+
+
+def test_nulls_inside_a_new_object_fall_back_to_defaults_too() -> None:
+    """Found by fuzzing: ``{"delivery_fees": {"in_store": null}}`` on a tenant with no fees set
+    stored the null, and the settings could no longer be read."""
+    patch = {"delivery_fees": {"in_store": None, "ship": 0}, "returns": {"window_days": None}}
+    assert merge_settings({}, patch) == {"delivery_fees": {"ship": 0}, "returns": {}}
+    assert merge_settings({"returns": 7}, {"returns": {"window_days": 14}}) == {
+        "returns": {"window_days": 14}
+    }

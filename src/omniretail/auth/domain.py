@@ -179,8 +179,10 @@ def merge_settings(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, 
     for key, value in patch.items():
         if value is None:
             merged.pop(key, None)
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_settings(merged[key], value)
+        elif isinstance(value, dict):
+            # Into nothing (or a non-object) a patch object still merges, so its nulls vanish.
+            target = merged.get(key)
+            merged[key] = merge_settings(target if isinstance(target, dict) else {}, value)
         else:
             merged[key] = value
     return merged
