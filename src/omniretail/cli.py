@@ -23,6 +23,7 @@ from sqlalchemy import exc as sa_exc
 
 from omniretail import __version__
 from omniretail.analytics import projection as analytics
+from omniretail.analytics import stock as analytics_stock
 from omniretail.auth import service as auth
 from omniretail.auth import staff
 from omniretail.auth.domain import Role
@@ -511,15 +512,18 @@ def export_file(
 
 @analytics_app.command("rebuild")
 def analytics_rebuild(tenant: Annotated[str, typer.Option(help="tenant slug")]) -> None:
-    """Rebuild the tenant's sales facts from scratch by replaying the kept outbox events."""
+    """Rebuild the tenant's facts from scratch: sales and fulfilment facts by replaying the
+    kept outbox events, stock facts by projecting the whole inventory ledger again."""
 
-    async def work(db: Database) -> int:
+    async def work(db: Database) -> dict[str, int]:
         async with db.uow(unscoped=True) as uow:
             tenant_id = await auth.tenant_id_by_slug(uow, tenant)
         async with db.uow(tenant_id) as uow:
-            return await analytics.do_rebuild(uow)
+            events = await analytics.do_rebuild(uow)
+            entries = await analytics_stock.do_rebuild_stock(uow)
+        return {"events_replayed": events, "ledger_entries_projected": entries}
 
-    _print_json({"tenant": tenant, "events_replayed": _run(work)})
+    _print_json({"tenant": tenant, **_run(work)})
 
 
 @sandbox_app.command("sign")

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from omniretail.analytics.stock import project_stock_everywhere
 from omniretail.db import Database, utcnow
 from omniretail.idempotency import purge_idempotency_keys
 from omniretail.inventory.jobs import release_expired_everywhere
@@ -70,6 +71,7 @@ def build_jobs(
         Job("cancel unpaid orders", 30, _cancel_unpaid(providers)),
         Job("expire points", 3600, _expire_points),
         Job("purge idempotency keys", 3600, _purge_keys),
+        Job("project stock facts", 5, project_stock_everywhere),
     ]
 
 

@@ -354,6 +354,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/analytics/customers"): Rule(
         DATA, lambda t: ("/v1/analytics/customers", YEAR, None)
     ),
+    ("GET", "/v1/analytics/fulfilment"): Rule(
+        DATA, lambda t: ("/v1/analytics/fulfilment", {**YEAR, "by": "location"}, None)
+    ),
+    ("GET", "/v1/analytics/inventory"): Rule(
+        DATA, lambda t: ("/v1/analytics/inventory", YEAR, None)
+    ),
     ("GET", "/v1/analytics/points"): Rule(
         frozenset({"admin", "ops", "analyst"}), lambda t: ("/v1/analytics/points", None, None)
     ),

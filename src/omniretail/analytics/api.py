@@ -15,6 +15,10 @@ from omniretail.analytics.domain import MAX_PERIOD_DAYS
 from omniretail.analytics.schemas import (
     AttributionReport,
     CustomersReport,
+    FulfilmentBy,
+    FulfilmentReport,
+    InventoryBy,
+    InventoryReport,
     PointsReport,
     SalesBy,
     SalesReport,
@@ -110,6 +114,49 @@ async def customers(
     async with ctx.uow() as uow:
         report = await service.customers_report(uow, start=start, end=end, location=location)
     return _csv(list(report.groups), "customers") if format == "csv" else report
+
+
+@router.get(
+    "/fulfilment", response_model=FulfilmentReport, responses={200: {"content": {"text/csv": {}}}}
+)
+async def fulfilment(
+    ctx: CtxDep,
+    start: Annotated[dt.date, Query(alias="from")],
+    end: Annotated[dt.date, Query(alias="to")],
+    by: FulfilmentBy = FulfilmentBy.LOCATION_TYPE,
+    format: Format = "json",
+) -> Any:
+    """Ship-from-store against warehouse: per mode and location type (or location), the share
+    of fulfilments, mean distance, promise kept, and fulfilments per order. A fulfilment is
+    dated by its milestone: ready for a pickup, shipped for a parcel, delivered for a local
+    delivery."""
+    location = _scope(ctx)
+    _period(start, end)
+    async with ctx.uow() as uow:
+        report = await service.fulfilment_report(
+            uow, start=start, end=end, by=by, location=location
+        )
+    return _csv(list(report.rows), f"fulfilment-by-{by.value}") if format == "csv" else report
+
+
+@router.get(
+    "/inventory", response_model=InventoryReport, responses={200: {"content": {"text/csv": {}}}}
+)
+async def inventory(
+    ctx: CtxDep,
+    start: Annotated[dt.date, Query(alias="from")],
+    end: Annotated[dt.date, Query(alias="to")],
+    by: InventoryBy = InventoryBy.LOCATION,
+    format: Format = "json",
+) -> Any:
+    """Per location or SKU: opening and closing stock, units received and sold, turnover,
+    days of cover, stock-outs, positions out of stock at the end, and oversells (0, always).
+    Stock facts trail the ledger by a few seconds (the projection job runs every 5 s)."""
+    location = _scope(ctx)
+    _period(start, end)
+    async with ctx.uow() as uow:
+        report = await service.inventory_report(uow, start=start, end=end, by=by, location=location)
+    return _csv(list(report.rows), f"inventory-by-{by.value}") if format == "csv" else report
 
 
 @router.get("/points", response_model=PointsReport)

@@ -9,6 +9,22 @@ from dataclasses import dataclass
 
 MAX_PERIOD_DAYS = 3 * 366
 
+# The moment a fulfilment's promise is about, per mode: a pickup is promised ready by a time,
+# a parcel shipped by a time, a local delivery at the door by a time. In-store sales have none.
+MILESTONES = {"pickup": "ready", "ship": "shipped", "local_delivery": "delivered"}
+# How a fulfilment ends, by the status event that ends it.
+OUTCOMES = {
+    "handed_over": "done",
+    "delivered": "done",
+    "cancelled": "cancelled",
+    "rejected": "rejected",
+}
+
+
+def promise_kept(promised_at: dt.datetime | None, at: dt.datetime) -> bool | None:
+    """On time when the milestone came no later than promised; unknown with no promise."""
+    return None if promised_at is None else at <= promised_at
+
 
 def local_day(at: dt.datetime, timezone: str) -> dt.date:
     """The tenant's calendar day of an instant (a Shanghai sale at 01:00 is that day's)."""
@@ -19,6 +35,17 @@ def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
     """The period of the same length just before [start, end] (both inclusive)."""
     length = (end - start).days + 1
     return start - dt.timedelta(days=length), start - dt.timedelta(days=1)
+
+
+def stock_ratios(
+    *, opening: int, closing: int, sold: int, days: int
+) -> tuple[float | None, float | None]:
+    """Turnover (units sold over the mean of opening and closing stock) and days of cover
+    (closing stock over the mean units sold a day); None where the divisor is 0."""
+    average = (opening + closing) / 2
+    turnover = round(sold / average, 4) if average > 0 else None
+    cover = round(closing * days / sold, 1) if sold > 0 else None
+    return turnover, cover
 
 
 @dataclass(frozen=True, slots=True)

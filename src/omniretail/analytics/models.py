@@ -38,3 +38,66 @@ class SalesFact(TenantScoped, Base):
     customer_id: Mapped[str | None] = mapped_column(sa.String(40))
     amount: Mapped[int] = mapped_column(sa.BigInteger)  # minor units, signed
     units: Mapped[int] = mapped_column(sa.Integer)  # signed
+
+
+class FulfilmentFact(TenantScoped, Base):
+    """One fulfilment of an order placed for pickup, shipping or local delivery, written when
+    it reaches the milestone its promise is about (ready for pickup, shipped, delivered to the
+    door) and dated on that local day. ``outcome`` follows it to the end (done, cancelled,
+    rejected). One row per fulfilment: a redelivered event is a no-op."""
+
+    __tablename__ = "fulfilment_facts"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "ref"),
+        sa.Index("ix_fulfilment_facts_tenant_day", "tenant_id", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ref: Mapped[str] = mapped_column(sa.String(32))  # the fulfilment's public id
+    order_id: Mapped[str] = mapped_column(sa.String(32))
+    day: Mapped[dt.date] = mapped_column(sa.Date)
+    channel: Mapped[str] = mapped_column(sa.String(64))
+    mode: Mapped[str] = mapped_column(sa.String(16))
+    location: Mapped[str] = mapped_column(sa.String(64))
+    location_type: Mapped[str] = mapped_column(sa.String(32))
+    # Metres (an integer, so sums and averages are exact); None when no address was given.
+    distance_m: Mapped[int | None] = mapped_column(sa.BigInteger)
+    promised_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    milestone_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    promise_kept: Mapped[bool | None] = mapped_column(sa.Boolean)
+    outcome: Mapped[str] = mapped_column(sa.String(16), default="open")
+
+
+class StockFact(TenantScoped, Base):
+    """The inventory ledger summed per local day, location and SKU: what came in, what was
+    sold, the net change of on hand and reserved, how often the position ran out
+    (available reached 0) and how often it was oversold (on hand below reserved or below 0:
+    must read 0). Projected from the ledger in ledger order; ``StockProjectionMark`` is how
+    far, so a rerun counts nothing twice."""
+
+    __tablename__ = "stock_facts"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "day", "location", "sku"),
+        sa.Index("ix_stock_facts_tenant_location_sku", "tenant_id", "location", "sku"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(sa.Date)
+    location: Mapped[str] = mapped_column(sa.String(64))
+    sku: Mapped[str] = mapped_column(sa.String(64))
+    received: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    sold: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    on_hand_delta: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    reserved_delta: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    stockouts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    oversells: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+
+class StockProjectionMark(TenantScoped, Base):
+    """The last ledger entry projected into ``stock_facts`` for the tenant."""
+
+    __tablename__ = "stock_projection_marks"
+    __table_args__ = (sa.UniqueConstraint("tenant_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    last_entry_id: Mapped[int] = mapped_column(sa.BigInteger, default=0)

@@ -10,19 +10,26 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from omniretail.analytics.domain import local_day
-from omniretail.analytics.models import SalesFact
+from omniretail.analytics.domain import MILESTONES, OUTCOMES, local_day, promise_kept
+from omniretail.analytics.models import FulfilmentFact, SalesFact
 from omniretail.auth import service as auth
 from omniretail.db import UnitOfWork, dialect_insert
 from omniretail.errors import NotFound
 from omniretail.events import Event, OutboxEvent
+from omniretail.network.models import Location
 from omniretail.orders import queries
+from omniretail.orders.models import Fulfilment, Order
 from omniretail.orders.schemas import OrderOut
 from omniretail.returns import service as returns
 
 log = logging.getLogger(__name__)
 
-PROJECTED = ("order.completed", "return.completed", "customer.merged")
+PROJECTED = (
+    "order.completed",
+    "return.completed",
+    "customer.merged",
+    *sorted({f"fulfillment.{s}" for s in (*MILESTONES.values(), *OUTCOMES)}),
+)
 
 
 async def on_order_completed(uow: UnitOfWork, event: Event) -> None:
@@ -121,10 +128,64 @@ async def project_return(uow: UnitOfWork, *, return_id: str, at: dt.datetime) ->
     )
 
 
+def _event_time(event: Event) -> dt.datetime:
+    """When it happened: the time the service acted at (``at``), else when it was recorded."""
+    at = event.payload.get("at")
+    return dt.datetime.fromisoformat(str(at)) if at else event.occurred_at
+
+
+async def on_fulfilment_event(uow: UnitOfWork, event: Event) -> None:
+    """At its milestone a fulfilment becomes a fact (promise kept or not); its end (handed
+    over, delivered, cancelled, rejected) is recorded on the same row."""
+    status = event.type.removeprefix("fulfillment.")
+    ref = str(event.payload["fulfillment_id"])
+    row = (
+        await uow.session.execute(
+            sa.select(Fulfilment, Order.public_id, Order.channel, Location.type)
+            .join(Order, Order.id == Fulfilment.order_id)
+            .join(Location, Location.id == Fulfilment.location_id)
+            .where(Fulfilment.public_id == ref)
+        )
+    ).first()
+    if row is None:
+        log.info("analytics: fulfilment %s is not held here; not counted", ref)
+        return
+    ful, order_id, channel, location_type = row
+    if MILESTONES.get(ful.mode) == status:
+        at = _event_time(event)
+        timezone = (await auth.get_tenant(uow)).timezone
+        await uow.session.execute(
+            dialect_insert(uow, FulfilmentFact.__table__)
+            .values(
+                tenant_id=uow.require_tenant(),
+                ref=ref,
+                order_id=order_id,
+                day=local_day(at, timezone),
+                channel=channel,
+                mode=ful.mode,
+                location=ful.location_code,
+                location_type=location_type,
+                distance_m=None if ful.distance_km is None else round(ful.distance_km * 1000),
+                promised_at=ful.promised_at,
+                milestone_at=at,
+                promise_kept=promise_kept(ful.promised_at, at),
+                outcome="open",
+            )
+            .on_conflict_do_nothing(index_elements=["tenant_id", "ref"])
+        )
+    if status in OUTCOMES:
+        await uow.session.execute(
+            sa.update(FulfilmentFact)
+            .where(FulfilmentFact.ref == ref)
+            .values(outcome=OUTCOMES[status])
+        )
+
+
 HANDLERS = {
     "order.completed": on_order_completed,
     "return.completed": on_return_completed,
     "customer.merged": on_customer_merged,
+    **{event_type: on_fulfilment_event for event_type in PROJECTED if "fulfillment." in event_type},
 }
 
 
@@ -132,6 +193,7 @@ async def do_rebuild(uow: UnitOfWork) -> int:
     """Drop the tenant's facts and replay every kept event that feeds them, in order.
     Returns how many events were replayed."""
     await uow.session.execute(sa.delete(SalesFact))
+    await uow.session.execute(sa.delete(FulfilmentFact))
     events = await uow.session.scalars(
         sa.select(OutboxEvent).where(OutboxEvent.type.in_(PROJECTED)).order_by(OutboxEvent.id)
     )

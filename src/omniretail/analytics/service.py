@@ -12,16 +12,24 @@ from typing import Any
 import sqlalchemy as sa
 
 from omniretail.analytics.domain import (
+    MILESTONES,
     CustomerTotals,
     group_by_channels_used,
     previous_period,
+    stock_ratios,
 )
-from omniretail.analytics.models import SalesFact
+from omniretail.analytics.models import FulfilmentFact, SalesFact, StockFact
 from omniretail.analytics.schemas import (
     AttributionReport,
     AttributionRow,
     ChannelGroupOut,
     CustomersReport,
+    FulfilmentBy,
+    FulfilmentReport,
+    FulfilmentRow,
+    InventoryBy,
+    InventoryReport,
+    InventoryRow,
     PointsReport,
     SalesBy,
     SalesReport,
@@ -194,3 +202,172 @@ async def customers_report(
 async def points_report(uow: UnitOfWork) -> PointsReport:
     points, value = await loyalty.points_liability(uow)
     return PointsReport(points_outstanding=points, liability=value)
+
+
+async def fulfilment_report(
+    uow: UnitOfWork,
+    *,
+    start: dt.date,
+    end: dt.date,
+    by: FulfilmentBy,
+    location: str | None = None,
+) -> FulfilmentReport:
+    """Ship-from-store against warehouse (by location type) or store by store: share,
+    distance, promise kept, and how often orders were split, per mode."""
+    f = FulfilmentFact
+    key = f.location_type if by is FulfilmentBy.LOCATION_TYPE else f.location
+    where = [f.day >= start, f.day <= end]
+    if location is not None:
+        where.append(f.location == location)
+    result = await uow.session.execute(
+        sa.select(
+            f.mode,
+            key,
+            sa.func.count(),
+            sa.func.count(sa.distinct(f.order_id)),
+            sa.func.coalesce(sa.func.sum(f.distance_m), 0),
+            sa.func.count(f.distance_m),
+            sa.func.count(f.promise_kept),
+            _sum(f.promise_kept.is_(True), 1),
+            _sum(f.outcome == "done", 1),
+            _sum(f.outcome.in_(("cancelled", "rejected")), 1),
+        )
+        .where(*where)
+        .group_by(f.mode, key)
+        .order_by(f.mode, key)
+    )
+    raw = result.all()
+    per_mode = (
+        await uow.session.execute(
+            sa.select(f.mode, sa.func.count(), sa.func.count(sa.distinct(f.order_id)))
+            .where(*where)
+            .group_by(f.mode)
+        )
+    ).all()
+    mode_total = {mode: int(n) for mode, n, _ in per_mode}
+    rows = [
+        FulfilmentRow(
+            mode=mode,
+            key=str(k),
+            fulfilments=int(n),
+            orders=int(orders),
+            share=round(int(n) / mode_total[mode], 4),
+            average_distance_m=round(int(dist) / int(measured)) if measured else None,
+            promised=int(promised),
+            promise_kept=int(kept),
+            promise_kept_rate=round(int(kept) / int(promised), 4) if promised else None,
+            done=int(done),
+            cancelled=int(cancelled),
+        )
+        for mode, k, n, orders, dist, measured, promised, kept, done, cancelled in raw
+    ]
+    return FulfilmentReport(
+        start=start,
+        end=end,
+        by=by,
+        milestones=MILESTONES,
+        rows=rows,
+        shipments_per_order={
+            mode: round(int(n) / int(orders), 4) for mode, n, orders in per_mode if orders
+        },
+    )
+
+
+async def inventory_report(
+    uow: UnitOfWork,
+    *,
+    start: dt.date,
+    end: dt.date,
+    by: InventoryBy,
+    location: str | None = None,
+) -> InventoryReport:
+    """Turnover, days of cover, stock-outs and oversells per location or SKU, from the
+    ledger's daily facts: opening stock is everything before the first day."""
+    s = StockFact
+    before, within = s.day < start, s.day >= start
+
+    def part(condition: Any, column: Any) -> Any:
+        return _sum(condition, column)
+
+    where = [s.day <= end]
+    if location is not None:
+        where.append(s.location == location)
+    position = (
+        sa.select(
+            s.location.label("location"),
+            s.sku.label("sku"),
+            part(before, s.on_hand_delta).label("opening"),
+            sa.func.sum(s.on_hand_delta).label("closing"),
+            sa.func.sum(s.reserved_delta).label("reserved"),
+            part(within, s.received).label("received"),
+            part(within, s.sold).label("sold"),
+            part(within, s.stockouts).label("stockouts"),
+            part(within, s.oversells).label("oversells"),
+        )
+        .where(*where)
+        .group_by(s.location, s.sku)
+        .subquery()
+    )
+    key = position.c.location if by is InventoryBy.LOCATION else position.c.sku
+    result = await uow.session.execute(
+        sa.select(
+            key,
+            sa.func.count(),
+            sa.func.sum(position.c.opening),
+            sa.func.sum(position.c.closing),
+            sa.func.sum(position.c.received),
+            sa.func.sum(position.c.sold),
+            sa.func.sum(position.c.stockouts),
+            sa.func.sum(position.c.oversells),
+            _sum(position.c.closing - position.c.reserved <= 0, 1),
+        )
+        .group_by(key)
+        .order_by(key)
+    )
+    days = (end - start).days + 1
+    rows = [_inventory_row(str(row[0]), *(int(v) for v in row[1:]), days=days) for row in result]
+    total = _inventory_row(
+        "total", *(sum(getattr(r, m) for r in rows) for m in _INVENTORY_SUMS), days=days
+    )
+    return InventoryReport(start=start, end=end, by=by, rows=rows, total=total)
+
+
+_INVENTORY_SUMS = (
+    "positions",
+    "opening_on_hand",
+    "closing_on_hand",
+    "received",
+    "sold",
+    "stockouts",
+    "oversells",
+    "out_of_stock_at_close",
+)
+
+
+def _inventory_row(
+    key: str,
+    positions: int,
+    opening: int,
+    closing: int,
+    received: int,
+    sold: int,
+    stockouts: int,
+    oversells: int,
+    out_of_stock: int,
+    *,
+    days: int,
+) -> InventoryRow:
+    turnover, cover = stock_ratios(opening=opening, closing=closing, sold=sold, days=days)
+    return InventoryRow(
+        key=key,
+        positions=positions,
+        opening_on_hand=opening,
+        closing_on_hand=closing,
+        received=received,
+        sold=sold,
+        turnover=turnover,
+        days_of_cover=cover,
+        stockouts=stockouts,
+        out_of_stock_at_close=out_of_stock,
+        oversells=oversells,
+    )

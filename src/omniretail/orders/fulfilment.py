@@ -123,6 +123,7 @@ async def apply_action(
             "order_id": order.public_id,
             "location": fulfilment.location_code,
             "status": after.value,
+            "at": now.isoformat(),
         },
     )
     await refresh_order_status(uow, order, now=now)
