@@ -6,6 +6,7 @@ import datetime as dt
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 MAX_PERIOD_DAYS = 3 * 366
 
@@ -35,6 +36,34 @@ def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
     """The period of the same length just before [start, end] (both inclusive)."""
     length = (end - start).days + 1
     return start - dt.timedelta(days=length), start - dt.timedelta(days=1)
+
+
+# Sales report dimensions rolled up per day (a fact's own column), and the attribution
+# report's three: counter sales by store, online sales by fulfilling and by credited store.
+SALES_DIMS = ("channel", "location", "attributed_location", "attributed_staff")
+ALL_STORES = "*"
+RollupKey = tuple[str, str, dt.date, str, str]  # dim, scope, day, key, kind
+
+
+def rollup_keys(fact: dict[str, Any]) -> list[RollupKey]:
+    """Where one sales fact counts in the daily rollups: each sales dimension for the whole
+    tenant and for the store it is credited to, and its attribution groups."""
+    day, kind, location = fact["day"], fact["kind"], fact["location"]
+    keys: list[RollupKey] = []
+    for dim in SALES_DIMS:
+        value = fact[dim] or ""
+        keys.append((dim, ALL_STORES, day, value, kind))
+        if location:
+            keys.append((dim, location, day, value, kind))
+    online = fact["online"]
+    for dim, value, counts in (
+        ("in_store", location, not online),
+        ("fulfilled_online", fact["fulfilled_from"], online),
+        ("attributed_online", fact["attributed_location"], online),
+    ):
+        if counts and value:
+            keys.append((dim, ALL_STORES, day, value, kind))
+    return keys
 
 
 def stock_ratios(

@@ -10,8 +10,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from omniretail.analytics.domain import MILESTONES, OUTCOMES, local_day, promise_kept
-from omniretail.analytics.models import FulfilmentFact, SalesFact
+from omniretail.analytics.domain import (
+    MILESTONES,
+    OUTCOMES,
+    RollupKey,
+    local_day,
+    promise_kept,
+    rollup_keys,
+)
+from omniretail.analytics.models import FulfilmentFact, SalesFact, SalesRollup
 from omniretail.auth import service as auth
 from omniretail.db import UnitOfWork, dialect_insert
 from omniretail.errors import NotFound
@@ -72,12 +79,64 @@ def _dimensions(order: OrderOut) -> dict[str, Any]:
     }
 
 
+_ROLLED = ("day", "kind", "location", "online", "fulfilled_from", "amount", "units")
+_DIMENSION_COLUMNS = ("channel", "attributed_location", "attributed_staff")
+
+
+async def _insert_facts(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
+    """Insert sales facts, and add to the daily rollups exactly the ones that were new."""
+    table = SalesFact.__table__
+    inserted = (
+        await uow.session.execute(
+            dialect_insert(uow, table)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "kind", "ref"])
+            .returning(*(table.c[c] for c in (*_ROLLED, *_DIMENSION_COLUMNS))),
+            rows,
+        )
+    ).all()
+    await _roll_up(uow, [row._asdict() for row in inserted])
+
+
+async def _roll_up(uow: UnitOfWork, facts: list[dict[str, Any]]) -> None:
+    sums: dict[RollupKey, list[int]] = {}
+    for fact in facts:
+        for key in rollup_keys(fact):
+            total = sums.setdefault(key, [0, 0, 0])
+            total[0] += int(fact["amount"])
+            total[1] += 1
+            total[2] += int(fact["units"])
+    if not sums:
+        return
+    tenant_id = uow.require_tenant()
+    values = [
+        {
+            "tenant_id": tenant_id,
+            "dim": dim,
+            "scope": scope,
+            "day": day,
+            "key": key,
+            "kind": kind,
+            "amount": amount,
+            "facts": facts_,
+            "units": units,
+        }
+        for (dim, scope, day, key, kind), (amount, facts_, units) in sums.items()
+    ]
+    insert = dialect_insert(uow, SalesRollup.__table__)
+    table = SalesRollup.__table__
+    added = {m: table.c[m] + getattr(insert.excluded, m) for m in ("amount", "facts", "units")}
+    for start in range(0, len(values), 2000):
+        await uow.session.execute(
+            insert.on_conflict_do_update(
+                index_elements=["tenant_id", "dim", "scope", "day", "key", "kind"],
+                set_=added,
+            ),
+            values[start : start + 2000],
+        )
+
+
 async def _insert(uow: UnitOfWork, row: dict[str, Any]) -> None:
-    await uow.session.execute(
-        dialect_insert(uow, SalesFact.__table__)
-        .values(tenant_id=uow.require_tenant(), **row)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "kind", "ref"])
-    )
+    await _insert_facts(uow, [{"tenant_id": uow.require_tenant(), **row}])
 
 
 async def project_order(uow: UnitOfWork, *, order_id: str, at: dt.datetime) -> None:
@@ -252,12 +311,7 @@ async def project_completed_orders(uow: UnitOfWork, events: list[Event]) -> None
                 "units": int(units.get(o.id, 0)),
             }
         )
-    await uow.session.execute(
-        dialect_insert(uow, SalesFact.__table__).on_conflict_do_nothing(
-            index_elements=["tenant_id", "kind", "ref"]
-        ),
-        rows,
-    )
+    await _insert_facts(uow, rows)
 
 
 async def project_events(uow: UnitOfWork, events: list[Event]) -> None:
@@ -281,6 +335,7 @@ async def do_rebuild(uow: UnitOfWork, *, batch: int = 5000) -> int:
     """Drop the tenant's facts and replay every kept event that feeds them, in order, a
     batch at a time. Returns how many events were replayed."""
     await uow.session.execute(sa.delete(SalesFact))
+    await uow.session.execute(sa.delete(SalesRollup))
     await uow.session.execute(sa.delete(FulfilmentFact))
     count, after = 0, 0
     while True:

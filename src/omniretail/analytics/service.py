@@ -12,13 +12,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from omniretail.analytics.domain import (
+    ALL_STORES,
     MILESTONES,
     CustomerTotals,
     group_by_channels_used,
     previous_period,
     stock_ratios,
 )
-from omniretail.analytics.models import FulfilmentFact, SalesFact, StockFact
+from omniretail.analytics.models import FulfilmentFact, SalesFact, SalesRollup, StockFact
 from omniretail.analytics.schemas import (
     AttributionReport,
     AttributionRow,
@@ -46,20 +47,22 @@ def _sum(condition: Any, value: Any) -> Any:
     return sa.func.coalesce(sa.func.sum(sa.case((condition, value), else_=0)), 0)
 
 
-_MEASURES = (
-    _sum(_SALE, SalesFact.amount).label("gross"),
-    (-_sum(_REFUND, SalesFact.amount)).label("refunds"),
-    _sum(_SALE, 1).label("orders"),
-    _sum(_SALE, SalesFact.units).label("units_sold"),
-    (-_sum(_REFUND, SalesFact.units)).label("units_returned"),
+# Each sales grouping read from the daily rollups: the dimension, and the column grouped by.
+_R = SalesRollup
+_RSALE, _RREFUND = _R.kind == "sale", _R.kind == "refund"
+_ROLLED_MEASURES = (
+    _sum(_RSALE, _R.amount).label("gross"),
+    (-_sum(_RREFUND, _R.amount)).label("refunds"),
+    _sum(_RSALE, _R.facts).label("orders"),
+    _sum(_RSALE, _R.units).label("units_sold"),
+    (-_sum(_RREFUND, _R.units)).label("units_returned"),
 )
-
 _KEYS = {
-    SalesBy.CHANNEL: SalesFact.channel,
-    SalesBy.LOCATION: SalesFact.location,
-    SalesBy.DAY: SalesFact.day,
-    SalesBy.ATTRIBUTED_LOCATION: SalesFact.attributed_location,
-    SalesBy.ATTRIBUTED_STAFF: SalesFact.attributed_staff,
+    SalesBy.CHANNEL: ("channel", _R.key),
+    SalesBy.LOCATION: ("location", _R.key),
+    SalesBy.DAY: ("channel", _R.day),
+    SalesBy.ATTRIBUTED_LOCATION: ("attributed_location", _R.key),
+    SalesBy.ATTRIBUTED_STAFF: ("attributed_staff", _R.key),
 }
 
 
@@ -86,11 +89,20 @@ def _row(key: Any, gross: int, refunds: int, orders: int, sold: int, returned: i
 async def _rows(
     uow: UnitOfWork, by: SalesBy, start: dt.date, end: dt.date, location: str | None
 ) -> list[SalesRow]:
-    key = _KEYS[by]
+    dim, key = _KEYS[by]
     result = await uow.session.execute(
-        sa.select(key, *_MEASURES).where(*_within(start, end, location)).group_by(key).order_by(key)
+        sa.select(key, *_ROLLED_MEASURES)
+        .where(
+            _R.dim == dim,
+            _R.scope == (location or ALL_STORES),
+            _R.day >= start,
+            _R.day <= end,
+        )
+        .group_by(key)
+        .order_by(key)
     )
-    return [_row(*row) for row in result]
+    # '' in the rollups is "none": an order credited to no store or guide.
+    return [_row(k if k != "" else None, *measures) for k, *measures in result]
 
 
 def _total(rows: list[SalesRow]) -> SalesRow:
@@ -133,18 +145,14 @@ async def attribution_report(
 ) -> AttributionReport:
     """What each store sells at its counter, and the online sales it fulfilled or was
     credited with (an experience store or a guide)."""
-    groups = {
-        "in_store": (SalesFact.location, SalesFact.online.is_(False)),
-        "fulfilled_online": (SalesFact.fulfilled_from, SalesFact.online.is_(True)),
-        "attributed_online": (SalesFact.attributed_location, SalesFact.online.is_(True)),
-    }
+    groups = ("in_store", "fulfilled_online", "attributed_online")
     figures: dict[str, dict[str, int]] = {}
-    for name, (column, condition) in groups.items():
-        where = [SalesFact.day >= start, SalesFact.day <= end, condition, column.is_not(None)]
+    for name in groups:
+        where = [_R.dim == name, _R.scope == ALL_STORES, _R.day >= start, _R.day <= end]
         if location is not None:
-            where.append(column == location)
+            where.append(_R.key == location)
         result = await uow.session.execute(
-            sa.select(column, _MEASURES[0], _MEASURES[1]).where(*where).group_by(column)
+            sa.select(_R.key, *_ROLLED_MEASURES[:2]).where(*where).group_by(_R.key)
         )
         for store, gross, refunds in result:
             row = figures.setdefault(str(store), {})

@@ -1,8 +1,8 @@
-"""analytics fulfilment and stock facts
+"""analytics fulfilment and stock facts, sales rollups
 
 Revision ID: 0015
 Revises: 0014
-Create Date: 2026-11-27 00:53:50.918489
+Create Date: 2026-11-27 01:05:42.136290
 """
 
 from collections.abc import Sequence
@@ -45,6 +45,24 @@ def upgrade() -> None:
         batch_op.create_index('ix_fulfilment_facts_tenant_day', ['tenant_id', 'day'], unique=False)
         batch_op.create_index(batch_op.f('ix_fulfilment_facts_tenant_id'), ['tenant_id'], unique=False)
 
+    op.create_table('sales_rollups',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('dim', sa.String(length=24), nullable=False),
+    sa.Column('scope', sa.String(length=64), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('facts', sa.BigInteger(), nullable=False),
+    sa.Column('units', sa.BigInteger(), nullable=False),
+    sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_sales_rollups_tenant_id_tenants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sales_rollups')),
+    sa.UniqueConstraint('tenant_id', 'dim', 'scope', 'day', 'key', 'kind', name=op.f('uq_sales_rollups_tenant_id_dim_scope_day_key_kind'))
+    )
+    with op.batch_alter_table('sales_rollups', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sales_rollups_tenant_id'), ['tenant_id'], unique=False)
+
     op.create_table('stock_facts',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
@@ -77,6 +95,43 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_stock_projection_marks_tenant_id'), ['tenant_id'], unique=False)
 
     # ### end Alembic commands ###
+    _backfill_rollups()
+
+
+# Facts projected before this revision are summed into the rollups here, as the projection
+# (analytics.domain.rollup_keys) would have: each sales dimension for the whole tenant ('*')
+# and for the store the fact is credited to, and the attribution report's three groups.
+_SALES_DIMS = ("channel", "location", "attributed_location", "attributed_staff")
+_ATTRIBUTION = (
+    ("in_store", "location", "online = false"),
+    ("fulfilled_online", "fulfilled_from", "online = true"),
+    ("attributed_online", "attributed_location", "online = true"),
+)
+
+
+def _backfill_rollups() -> None:
+    into = (
+        "INSERT INTO sales_rollups"
+        " (tenant_id, dim, scope, day, key, kind, amount, facts, units)"
+    )
+    for dim in _SALES_DIMS:
+        op.execute(
+            f"{into} SELECT tenant_id, '{dim}', '*', day, coalesce({dim}, ''), kind,"
+            " sum(amount), count(*), sum(units) FROM sales_facts"
+            f" GROUP BY tenant_id, day, coalesce({dim}, ''), kind"
+        )
+        op.execute(
+            f"{into} SELECT tenant_id, '{dim}', location, day, coalesce({dim}, ''), kind,"
+            " sum(amount), count(*), sum(units) FROM sales_facts WHERE location IS NOT NULL"
+            f" GROUP BY tenant_id, location, day, coalesce({dim}, ''), kind"
+        )
+    for dim, column, condition in _ATTRIBUTION:
+        op.execute(
+            f"{into} SELECT tenant_id, '{dim}', '*', day, {column}, kind,"
+            " sum(amount), count(*), sum(units) FROM sales_facts"
+            f" WHERE {condition} AND {column} IS NOT NULL AND {column} <> ''"
+            f" GROUP BY tenant_id, day, {column}, kind"
+        )
 
 
 def downgrade() -> None:
@@ -90,6 +145,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_stock_facts_tenant_id'))
 
     op.drop_table('stock_facts')
+    with op.batch_alter_table('sales_rollups', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sales_rollups_tenant_id'))
+
+    op.drop_table('sales_rollups')
     with op.batch_alter_table('fulfilment_facts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_fulfilment_facts_tenant_id'))
         batch_op.drop_index('ix_fulfilment_facts_tenant_day')
