@@ -32,7 +32,8 @@ from omniretail.auth.staff_domain import StaffRole
 from omniretail.config import Settings
 from omniretail.connectors.cli import channel_sim, connections_app
 from omniretail.db import Database
-from omniretail.demo import DEMO_STEPS, seed_demo
+from omniretail.demo import DEMO_SLUG, DEMO_STEPS, seed_demo
+from omniretail.demo_history import has_history, seed_history
 from omniretail.errors import DomainError
 from omniretail.events import Dispatcher
 from omniretail.i18n import LOCALES, cli_locale, message
@@ -549,7 +550,17 @@ def sandbox_sign(
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=3650,
+            help="also trade for this many days up to now, through the real services "
+            "(orders, pickups, parcels, returns, receipts): a history for the reports",
+        ),
+    ] = None,
+) -> None:
     """Migrate, seed the demo retailer (once) and print an admin key for it."""
     with _database_errors():
         upgrade(Settings().database_url)
@@ -572,12 +583,31 @@ def demo() -> None:
             )
 
         result = _run(lambda db: seed_demo(db, progress=step))
+        history: Any = None
+        if days is not None:
+            trading = progress.add_task(
+                message("demo_step", cli_locale(), step="history"), total=days
+            )
+
+            def day_done(done: int, _total: int) -> None:
+                progress.update(trading, completed=done)
+
+            async def trade(db: Database) -> Any:
+                async with db.uow(unscoped=True) as uow:
+                    tenant_id = await auth.tenant_id_by_slug(uow, DEMO_SLUG)
+                if await has_history(db, tenant_id):
+                    return "already there"
+                counts = await seed_history(db, tenant_id, days=days, progress=day_done)
+                return dataclasses.asdict(counts)
+
+            history = _run(trade)
     _print_json(
         {
             "tenant": result["tenant"],
             "admin_key": result["admin_key"],
             "console": "/console/sign-in",
             "staff": result["staff"],
+            **({"history": history} if days is not None else {}),
         }
     )
     if not result["created"]:

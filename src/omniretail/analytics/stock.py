@@ -109,11 +109,14 @@ async def project_ledger(
                 StockMovement.reserved_delta,
                 StockMovement.created_at,
             )
-            .where(StockMovement.id > mark.last_entry_id, StockMovement.created_at <= now - SETTLE)
+            .where(StockMovement.id > mark.last_entry_id)
             .order_by(StockMovement.id)
             .limit(limit)
         )
     ).all()
+    # In ledger order up to the first entry not yet settled: the mark never passes one.
+    settled = next((i for i, r in enumerate(rows) if r.created_at > now - SETTLE), len(rows))
+    rows = rows[:settled]
     if not rows:
         return 0
     timezone = (await auth.get_tenant(uow)).timezone

@@ -6,6 +6,7 @@ Every change here is a single conditional or relative UPDATE of one position row
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -162,7 +163,9 @@ def write_ledger(
     reservation_id: int | None,
     reference: str | None,
     actor: str,
+    at: dt.datetime | None = None,
 ) -> None:
+    """One ledger entry, dated ``at`` (the moment the service acted for; now by default)."""
     uow.session.add(
         StockMovement(
             position_id=position_id,
@@ -174,7 +177,7 @@ def write_ledger(
             reservation_id=reservation_id,
             reference=reference,
             actor=actor,
-            created_at=utcnow(),
+            created_at=at or utcnow(),
         )
     )
 
@@ -214,6 +217,7 @@ async def do_sell_in_store(
     lines: Sequence[tuple[str, int]],
     actor: str,
     reference: str | None = None,
+    now: dt.datetime | None = None,
 ) -> list[Change]:
     """An in-store sale without a reservation ((sku, qty) lines, e.g. scan to buy): stock leaves
     at once. Each line is one conditional UPDATE that may use safety stock but never stock held
@@ -224,7 +228,7 @@ async def do_sell_in_store(
     merged = merge_lines(stock_lines)
     settings = await auth.tenant_settings(uow)
     allow_negative = bool(settings.get("allow_negative_stock", False))
-    now = utcnow()
+    now = now or utcnow()
     won: dict[tuple[str, str], Any] = {}
     short: list[tuple[str, str]] = []
     for (loc, sku), (qty, _) in merged.items():
@@ -264,6 +268,7 @@ async def do_sell_in_store(
             reservation_id=None,
             reference=reference,
             actor=actor,
+            at=now,
         )
         changes.append(change_of(sku, loc, row, on_hand=-qty, reserved=0))
     await notify_availability(uow, changes)

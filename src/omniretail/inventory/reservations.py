@@ -359,6 +359,7 @@ async def do_release_reservation(
             reservation_id=reservation_id,
             reference=None,
             actor=actor,
+            at=now,
         )
         changes.append(change_of(line.sku, line.location_code, row, on_hand=0, reserved=-line.qty))
     await notify_availability(uow, changes)
@@ -407,6 +408,7 @@ async def do_consume_reservation(
             reservation_id=reservation_id,
             reference=reference,
             actor=actor,
+            at=now,
         )
         changes.append(
             change_of(line.sku, line.location_code, row, on_hand=-line.qty, reserved=-line.qty)
@@ -465,6 +467,7 @@ async def do_release_expired(uow: UnitOfWork, now: dt.datetime, *, limit: int = 
             reservation_id=line.reservation_id,
             reference=None,
             actor="system:expiry",
+            at=now,
         )
     changes = []
     for position_id in sorted(per_position, key=lambda p: (keys[p][1], keys[p][0])):

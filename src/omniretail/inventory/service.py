@@ -9,6 +9,7 @@ guard. Reservations (the hot path) live in ``reservations.py``.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections import defaultdict
@@ -285,8 +286,10 @@ async def do_apply_movements(
     lines: Sequence[MovementLineIn],
     actor: str,
     batch_id: str | None = None,
+    now: dt.datetime | None = None,
 ) -> MovementBatchOut:
-    """Apply a batch of movements (POS, ERP, RFID) all together or not at all.
+    """Apply a batch of movements (POS, ERP, RFID) all together or not at all; ``now`` dates
+    them in the ledger (a back-office import of yesterday's receipts, the demo's history).
 
     Every bad line is named by its index: unknown SKU or location, an experience store, a zero
     quantity, a reason that is not ingested, an outbound line that would take on hand below zero
@@ -332,7 +335,7 @@ async def do_apply_movements(
             "reference": lines[ln.index].reference,
             "batch_id": batch_id,
             "actor": actor,
-            "created_at": utcnow(),
+            "created_at": now or utcnow(),
         }
         for ln in parsed
         if deltas[ln.index] != 0

@@ -315,7 +315,7 @@ async def _source_and_hold(
         location = data.fulfillment.location
         assert location is not None
         await positions.do_sell_in_store(
-            uow, location=location, lines=lines, actor=actor, reference=draft.public_id
+            uow, location=location, lines=lines, actor=actor, reference=draft.public_id, now=now
         )
         draft.plan = [(location, None, lines)]
         draft.sourcing = {"mode": mode.value, "chosen": [location], "reason": "sold in store"}

@@ -308,7 +308,7 @@ async def receive(
     now: dt.datetime,
     keep_as_credit: int = 0,
 ) -> tuple[list[RestockOut], dict[str, int] | None]:
-    restocked = await _restock(uow, ret, location, actor=actor)
+    restocked = await _restock(uow, ret, location, actor=actor, now=now)
     _refund(ret, order, providers, keep_as_credit=keep_as_credit)
     points = None
     if order.customer_id is not None:
@@ -348,7 +348,9 @@ async def receive(
     return restocked, points
 
 
-async def _restock(uow: UnitOfWork, ret: Return, location: str, *, actor: str) -> list[RestockOut]:
+async def _restock(
+    uow: UnitOfWork, ret: Return, location: str, *, actor: str, now: dt.datetime
+) -> list[RestockOut]:
     """Returned goods are stock where they physically are: resellable units become sellable
     there at once; damaged ones are recorded coming back and then leaving as damaged."""
     moves = []
@@ -372,7 +374,7 @@ async def _restock(uow: UnitOfWork, ret: Return, location: str, *, actor: str) -
                     reference=ret.public_id,
                 )
             )
-    await inventory.do_apply_movements(uow, lines=moves, actor=actor)
+    await inventory.do_apply_movements(uow, lines=moves, actor=actor, now=now)
     return [
         RestockOut(
             location=location, sku=line.sku, qty=line.qty, condition=Condition(line.condition)
