@@ -47,6 +47,7 @@ def upgrade() -> None:
 
     op.create_table('sales_rollups',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('grain', sa.String(length=1), nullable=False),
     sa.Column('dim', sa.String(length=24), nullable=False),
     sa.Column('scope', sa.String(length=64), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
@@ -58,7 +59,7 @@ def upgrade() -> None:
     sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_sales_rollups_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sales_rollups')),
-    sa.UniqueConstraint('tenant_id', 'dim', 'scope', 'day', 'key', 'kind', name=op.f('uq_sales_rollups_tenant_id_dim_scope_day_key_kind'))
+    sa.UniqueConstraint('tenant_id', 'dim', 'scope', 'grain', 'day', 'key', 'kind', name=op.f('uq_sales_rollups_tenant_id_dim_scope_grain_day_key_kind'))
     )
     with op.batch_alter_table('sales_rollups', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sales_rollups_tenant_id'), ['tenant_id'], unique=False)
@@ -112,26 +113,30 @@ _ATTRIBUTION = (
 def _backfill_rollups() -> None:
     into = (
         "INSERT INTO sales_rollups"
-        " (tenant_id, dim, scope, day, key, kind, amount, facts, units)"
+        " (tenant_id, grain, dim, scope, day, key, kind, amount, facts, units)"
     )
-    for dim in _SALES_DIMS:
-        op.execute(
-            f"{into} SELECT tenant_id, '{dim}', '*', day, coalesce({dim}, ''), kind,"
-            " sum(amount), count(*), sum(units) FROM sales_facts"
-            f" GROUP BY tenant_id, day, coalesce({dim}, ''), kind"
-        )
-        op.execute(
-            f"{into} SELECT tenant_id, '{dim}', location, day, coalesce({dim}, ''), kind,"
-            " sum(amount), count(*), sum(units) FROM sales_facts WHERE location IS NOT NULL"
-            f" GROUP BY tenant_id, location, day, coalesce({dim}, ''), kind"
-        )
-    for dim, column, condition in _ATTRIBUTION:
-        op.execute(
-            f"{into} SELECT tenant_id, '{dim}', '*', day, {column}, kind,"
-            " sum(amount), count(*), sum(units) FROM sales_facts"
-            f" WHERE {condition} AND {column} IS NOT NULL AND {column} <> ''"
-            f" GROUP BY tenant_id, day, {column}, kind"
-        )
+    postgres = op.get_bind().dialect.name == "postgresql"
+    month = "CAST(date_trunc('month', day) AS DATE)" if postgres else "date(day, 'start of month')"
+    for grain, day in (("d", "day"), ("m", month)):
+        for dim in _SALES_DIMS:
+            op.execute(
+                f"{into} SELECT tenant_id, '{grain}', '{dim}', '*', {day}, coalesce({dim}, ''),"
+                " kind, sum(amount), count(*), sum(units) FROM sales_facts"
+                f" GROUP BY tenant_id, {day}, coalesce({dim}, ''), kind"
+            )
+            op.execute(
+                f"{into} SELECT tenant_id, '{grain}', '{dim}', location, {day},"
+                f" coalesce({dim}, ''), kind, sum(amount), count(*), sum(units) FROM sales_facts"
+                f" WHERE location IS NOT NULL GROUP BY tenant_id, location, {day},"
+                f" coalesce({dim}, ''), kind"
+            )
+        for dim, column, condition in _ATTRIBUTION:
+            op.execute(
+                f"{into} SELECT tenant_id, '{grain}', '{dim}', '*', {day}, {column}, kind,"
+                " sum(amount), count(*), sum(units) FROM sales_facts"
+                f" WHERE {condition} AND {column} IS NOT NULL AND {column} <> ''"
+                f" GROUP BY tenant_id, {day}, {column}, kind"
+            )
 
 
 def downgrade() -> None:

@@ -42,28 +42,51 @@ def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
 # report's three: counter sales by store, online sales by fulfilling and by credited store.
 SALES_DIMS = ("channel", "location", "attributed_location", "attributed_staff")
 ALL_STORES = "*"
-RollupKey = tuple[str, str, dt.date, str, str]  # dim, scope, day, key, kind
+DAILY, MONTHLY = "d", "m"
+RollupKey = tuple[str, str, str, dt.date, str, str]  # grain, dim, scope, day, key, kind
+
+
+def month_of(day: dt.date) -> dt.date:
+    return day.replace(day=1)
 
 
 def rollup_keys(fact: dict[str, Any]) -> list[RollupKey]:
-    """Where one sales fact counts in the daily rollups: each sales dimension for the whole
-    tenant and for the store it is credited to, and its attribution groups."""
-    day, kind, location = fact["day"], fact["kind"], fact["location"]
+    """Where one sales fact counts in the rollups, on its day and on its month: each sales
+    dimension for the whole tenant and for the store it is credited to, and its attribution
+    groups."""
+    kind, location = fact["kind"], fact["location"]
     keys: list[RollupKey] = []
-    for dim in SALES_DIMS:
-        value = fact[dim] or ""
-        keys.append((dim, ALL_STORES, day, value, kind))
-        if location:
-            keys.append((dim, location, day, value, kind))
-    online = fact["online"]
-    for dim, value, counts in (
-        ("in_store", location, not online),
-        ("fulfilled_online", fact["fulfilled_from"], online),
-        ("attributed_online", fact["attributed_location"], online),
-    ):
-        if counts and value:
-            keys.append((dim, ALL_STORES, day, value, kind))
+    for grain, day in ((DAILY, fact["day"]), (MONTHLY, month_of(fact["day"]))):
+        for dim in SALES_DIMS:
+            value = fact[dim] or ""
+            keys.append((grain, dim, ALL_STORES, day, value, kind))
+            if location:
+                keys.append((grain, dim, location, day, value, kind))
+        online = fact["online"]
+        for dim, value, counts in (
+            ("in_store", location, not online),
+            ("fulfilled_online", fact["fulfilled_from"], online),
+            ("attributed_online", fact["attributed_location"], online),
+        ):
+            if counts and value:
+                keys.append((grain, dim, ALL_STORES, day, value, kind))
     return keys
+
+
+def period_parts(
+    start: dt.date, end: dt.date
+) -> tuple[tuple[dt.date, dt.date] | None, list[tuple[dt.date, dt.date]]]:
+    """A period as the whole months inside it (first and last month, by their first days)
+    and the loose days around them, so a year is read as 12 monthly rows, not 365 daily."""
+    first = start if start.day == 1 else month_of(start + dt.timedelta(days=32 - start.day))
+    after_end = end + dt.timedelta(days=1)
+    last_end = end if after_end.day == 1 else month_of(end) - dt.timedelta(days=1)
+    if first > last_end:
+        return None, [(start, end)]
+    loose = [(start, first - dt.timedelta(days=1))] if start < first else []
+    if last_end < end:
+        loose.append((last_end + dt.timedelta(days=1), end))
+    return (first, month_of(last_end)), loose
 
 
 def stock_ratios(

@@ -104,17 +104,21 @@ class StockProjectionMark(TenantScoped, Base):
 
 
 class SalesRollup(TenantScoped, Base):
-    """``sales_facts`` summed per local day and report dimension, kept by the projection in
-    the same transaction as the facts (only for facts it actually inserted, so a redelivery
-    adds nothing). A report over a year reads a few thousand of these instead of every sale.
+    """``sales_facts`` summed per local day or month and report dimension, kept by the
+    projection in the same transaction as the facts (only for facts it actually inserted, so a
+    redelivery adds nothing). A year's report reads twelve monthly rows per key, not every sale.
 
+    ``grain`` is ``d`` (``day`` is the day) or ``m`` (``day`` is the month's first day).
     ``scope`` is ``*`` for the whole tenant, or the store the facts are credited to (what a
     store key may see). ``key`` is the dimension's value, ``''`` for none."""
 
     __tablename__ = "sales_rollups"
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "dim", "scope", "day", "key", "kind"),)
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "dim", "scope", "grain", "day", "key", "kind"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    grain: Mapped[str] = mapped_column(sa.String(1))
     dim: Mapped[str] = mapped_column(sa.String(24))
     scope: Mapped[str] = mapped_column(sa.String(64))
     day: Mapped[dt.date] = mapped_column(sa.Date)

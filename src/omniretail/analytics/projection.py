@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
 from omniretail.analytics.domain import (
+    ALL_STORES,
+    DAILY,
     MILESTONES,
+    MONTHLY,
     OUTCOMES,
+    SALES_DIMS,
     RollupKey,
     local_day,
     promise_kept,
@@ -111,6 +115,7 @@ async def _roll_up(uow: UnitOfWork, facts: list[dict[str, Any]]) -> None:
     values = [
         {
             "tenant_id": tenant_id,
+            "grain": grain,
             "dim": dim,
             "scope": scope,
             "day": day,
@@ -120,7 +125,7 @@ async def _roll_up(uow: UnitOfWork, facts: list[dict[str, Any]]) -> None:
             "facts": facts_,
             "units": units,
         }
-        for (dim, scope, day, key, kind), (amount, facts_, units) in sums.items()
+        for (grain, dim, scope, day, key, kind), (amount, facts_, units) in sums.items()
     ]
     insert = dialect_insert(uow, SalesRollup.__table__)
     table = SalesRollup.__table__
@@ -128,7 +133,7 @@ async def _roll_up(uow: UnitOfWork, facts: list[dict[str, Any]]) -> None:
     for start in range(0, len(values), 2000):
         await uow.session.execute(
             insert.on_conflict_do_update(
-                index_elements=["tenant_id", "dim", "scope", "day", "key", "kind"],
+                index_elements=["tenant_id", "dim", "scope", "grain", "day", "key", "kind"],
                 set_=added,
             ),
             values[start : start + 2000],
@@ -248,7 +253,9 @@ HANDLERS = {
 }
 
 
-async def project_completed_orders(uow: UnitOfWork, events: list[Event]) -> None:
+async def project_completed_orders(
+    uow: UnitOfWork, events: list[Event], *, roll_up: bool = True
+) -> None:
     """Many ``order.completed`` events in three reads and one multi-row insert: the same rows
     :func:`project_order` writes one by one (a rebuild, a catch-up, the benchmark)."""
     completed = {
@@ -311,24 +318,84 @@ async def project_completed_orders(uow: UnitOfWork, events: list[Event]) -> None
                 "units": int(units.get(o.id, 0)),
             }
         )
-    await _insert_facts(uow, rows)
+    if roll_up:
+        await _insert_facts(uow, rows)
+    else:
+        await uow.session.execute(
+            dialect_insert(uow, SalesFact.__table__).on_conflict_do_nothing(
+                index_elements=["tenant_id", "kind", "ref"]
+            ),
+            rows,
+        )
 
 
-async def project_events(uow: UnitOfWork, events: list[Event]) -> None:
+async def project_events(uow: UnitOfWork, events: list[Event], *, roll_up: bool = True) -> None:
     """Events in their order, consecutive completed orders taken together."""
     run: list[Event] = []
     for event in events:
         if event.type == "order.completed":
             run.append(event)
-            if len(run) < 2000:
+            if len(run) < 5000:
                 continue
         if run:
-            await project_completed_orders(uow, run)
+            await project_completed_orders(uow, run, roll_up=roll_up)
             run = []
         if event.type != "order.completed":
             await HANDLERS[event.type](uow, event)
     if run:
-        await project_completed_orders(uow, run)
+        await project_completed_orders(uow, run, roll_up=roll_up)
+
+
+def _month_start(uow: UnitOfWork, day: Any) -> Any:
+    # Inline literals: PostgreSQL matches a GROUP BY expression to the select list's only
+    # when both are the same text, and two bind parameters never are.
+    if uow.dialect == "postgresql":
+        return sa.cast(sa.func.date_trunc(sa.literal_column("'month'"), day), sa.Date)
+    return sa.func.date(day, sa.literal_column("'start of month'"))
+
+
+def _text(value: str) -> Any:
+    return sa.literal_column(f"'{value}'", sa.String)
+
+
+async def rebuild_rollups(uow: UnitOfWork) -> None:
+    """The rollups recomputed from the facts in a few set-based statements (what the
+    projection adds up fact by fact, :func:`omniretail.analytics.domain.rollup_keys`)."""
+    await uow.session.execute(sa.delete(SalesRollup))
+    f = SalesFact
+    table = cast(sa.Table, SalesRollup.__table__)
+    target = ["tenant_id", "grain", "dim", "scope", "day", "key", "kind"]
+    target += ["amount", "facts", "units"]
+    measures = (sa.func.sum(f.amount), sa.func.count(), sa.func.sum(f.units))
+    selects = []
+    for grain, day in ((DAILY, f.day), (MONTHLY, _month_start(uow, f.day))):
+        for dim in SALES_DIMS:
+            value = sa.func.coalesce(getattr(f, dim), _text(""))
+            head = (f.tenant_id, _text(grain), _text(dim))
+            selects.append(
+                sa.select(*head, _text(ALL_STORES), day, value, f.kind, *measures).group_by(
+                    f.tenant_id, day, value, f.kind
+                )
+            )
+            selects.append(
+                sa.select(*head, f.location, day, value, f.kind, *measures)
+                .where(f.location.is_not(None))
+                .group_by(f.tenant_id, f.location, day, value, f.kind)
+            )
+        for dim, column, online in (
+            ("in_store", f.location, False),
+            ("fulfilled_online", f.fulfilled_from, True),
+            ("attributed_online", f.attributed_location, True),
+        ):
+            everywhere = (f.tenant_id, _text(grain), _text(dim), _text(ALL_STORES))
+            selects.append(
+                sa.select(*everywhere, day, column, f.kind, *measures)
+                .where(f.online.is_(online), column.is_not(None), column != "")
+                .group_by(f.tenant_id, day, column, f.kind)
+            )
+    mine = f.tenant_id == uow.require_tenant()  # said outright: an INSERT ... SELECT
+    for select in selects:
+        await uow.session.execute(sa.insert(table).from_select(target, select.where(mine)))
 
 
 async def do_rebuild(uow: UnitOfWork, *, batch: int = 5000) -> int:
@@ -356,7 +423,8 @@ async def do_rebuild(uow: UnitOfWork, *, batch: int = 5000) -> int:
             )
         ).all()
         if not rows:
+            await rebuild_rollups(uow)
             return count
-        await project_events(uow, [Event(*row) for row in rows])
+        await project_events(uow, [Event(*row) for row in rows], roll_up=False)
         count += len(rows)
         after = rows[-1].id

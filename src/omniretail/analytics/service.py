@@ -13,9 +13,12 @@ import sqlalchemy as sa
 
 from omniretail.analytics.domain import (
     ALL_STORES,
+    DAILY,
     MILESTONES,
+    MONTHLY,
     CustomerTotals,
     group_by_channels_used,
+    period_parts,
     previous_period,
     stock_ratios,
 )
@@ -66,6 +69,18 @@ _KEYS = {
 }
 
 
+def _rolled_within(start: dt.date, end: dt.date, *, daily: bool = False) -> Any:
+    """Rollup rows covering the period: whole months from the monthly rows, the loose days
+    around them from the daily ones (all daily when the rows are wanted per day)."""
+    if daily:
+        return sa.and_(_R.grain == DAILY, _R.day >= start, _R.day <= end)
+    months, loose = period_parts(start, end)
+    parts = [sa.and_(_R.grain == DAILY, _R.day >= a, _R.day <= b) for a, b in loose]
+    if months is not None:
+        parts.append(sa.and_(_R.grain == MONTHLY, _R.day >= months[0], _R.day <= months[1]))
+    return sa.or_(*parts)
+
+
 def _within(start: dt.date, end: dt.date, location: str | None) -> list[Any]:
     where = [SalesFact.day >= start, SalesFact.day <= end]
     if location is not None:
@@ -95,8 +110,7 @@ async def _rows(
         .where(
             _R.dim == dim,
             _R.scope == (location or ALL_STORES),
-            _R.day >= start,
-            _R.day <= end,
+            _rolled_within(start, end, daily=by is SalesBy.DAY),
         )
         .group_by(key)
         .order_by(key)
@@ -148,7 +162,7 @@ async def attribution_report(
     groups = ("in_store", "fulfilled_online", "attributed_online")
     figures: dict[str, dict[str, int]] = {}
     for name in groups:
-        where = [_R.dim == name, _R.scope == ALL_STORES, _R.day >= start, _R.day <= end]
+        where = [_R.dim == name, _R.scope == ALL_STORES, _rolled_within(start, end)]
         if location is not None:
             where.append(_R.key == location)
         result = await uow.session.execute(
