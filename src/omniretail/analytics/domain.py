@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,15 +100,6 @@ def stock_ratios(
 
 
 @dataclass(frozen=True, slots=True)
-class CustomerTotals:
-    customer_id: str
-    channels: int  # distinct channels bought on in the period
-    orders: int
-    gross: int
-    net: int
-
-
-@dataclass(frozen=True, slots=True)
 class ChannelGroup:
     channels: str  # "1", "2", "3+"
     customers: int
@@ -130,22 +120,3 @@ class ChannelGroup:
     def lifetime_value(self) -> int:
         """Net sales per customer over the period."""
         return round(self.net / self.customers) if self.customers else 0
-
-
-def group_by_channels_used(customers: list[CustomerTotals]) -> list[ChannelGroup]:
-    """Customers grouped by how many channels they bought on: 1, 2, 3 or more."""
-    buckets: dict[str, list[CustomerTotals]] = defaultdict(list)
-    for c in customers:
-        if c.orders:
-            buckets[str(c.channels) if c.channels < 3 else "3+"].append(c)
-    return [
-        ChannelGroup(
-            channels=key,
-            customers=len(group),
-            orders=sum(c.orders for c in group),
-            repeat_customers=sum(1 for c in group if c.orders >= 2),
-            gross=sum(c.gross for c in group),
-            net=sum(c.net for c in group),
-        )
-        for key, group in sorted(buckets.items())
-    ]
