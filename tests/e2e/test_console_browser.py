@@ -23,6 +23,7 @@ from omniretail.console.mount import SIGNIN_FAILURES
 from omniretail.db import Database
 from tests.conftest import empty_all_tables
 from tests.console_helpers import PASSWORD, make_staff
+from tests.e2e.test_analytics_fulfilment_stock import history
 from tests.factories import SANDBOX_SECRET, Api, TenantHandle, make_tenant
 from tests.orders_world import CUSTOMER, PRICES, World, build_world, paid_online
 
@@ -300,3 +301,16 @@ async def test_journey_5_sign_out_csrf_and_throttled_passwords(live: Live) -> No
     await live.sign_in(page, "clerk@acme.test")
     await expect(page.locator("[role=alert]")).to_contain_text("Too many")
     await shot(page, journey, "4-throttled")
+
+
+async def test_journey_6_hq_reads_the_data_hub_as_charts(live: Live) -> None:
+    journey = "6-analytics"
+    await history(live.world, live.db, live.tenant)
+    await make_staff(live.db, live.tenant, StaffRole.ANALYST, "analyst@acme.test")
+    page = await live.page(journey)
+    await live.sign_in(page, "analyst@acme.test")
+    await page.goto(f"{live.base}/console/analytics?from=2026-11-01&to=2026-11-30")
+    for chart in ("days", "channel", "groups", "fulfilment", "stockouts"):
+        await expect(page.locator(f"#chart-{chart} canvas")).to_have_count(1)
+    await expect(page.locator("#oversells")).to_have_text("0")
+    await shot(page, journey, "1-charts")

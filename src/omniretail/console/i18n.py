@@ -95,6 +95,27 @@ LABELS: dict[str, tuple[str, str]] = {
     "capabilities": ("能力", "Capabilities"),
     "capacity": ("日产能", "Daily capacity"),
     "hours": ("营业时间（周一）", "Hours (Mon)"),
+    # The analytics page (the data hub's reports).
+    "analytics": ("数据分析", "Analytics"),
+    "from": ("开始日期", "From"),
+    "to": ("结束日期", "To"),
+    "previous_period": ("上一周期", "Previous period"),
+    "net_sales": ("净销售额", "Net sales"),
+    "refunds": ("退款", "Refunds"),
+    "average_order_value": ("客单价", "Average order value"),
+    "oversells": ("超卖（应为 0）", "Oversells (must be 0)"),
+    "stockouts": ("缺货次数", "Stock-outs"),
+    "gmv_by_day": ("每日成交额与净销售额", "GMV and net sales by day"),
+    "gmv_by_channel_period": ("各渠道成交额", "GMV by channel"),
+    "customers_by_channels": ("全渠道顾客价值", "Customers by channels used"),
+    "channels_used": ("购买渠道数", "Channels used"),
+    "customers": ("顾客数", "Customers"),
+    "repurchase_rate": ("复购率", "Repurchase rate"),
+    "ltv": ("人均净销售额", "Net sales per customer"),
+    "fulfilment_sources": ("门店发货与仓库发货", "Ship-from-store vs warehouse"),
+    "share": ("占比", "Share"),
+    "promise_kept": ("准时率", "Promise kept"),
+    "stockouts_by_location": ("各网点缺货次数", "Stock-outs by location"),
 }
 
 _INDEX = {"zh-CN": 0, "en": 1}

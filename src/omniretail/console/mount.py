@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from omniretail.auth.throttle import FailureThrottle
-from omniretail.console import aisle, hq, hq_lists, signin, staff_admin, store
+from omniretail.console import aisle, analytics, hq, hq_lists, signin, staff_admin, store
 from omniretail.console.context import CsrfRefused, SignInNeeded, render
 from omniretail.console.session import SessionCodec, clear
 
@@ -42,6 +42,7 @@ def install_console(app: FastAPI) -> None:
         signin.router,
         store.router,
         hq.router,
+        analytics.router,
         hq_lists.router,
         staff_admin.router,
     ):
