@@ -44,11 +44,10 @@ PROJECTED = (
 
 
 async def on_order_completed(uow: UnitOfWork, event: Event) -> None:
-    await project_order(
-        uow,
-        order_id=str(event.payload["order_id"]),
-        at=dt.datetime.fromisoformat(str(event.payload["completed_at"])),
-    )
+    """A completed order's goods value (after discounts, before delivery) on its local day.
+    An order the order core does not hold (one completed elsewhere and only announced) is
+    not a sale of ours to count: it is skipped, never failing the event's other handlers."""
+    await project_completed_orders(uow, [event])
 
 
 async def on_return_completed(uow: UnitOfWork, event: Event) -> None:
@@ -144,30 +143,6 @@ async def _insert(uow: UnitOfWork, row: dict[str, Any]) -> None:
     await _insert_facts(uow, [{"tenant_id": uow.require_tenant(), **row}])
 
 
-async def project_order(uow: UnitOfWork, *, order_id: str, at: dt.datetime) -> None:
-    """A completed order's goods value (after discounts, before delivery) on its local day.
-    An order the order core does not hold (one completed elsewhere and only announced) is
-    not a sale of ours to count: it is skipped, never failing the event's other handlers."""
-    try:
-        order = await queries.get_order(uow, order_id)
-    except NotFound:
-        log.info("analytics: order %s is not held here; not counted", order_id)
-        return
-    timezone = (await auth.get_tenant(uow)).timezone
-    await _insert(
-        uow,
-        {
-            "kind": "sale",
-            "ref": order.id,
-            "day": local_day(at, timezone),
-            "at": at,
-            "amount": order.totals.total - order.totals.delivery_fee,
-            "units": sum(line.qty for line in order.lines),
-            **_dimensions(order),
-        },
-    )
-
-
 async def project_return(uow: UnitOfWork, *, return_id: str, at: dt.datetime) -> None:
     """A completed return takes its refund off the day it came back, under the original
     order's channel and store: the order's own day keeps its gross sales."""
@@ -256,8 +231,8 @@ HANDLERS = {
 async def project_completed_orders(
     uow: UnitOfWork, events: list[Event], *, roll_up: bool = True
 ) -> None:
-    """Many ``order.completed`` events in three reads and one multi-row insert: the same rows
-    :func:`project_order` writes one by one (a rebuild, a catch-up, the benchmark)."""
+    """``order.completed`` events, one or thousands, in three reads and one multi-row insert
+    (live delivery, a rebuild, the benchmark). Orders not held here are skipped."""
     completed = {
         str(e.payload["order_id"]): dt.datetime.fromisoformat(str(e.payload["completed_at"]))
         for e in events
@@ -277,6 +252,9 @@ async def project_completed_orders(
             ).where(Order.public_id.in_(list(completed)))
         )
     ).all()
+    if len(orders) < len(completed):
+        missing = set(completed) - {o.public_id for o in orders}
+        log.info("analytics: orders %s are not held here; not counted", sorted(missing)[:10])
     if not orders:
         return
     internal = [o.id for o in orders]
