@@ -432,3 +432,22 @@ async def test_the_reports_over_http_follow_roles_stores_and_csv(
     bad = await admin.get("/v1/analytics/fulfilment", **{"from": "2026-11-30", "to": "2026-11-01"})
     assert bad.status_code == 422
     assert bad.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_events_about_orders_not_held_here_are_skipped(
+    db: Database, tenant: TenantHandle
+) -> None:
+    """An order completed elsewhere and only announced is not a sale of ours: its events
+    pass without a fact and without failing the event's other handlers."""
+    now = utcnow()
+    events = [
+        Event(1, tenant.id, "order.completed", "order", "ord_x",
+              {"order_id": "ord_x", "completed_at": now.isoformat()}, now),
+        Event(2, tenant.id, "fulfillment.shipped", "order", "ord_x",
+              {"fulfillment_id": "ful_x", "order_id": "ord_x", "at": now.isoformat()}, now),
+    ]  # fmt: skip
+    async with db.uow(tenant.id) as uow:
+        for event in events:
+            await projection.HANDLERS[event.type](uow, event)
+        assert await uow.session.scalar(sa.text("SELECT count(*) FROM sales_facts")) == 0
+        assert await uow.session.scalar(sa.text("SELECT count(*) FROM fulfilment_facts")) == 0
