@@ -23,7 +23,7 @@ import sqlalchemy as sa
 import omniretail.models  # noqa: F401  (every table on the metadata)
 from bench.common import fresh_pg_database, fresh_sqlite_url, open_database, summary
 from omniretail.analytics import projection, service
-from omniretail.analytics.schemas import SalesBy
+from omniretail.analytics.schemas import FulfilmentBy, SalesBy
 from omniretail.auth import service as auth
 from omniretail.db import Base, Database
 from omniretail.network.models import Location
@@ -54,7 +54,7 @@ async def _seed(db: Database) -> int:
     written = time.perf_counter()
     async with db.engine.begin() as conn:
         for start in range(0, ORDERS, CHUNK):
-            orders, lines, fulfilments, events = [], [], [], []
+            orders, lines, fulfilments, events, facts = [], [], [], [], []
             for n in range(start, min(ORDERS, start + CHUNK)):
                 order_id = n + 1
                 public = f"ord_{order_id:012d}"
@@ -120,6 +120,25 @@ async def _seed(db: Database) -> int:
                         "updated_at": at,
                     }
                 )
+                if not in_store:  # its fulfilment at its milestone, as the projection writes it
+                    late = rng.random() < 0.1
+                    facts.append(
+                        {
+                            "tenant_id": tenant_id,
+                            "ref": f"ful_{order_id:012d}",
+                            "order_id": public,
+                            "day": (at + dt.timedelta(hours=8)).date(),
+                            "channel": orders[-1]["channel"],
+                            "mode": "ship",
+                            "location": store,
+                            "location_type": "warehouse" if store == STORES[0] else "store",
+                            "distance_m": rng.randint(300, 30_000),
+                            "promised_at": at + dt.timedelta(hours=48),
+                            "milestone_at": at + dt.timedelta(hours=60 if late else 20),
+                            "promise_kept": not late,
+                            "outcome": "done",
+                        }
+                    )
                 events.append(
                     {
                         "tenant_id": tenant_id,
@@ -137,6 +156,7 @@ async def _seed(db: Database) -> int:
                 ("order_lines", lines),
                 ("fulfilments", fulfilments),
                 ("outbox_events", events),
+                ("fulfilment_facts", facts),
             ):
                 await conn.execute(sa.insert(tables[name]), rows)
     print(f"   wrote {ORDERS:,} orders with their lines, fulfilments and events in "
@@ -174,6 +194,15 @@ async def _reports(db: Database, tenant_id: int) -> None:
                 lambda uow, s=start, e=end: service.customers_report(uow, start=s, end=e),
             )
         )
+        for f_by in FulfilmentBy:
+            cases.append(
+                (
+                    f"fulfilment by {f_by.value}, {label}",
+                    lambda uow, s=start, e=end, b=f_by: service.fulfilment_report(
+                        uow, start=s, end=e, by=b
+                    ),
+                )
+            )
         cases.append(
             (
                 f"sales by day, one store, {label}",
