@@ -21,6 +21,8 @@ from omniretail.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from omniretail.i18n import pick_locale
+from omniretail.problem_texts import problem_detail, problem_title
 
 log = logging.getLogger("omniretail.problems")
 
@@ -60,6 +62,27 @@ def problem(status: int, code: str, title: str, detail: str, /, **extra: Any) ->
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def request_locale(request: Request) -> str:
+    """The language of a problem's title and detail: ``Accept-Language``, else the
+    authenticated tenant's locale, else English."""
+    tenant_locale = getattr(request.state, "locale", None)
+    return pick_locale(request.headers.get("accept-language"), tenant_locale)
+
+
+def localised_problem(
+    request: Request, status: int, code: str, title: str, detail: str, /, **extra: Any
+) -> JSONResponse:
+    """:func:`problem` with the title and detail in the reader's language (the code stays)."""
+    locale = request_locale(request)
+    return problem(
+        status,
+        code,
+        problem_title(code, locale, title),
+        problem_detail(code, locale, detail),
+        **extra,
+    )
+
+
 def _validation_errors(exc: RequestValidationError) -> tuple[int, str, list[dict[str, Any]]]:
     errors = []
     status = 422
@@ -81,21 +104,23 @@ def _validation_errors(exc: RequestValidationError) -> tuple[int, str, list[dict
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return problem(status_for(exc), exc.code, exc.title, exc.detail, **exc.extra)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return localised_problem(
+            request, status_for(exc), exc.code, exc.title, exc.detail, **exc.extra
+        )
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         status, detail, errors = _validation_errors(exc)
         code = "malformed_json" if status == 400 else "validation_error"
-        return problem(status, code, "Invalid request", detail, errors=errors)
+        return localised_problem(request, status, code, "Invalid request", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
             exc.status_code, "http_error"
         )
-        return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+        return localised_problem(request, exc.status_code, code, str(exc.detail), str(exc.detail))
 
     @app.exception_handler(OperationalError)
     async def _busy(_: Request, exc: OperationalError) -> JSONResponse:

@@ -108,6 +108,7 @@ async def context(
     if authorization is not None:
         throttle.record_success(authorization)
     note_principal(principal.tenant_slug, principal.tenant_id, principal.key_id, principal.role)
+    request.state.locale = principal.locale  # the language of this request's problems
     return Ctx(request=request, db=db, principal=principal, idempotency_key=idempotency_key)
 
 

@@ -23,6 +23,8 @@ DEFAULTS = {
         "non_returnable_categories": [],
         "stores_accept_online_returns": True,
     },
+    "locale": "en",
+    "timezone": "Asia/Shanghai",
 }
 
 
@@ -63,6 +65,12 @@ async def test_a_patch_changes_only_what_it_names_and_null_restores_the_default(
         ({"allow_negative_stock": "maybe"}, "allow_negative_stock"),
         ({"returns": {"window_days": 1000}}, "returns.window_days"),
         ({"currency": "USD"}, "currency"),
+        ({"locale": "fr"}, "locale"),
+        ({"locale": "zh"}, "locale"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"timezone": "../etc/passwd"}, "timezone"),
+        ({"timezone": ""}, "timezone"),
+        ({"timezone": None}, "timezone"),
     ],
 )
 async def test_a_bad_value_is_a_422_naming_the_field_and_nothing_changes(
@@ -145,3 +153,33 @@ async def test_nulls_inside_objects_never_break_the_settings(admin: Api) -> None
     )
     assert patched.status_code == 200, patched.text
     assert (await admin.get("/v1/settings")).json() == patched.json()
+
+
+async def test_the_locale_and_time_zone_are_read_and_changed_over_http(admin: Api) -> None:
+    changed = await admin.patch("/v1/settings", {"locale": "zh-CN", "timezone": "Asia/Urumqi"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["locale"] == "zh-CN"
+    assert changed.json()["timezone"] == "Asia/Urumqi"
+    assert (await admin.get("/v1/settings")).json() == changed.json()
+    assert (await admin.get("/v1/me")).json()["timezone"] == "Asia/Urumqi"
+    history = (await admin.get("/v1/settings/history", limit=1)).json()["items"][0]
+    assert history["changed"] == ["locale", "timezone"]
+    assert history["before"] == {"timezone": "Asia/Shanghai"}
+    assert history["after"] == {"locale": "zh-CN", "timezone": "Asia/Urumqi"}
+    reset = await admin.patch("/v1/settings", {"locale": None})
+    assert reset.json()["locale"] == "en"
+    assert reset.json()["timezone"] == "Asia/Urumqi"
+
+
+async def test_the_tenant_locale_chooses_the_language_of_errors(admin: Api) -> None:
+    await admin.patch("/v1/settings", {"locale": "zh-CN"})
+    missing = await admin.get("/v1/products/NO-SUCH-SKU")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "not_found"
+    assert missing.json()["title"] == "未找到"
+    english = await admin.client.get(
+        "/v1/products/NO-SUCH-SKU",
+        headers=admin.headers({"Accept-Language": "en-GB,en;q=0.8"}),
+    )
+    assert english.json()["title"] == "Not found"
+    assert english.json()["code"] == "not_found"

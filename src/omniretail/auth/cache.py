@@ -75,6 +75,12 @@ class PrincipalCache:
         for digest in [d for d, (_, p) in self._entries.items() if p.key_id == key_id]:
             del self._entries[digest]
 
+    def forget_tenant(self, tenant_id: int) -> None:
+        """Drop every entry of ``tenant_id`` (called when this process changes the tenant's
+        time zone or locale, which principals carry)."""
+        for digest in [d for d, (_, p) in self._entries.items() if p.tenant_id == tenant_id]:
+            del self._entries[digest]
+
     def _remember(self, digest: bytes, loaded_at: float, principal: Principal) -> None:
         self._entries[digest] = (loaded_at, principal)
         self._entries.move_to_end(digest)

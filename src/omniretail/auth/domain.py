@@ -106,6 +106,7 @@ class Principal:
     location_code: str | None = None
     channel_id: int | None = None
     channel_code: str | None = None
+    locale: str = "en"  # the tenant's locale setting: the language of its error messages
 
     def can(self, permission: Permission) -> bool:
         return role_allows(self.role, permission)

@@ -1,12 +1,26 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+import zoneinfo
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from omniretail.auth.domain import Role
 from omniretail.schemas import SHOWN_ONCE, Code, Input, Output
+
+Locale = Literal["en", "zh-CN"]
+
+
+def _known_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("an IANA time zone such as Asia/Shanghai") from exc
+    return value
+
+
+TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_zone)]
 
 
 class KeyIn(Input):
@@ -86,6 +100,16 @@ class SettingsPatch(Input):
         description="window_days (default 30), non_returnable_categories (default none), "
         "stores_accept_online_returns (default true)",
     )
+    locale: Locale | None = Field(
+        None,
+        description="language of error messages, CSV error reports and demo data when a "
+        "request sends no Accept-Language: en or zh-CN (default en)",
+    )
+    timezone: TimeZone | None = Field(
+        None,
+        description="IANA time zone of the tenant's business day (order numbers, reports), "
+        "e.g. Asia/Shanghai; it cannot be unset",
+    )
 
 
 class ReturnRulesOut(Output):
@@ -113,6 +137,8 @@ class SettingsOut(Output):
     pickup_promise_hours: int = 2
     transfer_promise_hours: int = 24
     returns: ReturnRulesOut = ReturnRulesOut()
+    locale: Locale = "en"
+    timezone: str = "Asia/Shanghai"
 
 
 class SettingChangeOut(Output):

@@ -25,6 +25,7 @@ from omniretail.channels import service as channels
 from omniretail.db import Database, UnitOfWork, utcnow
 from omniretail.errors import AlreadyExists, NotFound, Unauthenticated, ValidationFailed
 from omniretail.events import record_event
+from omniretail.i18n import ENGLISH
 from omniretail.network import service as network
 
 
@@ -95,7 +96,8 @@ async def do_update_tenant_settings(uow: UnitOfWork, *, changes: dict[str, Any])
 
 async def get_settings(uow: UnitOfWork) -> SettingsOut:
     """Every tenant setting with the value in force (defaults where none was set)."""
-    return SettingsOut.model_validate(await tenant_settings(uow))
+    tenant = await get_tenant(uow)
+    return SettingsOut.model_validate({**(tenant.settings or {}), "timezone": tenant.timezone})
 
 
 async def do_change_settings(uow: UnitOfWork, *, patch: SettingsPatch, actor: str) -> SettingsOut:
@@ -103,14 +105,33 @@ async def do_change_settings(uow: UnitOfWork, *, patch: SettingsPatch, actor: st
     ``tenant.settings_changed``. A patch that changes nothing leaves no trace."""
     tenant = await get_tenant(uow)
     before = dict(tenant.settings or {})
-    after = merge_settings(before, patch.model_dump(exclude_unset=True))
+    changes = patch.model_dump(exclude_unset=True)
+    # The time zone is the tenant's own column (the principal carries it), not a stored setting.
+    timezone = changes.pop("timezone", tenant.timezone)
+    if timezone is None:
+        raise ValidationFailed(
+            "invalid settings",
+            [{"field": "timezone", "message": "the time zone cannot be unset"}],
+        )
+    after = merge_settings(before, changes)
     changed = changed_settings(before, after)
+    audit_before, audit_after = before, after
+    if timezone != tenant.timezone:
+        changed = sorted([*changed, "timezone"])
+        audit_before = {**before, "timezone": tenant.timezone}
+        audit_after = {**after, "timezone": timezone}
     if changed:
         tenant.settings = after
+        tenant.timezone = timezone
         uow.session.add(
-            TenantSettingChange(actor=actor, changed=changed, before=before, after=after)
+            TenantSettingChange(
+                actor=actor, changed=changed, before=audit_before, after=audit_after
+            )
         )
         await uow.flush()
+        # Principals carry the time zone and locale: other processes see a change within the
+        # cache's one-second TTL, this one at once.
+        principal_cache(uow.db).forget_tenant(tenant.id)
         record_event(
             uow,
             "tenant.settings_changed",
@@ -118,7 +139,7 @@ async def do_change_settings(uow: UnitOfWork, *, patch: SettingsPatch, actor: st
             aggregate_id=tenant.slug,
             payload={"changed": changed, "actor": actor},
         )
-    return SettingsOut.model_validate(after)
+    return SettingsOut.model_validate({**after, "timezone": tenant.timezone})
 
 
 async def setting_changes(
@@ -241,6 +262,7 @@ _PRINCIPAL_COLUMNS = sa.select(
     ApiKey.location_code,
     ApiKey.channel_id,
     ApiKey.channel_code,
+    Tenant.settings,
 ).join(Tenant, Tenant.id == ApiKey.tenant_id)
 
 
@@ -253,7 +275,8 @@ async def _load_principal(db: Database, *, lookup: str, secret: str) -> Principa
     secret_hash, revoked_at, *fields = row
     if revoked_at is not None or not secret_matches(secret, secret_hash):
         raise Unauthenticated("unknown API key")
-    tenant_id, slug, currency, timezone, key_id, role, location_id, location_code, *channel = fields
+    tenant_id, slug, currency, timezone, key_id, role, location_id, location_code, *rest = fields
+    channel_id, channel_code, settings = rest
     return Principal(
         tenant_id=tenant_id,
         tenant_slug=slug,
@@ -263,8 +286,9 @@ async def _load_principal(db: Database, *, lookup: str, secret: str) -> Principa
         role=Role(role),
         location_id=location_id,
         location_code=location_code,
-        channel_id=channel[0],
-        channel_code=channel[1],
+        channel_id=channel_id,
+        channel_code=channel_code,
+        locale=str((settings or {}).get("locale") or ENGLISH),
     )
 
 
