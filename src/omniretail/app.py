@@ -34,7 +34,7 @@ from omniretail.jobs import build_jobs, run_jobs_forever
 from omniretail.loyalty import api as loyalty_api
 from omniretail.migrate import database_revisions, script_heads
 from omniretail.network import api as network_api
-from omniretail.observability import install_telemetry
+from omniretail.observability import Liveness, install_telemetry
 from omniretail.openapi import install_openapi
 from omniretail.orders import api as orders_api
 from omniretail.orders import notify_api as payment_notify_api
@@ -226,4 +226,5 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     install_openapi(app)
     token = settings.metrics_token
     install_telemetry(app, database, metrics_token=token.get_secret_value() if token else None)
+    app.add_middleware(Liveness)  # outermost: /healthz before anything else
     return app

@@ -58,6 +58,33 @@ def note_principal(tenant: str, tenant_id: int, key_id: int, role: str) -> None:
         fields.update(tenant=tenant, tenant_id=tenant_id, key_id=key_id, role=role)
 
 
+_LIVE_BODY = b'{"status":"ok"}'
+_LIVE_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(_LIVE_BODY)).encode("ascii")),
+]
+
+
+class Liveness:
+    """``GET /healthz`` answered here, outermost, before routing, telemetry and every other
+    middleware: a liveness probe asks whether the process answers, nothing more, so it costs
+    no more than the ASGI server's own floor (issue 11). It still carries a request id; it is
+    not counted in the request metrics nor written to the access log (probers poll it every
+    few seconds). The route in ``app.py`` stays for the OpenAPI document and is what any
+    other method on the path reaches."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/healthz" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        headers = [*_LIVE_HEADERS, (REQUEST_ID_HEADER, _request_id(scope).encode("ascii"))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": _LIVE_BODY})
+
+
 class RequestTelemetry:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

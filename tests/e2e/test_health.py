@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import logging
+
 import httpx
+import pytest
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
@@ -14,3 +17,19 @@ async def test_the_openapi_document_lists_the_contract(client: httpx.AsyncClient
     spec = (await client.get("/openapi.json")).json()
     for path in ("/v1/channels", "/v1/locations", "/v1/locations/{code}", "/v1/keys"):
         assert path in spec["paths"]
+
+
+async def test_liveness_is_answered_before_routing_and_other_methods_still_reach_the_route(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="omniretail.access")
+    live = await client.get("/healthz")
+    assert live.status_code == 200
+    assert live.headers["content-type"] == "application/json"
+    assert live.json() == {"status": "ok"}
+    assert len(live.headers["x-request-id"]) == 32
+    # Answered outermost (observability.Liveness): the routed app never saw it.
+    assert not [r for r in caplog.records if r.name == "omniretail.access"]
+    refused = await client.post("/healthz")
+    assert refused.status_code == 405
+    assert [r.status for r in caplog.records if r.name == "omniretail.access"] == [405]  # type: ignore[attr-defined]

@@ -73,3 +73,26 @@ async def test_a_forged_secret_behind_a_cached_lookup_is_refused(
     forged = tenant.admin_key[:-4] + ("AAAA" if not tenant.admin_key.endswith("AAAA") else "BBBB")
     with pytest.raises(Unauthenticated):
         await auth.authenticate(db, f"Bearer {forged}")
+
+
+async def test_what_a_principal_derives_is_kept_beside_it_for_the_same_second(
+    db: Database, tenant: TenantHandle
+) -> None:
+    cache = principal_cache(db)
+    now = [50.0]
+    cache.clock = lambda: now[0]
+    principal = await auth.authenticate(db, f"Bearer {tenant.admin_key}")
+    loads: list[int] = []
+
+    async def load() -> frozenset[str]:
+        loads.append(1)
+        return frozenset({f"app-{len(loads)}"})
+
+    assert await cache.derived(principal, "visible_channels", load) == {"app-1"}
+    now[0] += 0.9
+    assert await cache.derived(principal, "visible_channels", load) == {"app-1"}
+    now[0] += 0.1  # as old as a principal may get: loaded again
+    assert await cache.derived(principal, "visible_channels", load) == {"app-2"}
+    cache.forget_key(principal.key_id)  # revoked here: gone at once
+    assert await cache.derived(principal, "visible_channels", load) == {"app-3"}
+    assert len(loads) == 3

@@ -10,6 +10,13 @@ that is reloaded from the database before it is trusted again. A short TTL needs
 listener connection and works the same on SQLite and PostgreSQL; it costs at most one indexed
 query per key per second per process. A revocation in this process is seen at once
 (:meth:`PrincipalCache.forget_key`).
+
+What a request derives from its principal alone and would otherwise recompute every time (the
+channels a channel key's orders span, ``channels.service.visible_channels``) is kept next to
+it (:meth:`PrincipalCache.derived`) under the same rules: trusted for ``ttl_seconds`` after it
+was loaded, dropped with the key. It may lag a change to the tenant's channels by that second
+(a new own channel, a channel's kind changed), the same window in which a revoked key still
+works; no write is decided on it (checkout checks its channel and holds in its transaction).
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ class PrincipalCache:
         self.clock = clock
         self._entries: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
         self._loading: dict[bytes, asyncio.Future[Principal]] = {}
+        self._derived: OrderedDict[tuple[int, str], tuple[float, Any]] = OrderedDict()
 
     async def principal(self, key: str, load: Callable[[], Awaitable[Principal]]) -> Principal:
         """The principal behind ``key``: from the cache while fresh, else from ``load`` (one
@@ -70,10 +78,30 @@ class PrincipalCache:
         self._remember(digest, loaded_at, principal)
         return principal
 
+    async def derived(
+        self, principal: Principal, name: str, load: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """What ``load`` works out for ``principal`` (``name`` says what), from the cache while
+        fresh (``ttl_seconds``, like the principal), else loaded again; errors are not cached.
+        The value must depend on the principal and tenant-wide data only, never on the request."""
+        slot = (principal.key_id, name)
+        entry = self._derived.get(slot)
+        if entry is not None and self.clock() - entry[0] < self.ttl_seconds:
+            return entry[1]
+        loaded_at = self.clock()
+        value = await load()
+        self._derived[slot] = (loaded_at, value)
+        self._derived.move_to_end(slot)
+        while len(self._derived) > self.max_entries:
+            self._derived.popitem(last=False)
+        return value
+
     def forget_key(self, key_id: int) -> None:
         """Drop every entry of ``key_id`` (called when this process revokes it)."""
         for digest in [d for d, (_, p) in self._entries.items() if p.key_id == key_id]:
             del self._entries[digest]
+        for slot in [s for s in self._derived if s[0] == key_id]:
+            del self._derived[slot]
 
     def forget_tenant(self, tenant_id: int) -> None:
         """Drop every entry of ``tenant_id`` (called when this process changes the tenant's

@@ -47,10 +47,16 @@ async def list_channels(uow: UnitOfWork, *, limit: int, after: Any = None) -> li
 
 
 async def channel_ref(uow: UnitOfWork, code: str) -> tuple[int, str]:
-    """The internal id behind a channel code, for other contexts to keep a reference."""
-    channel_id = await uow.session.scalar(sa.select(Channel.id).where(Channel.code == code))
+    """The internal id behind a channel code, for other contexts to keep a reference.
+    Remembered for the unit of work (a code never changes its id), so a checkout that checks
+    its channel and then holds stock for it asks once."""
+    known: dict[str, int] = uow.session.info.setdefault("channel_refs", {})
+    channel_id = known.get(code)
     if channel_id is None:
-        raise NotFound("channel", code)
+        channel_id = await uow.session.scalar(sa.select(Channel.id).where(Channel.code == code))
+        if channel_id is None:
+            raise NotFound("channel", code)
+        known[code] = channel_id
     return channel_id, code
 
 

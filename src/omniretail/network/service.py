@@ -135,10 +135,16 @@ async def read_location(read: TenantRead, code: str) -> LocationOut:
 
 
 async def location_ref(uow: UnitOfWork, code: str) -> tuple[int, str]:
-    """The internal id behind a location code, for other contexts to keep a reference."""
-    location_id = await uow.session.scalar(sa.select(Location.id).where(Location.code == code))
+    """The internal id behind a location code, for other contexts to keep a reference.
+    Remembered for the unit of work (a code never changes its id), so a use case that names
+    the same location twice asks once."""
+    known: dict[str, int] = uow.session.info.setdefault("location_refs", {})
+    location_id = known.get(code)
     if location_id is None:
-        raise NotFound("location", code)
+        location_id = await uow.session.scalar(sa.select(Location.id).where(Location.code == code))
+        if location_id is None:
+            raise NotFound("location", code)
+        known[code] = location_id
     return location_id, code
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from omniretail.auth.cache import principal_cache
 from omniretail.auth.domain import Permission
 from omniretail.channels import service as channels
 from omniretail.db import Database, UnitOfWork
@@ -41,13 +42,19 @@ def providers(request: Request) -> dict[str, PaymentProvider]:
 
 
 async def caller(ctx: Ctx, uow: UnitOfWork) -> Caller:
-    """The key asking, with the scope it acts in (which channels' orders it may see)."""
+    """The key asking, with the scope it acts in (which channels' orders it may see); the
+    channels are kept beside the principal in the principal cache (``auth.cache``)."""
     channel = ctx.principal.channel_code
+    visible: frozenset[str] | None = None
+    if channel is not None:
+        visible = await principal_cache(ctx.db).derived(
+            ctx.principal, "visible_channels", lambda: channels.visible_channels(uow, channel)
+        )
     return Caller(
         actor=ctx.actor,
         location=ctx.principal.location_code,
         channel=channel,
-        channels=None if channel is None else await channels.visible_channels(uow, channel),
+        channels=visible,
     )
 
 

@@ -72,6 +72,8 @@ class Draft:
     transfers: list[dict[str, Any]] = field(default_factory=list)
     sourcing: dict[str, Any] = field(default_factory=dict)
     reservation_id: int | None = None
+    # The ids of the plan's locations as the plan's own query read them (no second look-up).
+    location_ids: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,7 @@ class Prepared:
     plan: list[tuple[str, float | None, list[tuple[str, int]]]] | None = None
     transfers: list[dict[str, Any]] = field(default_factory=list)
     sourcing: dict[str, Any] = field(default_factory=dict)
+    location_ids: dict[str, int] = field(default_factory=dict)
 
 
 def new_public_id(prefix: str) -> str:
@@ -142,6 +145,7 @@ async def do_place_order(
     if prepared is not None and prepared.plan is not None:
         draft.plan, draft.transfers = prepared.plan, prepared.transfers
         draft.sourcing = prepared.sourcing
+        draft.location_ids = dict(prepared.location_ids)
     delivery_fee = await _delivery_fee(uow, mode, customer_id, settings, now)
     total = quote.total + delivery_fee
 
@@ -185,7 +189,10 @@ async def do_place_order(
             ),
         )
     paid = all(p.status == PaymentStatus.CAPTURED.value for p in payments)
-    location_ids = {code: (await network.location_ref(uow, code))[0] for code, _, _ in draft.plan}
+    location_ids = {
+        code: draft.location_ids.get(code) or (await network.location_ref(uow, code))[0]
+        for code, _, _ in draft.plan
+    }
 
     order = Order(
         public_id=draft.public_id,
@@ -396,6 +403,7 @@ async def _plan(
     draft.plan = [(s.location, s.distance_km, list(s.lines)) for s in plan.shipments]
     draft.transfers = []
     draft.sourcing = _explain(mode, plan) | {"considered": len(found.candidates)}
+    draft.location_ids = {code: loc.id for code, loc in found.locations.items()}
 
 
 async def _plan_pickup(
@@ -457,6 +465,7 @@ async def _plan_pickup(
         {"location": s.location, "lines": [list(line) for line in s.lines]}
         for s in (transfer.shipments if transfer else ())
     ]
+    draft.location_ids = {code: store.id}
     draft.sourcing = {
         "mode": "pickup",
         "chosen": [code],

@@ -83,6 +83,7 @@ async def prepare_order(
         plan=draft.plan,
         transfers=draft.transfers,
         sourcing=draft.sourcing,
+        location_ids=draft.location_ids,
     )
 
 
