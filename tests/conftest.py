@@ -25,7 +25,7 @@ from omniretail.config import Settings
 from omniretail.db import Database
 from omniretail.migrate import upgrade
 from omniretail.models import metadata
-from tests.factories import SANDBOX_SECRET, Api, TenantHandle, make_tenant
+from tests.factories import SANDBOX_SECRET, STAFF_KEY, Api, TenantHandle, make_tenant
 
 PG_HOST = os.environ.get("OMNI_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("OMNI_TEST_PG_PORT", "5432"))
@@ -106,6 +106,7 @@ async def db(
             database_url=backend_urls[backend],
             run_dispatcher=False,
             sandbox_payment_secret=SANDBOX_SECRET,
+            staff_keys=STAFF_KEY,
         )
     )
     await empty_all_tables(database)

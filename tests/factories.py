@@ -16,6 +16,8 @@ _codes = itertools.count(1)
 
 # The sandbox provider's callback secret in tests (a server has none unless configured).
 SANDBOX_SECRET = "test-sandbox-secret"
+# A Fernet key sealing the tests' staff TOTP seeds (what OMNI_STAFF_KEYS holds on a server).
+STAFF_KEY = "x4YajqDD6CeQ_3z4GSLpuaPlHmQoRFr7Xb5x9I4bLoI="
 
 
 @dataclass(frozen=True)

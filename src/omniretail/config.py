@@ -38,6 +38,8 @@ class Settings(BaseSettings):
 
     # Fernet keys (comma-separated, newest first) sealing channel connection credentials.
     connector_keys: str = ""
+    # Fernet keys (comma-separated, newest first) sealing staff users' TOTP seeds.
+    staff_keys: str = ""
     # WeChat Pay APIv3: enabled when the APIv3 key is set; certificates is a PEM file path.
     wechatpay_mchid: str = ""
     wechatpay_api_v3_key: str = ""

@@ -147,10 +147,15 @@ async def test_journey_1_a_clerk_hands_over_a_pickup_placed_through_the_api(live
     await row.get_by_role("link", name="Pickup handover").click()
     await page.fill("#code", str(fulfilment["pickup_code"]))
     await page.click("#verify")
-    await expect(page.locator("#handed-over")).to_be_visible()
+    await expect(page.locator("#checked")).to_be_visible()
     await expect(page.locator("#customer-name")).to_have_text(CUSTOMER["name"])
     await expect(page.locator("#masked-phone")).to_have_text("138****8000")
-    await shot(page, journey, "4-handed-over")
+    await shot(page, journey, "4-checked")
+    checked = (await live.world.admin.get(f"/v1/orders/{order['id']}")).json()
+    assert checked["fulfillments"][0]["status"] == "ready"  # a check hands nothing over
+    await page.click("#confirm-handover")
+    await expect(page.locator("#handed-over")).to_be_visible()
+    await shot(page, journey, "5-handed-over")
     final = (await live.world.admin.get(f"/v1/orders/{order['id']}")).json()
     assert final["status"] == "completed"
     assert final["fulfillments"][0]["status"] == "handed_over"

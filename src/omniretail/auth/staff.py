@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from omniretail.auth.domain import Permission, Principal
 from omniretail.auth.models import Tenant
+from omniretail.auth.seeds import SeedSealer
 from omniretail.auth.staff_domain import (
     API_ROLE,
     DUMMY_HASH,
@@ -153,6 +154,7 @@ async def do_create_staff(
     if taken is not None:
         raise AlreadyExists("a staff user with this e-mail or phone already exists")
     secret = pyotp.random_base32() if totp else None
+    sealed = _sealer(uow).seal(secret) if secret else None
     user = StaffUser(
         email=email,
         phone=phone,
@@ -161,7 +163,7 @@ async def do_create_staff(
         role=role.value,
         locations=codes,
         language=language,
-        totp_secret=secret,
+        totp_secret=sealed,
         failed_signins=0,
         session_version=1,
     )
@@ -176,6 +178,10 @@ async def do_create_staff(
     if secret:
         out["totp_uri"] = pyotp.TOTP(secret).provisioning_uri(name=email or phone or "")
     return out
+
+
+def _sealer(uow: UnitOfWork) -> SeedSealer:
+    return SeedSealer.from_setting(uow.db.settings.staff_keys)
 
 
 async def _find(uow: UnitOfWork, login: str) -> StaffUser | None:
@@ -212,7 +218,8 @@ async def sign_in(
             raise AccountLocked("too many wrong passwords: try again later or ask an admin")
         ok = password_matches(password, user.password_hash)
         if ok and user.totp_secret:
-            ok = bool(totp_code) and pyotp.TOTP(user.totp_secret).verify(
+            seed = _sealer(uow).open(user.totp_secret)
+            ok = bool(totp_code) and pyotp.TOTP(seed).verify(
                 totp_code or "", for_time=now, valid_window=1
             )
         # The failure is counted in this transaction, which commits: the refusal is raised

@@ -26,7 +26,8 @@ class StaffUser(TenantScoped, Base):
     # Store roles act for these locations only (codes: immutable addresses).
     locations: Mapped[list[str]] = mapped_column(JsonType, default=list)
     language: Mapped[str] = mapped_column(sa.String(8), default="zh-CN")
-    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    # Sealed with OMNI_STAFF_KEYS (auth/seeds.py): a Fernet token, never the seed itself.
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(255))
     failed_signins: Mapped[int] = mapped_column(sa.Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     session_version: Mapped[int] = mapped_column(sa.Integer, default=1)

@@ -27,7 +27,7 @@ COUNTER_CHANNEL = "pos"  # orders taken at a store counter are the store POS cha
 ONLINE_PAYMENT = "sandbox"  # the built-in online provider; a real one plugs in the same way
 
 
-def _providers(request: Request) -> dict[str, PaymentProvider]:
+def payment_providers(request: Request) -> dict[str, PaymentProvider]:
     found: dict[str, PaymentProvider] = request.app.state.payment_providers
     return found
 
@@ -75,7 +75,7 @@ async def aisle_order(
                     attributed_staff=f"staff:{ctx.staff.id}",
                 ),
                 caller=caller,
-                providers=_providers(ctx.request),
+                providers=payment_providers(ctx.request),
             )
     except DomainError as exc:
         return ctx.error(exc)

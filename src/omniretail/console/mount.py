@@ -12,7 +12,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from omniretail.auth.throttle import FailureThrottle
-from omniretail.console import aisle, analytics, hq, hq_lists, signin, staff_admin, store
+from omniretail.console import (
+    aisle,
+    analytics,
+    guide,
+    hq,
+    hq_lists,
+    returns_desk,
+    signin,
+    staff_admin,
+    store,
+)
 from omniretail.console.context import CsrfRefused, SignInNeeded, render
 from omniretail.console.session import SessionCodec, clear
 
@@ -39,6 +49,8 @@ def install_console(app: FastAPI) -> None:
     )
     for router in (
         aisle.router,
+        returns_desk.router,
+        guide.router,
         signin.router,
         store.router,
         hq.router,

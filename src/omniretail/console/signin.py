@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from omniretail.auth.seeds import StaffKeysMissing
 from omniretail.auth.staff import SignInRefused, do_end_sessions, do_set_language, sign_in
 from omniretail.auth.throttle import FailureThrottle
 from omniretail.console.context import ConsoleDep, codec, render
@@ -16,6 +18,7 @@ from omniretail.db import Database
 from omniretail.errors import Unauthenticated
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+log = logging.getLogger("omniretail.console")
 
 Field = Annotated[str, Form(max_length=255)]
 
@@ -64,6 +67,9 @@ async def sign_in_submit(
     except Unauthenticated:  # locked
         throttle.record_failure(address)
         return _form(request, 423, "locked")
+    except StaffKeysMissing:
+        log.error("a staff user's TOTP seed cannot be opened: check OMNI_STAFF_KEYS")
+        return _form(request, 503, "unavailable")
     store = staff.locations[0] if staff.store_bound else None
     session = new_session(staff.tenant_id, staff.id, staff.session_version, store)
     target = f"/console/stores/{store}/queue" if store else "/console/dashboard"

@@ -1,11 +1,11 @@
-"""Store screens: today's queue (accept, pick list, ready, reject with a reason), pickup
-handover by code, and stock lookup here and nearby."""
+"""Store screens: today's queue, paginated (accept, pick list, ready, reject with a reason),
+pickup handover by code (check, then confirm), and stock lookup here and nearby."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from omniretail.auth.domain import Permission
@@ -18,7 +18,7 @@ from omniretail.inventory import service as inventory
 from omniretail.network import service as network
 from omniretail.orders import fulfilment, pickup
 from omniretail.orders.domain import Action, RejectReason
-from omniretail.orders.queue import fulfilment_location, order_customer, store_queue
+from omniretail.orders.queue import QUEUE_PAGE, fulfilment_location, order_customer, store_queue
 from omniretail.problems import status_for
 from omniretail.schemas import Code
 
@@ -29,28 +29,34 @@ NEARBY_KM = 20.0
 
 
 async def _queue_page(
-    ctx: ConsoleDep, store: str, status: int = 200, **extra: object
+    ctx: ConsoleDep, store: str, page: int = 1, per_page: int = QUEUE_PAGE
 ) -> HTMLResponse:
     async with ctx.uow() as uow:
         await network.location_ref(uow, store)
-        items = await store_queue(uow, location=store)
+        found = await store_queue(uow, location=store, page=page, per_page=per_page)
     return ctx.render(
         "queue.html",
-        status,
         store=store,
-        items=items,
+        items=found.items,
+        page=found.page,
+        per_page=per_page,
+        has_next=found.has_next,
         reasons=list(RejectReason),
         may_act=ctx.staff.can(Permission.FULFIL),
-        **extra,
     )
 
 
 @router.get("/queue")
-async def queue(store: Code, ctx: ConsoleDep) -> HTMLResponse:
+async def queue(
+    store: Code,
+    ctx: ConsoleDep,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = QUEUE_PAGE,
+) -> HTMLResponse:
     try:
         ctx.require(Permission.READ)
         ctx.require_store(store)
-        return await _queue_page(ctx, store)
+        return await _queue_page(ctx, store, page, per_page)
     except DomainError as exc:
         return ctx.error(exc)
 
@@ -115,22 +121,34 @@ async def handover_form(store: Code, ctx: ConsoleDep) -> HTMLResponse:
 
 @router.post("/handover")
 async def handover(
-    store: Code, ctx: ConsoleDep, code: Annotated[str, Form(max_length=32)] = ""
+    store: Code,
+    ctx: ConsoleDep,
+    code: Annotated[str, Form(max_length=32)] = "",
+    confirm: Annotated[str, Form(max_length=8)] = "",
 ) -> HTMLResponse:
-    """The same check as ``POST /v1/pickups/verify``: at this store only, once, when ready;
-    wrong codes count against this person at this store (not against the store's keys)."""
+    """Check first, then hand over. Without ``confirm`` the code is checked and the page shows
+    the order, its lines and the customer; a second, explicit post with ``confirm`` hands it
+    over (the same call as ``POST /v1/pickups/verify``: at this store only, once, when ready).
+    Wrong codes at either step count against this person at this store (not the store's keys).
+    """
+    confirmed = confirm == "yes"
     try:
         ctx.require(Permission.PICKUP_VERIFY)
         ctx.require_store(store)
         try:
             async with ctx.uow() as uow:
-                done = await pickup.do_verify_pickup(
-                    uow,
-                    code=code.strip(),
-                    location=store,
-                    actor=ctx.staff.actor,
-                    key_id=ctx.staff.throttle_id,
-                )
+                if confirmed:
+                    found = await pickup.do_verify_pickup(
+                        uow,
+                        code=code.strip(),
+                        location=store,
+                        actor=ctx.staff.actor,
+                        key_id=ctx.staff.throttle_id,
+                    )
+                else:
+                    found = await pickup.check_pickup_code(
+                        uow, code=code.strip(), location=store, key_id=ctx.staff.throttle_id
+                    )
         except (pickup.PickupCodeInvalid, pickup.PickupCodeUsed):
             async with ctx.uow() as uow:
                 await pickup.do_record_failed_attempt(
@@ -138,7 +156,7 @@ async def handover(
                 )
             raise
         async with ctx.uow() as uow:
-            customer_id = await order_customer(uow, done.order_id)
+            customer_id = await order_customer(uow, found.order_id)
             customer = await customers.get_customer(uow, customer_id) if customer_id else None
     except DomainError as exc:
         response = ctx.render("handover.html", 200, store=store, result=None, problem=exc)
@@ -154,7 +172,9 @@ async def handover(
     return ctx.render(
         "handover.html",
         store=store,
-        result=done,
+        result=found,
+        handed_over=confirmed,
+        code=code.strip(),
         customer_name=customer.name if customer else None,
         masked_phone=mask_phone(phone),
     )

@@ -76,20 +76,10 @@ async def check_attempts(
         )
 
 
-async def do_verify_pickup(
-    uow: UnitOfWork,
-    *,
-    code: str,
-    location: str,
-    actor: str,
-    key_id: int | None,
-    now: dt.datetime | None = None,
-) -> FulfilmentOut:
-    """Hand over the pickup whose code this is, at this store. Raises ``PickupCodeInvalid``
-    for an unknown code or another store's, ``PickupCodeUsed`` the second time,
-    ``PickupNotReady`` before the store marked it ready. The caller records a failed attempt
-    in its own transaction (:func:`do_record_failed_attempt`), since this one rolls back."""
-    now = now or utcnow()
+async def _ready_pickup(
+    uow: UnitOfWork, *, code: str, location: str, key_id: int | None, now: dt.datetime
+) -> tuple[int, Fulfilment]:
+    """The ready pickup with this code at this store, locked; raises as the API answers."""
     location_id, _ = await network.location_ref(uow, location)
     await check_attempts(uow, location_id, key_id, now)
     if not valid_pickup_code_shape(code):
@@ -107,6 +97,47 @@ async def do_verify_pickup(
         raise PickupCodeUsed("this code was already handed over")
     if status is not FulfilmentStatus.READY:
         raise PickupNotReady(f"the pickup is {status.value}")
+    return location_id, fulfilment
+
+
+async def check_pickup_code(
+    uow: UnitOfWork,
+    *,
+    code: str,
+    location: str,
+    key_id: int | None,
+    now: dt.datetime | None = None,
+) -> FulfilmentOut:
+    """The pickup this code would hand over, without handing it over: the same checks and the
+    same errors as :func:`do_verify_pickup`, so a person sees the order and the customer first.
+    The caller records a failed attempt, as for a verification."""
+    _, fulfilment = await _ready_pickup(
+        uow, code=code, location=location, key_id=key_id, now=now or utcnow()
+    )
+    order_id = await uow.session.scalar(
+        sa.select(Order.public_id).where(Order.id == fulfilment.order_id)
+    )
+    assert order_id is not None
+    return fulfilment_out(fulfilment, order_id)
+
+
+async def do_verify_pickup(
+    uow: UnitOfWork,
+    *,
+    code: str,
+    location: str,
+    actor: str,
+    key_id: int | None,
+    now: dt.datetime | None = None,
+) -> FulfilmentOut:
+    """Hand over the pickup whose code this is, at this store. Raises ``PickupCodeInvalid``
+    for an unknown code or another store's, ``PickupCodeUsed`` the second time,
+    ``PickupNotReady`` before the store marked it ready. The caller records a failed attempt
+    in its own transaction (:func:`do_record_failed_attempt`), since this one rolls back."""
+    now = now or utcnow()
+    location_id, fulfilment = await _ready_pickup(
+        uow, code=code, location=location, key_id=key_id, now=now
+    )
     order = await uow.session.scalar(
         sa.select(Order).where(Order.id == fulfilment.order_id).with_for_update()
     )

@@ -14,7 +14,7 @@ from omniretail.db import UnitOfWork, utcnow
 from omniretail.orders.domain import CLOSED, FulfilmentStatus, OrderStatus
 from omniretail.orders.models import Fulfilment, Order
 
-QUEUE_LIMIT = 200
+QUEUE_PAGE = 50
 _LIVE = [s.value for s in FulfilmentStatus if s not in CLOSED]
 
 
@@ -31,21 +31,36 @@ class QueueItem:
     lines: list[tuple[str, int]]
 
 
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    items: list[QueueItem]
+    page: int
+    has_next: bool
+
+
 async def store_queue(
-    uow: UnitOfWork, *, location: str, now: dt.datetime | None = None
-) -> list[QueueItem]:
-    """The location's fulfilments still to work on (pending to ready), soonest promise first."""
+    uow: UnitOfWork,
+    *,
+    location: str,
+    page: int = 1,
+    per_page: int = QUEUE_PAGE,
+    now: dt.datetime | None = None,
+) -> QueuePage:
+    """One page of the location's fulfilments still to work on (pending to ready), soonest
+    promise first; ``has_next`` when more follow (the queue has no cap, only pages)."""
     now = now or utcnow()
+    page = max(1, page)
     rows = (
         await uow.session.execute(
             sa.select(Fulfilment, Order.public_id, Order.number, Order.customer_id)
             .join(Order, Order.id == Fulfilment.order_id)
             .where(Fulfilment.location_code == location, Fulfilment.status.in_(_LIVE))
             .order_by(Fulfilment.promised_at.is_(None), Fulfilment.promised_at, Fulfilment.id)
-            .limit(QUEUE_LIMIT)
+            .offset((page - 1) * per_page)
+            .limit(per_page + 1)
         )
     ).all()
-    return [
+    items = [
         QueueItem(
             id=f.public_id,
             order_id=public_id,
@@ -57,8 +72,9 @@ async def store_queue(
             late=f.promised_at is not None and f.promised_at < now,
             lines=[(line.sku, line.qty) for line in f.lines],
         )
-        for f, public_id, number, customer_id in rows
+        for f, public_id, number, customer_id in rows[:per_page]
     ]
+    return QueuePage(items=items, page=page, has_next=len(rows) > per_page)
 
 
 async def fulfilment_location(uow: UnitOfWork, public_id: str) -> str | None:
