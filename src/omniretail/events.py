@@ -125,6 +125,7 @@ async def record_events(
 
 
 Handler = Callable[[UnitOfWork, Event], Awaitable[None]]
+BatchHandler = Callable[[UnitOfWork, list[Event]], Awaitable[None]]
 
 
 class HandlerRegistry:
@@ -132,13 +133,28 @@ class HandlerRegistry:
 
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = {}
+        self._batch_handlers: dict[str, BatchHandler] = {}
 
     def subscribe(self, event_type: str, handler: Handler) -> None:
         """``event_type`` ``"*"`` receives every event."""
         self._handlers.setdefault(event_type, []).append(handler)
 
+    def subscribe_batch(self, event_type: str, handler: BatchHandler) -> None:
+        """``handler`` receives all of a tenant's pending events of this type found in one
+        dispatcher pass, in one transaction (a burst of stock changes coalesced into one
+        delivery). Only for a type whose events need no per-aggregate order among other
+        types' events, and that has no per-event handler."""
+        if event_type in self._handlers or event_type == "*":
+            raise ValueError(f"{event_type} has per-event handlers")
+        self._batch_handlers[event_type] = handler
+
     def handlers_for(self, event_type: str) -> list[Handler]:
         return self._handlers.get(event_type, []) + self._handlers.get("*", [])
+
+    def batch_handler_for(self, event_type: str) -> BatchHandler | None:
+        if "*" in self._handlers:
+            return None  # a catch-all handler wants every event one by one
+        return self._batch_handlers.get(event_type)
 
 
 class Dispatcher:
@@ -208,9 +224,13 @@ class Dispatcher:
         delivered = 0
         held: set[tuple[str, str]] = set()
         silent: list[int] = []
+        batches: dict[tuple[int, str], list[Event]] = {}
         for event in events:
             aggregate = (event.aggregate_type, event.aggregate_id)
             if aggregate in held:
+                continue
+            if self.registry.batch_handler_for(event.type) is not None:
+                batches.setdefault((event.tenant_id, event.type), []).append(event)
                 continue
             handlers = self.registry.handlers_for(event.type)
             if not handlers:
@@ -220,6 +240,11 @@ class Dispatcher:
                 delivered += 1
             else:
                 held.add(aggregate)
+        for (_, event_type), batch in batches.items():
+            handler = self.registry.batch_handler_for(event_type)
+            assert handler is not None
+            if await self._deliver_together(batch, handler):
+                delivered += len(batch)
         if silent:
             async with self.db.uow(unscoped=True) as uow:
                 await uow.session.execute(
@@ -243,6 +268,24 @@ class Dispatcher:
         except Exception as exc:
             log.warning("event %s (%s) failed: %r", event.id, event.type, exc)
             await self._record_failure(event, exc)
+            return False
+
+    async def _deliver_together(self, batch: list[Event], handler: BatchHandler) -> bool:
+        """One transaction for the whole batch (all of one tenant and type): the handler's
+        writes and every event's "dispatched" mark commit together or not at all."""
+        try:
+            async with self.db.uow(batch[0].tenant_id) as uow:
+                await handler(uow, batch)
+                await uow.session.execute(
+                    sa.update(OutboxEvent)
+                    .where(OutboxEvent.id.in_([event.id for event in batch]))
+                    .values(dispatched_at=utcnow(), attempts=OutboxEvent.attempts + 1)
+                )
+            return True
+        except Exception as exc:
+            log.warning("%s events (%s) failed together: %r", len(batch), batch[0].type, exc)
+            for event in batch:
+                await self._record_failure(event, exc)
             return False
 
     async def _record_failure(self, event: Event, exc: Exception) -> None:

@@ -305,6 +305,40 @@ async def test_a_local_sale_lowers_the_platform_figure_less_the_channel_buffer(
     }
 
 
+async def test_a_burst_of_stock_changes_becomes_one_stock_request_per_sku(
+    world: World, app: FastAPI
+) -> None:
+    shop = await connect(world, "youzan", locations=["ST-A", "ST-B"])
+    await drain(app)
+    for _ in range(6):
+        await world.stock("ST-A", "TEE-S", 1)
+        await world.stock("ST-B", "TEE-S", 2)
+    await world.stock("ST-A", "TEE-M", 4)
+    await drain(app)
+    pushes = (await world.admin.get(f"/v1/connections/{shop.connection_id}/stock-pushes")).json()[
+        "items"
+    ]
+    assert sorted((p["sku"], p["qty"]) for p in pushes) == [("TEE-M", 4), ("TEE-S", 18)]
+
+
+async def test_a_platform_order_is_sourced_only_from_its_shops_locations(
+    world: World, app: FastAPI
+) -> None:
+    await world.stock("ST-A", "TEE-S", 5)  # nearer the buyer, but not this shop's
+    await world.stock("ST-C", "TEE-S", 1)
+    shop = await connect(world, "youzan", locations=["ST-C"])
+    await shop.push(paid_body("youzan", "L-1", [("TEE-S", 1)], 9900))
+    await shop.push(paid_body("youzan", "L-2", [("TEE-S", 1)], 9900))
+    await drain(app)
+    [order] = await _orders(world, "youzan")
+    detail = (await world.admin.get(f"/v1/orders/{order['id']}")).json()
+    assert detail["sourcing"]["chosen"] == ["ST-C"]
+    assert await world.on_hand("ST-C", "TEE-S") == {"on_hand": 1, "reserved": 1}
+    assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 5, "reserved": 0}
+    [parked] = await _messages(shop, world, "parked")
+    assert parked["platform_order_id"] == "L-2"
+
+
 async def test_a_storm_of_shuffled_duplicates_gives_each_order_once(
     world: World, app: FastAPI
 ) -> None:

@@ -173,3 +173,51 @@ async def test_killing_the_process_after_commit_loses_no_event(
     recorder = Recorder()
     assert await Dispatcher(db, registry_with(recorder, "channel.created")).run_until_idle() == 1
     assert recorder.seen == [("app", "channel.created", 0)]
+
+
+async def test_a_batch_handler_gets_a_burst_in_one_delivery_and_retries_it_whole(
+    db: Database, tenant: TenantHandle
+) -> None:
+    async with db.uow(tenant.id) as uow:
+        for n in range(5):
+            record_event(
+                uow, "stock.moved", aggregate_type="stock", aggregate_id=f"s{n % 2}", payload={}
+            )
+        record_event(uow, "thing.changed", aggregate_type="thing", aggregate_id="a", payload={})
+    deliveries: list[int] = []
+    failures = [1]
+
+    async def burst(uow: UnitOfWork, events: list[Event]) -> None:
+        await do_create_channel(
+            uow, code=f"burst-{len(deliveries)}", kind=ChannelKind.WEB, name="x"
+        )
+        if failures:
+            failures.pop()
+            raise RuntimeError("platform down")
+        deliveries.append(len(events))
+
+    recorder = Recorder()
+    registry = HandlerRegistry()
+    registry.subscribe("thing.changed", recorder)
+    registry.subscribe_batch("stock.moved", burst)
+    dispatcher = Dispatcher(db, registry)
+    assert await dispatcher.run_once() == 1  # the batch failed and rolled back as a whole
+    assert await pending(db) == 5
+    await dispatcher.run_until_idle()
+    assert await pending(db) == 0
+    assert deliveries == [5]
+    assert recorder.seen == [("a", "thing.changed", 0)]
+    async with db.uow(tenant.id) as uow:
+        codes = list(await uow.session.scalars(sa.text("SELECT code FROM channels")))
+    assert codes == ["burst-0"]
+
+
+def test_a_batch_handler_refuses_a_type_with_per_event_handlers() -> None:
+    registry = HandlerRegistry()
+    registry.subscribe("stock.moved", Recorder())
+
+    async def burst(uow: UnitOfWork, events: list[Event]) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="per-event"):
+        registry.subscribe_batch("stock.moved", burst)

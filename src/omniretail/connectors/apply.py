@@ -158,6 +158,7 @@ async def _checkout(
             providers=PLATFORM_TENDER,
             internal_payments=[PaymentIn(method="platform", amount=amount)],
             now=now,
+            sources=connection.locations,  # a shop sells only the stock of its own locations
         )
     return order.id
 

@@ -12,13 +12,14 @@ def subscribe(registry: HandlerRegistry, platforms: dict[str, Platform]) -> None
     async def on_message_received(uow: UnitOfWork, event: Event) -> None:
         await apply.do_apply_message(uow, message_id=int(event.payload["message_id"]))
 
-    async def on_availability_changed(uow: UnitOfWork, event: Event) -> None:
-        await stock.do_push_stock(
+    async def on_availability_changed(uow: UnitOfWork, events: list[Event]) -> None:
+        # A burst (a checkout's lines, a receipt of thousands) is one delivery: one stock
+        # request per (connection, SKU), whatever the number of changes behind it.
+        await stock.do_push_stock_changes(
             uow,
-            sku=str(event.payload["sku"]),
-            location=str(event.payload["location"]),
+            changes={(str(e.payload["sku"]), str(e.payload["location"])) for e in events},
             platforms=platforms,
         )
 
     registry.subscribe("connector.message_received", on_message_received)
-    registry.subscribe("inventory.availability_changed", on_availability_changed)
+    registry.subscribe_batch("inventory.availability_changed", on_availability_changed)

@@ -31,25 +31,26 @@ async def connection_available(uow: UnitOfWork, connection: Connection, sku: str
     return max(0, free - buffers.skus.get(sku, buffers.default))
 
 
-async def do_push_stock(
+async def do_push_stock_changes(
     uow: UnitOfWork,
     *,
-    sku: str,
-    location: str | None,
+    changes: set[tuple[str, str]],
     platforms: dict[str, Platform],
     now: dt.datetime | None = None,
 ) -> int:
-    """Push ``sku`` to every active connection served by ``location`` (all, if None) whose
-    figure moved since its last push; returns how many pushes were recorded."""
+    """Coalesce stock changes, given as (SKU, location), into at most one push per
+    (connection, SKU) for the active connections that those locations serve; a SKU whose
+    figure did not move for a connection is not pushed. Returns how many were recorded."""
     now = now or utcnow()
     connections = (
         await uow.session.scalars(sa.select(Connection).where(Connection.active.is_(True)))
     ).all()
     pushed = 0
     for connection in connections:
-        if location is not None and location not in connection.locations:
-            continue
-        pushed += await _push_one(uow, connection, sku, platforms[connection.platform], now)
+        served = set(connection.locations)
+        skus = sorted({sku for sku, location in changes if location in served})
+        for sku in skus:
+            pushed += await _push_one(uow, connection, sku, platforms[connection.platform], now)
     await uow.flush()
     return pushed
 

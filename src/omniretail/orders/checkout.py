@@ -74,6 +74,7 @@ class Draft:
     reservation_id: int | None = None
     # The ids of the plan's locations as the plan's own query read them (no second look-up).
     location_ids: dict[str, int] = field(default_factory=dict)
+    sources: frozenset[str] | None = None  # the only locations it may be sourced from
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +111,16 @@ async def do_place_order(
     internal_payments: Sequence[PaymentIn] = (),
     now: dt.datetime | None = None,
     prepared: Prepared | None = None,
+    sources: Sequence[str] | None = None,
 ) -> OrderOut:
     """Place the order in the caller's unit of work. ``data.payments`` are the client's
     tenders and may never name an internal method (422 on the field, nothing changes);
     ``internal_payments`` are added by the code path that owns them (exchange credit,
     platform-collected money). ``prepared`` (the quote and plan worked out before the write
     lock, already confirmed still valid) is used instead of pricing and sourcing again; holds
-    still re-check the stock and re-plan when it moved."""
+    still re-check the stock and re-plan when it moved. ``sources``, when given, are the only
+    locations the order may ship from or have its pickup lines sent from (a platform shop's
+    own locations); ``prepared`` is then ignored."""
     now = now or utcnow()
     check_client_payments(data.payments, providers)
     for payment in internal_payments:
@@ -128,7 +132,11 @@ async def do_place_order(
     mode = data.fulfillment.mode
     await _check_references(uow, data, caller)
     customer_id = await _customer(uow, data.customer_id)
-    draft = Draft(public_id=new_public_id("ord"))
+    draft = Draft(
+        public_id=new_public_id("ord"), sources=None if sources is None else frozenset(sources)
+    )
+    if sources is not None:
+        prepared = None  # planned over every location: plan again within the sources
 
     quote = (
         prepared.quote
@@ -397,12 +405,13 @@ async def _plan(
             [{"field": "fulfillment.address", "message": "outside every delivery radius"}],
         )
     max_shipments = 1 if mode is Mode.LOCAL_DELIVERY else int(settings.get("max_shipments", 3))
-    plan = source_order(lines, found.candidates, Policy(max_shipments=max_shipments))
+    candidates = _within_sources(found.candidates, draft.sources)
+    plan = source_order(lines, candidates, Policy(max_shipments=max_shipments))
     if not plan.complete:
         raise _short(plan)
     draft.plan = [(s.location, s.distance_km, list(s.lines)) for s in plan.shipments]
     draft.transfers = []
-    draft.sourcing = _explain(mode, plan) | {"considered": len(found.candidates)}
+    draft.sourcing = _explain(mode, plan) | {"considered": len(candidates)}
     draft.location_ids = {code: loc.id for code, loc in found.locations.items()}
 
 
@@ -446,7 +455,9 @@ async def _plan_pickup(
         (c for c in here.candidates if c.code == code),
         Candidate(code, 0.0, {}, "not a pickup location"),
     )
-    local, transfer, whole = plan_pickup(lines, at_store, found.candidates)
+    local, transfer, whole = plan_pickup(
+        lines, at_store, _within_sources(found.candidates, draft.sources)
+    )
     alternatives = [{"location": c.code, "distance_km": c.distance_km} for c in whole]
     if at_store.excluded is not None:
         raise PickupUnavailable(
@@ -474,6 +485,12 @@ async def _plan_pickup(
         "transfers": draft.transfers,
         "alternatives": alternatives,
     }
+
+
+def _within_sources(
+    candidates: Sequence[Candidate], sources: frozenset[str] | None
+) -> list[Candidate]:
+    return [c for c in candidates if sources is None or c.code in sources]
 
 
 def _short(plan: Plan) -> InsufficientStock:
