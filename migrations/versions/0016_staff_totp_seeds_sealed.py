@@ -1,7 +1,7 @@
 """staff users' TOTP seeds sealed at rest (Fernet with OMNI_STAFF_KEYS)
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-11-27 01:49:13.146923
 
 The column widens to hold a Fernet token, and every seed stored in clear before is sealed
@@ -19,7 +19,7 @@ from omniretail.auth.seeds import SeedSealer, is_sealed
 from omniretail.config import Settings
 
 revision: str = '0016'
-down_revision: str | Sequence[str] | None = '0014'
+down_revision: str | Sequence[str] | None = '0015'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
