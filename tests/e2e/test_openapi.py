@@ -49,7 +49,8 @@ def api_routes(app: FastAPI) -> dict[str, APIRoute]:
     return {
         found.original_route.name: found.original_route
         for found in iter_route_contexts(app.routes)
-        if isinstance(found.original_route, APIRoute)
+        # The console's pages are routes too, some with the same names: not the API's.
+        if isinstance(found.original_route, APIRoute) and found.original_route.include_in_schema
     }
 
 
