@@ -257,7 +257,12 @@ async def drive_httpx(base: str, path: Path, seconds: float) -> Figures:
     samples: list[float] = []
     failed = 0
     limits = httpx.Limits(max_connections=CONNECTIONS)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits) as client:
+    # A loaded machine (shared cores) can take seconds per checkout: wait for it rather than
+    # abort the whole run on httpx's five-second default.
+    timeout = httpx.Timeout(60.0)
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=timeout
+    ) as client:
         deadline = time.perf_counter() + seconds
 
         async def worker() -> None:

@@ -76,6 +76,10 @@ async def get_tenant(uow: UnitOfWork) -> Tenant:
     tenant = await uow.session.get(Tenant, uow.require_tenant())
     if tenant is None:
         raise NotFound("tenant", uow.tenant_id)
+    # Held for the unit of work: the session's identity map keeps unchanged rows only weakly,
+    # so a use case that asks twice (SQLite's checkout confirms its quote, then places the
+    # order) would otherwise read the row twice. Expiry (a rollback) still reloads it.
+    uow.session.info["tenant"] = tenant
     return tenant
 
 
