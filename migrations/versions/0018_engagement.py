@@ -1,8 +1,8 @@
-"""engagement: outbound messages, campaigns and their targets
+"""engagement: outbound messages, campaigns and their targets, presence checks
 
 Revision ID: 0018
 Revises: 0014
-Create Date: 2026-11-27 01:51:34.743240
+Create Date: 2026-11-27 02:09:43.844539
 """
 
 from collections.abc import Sequence
@@ -73,6 +73,18 @@ def upgrade() -> None:
         batch_op.create_index('ix_engagement_messages_due', ['status', 'next_attempt_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_engagement_messages_tenant_id'), ['tenant_id'], unique=False)
 
+    op.create_table('engagement_presence_checks',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.String(length=32), nullable=False),
+    sa.Column('last_at', omniretail.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_engagement_presence_checks_tenant_id_tenants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_engagement_presence_checks')),
+    sa.UniqueConstraint('tenant_id', 'customer_id', name=op.f('uq_engagement_presence_checks_tenant_id_customer_id'))
+    )
+    with op.batch_alter_table('engagement_presence_checks', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_engagement_presence_checks_tenant_id'), ['tenant_id'], unique=False)
+
     op.create_table('engagement_campaign_targets',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('campaign_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -108,6 +120,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_engagement_campaign_targets_campaign_id'))
 
     op.drop_table('engagement_campaign_targets')
+    with op.batch_alter_table('engagement_presence_checks', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_engagement_presence_checks_tenant_id'))
+
+    op.drop_table('engagement_presence_checks')
     with op.batch_alter_table('engagement_messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_engagement_messages_tenant_id'))
         batch_op.drop_index('ix_engagement_messages_due')

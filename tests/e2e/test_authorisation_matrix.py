@@ -618,6 +618,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/campaigns/{code}/results"): Rule(
         HQ, lambda t: ("/v1/campaigns/probe/results", None, None), foreign=False
     ),
+    ("POST", "/v1/presence"): Rule(
+        SELLERS,
+        lambda t: ("/v1/presence", None, {"customer_id": t.customer, "lat": 31.23, "lng": 121.47}),
+    ),
 }
 
 # Operations that take no API key, and what authenticates them instead.

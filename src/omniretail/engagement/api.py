@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from omniretail.auth.domain import Permission
-from omniretail.engagement import campaigns, messages
+from omniretail.engagement import campaigns, messages, presence
 from omniretail.engagement.domain import MessageStatus
 from omniretail.engagement.schemas import (
     CampaignIn,
@@ -18,6 +18,8 @@ from omniretail.engagement.schemas import (
     CampaignResults,
     OutboundMessageIn,
     OutboundMessageOut,
+    PresenceIn,
+    PresenceOut,
 )
 from omniretail.schemas import Code, Page
 from omniretail.web import CtxDep, IdPageDep, keyed_page
@@ -105,3 +107,15 @@ async def campaign_results(code: Code, ctx: CtxDep) -> CampaignResults:
     ctx.require(Permission.ENGAGEMENT_WRITE)
     async with ctx.uow() as uow:
         return await campaigns.campaign_results(uow, code=code)
+
+
+@router.post("/presence", response_model=PresenceOut)
+async def report_presence(body: PresenceIn, ctx: CtxDep) -> PresenceOut:
+    """A customer's app says where they are: the nearest store within ``radius_km`` and its
+    store-only offer, messaged on a consented medium once a day per store. One report a minute
+    per customer (429 otherwise)."""
+    ctx.require(Permission.EVENTS_WRITE)
+    async with ctx.uow() as uow:
+        return await presence.do_report_presence(
+            uow, customer_id=body.customer_id, lat=body.lat, lng=body.lng, radius_km=body.radius_km
+        )

@@ -16,12 +16,10 @@ import secrets
 import sqlalchemy as sa
 
 from omniretail.auth import service as auth
-from omniretail.customers import service as customers
 from omniretail.db import Database, UnitOfWork, dialect_insert, utcnow
 from omniretail.engagement import messages
 from omniretail.engagement.domain import (
     FREQUENCY_WINDOW,
-    MEDIUM_PREFERENCE,
     CampaignKind,
     Medium,
     Outcome,
@@ -132,17 +130,6 @@ async def _orders_with(
     return _bought([o for _, o in placed], sku)
 
 
-async def _reachable_medium(uow: UnitOfWork, customer_id: str) -> Medium | None:
-    customer = await customers.get_customer(uow, customer_id)
-    held = {i.type.value for i in customer.identities}
-    for medium in MEDIUM_PREFERENCE:
-        if medium.identity_type in held and await customers.may_send_offer(
-            uow, customer_id=customer_id, channel=medium.consent_channel
-        ):
-            return medium
-    return None
-
-
 async def _offer(
     uow: UnitOfWork, campaign: Campaign, target: CampaignTarget, medium: Medium, now: dt.datetime
 ) -> None:
@@ -189,7 +176,7 @@ async def _decide(uow: UnitOfWork, target: CampaignTarget, now: dt.datetime) -> 
         if send_at > now:
             target.due_at = send_at  # quiet hours: checked again when they end
             return
-        medium = await _reachable_medium(uow, target.customer_id)
+        medium = await messages.reachable_medium(uow, target.customer_id)
         if medium is None:
             target.outcome = Outcome.NO_CONSENT.value
         elif (

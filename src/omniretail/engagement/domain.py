@@ -178,6 +178,8 @@ class Outcome(StrEnum):
 
 
 FREQUENCY_WINDOW = dt.timedelta(days=7)
+# A customer's app may report presence once a minute.
+PRESENCE_INTERVAL = dt.timedelta(seconds=60)
 
 
 def in_holdout(campaign_code: str, customer_id: str, percent: int) -> bool:

@@ -22,6 +22,7 @@ from omniretail.db import Database, UnitOfWork, dialect_insert, utcnow
 from omniretail.engagement.domain import (
     CLAIM_LEASE,
     MAX_ATTEMPTS,
+    MEDIUM_PREFERENCE,
     Medium,
     MessageStatus,
     TemplateError,
@@ -291,3 +292,15 @@ async def count_offers(uow: UnitOfWork, *, customer_id: str, since: dt.datetime)
         )
     )
     return int(count or 0)
+
+
+async def reachable_medium(uow: UnitOfWork, customer_id: str) -> Medium | None:
+    """The preferred medium on which the customer both agreed to offers and can be reached."""
+    customer = await customers.get_customer(uow, customer_id)
+    held = {i.type.value for i in customer.identities}
+    for medium in MEDIUM_PREFERENCE:
+        if medium.identity_type in held and await customers.may_send_offer(
+            uow, customer_id=customer_id, channel=medium.consent_channel
+        ):
+            return medium
+    return None

@@ -91,3 +91,15 @@ class CampaignTarget(TenantScoped, Base):
     coupon: Mapped[str | None] = mapped_column(sa.String(64))
     message_id: Mapped[str | None] = mapped_column(sa.String(32))
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class PresenceCheck(TenantScoped, Base):
+    """When a customer last reported presence: the per-customer rate limit of
+    ``POST /v1/presence`` (one conditional update decides, however many arrive at once)."""
+
+    __tablename__ = "engagement_presence_checks"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(32))
+    last_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

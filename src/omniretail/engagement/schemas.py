@@ -89,3 +89,30 @@ class CampaignResults(BaseModel):
     conversion_holdout: float | None = Field(
         description="share of the control group who bought the SKU after their check"
     )
+
+
+class PresenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lng: Annotated[float, Field(ge=-180, le=180)]
+    radius_km: Annotated[float, Field(gt=0, le=5)] = 1.0
+
+
+class NearbyStore(BaseModel):
+    code: str
+    name: str
+    distance_km: float
+
+
+class StoreOffer(BaseModel):
+    promotion: str
+    title: str
+
+
+class PresenceOut(BaseModel):
+    store: NearbyStore | None
+    offer: StoreOffer | None
+    message_id: str | None = Field(description="the offer's message, when one was queued")
+    reason: str | None = Field(description="why no offer was sent, when none was")
