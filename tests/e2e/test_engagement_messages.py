@@ -17,6 +17,7 @@ from omniretail.db import Database, utcnow
 from omniretail.engagement import messages
 from omniretail.engagement.domain import MAX_ATTEMPTS, Medium
 from omniretail.engagement.senders import simulated_senders
+from omniretail.jobs import build_jobs, run_due
 from tests.customers_factories import ident, make_channels, make_customer
 from tests.factories import Api, TenantHandle, make_key
 
@@ -227,3 +228,16 @@ async def test_another_tenants_message_is_not_found(
     assert (await rival.get("/v1/messages")).json()["items"] == []
     assert (await rival.get("/v1/messages", customer_id=cid)).status_code == 404
     assert (await rival.post("/v1/messages", offer(cid))).status_code == 404
+
+
+async def test_the_job_runner_sends_due_messages(
+    admin: Api, db: Database, tenant: TenantHandle
+) -> None:
+    cid = await consenting_customer(db, tenant, admin)
+    mid = (await admin.post("/v1/messages", offer(cid))).json()["id"]
+    senders = simulated_senders()
+    jobs = build_jobs({}, senders=senders)
+    assert {"deliver messages", "evaluate campaigns"} <= {job.name for job in jobs}
+    await run_due(db, jobs, {}, 0.0)
+    assert [d.message_id for d in senders[Medium.SMS].journal] == [mid]
+    assert (await admin.get(f"/v1/messages/{mid}")).json()["status"] == "sent"
