@@ -27,6 +27,7 @@ from omniretail.connectors.vault import CredentialVault
 from omniretail.console.mount import install_console
 from omniretail.customers import api as customers_api
 from omniretail.db import Database
+from omniretail.engagement import api as engagement_api
 from omniretail.events import Dispatcher
 from omniretail.imports import api as imports_api
 from omniretail.inventory import api as inventory_api
@@ -63,6 +64,7 @@ ROUTERS = [
     customers_api.router,
     loyalty_api.router,
     analytics_api.router,
+    engagement_api.router,
 ]
 
 

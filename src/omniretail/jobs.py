@@ -1,7 +1,8 @@
 """Periodic jobs: unpaid orders past their window, expired stock holds, points expiry, old
-idempotency keys. ``omni worker`` runs them, and so does ``omni serve`` unless
-``OMNI_RUN_DISPATCHER=false``. Every job is safe to run in several processes at once: each
-change it makes is a conditional update that only one of them can win."""
+idempotency keys, outbound messages and delayed campaign checks. ``omni worker`` runs them,
+and so does ``omni serve`` unless ``OMNI_RUN_DISPATCHER=false``. Every job is safe to run in
+several processes at once: each change it makes is a conditional update that only one of
+them can win."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from omniretail.analytics.stock import project_stock_everywhere
 from omniretail.db import Database, utcnow
+from omniretail.engagement.campaigns import evaluate_due_targets
+from omniretail.engagement.domain import Medium
+from omniretail.engagement.messages import deliver_due_messages
+from omniretail.engagement.senders import Sender, simulated_senders
 from omniretail.idempotency import purge_idempotency_keys
 from omniretail.inventory.jobs import release_expired_everywhere
 from omniretail.loyalty.jobs import expire_points_everywhere
@@ -63,10 +68,27 @@ async def _release_expired_holds(db: Database, now: dt.datetime) -> int:
     return await release_expired_everywhere(db, now)
 
 
+async def _evaluate_campaigns(db: Database, now: dt.datetime) -> int:
+    return await evaluate_due_targets(db, now=now)
+
+
+def _deliver_messages(senders: Mapping[Medium, Sender]) -> JobFn:
+    async def run(db: Database, now: dt.datetime) -> int:
+        return await deliver_due_messages(db, senders, now=now)
+
+    return run
+
+
 def build_jobs(
-    providers: dict[str, PaymentProvider], *, hold_expiry_seconds: float = 5
+    providers: dict[str, PaymentProvider],
+    *,
+    hold_expiry_seconds: float = 5,
+    senders: Mapping[Medium, Sender] | None = None,
 ) -> list[Job]:
+    """``senders``: the message gateways (the local simulators unless given)."""
     return [
+        Job("deliver messages", 5, _deliver_messages(senders or simulated_senders())),
+        Job("evaluate campaigns", 30, _evaluate_campaigns),
         Job("release expired stock holds", hold_expiry_seconds, _release_expired_holds),
         Job("cancel unpaid orders", 30, _cancel_unpaid(providers)),
         Job("expire points", 3600, _expire_points),

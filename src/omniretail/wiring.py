@@ -6,6 +6,7 @@ from omniretail.analytics import projection as analytics
 from omniretail.connectors import handlers as connectors
 from omniretail.connectors.platforms import builtin_platforms
 from omniretail.customers import handlers as customers
+from omniretail.engagement import handlers as engagement
 from omniretail.events import HandlerRegistry
 from omniretail.loyalty import handlers as loyalty
 from omniretail.orders import handlers as orders
@@ -27,6 +28,8 @@ def build_registry() -> HandlerRegistry:
     # The data hub's facts follow the same events (idempotent per order and return).
     for event_type, handler in analytics.HANDLERS.items():
         registry.subscribe(event_type, handler)
+    # Campaigns start their clocks on a try-on (idempotent per campaign, customer and SKU).
+    registry.subscribe("customer.tried_on", engagement.on_tried_on)
     # Channel connectors apply platform messages and push stock figures out.
     connectors.subscribe(registry, builtin_platforms())
     return registry

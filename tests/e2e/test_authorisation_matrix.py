@@ -585,6 +585,49 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/customers/{customer_id}/memberships"): Rule(
         EVERY, lambda t: (f"/v1/customers/{t.customer}/memberships", None, None)
     ),
+    # Engagement (issue 16): messaging customers is head office's; another tenant's customer
+    # and message are not found (tests/e2e/test_engagement_messages.py probes a real message).
+    ("POST", "/v1/messages"): Rule(
+        HQ,
+        lambda t: (
+            "/v1/messages",
+            None,
+            {
+                "customer_id": t.customer,
+                "medium": "sms",
+                "template": "pickup_ready",
+                "params": {"order": t.order, "store": t.location, "code": "000000"},
+            },
+        ),
+    ),
+    ("GET", "/v1/messages"): Rule(
+        HQ, lambda t: ("/v1/messages", {"customer_id": t.customer}, None)
+    ),
+    ("GET", "/v1/messages/{message_id}"): Rule(
+        HQ, lambda t: ("/v1/messages/msg_probe", None, None), foreign=False
+    ),
+    ("POST", "/v1/campaigns"): Rule(
+        HQ,
+        lambda t: (
+            "/v1/campaigns",
+            None,
+            {"code": "probe", "title": "Probe", "skus": [t.sku], "promotion": t.promotion},
+        ),
+    ),
+    ("GET", "/v1/campaigns"): Rule(HQ, lambda t: ("/v1/campaigns", None, None), foreign=False),
+    ("GET", "/v1/campaigns/{code}"): Rule(
+        HQ, lambda t: ("/v1/campaigns/probe", None, None), foreign=False
+    ),
+    ("POST", "/v1/campaigns/{code}/stop"): Rule(
+        HQ, lambda t: ("/v1/campaigns/probe/stop", None, None), foreign=False
+    ),
+    ("GET", "/v1/campaigns/{code}/results"): Rule(
+        HQ, lambda t: ("/v1/campaigns/probe/results", None, None), foreign=False
+    ),
+    ("POST", "/v1/presence"): Rule(
+        SELLERS,
+        lambda t: ("/v1/presence", None, {"customer_id": t.customer, "lat": 31.23, "lng": 121.47}),
+    ),
 }
 
 # Operations that take no API key, and what authenticates them instead.

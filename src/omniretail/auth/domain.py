@@ -43,6 +43,7 @@ class Permission(StrEnum):
     ANALYTICS_READ = "analytics:read"  # the data hub: HQ and analysts; a store its own figures
     TENANT_SETTINGS = "tenant:settings"  # read and change the tenant's settings: admin only
     CONNECTIONS_MANAGE = "connections:manage"  # platform credentials and mappings: admin only
+    ENGAGEMENT_WRITE = "engagement:write"  # message customers, run campaigns: head office
 
 
 _ALL = frozenset(Permission)

@@ -27,6 +27,7 @@ from omniretail.customers.service import (
 )
 from omniretail.db import UnitOfWork
 from omniretail.errors import NotFound, ValidationFailed
+from omniretail.events import record_event
 
 
 async def _check_channels(uow: UnitOfWork, lines: Sequence[BehaviourIn]) -> None:
@@ -54,6 +55,7 @@ async def do_record_behaviour(
     by_identity: dict[Identity, Customer] = {}
     rows: list[dict[str, Any]] = []
     seen: dict[tuple[int, str], dt.datetime] = {}
+    tried_on: list[tuple[str, BehaviourIn]] = []
     errors = []
     for i, line in enumerate(lines):
         if line.customer_id is not None:
@@ -93,9 +95,26 @@ async def do_record_behaviour(
         )
         key = (customer.id, line.channel)
         seen[key] = max(seen.get(key, line.at), line.at)
+        if line.type == BehaviourType.TRY_ON.label and line.sku:
+            tried_on.append((customer.public_id, line))
     if errors:
         raise ValidationFailed("unknown customer", errors)
     await uow.session.execute(sa.insert(BehaviourEvent), rows)
+    # A try-on is the one behaviour other contexts react to (engagement's campaigns).
+    for public_id, line in tried_on:
+        record_event(
+            uow,
+            "customer.tried_on",
+            aggregate_type="customer",
+            aggregate_id=public_id,
+            payload={
+                "customer_id": public_id,
+                "sku": line.sku,
+                "location": line.location,
+                "channel": line.channel,
+                "at": line.at.isoformat(),
+            },
+        )
     for (customer_pk, channel), at in seen.items():
         await touch_channel(uow, customer_pk, channel, at)
     customers = {c.public_id for c in [*by_id.values(), *by_identity.values()]}

@@ -1,0 +1,1 @@
+"""Engagement: outbound messages to customers, and the campaigns that send them."""
