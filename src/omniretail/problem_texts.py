@@ -34,6 +34,16 @@ PROBLEM_TEXTS: dict[str, tuple[str, str, str]] = {
     # The contexts' errors
     "sign_in_refused": ("Wrong sign-in", "登录失败", "账号或密码错误"),
     "account_locked": ("Account locked", "账号已锁定", "失败次数过多，账号已暂时锁定"),
+    "staff_keys_missing": (
+        "No key is configured for TOTP seeds",
+        "未配置动态码密钥",
+        "请先设置 OMNI_STAFF_KEYS，才能开启或校验动态码",
+    ),
+    "no_consent": (
+        "The customer has not agreed to offers on this channel",
+        "顾客未同意通过该渠道接收优惠",
+        "该顾客未授权在此渠道接收营销信息",
+    ),
     "payment_declined": ("Payment declined", "支付被拒绝", "支付渠道拒绝了这笔付款"),
     "payment_mismatch": (
         "Payments do not add up to the total",
