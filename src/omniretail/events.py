@@ -237,13 +237,20 @@ class Dispatcher:
         delivered = 0
         held: set[tuple[str, str]] = set()
         silent: list[int] = []
+        # Batched types first: they are the latency-bound ones (stock figures to platforms)
+        # and need no order relative to other types' events.
         batches: dict[tuple[int, str], list[Event]] = {}
         for event in events:
-            aggregate = (event.aggregate_type, event.aggregate_id)
-            if aggregate in held:
-                continue
             if self.registry.batch_handler_for(event.type) is not None:
                 batches.setdefault((event.tenant_id, event.type), []).append(event)
+        for (_, event_type), batch in batches.items():
+            handler = self.registry.batch_handler_for(event_type)
+            assert handler is not None
+            if await self._deliver_together(batch, handler):
+                delivered += len(batch)
+        for event in events:
+            aggregate = (event.aggregate_type, event.aggregate_id)
+            if aggregate in held or self.registry.batch_handler_for(event.type) is not None:
                 continue
             handlers = self.registry.handlers_for(event.type)
             if not handlers:
@@ -253,11 +260,6 @@ class Dispatcher:
                 delivered += 1
             else:
                 held.add(aggregate)
-        for (_, event_type), batch in batches.items():
-            handler = self.registry.batch_handler_for(event_type)
-            assert handler is not None
-            if await self._deliver_together(batch, handler):
-                delivered += len(batch)
         if silent:
             async with self.db.uow(unscoped=True) as uow:
                 await uow.session.execute(
