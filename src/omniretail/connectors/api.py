@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from omniretail.auth.domain import Permission
 from omniretail.connectors import inbound, service, stock
 from omniretail.connectors.models import Connection
-from omniretail.connectors.platforms.base import Acknowledgement, Platform
+from omniretail.connectors.platforms.base import Platform
 from omniretail.connectors.schemas import (
     ConnectionCheckOut,
     ConnectionIn,
@@ -24,7 +24,6 @@ from omniretail.connectors.schemas import (
 from omniretail.connectors.vault import CredentialVault
 from omniretail.db import Database, UnitOfWork
 from omniretail.errors import NotFound, ValidationFailed
-from omniretail.group_commit import group_commit
 from omniretail.schemas import Page
 from omniretail.web import Ctx, CtxDep, PageDep, ServerIdPath, keyed_page, page
 
@@ -198,27 +197,16 @@ async def receive_push(
         tenant_id = await inbound.tenant_of_connection(
             uow, platform=platform, public_id=connection_id
         )
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    query = dict(request.query_params)
-    vault = _vault(request)
-
-    async def store(uow: UnitOfWork) -> Acknowledgement:
+    async with db.uow(tenant_id) as uow:
         ack, _ = await inbound.do_receive_push(
             uow,
             public_id=connection_id,
             platform=plugin,
-            headers=headers,
-            query=query,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            query=dict(request.query_params),
             body=body,
-            vault=vault,
+            vault=_vault(request),
         )
-        return ack
-
-    # A burst of pushes to one shop shares one transaction and one commit (each push in its
-    # own savepoint, so a forged one stores nothing); each is acknowledged once durable.
-    ack: Acknowledgement = await group_commit(db).run(
-        ("hooks", connection_id), tenant_id=tenant_id, work=store
-    )
     if isinstance(ack.body, str):
         return PlainTextResponse(ack.body)
     return JSONResponse(ack.body)
