@@ -43,6 +43,7 @@ from omniretail.payments.providers import builtin_providers
 from omniretail.payments.wechatpay import WeChatPayProvider
 from omniretail.pricing import api as pricing_api
 from omniretail.problems import install_error_handlers, problem
+from omniretail.relay import NatsRelay
 from omniretail.returns import api as returns_api
 from omniretail.wiring import build_registry
 
@@ -139,7 +140,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     settings = settings or Settings()
     database = db or Database(settings)
     registry = build_registry()
-    dispatcher = Dispatcher(database, registry)
+    dispatcher = Dispatcher(
+        database, registry, relay=NatsRelay(settings.nats_url) if settings.nats_url else None
+    )
     database.on_outbox_commit(dispatcher.wake)
     heads = script_heads()
     providers = builtin_providers(settings.sandbox_secret())

@@ -46,6 +46,7 @@ from omniretail.logs import configure_logging, logging_config
 from omniretail.metrics import prepare_multiprocess_metrics
 from omniretail.migrate import upgrade
 from omniretail.payments.providers import SandboxProvider, builtin_providers
+from omniretail.relay import NatsRelay
 from omniretail.wiring import build_registry
 
 app = typer.Typer(help="Omniretail: omnichannel retail platform.", no_args_is_help=True)
@@ -374,7 +375,10 @@ def worker(
     configure_logging(Settings().log_level)
 
     async def work(db: Database) -> int:
-        dispatcher = Dispatcher(db, build_registry())
+        nats_url = db.settings.nats_url
+        dispatcher = Dispatcher(
+            db, build_registry(), relay=NatsRelay(nats_url) if nats_url else None
+        )
         providers = builtin_providers(db.settings.sandbox_secret())
         if once:
             await run_due(db, build_jobs(providers), {}, 0.0)

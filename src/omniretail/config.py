@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         secret = self.sandbox_payment_secret
         return secret.get_secret_value() if secret is not None else None
 
+    # When set (nats://host:4222), the outbox also relays every event to NATS JetStream.
+    nats_url: str | None = None
+
     # Fernet keys (comma-separated, newest first) sealing channel connection credentials.
     connector_keys: str = ""
     # Fernet keys (comma-separated, newest first) sealing staff users' TOTP seeds.

@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -125,6 +125,14 @@ async def record_events(
 
 
 Handler = Callable[[UnitOfWork, Event], Awaitable[None]]
+
+
+class EventRelay(Protocol):
+    """Where events also go past this process (NATS JetStream, see ``omniretail.relay``)."""
+
+    async def publish(self, events: Sequence[Event]) -> None: ...
+
+
 BatchHandler = Callable[[UnitOfWork, list[Event]], Awaitable[None]]
 
 
@@ -165,8 +173,10 @@ class Dispatcher:
         *,
         batch_size: int = 200,
         max_attempts: int = 10,
+        relay: EventRelay | None = None,
     ) -> None:
         self.db = db
+        self.relay = relay
         self.registry = registry
         self.batch_size = batch_size
         self.max_attempts = max_attempts
@@ -221,16 +231,26 @@ class Dispatcher:
                 )
             ).all()
             events = [_to_event(row) for row in rows]
+        if self.relay is not None:
+            # Before any is marked dispatched: a failure here leaves them all pending.
+            await self.relay.publish(events)
         delivered = 0
         held: set[tuple[str, str]] = set()
         silent: list[int] = []
+        # Batched types first: they are the latency-bound ones (stock figures to platforms)
+        # and need no order relative to other types' events.
         batches: dict[tuple[int, str], list[Event]] = {}
         for event in events:
-            aggregate = (event.aggregate_type, event.aggregate_id)
-            if aggregate in held:
-                continue
             if self.registry.batch_handler_for(event.type) is not None:
                 batches.setdefault((event.tenant_id, event.type), []).append(event)
+        for (_, event_type), batch in batches.items():
+            handler = self.registry.batch_handler_for(event_type)
+            assert handler is not None
+            if await self._deliver_together(batch, handler):
+                delivered += len(batch)
+        for event in events:
+            aggregate = (event.aggregate_type, event.aggregate_id)
+            if aggregate in held or self.registry.batch_handler_for(event.type) is not None:
                 continue
             handlers = self.registry.handlers_for(event.type)
             if not handlers:
@@ -240,11 +260,6 @@ class Dispatcher:
                 delivered += 1
             else:
                 held.add(aggregate)
-        for (_, event_type), batch in batches.items():
-            handler = self.registry.batch_handler_for(event_type)
-            assert handler is not None
-            if await self._deliver_together(batch, handler):
-                delivered += len(batch)
         if silent:
             async with self.db.uow(unscoped=True) as uow:
                 await uow.session.execute(

@@ -15,7 +15,7 @@ from omniretail.auth.domain import Role
 from omniretail.connectors import service, stock
 from omniretail.connectors.models import Connection
 from omniretail.connectors.platforms import builtin_platforms
-from omniretail.connectors.simulator import cancel_body, paid_body
+from omniretail.connectors.simulator import cancel_body, paid_body, refund_body
 from omniretail.connectors.vault import CredentialVault, VaultNotConfigured
 from omniretail.db import Database
 from tests.connectors_world import (
@@ -337,6 +337,38 @@ async def test_a_platform_order_is_sourced_only_from_its_shops_locations(
     assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 5, "reserved": 0}
     [parked] = await _messages(shop, world, "parked")
     assert parked["platform_order_id"] == "L-2"
+
+
+@pytest.mark.parametrize("platform", ["douyin", "youzan", "xiaohongshu"])
+async def test_a_refund_after_delivery_is_a_return_and_before_shipping_a_cancel(
+    world: World, app: FastAPI, platform: str
+) -> None:
+    await world.stock("ST-A", "TEE-S", 2)
+    shop = await connect(world, platform)
+    await shop.push(paid_body(platform, "R-1", [("TEE-S", 1)], 9900))
+    await shop.push(paid_body(platform, "R-2", [("TEE-S", 1)], 9900))
+    await drain(app)
+    by_platform_id = {m["platform_order_id"]: m["order_id"] for m in await _messages(shop, world)}
+    delivered = (await world.admin.get(f"/v1/orders/{by_platform_id['R-1']}")).json()
+    fulfilment = delivered["fulfillments"][0]["id"]
+    for action in ("accept", "ship", "deliver"):
+        step = await world.admin.post(
+            "/v1/fulfillments/actions",
+            {"actions": [{"fulfillment_id": fulfilment, "action": action}]},
+        )
+        assert step.json()["succeeded"] == 1, step.text
+    for order_id in ("R-1", "R-2"):
+        assert (await shop.push(refund_body(platform, order_id))).status_code == 200
+    await drain(app)
+    [ret] = (await world.admin.get(f"/v1/orders/{by_platform_id['R-1']}/returns")).json()
+    assert ret["status"] == "completed"
+    assert [(line["sku"], line["qty"]) for line in ret["lines"]] == [("TEE-S", 1)]
+    assert ret["refund_total"] == 9900
+    cancelled = (await world.admin.get(f"/v1/orders/{by_platform_id['R-2']}")).json()
+    assert cancelled["status"] == "cancelled"
+    # one sold and returned to the shelf, one held and released: both back
+    assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 2, "reserved": 0}
+    assert not await _messages(shop, world, "parked")
 
 
 async def test_a_storm_of_shuffled_duplicates_gives_each_order_once(

@@ -1,11 +1,13 @@
 """Applying stored platform messages (worker side): a paid order becomes our order through
-checkout with the platform tender; a cancel or refund cancels it. Whatever the order and
+checkout with the platform tender; a cancel, or a refund before hand-over, cancels it; a
+refund after hand-over is a return. Whatever the order and
 number of messages, one platform order gives at most one order of ours, and a cancel that
 overtook its "paid" message still wins. What cannot be applied is parked with its reason."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,13 +22,17 @@ from omniretail.db import UnitOfWork, utcnow
 from omniretail.errors import DomainError
 from omniretail.orders import checkout, fulfilment
 from omniretail.orders.checkout import Caller, PaymentMismatch
-from omniretail.orders.domain import OrderStatus
+from omniretail.orders.domain import DONE, OrderStatus
 from omniretail.orders.queries import get_order
-from omniretail.orders.schemas import OrderIn, PaymentIn
+from omniretail.orders.schemas import OrderIn, OrderOut, PaymentIn
 from omniretail.payments.providers import PaymentProvider, PlatformProvider
+from omniretail.returns import service as returns
+from omniretail.returns.schemas import ReturnIn, ReturnLineIn
 
 # Platform orders are paid with the platform tender only; refunding it is bookkeeping.
 PLATFORM_TENDER: dict[str, PaymentProvider] = {"platform": PlatformProvider()}
+# A refund of an order whose goods reached the buyer is a return, not a cancel.
+HANDED_OVER = frozenset({OrderStatus.COMPLETED, OrderStatus.PARTIALLY_FULFILLED})
 
 
 class Unappliable(Exception):
@@ -97,12 +103,15 @@ async def _apply(
             return "the platform cancelled it before it was applied: no order"
         known.order_id, note = await _place(uow, row.parsed, connection, now)
         return f"order placed{note}"
-    known.cancelled = True
     if known.order_id is None:
+        known.cancelled = True
         return "cancel recorded before the order: it will not be placed"
     order = await get_order(uow, known.order_id)
     if order.status is OrderStatus.CANCELLED:
         return "repeat: the order was already cancelled"
+    if Action(row.action) is Action.REFUNDED and order.status in HANDED_OVER:
+        return await _return(uow, order, connection, now)
+    known.cancelled = True
     try:
         async with uow.session.begin_nested():
             await fulfilment.do_cancel_order(
@@ -115,6 +124,42 @@ async def _apply(
     except DomainError as exc:
         raise Unappliable(f"cannot cancel {known.order_id}: {exc}") from exc
     return "order cancelled"
+
+
+async def _return(
+    uow: UnitOfWork, order: OrderOut, connection: Connection, now: dt.datetime
+) -> str:
+    """A refund after the goods were handed over: the platform confirms a return-and-refund
+    once the merchant has the goods back, so the return is received at once where they were
+    sent from, restocked, and refunded over the platform tender (bookkeeping)."""
+    delivered: Counter[str] = Counter()
+    for f in order.fulfillments:
+        if f.status in DONE:
+            delivered.update({line.sku: line.qty for line in f.lines})
+    returned = Counter({line.sku: line.returned_qty for line in order.lines})
+    left = delivered - returned
+    if not left:
+        return "repeat: everything handed over was already returned"
+    at = next(f.location for f in order.fulfillments if f.status in DONE)
+    try:
+        data = ReturnIn(
+            order_id=order.id,
+            channel=connection.channel_code,
+            location=at,
+            lines=[ReturnLineIn(sku=sku, qty=qty) for sku, qty in sorted(left.items())],
+        )
+        async with uow.session.begin_nested():
+            ret = await returns.do_create_return(
+                uow,
+                data=data,
+                actor=f"connector:{connection.public_id}",
+                caller_location=None,
+                providers=PLATFORM_TENDER,
+                now=now,
+            )
+    except (DomainError, ValidationError) as exc:
+        raise Unappliable(f"cannot return {order.id}: {exc}") from exc
+    return f"refunded after hand-over: return {ret.id} received at {at}"
 
 
 async def _place(

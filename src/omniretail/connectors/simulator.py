@@ -72,6 +72,23 @@ def cancel_body(platform: str, order_id: str) -> bytes:
     return json.dumps(_wechat("channels_ec_order_cancel", info, 1700000100)).encode()
 
 
+def refund_body(platform: str, order_id: str) -> bytes:
+    """A refund (or after-sale) completed on the platform; WeChat 小店's refund events are
+    not mapped yet."""
+    if platform == "douyin":
+        text = json.dumps({"p_id": order_id, "aftersale_id": f"as-{order_id}"})
+        return json.dumps([{"tag": "200", "msg_id": f"m-refund-{order_id}", "data": text}]).encode()
+    if platform == "youzan":
+        msg = {"tid": order_id}
+        return json.dumps(
+            _youzan("trade_refund_RefundSuccess", f"yz-refund-{order_id}", msg)
+        ).encode()
+    if platform == "xiaohongshu":
+        data = {"orderId": order_id, "returnsId": f"rt-{order_id}"}
+        return json.dumps([_xhs("msg_after_sale_create", data)]).encode()
+    raise ValueError(f"no refund message for {platform}")
+
+
 def _youzan(kind: str, msg_id: str, msg: dict[str, Any]) -> dict[str, Any]:
     return {
         "client_id": "simulator",
