@@ -21,6 +21,8 @@ from omniretail.auth.staff_domain import MAX_FAILURES, StaffRole
 from omniretail.config import Settings
 from omniretail.console.mount import SIGNIN_FAILURES
 from omniretail.db import Database
+from omniretail.events import Dispatcher
+from omniretail.wiring import build_registry
 from tests.conftest import empty_all_tables
 from tests.console_helpers import PASSWORD, make_staff
 from tests.factories import SANDBOX_SECRET, Api, TenantHandle, make_tenant
@@ -247,7 +249,22 @@ async def test_journey_4_the_dashboard_gmv_by_channel_is_the_sum_of_the_orders(l
         }
         placed = await api.post("/v1/orders", body)
         assert placed.status_code == 201, placed.text
-        totals[channel] = totals.get(channel, 0) + placed.json()["totals"]["total"]
+        order = placed.json()
+        await paid_online(world, order)
+        fulfilment = order["fulfillments"][0]
+        for action in ("accept", "ready"):
+            done = await world.keys["store_a"].post(
+                f"/v1/fulfillments/{fulfilment['id']}/{action}", {}
+            )
+            assert done.status_code == 200, done.text
+        handed = await world.keys["store_a"].post(
+            "/v1/pickups/verify", {"code": fulfilment["pickup_code"], "location": "ST-A"}
+        )
+        assert handed.status_code == 200, handed.text
+        totals[channel] = totals.get(channel, 0) + order["totals"]["total"]
+    # One more order placed but never completed: sales count completed orders only.
+    assert (await world.order(world.keys["app"])).status_code == 201
+    await Dispatcher(live.db, build_registry()).run_until_idle()  # the analytics projection
     await make_staff(live.db, live.tenant, StaffRole.ANALYST, "analyst@acme.test")
     page = await live.page(journey)
     await live.sign_in(page, "analyst@acme.test")
@@ -262,7 +279,7 @@ async def test_journey_4_the_dashboard_gmv_by_channel_is_the_sum_of_the_orders(l
     }
     assert shown == totals
     await page.click("header >> text=Orders")
-    await expect(page.locator("#orders tbody tr")).to_have_count(3)
+    await expect(page.locator("#orders tbody tr")).to_have_count(4)
     await page.locator("#orders tbody a").first.click()
     await expect(page.locator("#sourcing")).to_contain_text("ST-A")
     await shot(page, journey, "2-order-sourcing")

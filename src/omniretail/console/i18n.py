@@ -41,6 +41,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "confirm_handover": ("确认交付", "Confirm handover"),
     "cancel": ("取消", "Cancel"),
     "returns_desk": ("退换货", "Returns desk"),
+    "net": ("净额", "net"),
+    "sales_from_facts": (
+        "成交额为已完成订单（扣除折扣、不含运费），按商户所在时区的自然日统计；净额扣除退款",
+        "GMV counts completed orders (after discounts, before delivery) on the tenant's local "
+        "day; net is after refunds",
+    ),
     "guide": ("导购", "Guide"),
     "phone_or_member": ("顾客手机或会员码", "Member's phone or member code"),
     "identify": ("识别会员", "Identify"),
