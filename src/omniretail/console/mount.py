@@ -12,7 +12,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from omniretail.auth.throttle import FailureThrottle
-from omniretail.console import aisle, guide, hq, hq_lists, returns_desk, signin, staff_admin, store
+from omniretail.console import (
+    aisle,
+    guide,
+    hq,
+    hq_keys,
+    hq_lists,
+    returns_desk,
+    signin,
+    staff_admin,
+    store,
+)
 from omniretail.console.context import CsrfRefused, SignInNeeded, render
 from omniretail.console.session import SessionCodec, clear
 
@@ -41,6 +51,7 @@ def install_console(app: FastAPI) -> None:
         aisle.router,
         returns_desk.router,
         guide.router,
+        hq_keys.router,
         signin.router,
         store.router,
         hq.router,
