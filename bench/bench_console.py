@@ -15,9 +15,11 @@ from omniretail.app import create_app
 from omniretail.auth import service as auth
 from omniretail.catalog import service as catalog
 from omniretail.config import Settings
+from omniretail.customers import search as customer_search
 from omniretail.db import Database
 from omniretail.demo import DEMO_SLUG, seed_demo
 from omniretail.migrate import upgrade
+from omniretail.orders import queries
 
 ROUNDS = 60
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -63,11 +65,21 @@ async def main() -> None:
         tenant_id = await auth.tenant_id_by_slug(uow, DEMO_SLUG)
     async with db.uow(tenant_id) as uow:
         sku = (await catalog.all_products(uow))[0].variants[0].sku
+        order = (await queries.list_orders(uow, limit=1))[0][1]
+        person = (await customer_search.list_customers(uow, limit=1))[0][1]
     pages = [
         (clerk, f"/console/stores/{store}/queue"),
         (clerk, f"/console/stores/{store}/handover"),
         (clerk, f"/console/stores/{store}/stock?q={sku}"),
+        (clerk, f"/console/stores/{store}/returns?q={order.number}"),
+        (clerk, f"/console/stores/{store}/returns/{order.id}"),
+        (clerk, f"/console/stores/{store}/guide?customer={person.id}"),
         (hq, "/console/dashboard"),
+        (hq, "/console/inventory"),
+        (hq, "/console/inventory?watch=low"),
+        (hq, "/console/customers"),
+        (hq, f"/console/customers/{person.id}"),
+        (hq, "/console/keys"),
     ]
     for client, path in pages:
         print(f"   GET {path}: {summary(await _time(client, path))}", flush=True)

@@ -21,11 +21,13 @@ from omniretail.auth.staff_domain import MAX_FAILURES, StaffRole
 from omniretail.config import Settings
 from omniretail.console.mount import SIGNIN_FAILURES
 from omniretail.db import Database
+from omniretail.events import Dispatcher
+from omniretail.wiring import build_registry
 from tests.conftest import empty_all_tables
 from tests.console_helpers import PASSWORD, make_staff
 from tests.e2e.test_analytics_fulfilment_stock import history
 from tests.factories import SANDBOX_SECRET, Api, TenantHandle, make_tenant
-from tests.orders_world import CUSTOMER, PRICES, World, build_world, paid_online
+from tests.orders_world import CUSTOMER, PRICES, World, build_world, paid_online, tee_sold_at_st_a
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -248,7 +250,22 @@ async def test_journey_4_the_dashboard_gmv_by_channel_is_the_sum_of_the_orders(l
         }
         placed = await api.post("/v1/orders", body)
         assert placed.status_code == 201, placed.text
-        totals[channel] = totals.get(channel, 0) + placed.json()["totals"]["total"]
+        order = placed.json()
+        await paid_online(world, order)
+        fulfilment = order["fulfillments"][0]
+        for action in ("accept", "ready"):
+            done = await world.keys["store_a"].post(
+                f"/v1/fulfillments/{fulfilment['id']}/{action}", {}
+            )
+            assert done.status_code == 200, done.text
+        handed = await world.keys["store_a"].post(
+            "/v1/pickups/verify", {"code": fulfilment["pickup_code"], "location": "ST-A"}
+        )
+        assert handed.status_code == 200, handed.text
+        totals[channel] = totals.get(channel, 0) + order["totals"]["total"]
+    # One more order placed but never completed: sales count completed orders only.
+    assert (await world.order(world.keys["app"])).status_code == 201
+    await Dispatcher(live.db, build_registry()).run_until_idle()  # the analytics projection
     await make_staff(live.db, live.tenant, StaffRole.ANALYST, "analyst@acme.test")
     page = await live.page(journey)
     await live.sign_in(page, "analyst@acme.test")
@@ -263,7 +280,7 @@ async def test_journey_4_the_dashboard_gmv_by_channel_is_the_sum_of_the_orders(l
     }
     assert shown == totals
     await page.click("header >> text=Orders")
-    await expect(page.locator("#orders tbody tr")).to_have_count(3)
+    await expect(page.locator("#orders tbody tr")).to_have_count(4)
     await page.locator("#orders tbody a").first.click()
     await expect(page.locator("#sourcing")).to_contain_text("ST-A")
     await shot(page, journey, "2-order-sourcing")
@@ -308,8 +325,66 @@ async def test_journey_5_sign_out_csrf_and_throttled_passwords(live: Live) -> No
     await shot(page, journey, "4-throttled")
 
 
-async def test_journey_6_hq_reads_the_data_hub_as_charts(live: Live) -> None:
-    journey = "6-analytics"
+async def test_journey_6_a_clerk_takes_a_return_after_seeing_the_refund(live: Live) -> None:
+    journey = "6-returns-desk"
+    sale = await tee_sold_at_st_a(live.world)
+    await make_staff(
+        live.db, live.tenant, StaffRole.STORE_CLERK, "clerk@acme.test", locations=["ST-A"]
+    )
+    page = await live.page(journey)
+    await live.sign_in(page, "clerk@acme.test")
+    await page.click("header >> text=Returns desk")
+    await page.fill("input[name=q]", str(sale["number"]))
+    await page.click("#find")
+    await page.locator(f"#o-{sale['id']} a").click()
+    await page.fill("input[name='qty_TEE-S']", "1")
+    await shot(page, journey, "1-order")
+    await page.click("#quote")
+    tender = page.locator("#quote-tenders tr[data-method='card_present']")
+    await expect(tender).to_have_attribute("data-amount", "9900")
+    await shot(page, journey, "2-refund-quoted")
+    assert (await live.world.admin.get(f"/v1/orders/{sale['id']}/returns")).json() == []
+    await page.click("#confirm-return")
+    await expect(page.locator("#return-taken")).to_be_visible()
+    await shot(page, journey, "3-return-taken")
+    returns = (await live.world.admin.get(f"/v1/orders/{sale['id']}/returns")).json()
+    assert [r["refund_total"] for r in returns] == [9900]
+
+
+async def test_journey_7_a_guide_identifies_a_member_and_sees_what_is_here(live: Live) -> None:
+    journey = "7-guide"
+    world = live.world
+    member = await world.keys["app"].post(
+        "/v1/customers",
+        {"name": CUSTOMER["name"], "identities": [{"type": "phone", "value": CUSTOMER["phone"]}]},
+    )
+    assert member.status_code == 201, member.text
+    viewed = {
+        "type": "view",
+        "customer_id": member.json()["id"],
+        "sku": "TEE-S",
+        "channel": "app",
+        "at": "2026-11-01T10:00:00+08:00",
+    }
+    assert (await world.admin.post("/v1/events", {"events": [viewed]})).status_code < 300
+    await world.stock("ST-A", "TEE-M", 3)
+    await make_staff(
+        live.db, live.tenant, StaffRole.STORE_CLERK, "guide@acme.test", locations=["ST-A"]
+    )
+    page = await live.page(journey)
+    await live.sign_in(page, "guide@acme.test")
+    await page.click("header >> text=Guide")
+    await page.fill("input[name=q]", CUSTOMER["phone"])
+    await page.click("#identify")
+    await expect(page.locator("#member-name")).to_have_text(CUSTOMER["name"])
+    await expect(page.locator("#member-phone")).to_have_text("138****8000")
+    await expect(page.locator("#suggestions tr[data-sku='TEE-M']")).to_be_visible()
+    await expect(page.locator("#activity .event-view")).to_have_count(1)
+    await shot(page, journey, "1-member")
+
+
+async def test_journey_8_hq_reads_the_data_hub_as_charts(live: Live) -> None:
+    journey = "8-analytics"
     await history(live.world, live.db, live.tenant)
     await make_staff(live.db, live.tenant, StaffRole.ANALYST, "analyst@acme.test")
     page = await live.page(journey)

@@ -311,9 +311,17 @@ async def list_tenants(uow: UnitOfWork) -> list[dict[str, Any]]:
     ]
 
 
-async def list_keys(uow: UnitOfWork) -> list[dict[str, Any]]:
-    """The tenant's API keys, without their secrets: the lookup part names a key in logs."""
-    rows = (await uow.session.scalars(sa.select(ApiKey).order_by(ApiKey.id))).all()
+async def list_keys(
+    uow: UnitOfWork, *, limit: int | None = None, after: int | None = None
+) -> list[dict[str, Any]]:
+    """The tenant's API keys, without their secrets: the lookup part names a key in logs.
+    Oldest first; with ``limit``, one page of ``limit + 1`` rows after the key id ``after``."""
+    query = sa.select(ApiKey).order_by(ApiKey.id)
+    if after is not None:
+        query = query.where(ApiKey.id > after)
+    if limit is not None:
+        query = query.limit(limit + 1)
+    rows = (await uow.session.scalars(query)).all()
     return [
         {
             "id": k.id,

@@ -1,29 +1,69 @@
-"""HQ screens: the dashboard and CSV imports with a dry-run preview."""
+"""HQ screens: the dashboard (sales from the analytics facts) and CSV imports with a dry-run
+preview."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Form, UploadFile
 from fastapi.responses import HTMLResponse
 
+from omniretail.analytics import service as analytics
+from omniretail.analytics.domain import local_day
+from omniretail.analytics.schemas import SalesBy, SalesRow
 from omniretail.auth.domain import Permission
 from omniretail.console.context import ConsoleDep
+from omniretail.db import UnitOfWork, utcnow
 from omniretail.errors import DomainError, Forbidden, ValidationFailed
 from omniretail.imports import service as imports
 from omniretail.imports.service import ImportRejected, Kind
-from omniretail.orders.queue import dashboard_figures
+from omniretail.orders.queue import Operations, operations_today
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 _WRITE = {Kind.LOCATIONS: Permission.LOCATIONS_WRITE, Kind.PRODUCTS: Permission.CATALOG_WRITE}
 MAX_UPLOAD = 8 * 1024 * 1024
+STORES_SHOWN = 15
 
 
 def _hq_only(ctx: ConsoleDep) -> None:
     if ctx.staff.store_bound:
         raise Forbidden("HQ screens are for HQ roles")
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    currency: str
+    sales_today: SalesRow
+    sales_last_7_days: SalesRow
+    gmv_by_channel: dict[str, int]
+    gmv_by_store: dict[str, int]
+    operations: Operations
+
+
+async def dashboard_figures(
+    uow: UnitOfWork, *, currency: str, timezone: str, now: dt.datetime | None = None
+) -> Figures:
+    """Sales from the analytics facts (completed orders less returns, on the tenant's local
+    day): today against the 7 days before it, by channel and by credited store; and the live
+    operations from the order core."""
+    today = local_day(now or utcnow(), timezone)
+    week = (today - dt.timedelta(days=7), today - dt.timedelta(days=1))
+    by_channel = await analytics.sales_report(uow, start=today, end=today, by=SalesBy.CHANNEL)
+    by_store = await analytics.sales_report(uow, start=today, end=today, by=SalesBy.LOCATION)
+    before = await analytics.sales_report(uow, start=week[0], end=week[1], by=SalesBy.CHANNEL)
+    stores = sorted((r for r in by_store.rows if r.key), key=lambda r: -r.gross)[:STORES_SHOWN]
+    return Figures(
+        currency=currency,
+        sales_today=by_channel.total,
+        sales_last_7_days=before.total,
+        gmv_by_channel={str(r.key): r.gross for r in by_channel.rows},
+        gmv_by_store={str(r.key): r.gross for r in stores},
+        operations=await operations_today(uow, timezone=timezone, now=now),
+    )
 
 
 @router.get("/dashboard")
@@ -43,7 +83,7 @@ async def dashboard(ctx: ConsoleDep) -> HTMLResponse:
             "names": list(figures.gmv_by_store),
             "values": [v / 100 for v in figures.gmv_by_store.values()],
         },
-        "mode": [{"name": k, "value": v} for k, v in figures.orders_by_mode.items()],
+        "mode": [{"name": k, "value": v} for k, v in figures.operations.orders_by_mode.items()],
     }
     return ctx.render("dashboard.html", figures=figures, charts=json.dumps(charts))
 

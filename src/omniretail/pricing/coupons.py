@@ -92,6 +92,21 @@ async def do_create_coupon(uow: UnitOfWork, *, data: CouponIn) -> CouponOut:
     return coupon_out(coupon)
 
 
+async def list_coupons(
+    uow: UnitOfWork, *, promotion: str, limit: int, after: str | None = None
+) -> list[CouponOut]:
+    """One promotion's coupons by code, ``limit + 1`` of them (the extra says more follow)."""
+    query = (
+        sa.select(Coupon)
+        .where(Coupon.promotion_code == promotion)
+        .order_by(Coupon.code)
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(Coupon.code > after)
+    return [coupon_out(c) for c in await uow.session.scalars(query)]
+
+
 async def get_coupon(uow: UnitOfWork, code: str) -> CouponOut:
     coupon = await uow.session.scalar(sa.select(Coupon).where(Coupon.code == code))
     if coupon is None:
