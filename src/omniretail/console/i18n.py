@@ -227,7 +227,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "gmv_by_channel_period": ("各渠道成交额", "GMV by channel"),
     "customers_by_channels": ("全渠道顾客价值", "Customers by channels used"),
     "channels_used": ("购买渠道数", "Channels used"),
-    "customers": ("顾客数", "Customers"),
+    "customer_count": ("顾客数", "Customers"),
     "repurchase_rate": ("复购率", "Repurchase rate"),
     "ltv": ("人均净销售额", "Net sales per customer"),
     "fulfilment_sources": ("门店发货与仓库发货", "Ship-from-store vs warehouse"),
