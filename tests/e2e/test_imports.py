@@ -212,7 +212,7 @@ async def test_bad_rows_are_reported_in_chinese_by_accept_language_or_the_tenant
         body = response.json()
         assert response.status_code == 422
         assert (body["code"], body["type"]) == (english["code"], english["type"])
-        assert body["title"] == "文件中有错误行，未导入任何数据"
+        assert body["title"] == "文件中有错误行，未导入任何数据"  # noqa: RUF001
         assert english["title"] == "The file has bad rows; nothing was imported"
         lines = [(e["line"], e["field"]) for e in body["errors"]]
         assert lines == [(e["line"], e["field"]) for e in english["errors"]]  # type: ignore[attr-defined]

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Chinese text uses full-width punctuation, on purpose)
 """Each finding of a CSV check in Chinese; English stays as the checks word it."""
 
 from __future__ import annotations
