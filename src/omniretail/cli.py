@@ -561,8 +561,19 @@ def sandbox_sign(
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    locale: Annotated[
+        str,
+        typer.Option(
+            help="zh-CN or en: the language of the demo's store, product and channel names "
+            "and of its tenant locale (codes and SKUs are the same in both)"
+        ),
+    ] = "zh-CN",
+) -> None:
     """Migrate, seed the demo retailer (once) and print an admin key for it."""
+    if locale not in LOCALES:
+        _fail(f"--locale is one of {', '.join(LOCALES)}")
+        raise typer.Exit(2)
     with _database_errors():
         upgrade(Settings().database_url)
     with Progress(
@@ -583,7 +594,7 @@ def demo() -> None:
                 task, description=message("demo_step", cli_locale(), step=name), completed=done
             )
 
-        result = _run(lambda db: seed_demo(db, progress=step))
+        result = _run(lambda db: seed_demo(db, locale=locale, progress=step))
     _print_json(
         {
             "tenant": result["tenant"],
