@@ -24,30 +24,36 @@ TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_kn
 
 
 class KeyIn(Input):
-    role: Role
-    location: Code | None = None
-    channel: Code | None = None
-    label: Annotated[str, Field(max_length=200)] | None = None
+    role: Role = Field(description="admin, ops, store, channel or analyst")
+    location: Code | None = Field(
+        None, description="a store role's location code (the key acts for that store only)"
+    )
+    channel: Code | None = Field(
+        None, description="a channel role's channel code (the key sells on that channel only)"
+    )
+    label: Annotated[str, Field(max_length=200)] | None = Field(
+        None, description="a note for people, e.g. who holds the key"
+    )
 
 
 class KeyOut(Output):
-    id: int
+    id: int = Field(description="the key's id (for `omni key revoke` and DELETE /v1/keys/{id})")
     key: Annotated[str | None, SHOWN_ONCE] = Field(
         description="shown only in this response (null on an idempotent replay)"
     )
-    role: Role
-    location: str | None
-    channel: str | None
-    label: str | None
+    role: Role = Field(description="admin, ops, store, channel or analyst")
+    location: str | None = Field(description="the store a store key acts for, else null")
+    channel: str | None = Field(description="the channel a channel key sells on, else null")
+    label: str | None = Field(description="the note given when it was made")
 
 
 class MeOut(Output):
-    tenant: str
-    currency: str
-    timezone: str
-    role: Role
-    location: str | None
-    channel: str | None
+    tenant: str = Field(description="the tenant's slug")
+    currency: str = Field(description="the tenant's ISO 4217 currency code, e.g. CNY")
+    timezone: str = Field(description="the tenant's IANA time zone, e.g. Asia/Shanghai")
+    role: Role = Field(description="the calling key's role")
+    location: str | None = Field(description="a store key's location code, else null")
+    channel: str | None = Field(description="a channel key's channel code, else null")
 
 
 class DeliveryFees(Input):
@@ -137,8 +143,10 @@ class SettingsOut(Output):
     pickup_promise_hours: int = 2
     transfer_promise_hours: int = 24
     returns: ReturnRulesOut = ReturnRulesOut()
-    locale: Locale = "en"
-    timezone: str = "Asia/Shanghai"
+    locale: Locale = Field(
+        "en", description="language of problems and CSV reports without Accept-Language"
+    )
+    timezone: str = Field("Asia/Shanghai", description="the tenant's IANA time zone")
 
 
 class SettingChangeOut(Output):
