@@ -4,13 +4,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit bench clean
+LOCK := requirements.lock
 
-$(STAMP): pyproject.toml
+.PHONY: run test lint unit bench clean lock
+
+# Installs the locked versions (requirements.lock, made by `make lock`) of the runtime and dev stacks.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c $(LOCK) -e '.[dev]'
 	touch $@
+
+## lock: re-resolve requirements.lock from pyproject.toml (newest versions within its bounds)
+lock:
+	test -x $(BIN)/pip || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q pip-tools
+	$(BIN)/pip-compile -q --upgrade --extra dev --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links -o $(LOCK) pyproject.toml
 
 # The sandbox gateway's callback secret for this checkout: random, made once, never committed.
 SANDBOX_SECRET := .sandbox-secret

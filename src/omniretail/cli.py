@@ -36,7 +36,7 @@ from omniretail.demo import DEMO_SLUG, DEMO_STEPS, seed_demo
 from omniretail.demo_history import has_history, seed_history
 from omniretail.errors import DomainError
 from omniretail.events import Dispatcher
-from omniretail.i18n import LOCALES, cli_locale, message
+from omniretail.i18n import LOCALES, choose_cli_locale, cli_locale, message
 from omniretail.imports import service as imports
 from omniretail.imports.encoding import DecodedFile, decode_csv, encode_csv
 from omniretail.imports.service import Kind
@@ -46,6 +46,7 @@ from omniretail.logs import configure_logging, logging_config
 from omniretail.metrics import prepare_multiprocess_metrics
 from omniretail.migrate import upgrade
 from omniretail.payments.providers import SandboxProvider, builtin_providers
+from omniretail.problem_texts import problem_detail
 from omniretail.relay import NatsRelay
 from omniretail.wiring import build_registry
 
@@ -85,13 +86,11 @@ def _run(work: Callable[[Database], Awaitable[T]]) -> T:
         try:
             return asyncio.run(main())
         except DomainError as exc:
-            _fail(f"{exc.detail} ({exc.code})")
+            locale = exc.extra.pop("locale", None) or cli_locale()
+            detail = exc.detail if exc.locale else problem_detail(exc.code, locale, exc.detail)
+            _fail(f"{detail} ({exc.code})")
             for item in exc.extra.get("errors", []):
-                where = (
-                    message("line", cli_locale(), line=item["line"]) + ", "
-                    if "line" in item
-                    else ""
-                )
+                where = message("line", locale, line=item["line"]) + ", " if "line" in item else ""
                 err.print(f"  - {where}{item.get('field')}: {item.get('message')}")
             raise typer.Exit(2) from exc
 
@@ -129,8 +128,20 @@ def _options(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
     ] = False,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            help="en or zh-CN: the language of messages and error reports "
+            "(default OMNI_LANG, else the tenant's locale, else LANG)",
+        ),
+    ] = None,
 ) -> None:
     """Omniretail: omnichannel retail platform."""
+    if lang is not None and lang not in LOCALES:
+        _fail(f"--lang is one of {', '.join(LOCALES)}")
+        raise typer.Exit(2)
+    choose_cli_locale(lang)
 
 
 def _print_json(data: Any) -> None:
@@ -434,12 +445,13 @@ def import_file(
         async with db.uow(unscoped=True) as uow:
             tenant_id = await auth.tenant_id_by_slug(uow, tenant)
         async with db.uow(tenant_id) as uow:
-            currency = (await auth.get_tenant(uow)).currency
+            found = await auth.get_tenant(uow)
+            currency, locale = found.currency, cli_locale((found.settings or {}).get("locale"))
         parsed = await imports.parse_file(kind, decoded.text, currency=currency)
         err.print(
             message(
                 "file_read",
-                cli_locale(),
+                locale,
                 name=path.name,
                 encoding=decoded.encoding,
                 rows=parsed.rows,
@@ -454,20 +466,24 @@ def import_file(
             console=err,
         ) as progress:
             task = progress.add_task(
-                message("checking" if dry_run else "importing", cli_locale(), rows=parsed.rows),
+                message("checking" if dry_run else "importing", locale, rows=parsed.rows),
                 total=parsed.rows,
             )
             async with db.uow(tenant_id) as uow:
-                result = await imports.do_import(
-                    uow, kind=kind, parsed=parsed, dry_run=dry_run, actor="cli"
-                )
+                try:
+                    result = await imports.do_import(
+                        uow, kind=kind, parsed=parsed, dry_run=dry_run, actor="cli", locale=locale
+                    )
+                except DomainError as exc:
+                    exc.extra["locale"] = locale  # the report's language, for _run's lines
+                    raise
             progress.update(task, completed=parsed.rows)
         if not result.error_count:
-            verb = message("checked" if dry_run else "imported", cli_locale())
+            verb = message("checked" if dry_run else "imported", locale)
             err.print(
                 message(
                     "import_done",
-                    cli_locale(),
+                    locale,
                     rows=result.rows,
                     verb=verb,
                     created=result.created,
@@ -564,8 +580,18 @@ def demo(
             "(orders, pickups, parcels, returns, receipts): a history for the reports",
         ),
     ] = None,
+    locale: Annotated[
+        str,
+        typer.Option(
+            help="zh-CN or en: the language of the demo's store, product and channel names "
+            "and of its tenant locale (codes and SKUs are the same in both)"
+        ),
+    ] = "zh-CN",
 ) -> None:
     """Migrate, seed the demo retailer (once) and print an admin key for it."""
+    if locale not in LOCALES:
+        _fail(f"--locale is one of {', '.join(LOCALES)}")
+        raise typer.Exit(2)
     with _database_errors():
         upgrade(Settings().database_url)
     with Progress(
@@ -586,7 +612,7 @@ def demo(
                 task, description=message("demo_step", cli_locale(), step=name), completed=done
             )
 
-        result = _run(lambda db: seed_demo(db, progress=step))
+        result = _run(lambda db: seed_demo(db, locale=locale, progress=step))
         history: Any = None
         if days is not None:
             trading = progress.add_task(

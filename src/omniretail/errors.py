@@ -17,6 +17,9 @@ class DomainError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+        # Set when ``detail`` is already worded in a reader's language (en or zh-CN); else the
+        # detail is English and the HTTP layer renders it in the reader's language.
+        self.locale: str | None = None
 
 
 class Unauthenticated(DomainError):

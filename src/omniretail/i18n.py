@@ -77,9 +77,22 @@ def pick_locale(accept_language: str | None, fallback: str | None = None) -> str
     return fallback if fallback in LOCALES else ENGLISH
 
 
-def cli_locale() -> str:
-    """The command line's language: ``OMNI_LANG``, else ``LANG`` (``zh_CN.UTF-8``)."""
-    chosen = os.environ.get("OMNI_LANG") or os.environ.get("LANG") or ""
+_cli_choice: str | None = None
+
+
+def choose_cli_locale(locale: str | None) -> None:
+    """``omni --lang``: set for this invocation (``None`` leaves the environment to decide)."""
+    global _cli_choice
+    _cli_choice = locale
+
+
+def cli_locale(tenant_locale: str | None = None) -> str:
+    """The command line's language: ``--lang``, else ``OMNI_LANG``, else the tenant's locale
+    (for a command about one tenant), else ``LANG`` (``zh_CN.UTF-8``), else English."""
+    chosen = _cli_choice or os.environ.get("OMNI_LANG")
+    if not chosen and tenant_locale in LOCALES:
+        return str(tenant_locale)
+    chosen = chosen or os.environ.get("LANG") or ""
     return CHINESE if chosen.lower().startswith("zh") else ENGLISH
 
 

@@ -70,15 +70,23 @@ def request_locale(request: Request) -> str:
 
 
 def localised_problem(
-    request: Request, status: int, code: str, title: str, detail: str, /, **extra: Any
+    request: Request,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    /,
+    worded_in: str | None = None,
+    **extra: Any,
 ) -> JSONResponse:
-    """:func:`problem` with the title and detail in the reader's language (the code stays)."""
-    locale = request_locale(request)
+    """:func:`problem` with the title and detail in the reader's language (the code stays).
+    A detail already ``worded_in`` a language is kept, with the title in that language."""
+    locale = worded_in or request_locale(request)
     return problem(
         status,
         code,
         problem_title(code, locale, title),
-        problem_detail(code, locale, detail),
+        detail if worded_in else problem_detail(code, locale, detail),
         **extra,
     )
 
@@ -106,7 +114,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         return localised_problem(
-            request, status_for(exc), exc.code, exc.title, exc.detail, **exc.extra
+            request,
+            status_for(exc),
+            exc.code,
+            exc.title,
+            exc.detail,
+            worded_in=exc.locale,
+            **exc.extra,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -68,6 +68,12 @@ def test_demo_seeds_once_and_then_hands_out_a_new_key() -> None:
     assert json.loads(first.stdout)["admin_key"] != json.loads(second.stdout)["admin_key"]
 
 
+def test_the_demo_speaks_chinese_or_english_and_nothing_else() -> None:
+    refused = runner.invoke(app, ["demo", "--locale", "fr"])
+    assert refused.exit_code == 2
+    assert "zh-CN" in refused.output
+
+
 def test_sandbox_sign_uses_the_servers_secret_and_refuses_without_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -177,3 +177,81 @@ def test_the_cli_imports_and_names_bad_lines(
         runner.invoke(cli, ["export", "products", "--tenant", slug, "-o", str(out)]).exit_code == 0
     )
     assert "P1-S" in out.read_text(encoding="utf-8")
+
+
+def chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+BAD_PRODUCTS = (
+    HEADER
+    + "P1,Tee,men/tees,P1-S,,99.00,S,black\n"
+    + "P1,Tee,men/tees,P1-M,,,M,black\n"
+    + "P1,Tee,men/tees,P1-L,,-1,L,black\n"
+    + "P1,Tee,men/tees,P1-S,,99.00,S,black\n"
+    + "P2,Dress,women,P2-S,6901234567893,399.00,S,red\n"
+    + "P1,Shirt,men/tees,P1-XL,12345,9.999,XL,black\n"
+)
+BAD_LOCATIONS = (
+    "code,name,type,lat,lng,address,ship,pickup,local_delivery,sells_online,opening_hours\n"
+    "ST-1,Store,store,91,121.4,,maybe,yes,no,yes,fri=25:00-26:00\n"
+    "EX-1,Showroom,experience_store,31.2,121.4,,yes,no,no,no,\n"
+    ",,store,abc,121.4,,no,no,no,no,xyz=10:00-12:00\n"
+)
+
+
+async def test_bad_rows_are_reported_in_chinese_by_accept_language_or_the_tenants_locale(
+    admin: Api,
+) -> None:
+    zh = {"Content-Type": "text/csv", "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
+    for kind, text in (("products", BAD_PRODUCTS), ("locations", BAD_LOCATIONS)):
+        english = await post_csv(admin, kind, text, dry_run=True)
+        response = await admin.client.post(
+            f"/v1/imports/{kind}?dry_run=true", content=text.encode(), headers=admin.headers(zh)
+        )
+        body = response.json()
+        assert response.status_code == 422
+        assert (body["code"], body["type"]) == (english["code"], english["type"])
+        assert body["title"] == "文件中有错误行，未导入任何数据"  # noqa: RUF001
+        assert english["title"] == "The file has bad rows; nothing was imported"
+        lines = [(e["line"], e["field"]) for e in body["errors"]]
+        assert lines == [(e["line"], e["field"]) for e in english["errors"]]  # type: ignore[attr-defined]
+        untranslated = [e for e in body["errors"] if not chinese(e["message"])]
+        assert untranslated == []
+        assert not any(chinese(e["message"]) for e in english["errors"])  # type: ignore[attr-defined]
+    await admin.patch("/v1/settings", {"locale": "zh-CN"})
+    by_tenant = await post_csv(admin, "products", BAD_PRODUCTS, dry_run=True)
+    assert by_tenant["errors"][0] == {"line": 3, "field": "price", "message": "必填"}  # type: ignore[index]
+    asked_english = await admin.client.post(
+        "/v1/imports/products?dry_run=true",
+        content=BAD_PRODUCTS.encode(),
+        headers=admin.headers({"Content-Type": "text/csv", "Accept-Language": "en"}),
+    )
+    assert asked_english.json()["errors"][0]["message"] == "required"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_cli_reports_bad_lines_in_the_tenants_locale_or_lang(
+    backend: str,
+    tmp_path: pathlib.Path,
+    backend_urls: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runner = CliRunner()
+    monkeypatch.setenv("OMNI_DATABASE_URL", backend_url(backend_urls, backend))
+    monkeypatch.delenv("OMNI_LANG", raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    slug = f"cli-zh-{uuid.uuid4().hex[:6]}"
+    made = runner.invoke(cli, ["tenant", "create", slug, "--name", "上海", "--locale", "zh-CN"])
+    assert made.exit_code == 0, made.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADER + "P1,Tee,men/tees,P1-S,,abc,S,black\n", encoding="utf-8")
+    result = runner.invoke(cli, ["import", "products", str(bad), "--tenant", slug])
+    assert result.exit_code == 2
+    assert "第 2 行, price: 不是数字" in result.output
+    assert "(import_rejected)" in result.output
+    result = runner.invoke(cli, ["--lang", "en", "import", "products", str(bad), "--tenant", slug])
+    assert result.exit_code == 2
+    assert "line 2, price: not a number" in result.output
+    refused = runner.invoke(cli, ["--lang", "fr", "tenant", "list"])
+    assert refused.exit_code == 2

@@ -5,10 +5,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from omniretail.auth import service as auth
-from omniretail.catalog.models import Variant
+from omniretail.catalog.demo import demo_products
+from omniretail.catalog.models import Product, Variant
 from omniretail.db import Database
-from omniretail.demo import DEMO_SLUG, seed_demo
+from omniretail.demo import DEMO_SLUG, demo_locations, seed_demo
 from omniretail.inventory.models import StockPosition
+from omniretail.network.models import Location
 from omniretail.orders.models import Order
 
 
@@ -27,3 +29,31 @@ async def test_the_demo_seeds_once_and_its_orders_cover_every_mode(db: Database)
         statuses = set((await uow.session.scalars(sa.select(Order.status))).all())
     assert modes == {"ship", "pickup", "local_delivery", "in_store"}
     assert {"completed", "confirmed"} <= statuses
+
+    async with db.uow(tenant_id) as uow:
+        store = await uow.session.scalar(sa.select(Location.name).where(Location.code == "ST-001"))
+        title = await uow.session.scalar(sa.select(Product.title).where(Product.code == "LM0002"))
+        settings = await auth.get_settings(uow)
+    assert store == "露曼 上海南京西路店"
+    assert title is not None
+    assert title.startswith(("纯棉T恤", "罗纹背心", "宽松衬衫"))
+    assert settings.locale == "zh-CN"
+
+
+def test_the_english_demo_has_english_names_and_the_same_codes() -> None:
+    zh_places, en_places = demo_locations(locale="zh-CN"), demo_locations(locale="en")
+    assert [p.code for p in zh_places] == [p.code for p in en_places]
+    assert [(p.lat, p.lng) for p in zh_places] == [(p.lat, p.lng) for p in en_places]
+    assert en_places[0].name == "Shanghai Jiading warehouse"
+    assert zh_places[0].name == "上海嘉定仓"
+    zh_range, en_range = demo_products(locale="zh-CN"), demo_products(locale="en")
+    assert [v.sku for p in zh_range for v in p.variants] == [
+        v.sku for p in en_range for v in p.variants
+    ]
+    assert [v.price for p in zh_range for v in p.variants] == [
+        v.price for p in en_range for v in p.variants
+    ]
+    assert all(p.title.isascii() for p in en_range)
+    assert not any(p.title.isascii() for p in zh_range)
+    assert en_range[0].variants[0].attributes["colour"].isascii()
+    assert not zh_range[0].variants[0].attributes["colour"].isascii()

@@ -24,49 +24,61 @@ TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_kn
 
 
 class KeyIn(Input):
-    role: Role
-    location: Code | None = None
-    channel: Code | None = None
-    label: Annotated[str, Field(max_length=200)] | None = None
+    role: Role = Field(description="admin, ops, store, channel or analyst")
+    location: Code | None = Field(
+        None, description="a store role's location code (the key acts for that store only)"
+    )
+    channel: Code | None = Field(
+        None, description="a channel role's channel code (the key sells on that channel only)"
+    )
+    label: Annotated[str, Field(max_length=200)] | None = Field(
+        None, description="a note for people, e.g. who holds the key"
+    )
 
 
 class KeyOut(Output):
-    id: int
+    id: int = Field(description="the key's id (for `omni key revoke` and DELETE /v1/keys/{id})")
     key: Annotated[str | None, SHOWN_ONCE] = Field(
         description="shown only in this response (null on an idempotent replay)"
     )
-    role: Role
-    location: str | None
-    channel: str | None
-    label: str | None
+    role: Role = Field(description="admin, ops, store, channel or analyst")
+    location: str | None = Field(description="the store a store key acts for, else null")
+    channel: str | None = Field(description="the channel a channel key sells on, else null")
+    label: str | None = Field(description="the note given when it was made")
 
 
 class MeOut(Output):
-    tenant: str
-    currency: str
-    timezone: str
-    role: Role
-    location: str | None
-    channel: str | None
+    tenant: str = Field(description="the tenant's slug")
+    currency: str = Field(description="the tenant's ISO 4217 currency code, e.g. CNY")
+    timezone: str = Field(description="the tenant's IANA time zone, e.g. Asia/Shanghai")
+    role: Role = Field(description="the calling key's role")
+    location: str | None = Field(description="a store key's location code, else null")
+    channel: str | None = Field(description="a channel key's channel code, else null")
+
+
+FEE = "flat fee in minor units (fen for CNY); 0 = free"
+WINDOW = "days after the order a return is accepted"
+NON_RETURNABLE = "category paths never returnable"
+STORES_TAKE_BACK = "stores take back online orders"
 
 
 class DeliveryFees(Input):
     """A flat fee per fulfilment mode, in minor units (0 = free); members with the
     free-delivery benefit pay none."""
 
-    ship: Annotated[int, Field(ge=0, le=10**7)] | None = None
-    pickup: Annotated[int, Field(ge=0, le=10**7)] | None = None
-    local_delivery: Annotated[int, Field(ge=0, le=10**7)] | None = None
-    in_store: Annotated[int, Field(ge=0, le=10**7)] | None = None
+    ship: Annotated[int, Field(ge=0, le=10**7)] | None = Field(None, description=FEE)
+    pickup: Annotated[int, Field(ge=0, le=10**7)] | None = Field(None, description=FEE)
+    local_delivery: Annotated[int, Field(ge=0, le=10**7)] | None = Field(None, description=FEE)
+    in_store: Annotated[int, Field(ge=0, le=10**7)] | None = Field(None, description=FEE)
 
 
 class ReturnRules(Input):
-    window_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    window_days: Annotated[int, Field(ge=0, le=365)] | None = Field(None, description=WINDOW)
     non_returnable_categories: (
         Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=200)]
         | None
-    ) = None
-    stores_accept_online_returns: bool | None = None
+    ) = Field(None, description=NON_RETURNABLE)
+    stores_accept_online_returns: bool | None = Field(None, description=STORES_TAKE_BACK)
 
 
 class SettingsPatch(Input):
@@ -113,38 +125,48 @@ class SettingsPatch(Input):
 
 
 class ReturnRulesOut(Output):
-    window_days: int = 30
-    non_returnable_categories: list[str] = []
-    stores_accept_online_returns: bool = True
+    window_days: int = Field(30, description=WINDOW)
+    non_returnable_categories: list[str] = Field([], description=NON_RETURNABLE)
+    stores_accept_online_returns: bool = Field(True, description=STORES_TAKE_BACK)
 
 
 class DeliveryFeesOut(Output):
-    ship: int = 0
-    pickup: int = 0
-    local_delivery: int = 0
-    in_store: int = 0
+    ship: int = Field(0, description=FEE)
+    pickup: int = Field(0, description=FEE)
+    local_delivery: int = Field(0, description=FEE)
+    in_store: int = Field(0, description=FEE)
 
 
 class SettingsOut(Output):
     """Every setting with the value in force (the default where none was set)."""
 
-    max_shipments: int = 3
-    payment_window_seconds: int = 900
-    delivery_fees: DeliveryFeesOut = DeliveryFeesOut()
-    allow_negative_stock: bool = False
-    ship_promise_hours: int = 48
-    local_promise_minutes: int = 30
-    pickup_promise_hours: int = 2
-    transfer_promise_hours: int = 24
-    returns: ReturnRulesOut = ReturnRulesOut()
-    locale: Locale = "en"
-    timezone: str = "Asia/Shanghai"
+    max_shipments: int = Field(3, description="most locations one order is split over")
+    payment_window_seconds: int = Field(
+        900, description="how long an unpaid online order holds its stock, seconds"
+    )
+    delivery_fees: DeliveryFeesOut = Field(
+        DeliveryFeesOut(), description="flat fee per fulfilment mode"
+    )
+    allow_negative_stock: bool = Field(
+        False, description="late POS sales may drive on hand below zero"
+    )
+    ship_promise_hours: int = Field(48, description="promised delivery of a shipment, hours")
+    local_promise_minutes: int = Field(30, description="promised local delivery, minutes")
+    pickup_promise_hours: int = Field(2, description="promised readiness of a pickup, hours")
+    transfer_promise_hours: int = Field(
+        24, description="added when a pickup needs a transfer, hours"
+    )
+    returns: ReturnRulesOut = Field(ReturnRulesOut(), description="the return rules")
+    locale: Locale = Field(
+        "en", description="language of problems and CSV reports without Accept-Language"
+    )
+    timezone: str = Field("Asia/Shanghai", description="the tenant's IANA time zone")
 
 
 class SettingChangeOut(Output):
-    id: int
-    actor: str
-    changed: list[str]
-    before: dict[str, Any]
-    after: dict[str, Any]
-    created_at: dt.datetime
+    id: int = Field(description="the audit entry's id")
+    actor: str = Field(description="who changed them, e.g. `key:<id>:<role>` or `cli`")
+    changed: list[str] = Field(description="dotted names of the settings that changed")
+    before: dict[str, Any] = Field(description="the stored settings before the change")
+    after: dict[str, Any] = Field(description="the stored settings after the change")
+    created_at: dt.datetime = Field(description="when (UTC)")

@@ -9,6 +9,7 @@ from omniretail.catalog import service as catalog
 from omniretail.catalog.domain import with_check_digit
 from omniretail.catalog.schemas import ProductIn
 from omniretail.db import Database
+from omniretail.i18n import CHINESE
 
 RANGE = [
     # category, title words, sizes, price range in yuan
@@ -30,8 +31,48 @@ RANGE = [
 ]  # fmt: skip
 COLOURS = ["black", "white", "sand", "navy", "olive", "rose", "grey"]
 
+# The range in Chinese, for a zh-CN demo: titles and colours are what the merchant reads; the
+# codes, SKUs (built from the English colour) and barcodes are the same in both languages.
+CHINESE_TITLES = {
+    "Linen wrap dress": "亚麻裹身连衣裙",
+    "Silk slip dress": "真丝吊带裙",
+    "Knit midi dress": "针织中长连衣裙",
+    "Cotton tee": "纯棉T恤",
+    "Ribbed tank": "罗纹背心",
+    "Oversized shirt": "宽松衬衫",
+    "Wool coat": "羊毛大衣",
+    "Trench coat": "风衣",
+    "Puffer jacket": "棉服",
+    "Oxford shirt": "牛津纺衬衫",
+    "Linen shirt": "亚麻衬衫",
+    "Flannel shirt": "法兰绒衬衫",
+    "Chino": "休闲长裤",
+    "Slim jeans": "修身牛仔裤",
+    "Cargo trousers": "工装裤",
+    "Down jacket": "羽绒服",
+    "Bomber jacket": "飞行员夹克",
+    "Parka": "派克大衣",
+    "Kids tee": "儿童T恤",
+    "Kids hoodie": "儿童卫衣",
+    "Canvas sneaker": "帆布鞋",
+    "Runner": "跑步鞋",
+    "Tote bag": "托特包",
+    "Crossbody bag": "斜挎包",
+}
+CHINESE_COLOURS = {
+    "black": "黑色",
+    "white": "白色",
+    "sand": "沙色",
+    "navy": "藏青",
+    "olive": "橄榄绿",
+    "rose": "玫瑰粉",
+    "grey": "灰色",
+}
 
-def demo_products(count: int = 300, seed: int = 21) -> list[ProductIn]:
+
+def demo_products(count: int = 300, seed: int = 21, *, locale: str = CHINESE) -> list[ProductIn]:
+    """The demo range; titles and colours in ``locale`` (zh-CN or en), the same codes."""
+    chinese = locale == CHINESE
     rng = random.Random(seed)
     out = []
     barcode = 0
@@ -48,7 +89,10 @@ def demo_products(count: int = 300, seed: int = 21) -> list[ProductIn]:
                     {
                         "sku": f"{code}-{colour[:3].upper()}-{size}",
                         "barcode": with_check_digit(f"693{barcode:09d}"),
-                        "attributes": {"size": size, "colour": colour},
+                        "attributes": {
+                            "size": size,
+                            "colour": CHINESE_COLOURS[colour] if chinese else colour,
+                        },
                         "price": max(price, 1900),
                     }
                 )
@@ -56,7 +100,7 @@ def demo_products(count: int = 300, seed: int = 21) -> list[ProductIn]:
             ProductIn.model_validate(
                 {
                     "code": code,
-                    "title": f"{rng.choice(titles)} {n + 1}",
+                    "title": f"{title_in(rng.choice(titles), chinese)} {n + 1}",
                     "category": category,
                     "attributes": {"season": rng.choice(["SS26", "AW26"]), "brand": "Lumen"},
                     "variants": variants,
@@ -66,9 +110,15 @@ def demo_products(count: int = 300, seed: int = 21) -> list[ProductIn]:
     return out
 
 
-async def seed_catalog(db: Database, tenant_id: int, *, count: int = 300) -> int:
+def title_in(title: str, chinese: bool) -> str:
+    return CHINESE_TITLES[title] if chinese else title
+
+
+async def seed_catalog(
+    db: Database, tenant_id: int, *, count: int = 300, locale: str = CHINESE
+) -> int:
     """Create the range in batches of 50 products per transaction; returns the variants."""
-    products = demo_products(count)
+    products = demo_products(count, locale=locale)
     for start in range(0, len(products), 50):
         async with db.uow(tenant_id) as uow:
             for product in products[start : start + 50]:

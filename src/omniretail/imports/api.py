@@ -37,11 +37,12 @@ async def import_csv(kind: Kind, ctx: CtxDep, dry_run: bool = True) -> ImportRep
     row is reported with its line number (422 ``import_rejected``). UTF-8 (with or without a
     BOM), UTF-16, GBK and GB18030 files are read as Excel saves them."""
     ctx.require(_WRITE[kind])
-    text = decode_csv(await ctx.request.body(), locale=await _reader_locale(ctx)).text
+    locale = await _reader_locale(ctx)
+    text = decode_csv(await ctx.request.body(), locale=locale).text
     parsed = await service.parse_file(kind, text, currency=ctx.principal.currency)
     async with ctx.uow() as uow:
         return await service.do_import(
-            uow, kind=kind, parsed=parsed, dry_run=dry_run, actor=ctx.actor
+            uow, kind=kind, parsed=parsed, dry_run=dry_run, actor=ctx.actor, locale=locale
         )
 
 

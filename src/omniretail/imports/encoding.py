@@ -74,7 +74,9 @@ def encode_csv(text: str, *, bom: bool) -> bytes:
 
 
 def _undecodable(locale: str) -> UndecodableFile:
-    return UndecodableFile(
+    error = UndecodableFile(
         message("undecodable_file", locale),
         [{"field": "body", "message": message("undecodable_hint", locale)}],
     )
+    error.locale = locale
+    return error

@@ -19,6 +19,7 @@ from omniretail.auth.domain import minor_digits
 from omniretail.catalog import service as catalog
 from omniretail.db import UnitOfWork
 from omniretail.errors import TooLarge, ValidationFailed
+from omniretail.i18n import ENGLISH
 from omniretail.imports.domain import (
     LOCATION_COLUMNS,
     PRODUCT_COLUMNS,
@@ -30,6 +31,7 @@ from omniretail.imports.domain import (
     parse_products,
     write_csv,
 )
+from omniretail.imports.messages import row_message
 from omniretail.imports.schemas import ImportReport, RowErrorOut
 from omniretail.network import bulk as network_bulk
 from omniretail.network import service as network
@@ -59,8 +61,16 @@ class ImportRejected(ValidationFailed):
 
 
 def report(
-    kind: Kind, parsed: Parsed, *, dry_run: bool, created: int, updated: int, errors: list[RowError]
+    kind: Kind,
+    parsed: Parsed,
+    *,
+    dry_run: bool,
+    created: int,
+    updated: int,
+    errors: list[RowError],
+    locale: str = ENGLISH,
 ) -> ImportReport:
+    """The import's outcome; each bad row's message in ``locale`` (en or zh-CN)."""
     listed = sorted(errors, key=lambda e: (e.line, e.field))[:MAX_LISTED_ERRORS]
     return ImportReport(
         kind=kind.value,
@@ -69,7 +79,10 @@ def report(
         created=created,
         updated=updated,
         error_count=len(errors),
-        errors=[RowErrorOut(line=e.line, field=e.field, message=e.message) for e in listed],
+        errors=[
+            RowErrorOut(line=e.line, field=e.field, message=row_message(e.message, locale))
+            for e in listed
+        ],
     )
 
 
@@ -102,15 +115,23 @@ def _too_large() -> ImportTooLarge:
 
 
 async def do_import(
-    uow: UnitOfWork, *, kind: Kind, parsed: Parsed, dry_run: bool, actor: str
+    uow: UnitOfWork,
+    *,
+    kind: Kind,
+    parsed: Parsed,
+    dry_run: bool,
+    actor: str,
+    locale: str = ENGLISH,
 ) -> ImportReport:
     """Check the parsed rows against the database; with no bad row and not a dry run, apply
     all of them in this unit of work. With bad rows, :class:`ImportRejected` carries the report
     (the first :data:`MAX_LISTED_ERRORS` rows named, all counted) and nothing is written."""
     if kind is Kind.LOCATIONS:
-        result = await _import_locations(uow, parsed=parsed, dry_run=dry_run)
+        result = await _import_locations(uow, parsed=parsed, dry_run=dry_run, locale=locale)
     else:
-        result = await _import_products(uow, parsed=parsed, dry_run=dry_run, actor=actor)
+        result = await _import_products(
+            uow, parsed=parsed, dry_run=dry_run, actor=actor, locale=locale
+        )
     if result.errors:
         raise ImportRejected(
             f"{result.error_count} problem(s) in the file"
@@ -125,10 +146,18 @@ async def do_import(
     return result
 
 
-async def _import_locations(uow: UnitOfWork, *, parsed: Parsed, dry_run: bool) -> ImportReport:
+async def _import_locations(
+    uow: UnitOfWork, *, parsed: Parsed, dry_run: bool, locale: str
+) -> ImportReport:
     if parsed.errors:
         return report(
-            Kind.LOCATIONS, parsed, dry_run=dry_run, created=0, updated=0, errors=parsed.errors
+            Kind.LOCATIONS,
+            parsed,
+            dry_run=dry_run,
+            created=0,
+            updated=0,
+            errors=parsed.errors,
+            locale=locale,
         )
     outcome = await network_bulk.do_upsert_locations(uow, locations=parsed.items, dry_run=dry_run)
     errors = [RowError(parsed.lines.get(code, 0), f, m) for code, f, m in outcome.conflicts]
@@ -139,15 +168,22 @@ async def _import_locations(uow: UnitOfWork, *, parsed: Parsed, dry_run: bool) -
         created=outcome.created,
         updated=outcome.updated,
         errors=errors,
+        locale=locale,
     )
 
 
 async def _import_products(
-    uow: UnitOfWork, *, parsed: Parsed, dry_run: bool, actor: str
+    uow: UnitOfWork, *, parsed: Parsed, dry_run: bool, actor: str, locale: str
 ) -> ImportReport:
     if parsed.errors:
         return report(
-            Kind.PRODUCTS, parsed, dry_run=dry_run, created=0, updated=0, errors=parsed.errors
+            Kind.PRODUCTS,
+            parsed,
+            dry_run=dry_run,
+            created=0,
+            updated=0,
+            errors=parsed.errors,
+            locale=locale,
         )
     outcome = await catalog.do_upsert_products(
         uow, products=parsed.items, actor=actor, dry_run=dry_run
@@ -163,6 +199,7 @@ async def _import_products(
         created=outcome.created,
         updated=outcome.updated,
         errors=errors,
+        locale=locale,
     )
 
 
