@@ -98,6 +98,31 @@ async def test_a_size_is_exchanged_for_another_in_one_step(
     assert (await world.on_hand("ST-A", "JEANS-32"))["on_hand"] == 1
 
 
+async def test_a_dearer_exchange_asks_for_the_difference_then_takes_it(
+    client: httpx.AsyncClient, world: World, clerk: str
+) -> None:
+    """Tee (99.00) for jeans (299.00): the first post writes nothing and names 200.00 due;
+    the clerk takes it at the till and the exchange is made with the card payment."""
+    sale = await tee_sold_at_st_a(world)
+    path = f"/console/stores/ST-A/returns/{sale['id']}/exchange"
+    asked = await client.post(path, data={"csrf": clerk, "sku": "TEE-S", "new_sku": "JEANS-32"})
+    assert asked.status_code == 200, asked.text
+    assert 'id="due" data-minor="20000"' in asked.text
+    assert (await world.on_hand("ST-A", "JEANS-32"))["on_hand"] == 1
+    assert await _returns(world, sale) == []
+    short = {"csrf": clerk, "sku": "TEE-S", "new_sku": "JEANS-32", "pay_method": "cash"}
+    wrong = await client.post(path, data={**short, "pay_amount": "100"})
+    assert wrong.status_code == 422
+    assert (await world.on_hand("ST-A", "JEANS-32"))["on_hand"] == 1
+    taken = await client.post(
+        path, data={**short, "pay_method": "card_present", "pay_amount": "20000"}
+    )
+    assert taken.status_code == 201, taken.text
+    assert 'id="exchanged"' in taken.text
+    assert (await world.on_hand("ST-A", "JEANS-32"))["on_hand"] == 0
+    assert (await world.on_hand("ST-A", "TEE-S"))["on_hand"] == 1
+
+
 async def test_bad_input_is_refused_and_changes_nothing(
     client: httpx.AsyncClient, world: World, clerk: str
 ) -> None:

@@ -213,6 +213,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "capabilities": ("能力", "Capabilities"),
     "capacity": ("日产能", "Daily capacity"),
     "hours": ("营业时间（周一）", "Hours (Mon)"),
+    # An exchange for dearer goods: the difference taken at the till.
+    "difference_due": ("需补差价", "Difference to pay"),
+    "pay_card": ("刷卡", "Card"),
+    "pay_cash": ("现金", "Cash"),
+    "difference_taken": ("已收差价，完成换货", "Difference taken: exchange"),
     # The analytics page (the data hub's reports).
     "analytics": ("数据分析", "Analytics"),
     "from": ("开始日期", "From"),

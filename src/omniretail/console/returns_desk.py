@@ -22,8 +22,9 @@ from omniretail.errors import DomainError, ValidationFailed
 from omniretail.network import service as network
 from omniretail.orders import queries
 from omniretail.orders.access import Caller
+from omniretail.orders.checkout import PaymentMismatch
 from omniretail.orders.domain import Mode
-from omniretail.orders.schemas import FulfilmentIn, LineIn, OrderOut
+from omniretail.orders.schemas import FulfilmentIn, LineIn, OrderOut, PaymentIn
 from omniretail.returns import exchanges, quote, service
 from omniretail.returns.schemas import (
     Condition,
@@ -178,10 +179,12 @@ async def exchange(
     new_sku: Annotated[str, Form(min_length=1, max_length=64)],
     qty: Annotated[int, Form(ge=1, le=99)] = 1,
     condition: Annotated[str, Form(max_length=16)] = Condition.RESELLABLE.value,
+    pay_method: Annotated[str, Form(pattern="^(cash|card_present)?$")] = "",
+    pay_amount: Annotated[int, Form(ge=0, le=100_000_000)] = 0,
 ) -> HTMLResponse:
-    """One variant back, another out, at this store; the returned value pays for the new one
-    (a size swap at the same price costs nothing; a dearer one is refused here, since the
-    difference is paid at the till)."""
+    """One variant back, another out, at this store; the returned value pays for the new one.
+    A dearer one is not written at once: the page names the difference, and the clerk
+    confirms it taken at the till (cash or card), which the exchange must add up to."""
     try:
         _desk(ctx, store, Permission.RETURNS_WRITE)
         ctx.require(Permission.ORDERS_WRITE)
@@ -194,18 +197,29 @@ async def exchange(
                 new_order=ExchangeOrderIn(
                     lines=[LineIn(sku=new_sku, qty=qty)],
                     fulfillment=FulfilmentIn(mode=Mode.IN_STORE, location=store),
+                    payments=[PaymentIn(method=pay_method, amount=pay_amount)]
+                    if pay_method and pay_amount
+                    else [],
                     attributed_staff=f"staff:{ctx.staff.id}",
                 ),
             )
         except PydanticValidationError as exc:
             raise _invalid(exc) from exc
-        async with ctx.uow() as uow:
-            swapped = await exchanges.do_exchange(
-                uow,
-                data=data,
-                caller=Caller(actor=ctx.staff.actor, location=ctx.caller_location(store)),
-                providers=payment_providers(ctx.request),
-            )
+        try:
+            async with ctx.uow() as uow:
+                swapped = await exchanges.do_exchange(
+                    uow,
+                    data=data,
+                    caller=Caller(actor=ctx.staff.actor, location=ctx.caller_location(store)),
+                    providers=payment_providers(ctx.request),
+                )
+        except PaymentMismatch as exc:
+            due = int(exc.extra.get("amount_due", 0))
+            if pay_method or due <= 0:
+                raise
+            # Nothing was written (the unit of work rolled back): ask for the difference.
+            difference = {"sku": sku, "new_sku": new_sku, "qty": qty, "condition": condition}
+            return await _order_page(ctx, store, order_id, 200, due=due, difference=difference)
         return await _order_page(ctx, store, order_id, 201, swapped=swapped)
     except DomainError as exc:
         return ctx.error(exc)
