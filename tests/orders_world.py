@@ -3,13 +3,17 @@ around People's Square in Shanghai, three SKUs, some stock, and keys for each ro
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
 from omniretail.auth.domain import Role
-from omniretail.db import Database
-from omniretail.payments.providers import SandboxProvider
+from omniretail.db import Database, UnitOfWork
+from omniretail.orders import checkout, payments
+from omniretail.orders.access import Caller
+from omniretail.orders.schemas import OrderIn, OrderOut
+from omniretail.payments.providers import PaymentStatus, SandboxProvider, builtin_providers
 from tests.factories import SANDBOX_SECRET, Api, TenantHandle, make_key
 
 CUSTOMER = {"lat": 31.2304, "lng": 121.4737, "name": "Li Wei", "phone": "13800138000"}
@@ -188,3 +192,26 @@ def tee_for_jeans(
             "payments": payments,
         },
     }
+
+
+async def place_paid(uow: UnitOfWork, body: dict[str, Any], when: dt.datetime) -> OrderOut:
+    """Place an order through checkout at ``when`` and capture its sandbox payment then."""
+    providers = builtin_providers(SANDBOX_SECRET)
+    order = await checkout.do_place_order(
+        uow,
+        data=OrderIn.model_validate(body),
+        caller=Caller(actor="test"),
+        providers=providers,
+        now=when,
+    )
+    sandbox = next(p for p in order.payments if p.method == "sandbox")
+    assert sandbox.provider_ref is not None
+    await payments.do_settle_payment(
+        uow,
+        provider_ref=sandbox.provider_ref,
+        status=PaymentStatus.CAPTURED,
+        amount=sandbox.amount,
+        providers=providers,
+        now=when,
+    )
+    return order

@@ -17,16 +17,16 @@ from omniretail.analytics.schemas import SalesBy
 from omniretail.auth.domain import Role
 from omniretail.db import Database
 from omniretail.events import Dispatcher, Event, OutboxEvent
-from omniretail.orders import checkout, fulfilment, payments
+from omniretail.orders import checkout, fulfilment
 from omniretail.orders.access import Caller
 from omniretail.orders.domain import Action
 from omniretail.orders.schemas import OrderIn
-from omniretail.payments.providers import PaymentStatus, builtin_providers
+from omniretail.payments.providers import builtin_providers
 from omniretail.returns import service as returns
 from omniretail.returns.schemas import ReturnIn
 from omniretail.wiring import build_registry
 from tests.factories import SANDBOX_SECRET, Api, TenantHandle, make_key
-from tests.orders_world import World, build_world
+from tests.orders_world import World, build_world, place_paid
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 PROVIDERS = builtin_providers(SANDBOX_SECRET)
@@ -78,23 +78,7 @@ async def shipped_online(
         **fields,
     }
     async with db.uow(tenant.id) as uow:
-        order = await checkout.do_place_order(
-            uow,
-            data=OrderIn.model_validate(body),
-            caller=Caller(actor="test"),
-            providers=PROVIDERS,
-            now=when,
-        )
-        ref = order.payments[0].provider_ref
-        assert ref is not None
-        await payments.do_settle_payment(
-            uow,
-            provider_ref=ref,
-            status=PaymentStatus.CAPTURED,
-            amount=29900,
-            providers=PROVIDERS,
-            now=when,
-        )
+        order = await place_paid(uow, body, when)
         for action in (Action.ACCEPT, Action.SHIP, Action.DELIVER):
             await fulfilment.do_fulfilment_action(
                 uow,

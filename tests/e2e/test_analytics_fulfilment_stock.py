@@ -17,14 +17,12 @@ from omniretail.analytics import projection, service, stock
 from omniretail.analytics.schemas import FulfilmentBy, InventoryBy
 from omniretail.db import Database, utcnow
 from omniretail.events import Dispatcher, Event, OutboxEvent
-from omniretail.orders import checkout, fulfilment, payments, pickup
-from omniretail.orders.access import Caller
+from omniretail.orders import fulfilment, pickup
 from omniretail.orders.domain import Action
-from omniretail.orders.schemas import OrderIn
-from omniretail.payments.providers import PaymentStatus, builtin_providers
+from omniretail.payments.providers import builtin_providers
 from omniretail.wiring import build_registry
 from tests.factories import SANDBOX_SECRET, Api, TenantHandle
-from tests.orders_world import CUSTOMER, World, build_world
+from tests.orders_world import CUSTOMER, World, build_world, place_paid
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 PROVIDERS = builtin_providers(SANDBOX_SECRET)
@@ -60,24 +58,7 @@ class Scenario:
         if mode in ("ship", "local_delivery"):
             body["fulfillment"]["address"] = ADDRESS
         async with self.db.uow(self.tenant.id) as uow:
-            order = await checkout.do_place_order(
-                uow,
-                data=OrderIn.model_validate(body),
-                caller=Caller(actor="test"),
-                providers=PROVIDERS,
-                now=when,
-            )
-            ref = order.payments[0].provider_ref
-            assert ref is not None
-            await payments.do_settle_payment(
-                uow,
-                provider_ref=ref,
-                status=PaymentStatus.CAPTURED,
-                amount=price,
-                providers=PROVIDERS,
-                now=when,
-            )
-        return order
+            return await place_paid(uow, body, when)
 
     async def act(self, fulfilment_id: str, action: Action, when: dt.datetime) -> None:
         async with self.db.uow(self.tenant.id) as uow:

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -176,25 +177,20 @@ async def _add(uow: UnitOfWork, days: dict[tuple[dt.date, str, str], _Day]) -> N
 async def _consistent(uow: UnitOfWork) -> bool:
     """Whether the ledger up to the mark is exactly what the facts hold."""
     mark = await _mark(uow)
-    ledger = await uow.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(StockMovement.on_hand_delta), 0)).where(
-            StockMovement.id <= mark.last_entry_id
+
+    def totals(on_hand: Any, reserved: Any) -> Any:
+        return sa.select(
+            sa.func.coalesce(sa.func.sum(on_hand), 0), sa.func.coalesce(sa.func.sum(reserved), 0)
         )
-    )
-    ledger_reserved = await uow.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(StockMovement.reserved_delta), 0)).where(
-            StockMovement.id <= mark.last_entry_id
-        )
-    )
-    facts = (
+
+    m, f = StockMovement, StockFact
+    ledger = (
         await uow.session.execute(
-            sa.select(
-                sa.func.coalesce(sa.func.sum(StockFact.on_hand_delta), 0),
-                sa.func.coalesce(sa.func.sum(StockFact.reserved_delta), 0),
-            )
+            totals(m.on_hand_delta, m.reserved_delta).where(m.id <= mark.last_entry_id)
         )
     ).one()
-    return (int(ledger or 0), int(ledger_reserved or 0)) == (int(facts[0]), int(facts[1]))
+    facts = (await uow.session.execute(totals(f.on_hand_delta, f.reserved_delta))).one()
+    return tuple(map(int, ledger)) == tuple(map(int, facts))
 
 
 async def do_rebuild_stock(uow: UnitOfWork, *, now: dt.datetime | None = None) -> int:
