@@ -58,8 +58,9 @@ def backend_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     urls["sqlite"] = f"sqlite+aiosqlite:///{sqlite_path}"
     upgrade(urls["sqlite"])
     if not SKIP_PG:
-        # Separate checkouts on one machine set OMNI_TEST_PG_DB so their runs do not collide.
-        name = os.environ.get("OMNI_TEST_PG_DB") or f"omni_test_{_worker_suffix()}"
+        # Separate checkouts on one machine set OMNI_TEST_PG_DB so their runs do not collide;
+        # each xdist worker gets its own database under that name.
+        name = f"{os.environ.get('OMNI_TEST_PG_DB') or 'omni_test'}_{_worker_suffix()}"
         asyncio.run(_recreate_pg_database(name))
         urls["postgresql"] = _pg_url(name)
         upgrade(urls["postgresql"])
