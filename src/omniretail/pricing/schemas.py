@@ -206,7 +206,7 @@ class QuoteLineOut(Output):
 class Applied(Output):
     promotion: str = Field(description=PROMOTION)
     title: str = Field(description=PROMOTION_TITLE)
-    amount: int = Field(description=f"taken off the whole cart, {FEN}")
+    amount: int = Field(description=f"taken off across all lines, {FEN}")
 
 
 class NotApplied(Output):
@@ -225,4 +225,4 @@ class QuoteOut(Output):
     total: int = Field(description=f"what the cart costs, {FEN}")
     applied: list[Applied] = Field(description="promotions that took something off")
     not_applied: list[NotApplied] = Field(description="promotions in play that did not, and why")
-    coupons: list[str] = Field(description="the coupons that were accepted")
+    coupons: list[str] = Field(description="the coupon codes presented (and found)")
