@@ -65,7 +65,7 @@ PROBLEM_SCHEMAS: dict[str, Any] = {
         "properties": {
             "field": {"type": "string", "description": "dotted path of the invalid field"},
             "location": {"type": "string", "description": "body, query, path or header"},
-            "message": {"type": "string"},
+            "message": {"type": "string", "description": "what is wrong, for a person"},
             "type": {"type": "string", "description": "kind of validation error"},
             "line": {"type": "integer", "description": "line of a CSV file, when it is one"},
         },
