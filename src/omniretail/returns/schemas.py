@@ -140,7 +140,7 @@ class CaseNoteOut(Output):
     author: str = Field(description="the key or staff member who wrote it")
     channel: str | None = Field(description="the channel's code it came through")
     body: str = Field(description="the note's text")
-    status_change: str | None = Field(description="the status the note moved the case to, if it did")
+    status_change: str | None = Field(description="the status the note moved the case to")
     at: dt.datetime = Field(description="when (UTC)")
 
 
