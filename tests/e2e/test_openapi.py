@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import json
 import re
@@ -149,6 +150,29 @@ def test_every_schema_property_has_a_description(spec: dict[str, Any]) -> None:
         missing += undescribed_properties(operation, where)
     assert "Problem" in spec["components"]["schemas"]
     assert missing == [], "properties without a description:\n" + "\n".join(missing)
+
+
+def _api_reference_script() -> ModuleType:
+    path = Path(__file__).parents[2] / "scripts" / "api_reference.py"
+    found = importlib.util.spec_from_file_location("api_reference", path)
+    assert found is not None
+    assert found.loader is not None
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
+    return module
+
+
+def test_docs_api_md_lists_every_operation_as_the_document_does(spec: dict[str, Any]) -> None:
+    script = _api_reference_script()
+    written = script.REFERENCE.read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `[A-Z]+ \S+` \| `(\w+)` \|", written, re.M))
+    unlisted = sorted(
+        operation["operationId"]
+        for _, _, operation in operations(spec)
+        if operation["operationId"] not in listed
+    )
+    assert unlisted == [], f"docs/api.md lacks {unlisted}: run scripts/api_reference.py"
+    assert script.with_operations(written, spec) == written, "run scripts/api_reference.py"
 
 
 def test_idempotency_key_is_advertised_exactly_where_a_handler_honours_it(
