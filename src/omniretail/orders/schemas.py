@@ -63,7 +63,7 @@ class FulfilmentIn(Input):
 
 class PaymentIn(Input):
     method: Annotated[str, Field(pattern=r"^[a-z_]{2,32}$")] = Field(
-        description="payment method: sandbox, wechat_pay, cash, card, ... (the tenant's providers)"
+        description="sandbox, wechat_pay (when configured), cash or card_present (at a till)"
     )
     # A tender of nothing is no tender: leave it out (the table refuses amounts below 1).
     amount: Annotated[int, Field(ge=1, le=10**13, description="integer minor units (fen)")]
@@ -122,7 +122,10 @@ class TotalsOut(Output):
 
 
 class PaymentOut(Output):
-    method: str = Field(description="payment method (sandbox, wechat_pay, cash, card, ...)")
+    method: str = Field(
+        description="sandbox, wechat_pay, cash, card_present, or exchange_credit and platform "
+        "(set by the server: an exchange's credit, a marketplace's payment)"
+    )
     amount: int = Field(description=f"the tender's amount, {FEN}")
     status: str = Field(
         description="pending (waiting for the provider), captured, declined or voided"
@@ -184,7 +187,7 @@ class OrderOut(Output):
     customer_id: str | None = Field(description="the customer's id; null for a guest")
     mode: Mode = Field(description=MODE)
     placed_at_location: str | None = Field(
-        description="the store it was sold in (in_store, or a store's key); null otherwise"
+        description="the store whose key placed it (a till, a guide); null for other keys"
     )
     attributed_location: str | None = Field(description="the store credited with the sale")
     attributed_staff: str | None = Field(description="the staff member credited with the sale")
