@@ -42,7 +42,7 @@ from omniretail.orders import notify_api as payment_notify_api
 from omniretail.payments.providers import builtin_providers
 from omniretail.payments.wechatpay import WeChatPayProvider
 from omniretail.pricing import api as pricing_api
-from omniretail.problems import install_error_handlers, problem
+from omniretail.problems import install_error_handlers, problem, scope_problem
 from omniretail.relay import NatsRelay
 from omniretail.returns import api as returns_api
 from omniretail.wiring import build_registry
@@ -84,8 +84,8 @@ class BodyLimit:
         # A NUL in the path or query reaches no handler: no database stores it as text.
         target = scope.get("path", "").encode() + b"?" + scope.get("query_string", b"")
         if b"\x00" in target or b"%00" in target.lower():
-            response = problem(
-                400, "invalid_url", "Invalid URL", "the URL must not contain NUL characters"
+            response = scope_problem(
+                scope, 400, "invalid_url", "Invalid URL", "the URL must not contain NUL characters"
             )
             await response(scope, receive, send)
             return
@@ -127,7 +127,8 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(
+        response = scope_problem(
+            scope,
             413,
             "payload_too_large",
             "Payload too large",

@@ -65,7 +65,7 @@ PROBLEM_SCHEMAS: dict[str, Any] = {
         "properties": {
             "field": {"type": "string", "description": "dotted path of the invalid field"},
             "location": {"type": "string", "description": "body, query, path or header"},
-            "message": {"type": "string"},
+            "message": {"type": "string", "description": "what is wrong, for a person"},
             "type": {"type": "string", "description": "kind of validation error"},
             "line": {"type": "integer", "description": "line of a CSV file, when it is one"},
         },
@@ -142,6 +142,139 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
         "ttl_seconds": 900,
         "reference": "cart-8841",
     },
+    "change_settings": {
+        "timezone": "Asia/Shanghai",
+        "locale": "zh-CN",
+        "delivery_fees": {"local_delivery": 800},
+    },
+    "update_product": {
+        "title": "Linen shirt, relaxed",
+        "variants": [{"sku": "LM9001-WHI-M", "price": 35900}],
+    },
+    "create_promotion": {
+        "code": "SPRING10",
+        "title": "Spring: 10% off tops",
+        "scope": {"categories": ["women/tops"], "channels": ["app", "miniprogram"]},
+        "discount": {"kind": "percent", "value": 10},
+        "starts_at": "2026-03-01T00:00:00+08:00",
+        "ends_at": "2026-04-01T00:00:00+08:00",
+        "stacking": "stackable",
+        "priority": 100,
+    },
+    "create_coupon": {
+        "code": "WELCOME50",
+        "promotion": "WELCOME",
+        "max_redemptions": 10000,
+        "per_customer_limit": 1,
+    },
+    "reject_fulfilment": {
+        "reason": "not_in_stock",
+        "lines": [{"sku": "LM0001-BLA-M", "qty": 1}],
+        "note": "last one sold at the till",
+    },
+    "fulfilment_actions": {
+        "actions": [
+            {"fulfillment_id": "ful_0b7e4d2a9c1f3e85", "action": "accept"},
+            {"fulfillment_id": "ful_6a3c8e1d5b2f7094", "action": "reject", "reason": "damaged"},
+        ]
+    },
+    "verify_pickup": {"code": "48213907", "location": "ST-001"},
+    "hand_over": {"code": "48213907", "location": "ST-001"},
+    "create_return": {
+        "order_id": "ord_5f2c9a1e7b3d4c60",
+        "lines": [{"sku": "LM0001-BLA-M", "qty": 1, "condition": "resellable"}],
+        "location": "ST-001",
+        "channel": "pos",
+    },
+    "open_case": {
+        "order_id": "ord_5f2c9a1e7b3d4c60",
+        "type": "missing_item",
+        "subject": "Parcel arrived without the belt",
+        "channel": "app",
+        "note": "Customer called at 10:05",
+    },
+    "exchange": {
+        "order_id": "ord_5f2c9a1e7b3d4c60",
+        "channel": "pos",
+        "location": "ST-001",
+        "lines": [{"sku": "LM0001-BLA-M", "qty": 1}],
+        "new_order": {
+            "lines": [{"sku": "LM0001-BLA-L", "qty": 1}],
+            "fulfillment": {"mode": "in_store", "location": "ST-001"},
+        },
+    },
+    "create_connection": {
+        "platform": "douyin",
+        "shop_id": "7283910",
+        "channel": "douyin",
+        "locations": ["WH-SH"],
+        "credentials": {"app_key": "your-app-key", "app_secret": "your-app-secret"},
+    },
+    "map_skus": {"items": [{"platform_sku": "3581772901", "sku": "LM0001-BLA-M"}]},
+    "count_stock": {"on_hand": 12, "safety_stock": 1, "reference": "cycle count 2026-11-27"},
+    "post_movements": {
+        "batch_id": "erp-20261127-0001",
+        "lines": [
+            {"sku": "LM0001-BLA-M", "location": "WH-SH", "reason": "receipt", "qty": 40},
+            {"sku": "LM0001-BLA-M", "location": "ST-001", "reason": "damage", "qty": 1},
+        ],
+    },
+    "put_buffers": {"default": 1, "skus": {"LM0001-BLA-M": 3}},
+    "resolve_customer": {
+        "identity": {"type": "wechat_unionid", "value": "o6_bmasdasdsad6_2sgVt7hMZOPfL"},
+        "create_if_missing": True,
+        "channel": "miniprogram",
+    },
+    "set_consent": {"granted": True, "source": "app settings"},
+    "record_behaviour": {
+        "events": [
+            {
+                "type": "try_on",
+                "identity": {"type": "member_card", "value": "M00012345"},
+                "sku": "LM0001-BLA-M",
+                "channel": "pos",
+                "location": "ST-001",
+                "at": "2026-11-27T15:30:00+08:00",
+            }
+        ]
+    },
+    "adjust_points": {"points": 200, "reason": "apology for a late delivery"},
+    "redeem_points": {"points": 1000, "reason": "gift at the counter"},
+    "set_rules": {
+        "points_per_unit": 1,
+        "redeem_points_per_unit": 100,
+        "expiry_days": 365,
+        "pending_days": 7,
+        "tiers": [
+            {"code": "member", "min_spend": 0},
+            {"code": "gold", "min_spend": 500000, "points_multiplier_pct": 150},
+        ],
+    },
+    "create_plan": {
+        "code": "lumen-plus",
+        "name": "Lumen Plus",
+        "fee": 19900,
+        "term_days": 365,
+        "free_delivery": True,
+        "points_multiplier_pct": 200,
+    },
+    "start_membership": {"plan": "lumen-plus", "payment_ref": "wx-4200001234"},
+    "queue_outbound_message": {
+        "customer_id": "cus_8e1f0a3b5c7d9e2f4a6b",
+        "medium": "sms",
+        "template": "tryon_coupon",
+        "locale": "zh-CN",
+        "params": {"sku": "LM0001-BLA-M", "store": "Jing'an", "coupon": "TRY-8K2M", "days": "7"},
+    },
+    "create_campaign": {
+        "code": "tryon-nov",
+        "title": "Tried on, did not buy",
+        "promotion": "TRYON15",
+        "delay_minutes": 1440,
+        "coupon_days": 7,
+        "holdout_percent": 10,
+    },
+    "report_presence": {"customer_id": "cus_8e1f0a3b5c7d9e2f4a6b", "lat": 31.2243, "lng": 121.4462},
 }
 
 

@@ -9,7 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from omniretail.errors import (
     Conflict,
@@ -87,6 +89,22 @@ def localised_problem(
         code,
         problem_title(code, locale, title),
         detail if worded_in else problem_detail(code, locale, detail),
+        **extra,
+    )
+
+
+def scope_problem(
+    scope: Scope, status: int, code: str, title: str, detail: str, /, **extra: Any
+) -> JSONResponse:
+    """:func:`localised_problem` for ASGI middleware that answers before a request exists
+    (a NUL in the URL, a body over the limit). Only ``Accept-Language`` chooses the language
+    here: the API key has not been read yet, so the tenant and its locale are not known."""
+    locale = pick_locale(Headers(scope=scope).get("accept-language"))
+    return problem(
+        status,
+        code,
+        problem_title(code, locale, title),
+        problem_detail(code, locale, detail),
         **extra,
     )
 

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from omniretail.cli import app
+from omniretail.demo import DEMO_STEPS
 from omniretail.payments.providers import SandboxProvider
 from tests.conftest import backend_url
 
@@ -63,6 +64,10 @@ def test_bad_cli_input_exits_non_zero_with_a_message() -> None:
 def test_demo_seeds_once_and_then_hands_out_a_new_key() -> None:
     first = runner.invoke(app, ["demo"])
     assert first.exit_code == 0, first.output
+    # The seed takes a while: its progress, with counts, goes to stderr (stdout stays JSON).
+    steps = len(DEMO_STEPS)
+    assert DEMO_STEPS[-1] in first.stderr
+    assert f"{steps}/{steps}" in first.stderr
     second = runner.invoke(app, ["demo"])
     assert second.exit_code == 0, second.output
     assert json.loads(first.stdout)["admin_key"] != json.loads(second.stdout)["admin_key"]

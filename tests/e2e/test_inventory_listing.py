@@ -111,6 +111,8 @@ async def test_the_csv_export_holds_every_position(
     assert (
         one.text == "location,sku,on_hand,reserved,safety_stock,available\nWH,JEANS-32,40,0,0,40\n"
     )
+    for_excel = await analyst.get("/v1/inventory.csv", location="WH", bom="true")
+    assert for_excel.content == b"\xef\xbb\xbf" + one.content
 
 
 async def test_the_export_reads_in_chunks_and_loses_no_row_between_them(

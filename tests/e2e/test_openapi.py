@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import json
 import re
@@ -102,6 +103,76 @@ def test_operation_ids_and_schema_names_read_like_an_sdk(spec: dict[str, Any]) -
     text = json.dumps(spec)
     for ref in re.findall(r'"#/components/schemas/([^"]+)"', text):
         assert ref in names
+
+
+def undescribed_properties(node: Any, where: str) -> Iterator[str]:
+    """``Schema.field`` (``Schema.field.inner`` when nested inline) for every property without
+    a description, at any depth of ``node``."""
+    if isinstance(node, dict):
+        for name, prop in (node.get("properties") or {}).items():
+            if not (isinstance(prop, dict) and str(prop.get("description", "")).strip()):
+                yield f"{where}.{name}"
+            yield from undescribed_properties(prop, f"{where}.{name}")
+        for key, value in node.items():
+            if key != "properties":
+                yield from undescribed_properties(value, where)
+    elif isinstance(node, list):
+        for item in node:
+            yield from undescribed_properties(item, where)
+
+
+def test_undescribed_properties_are_named_by_schema_and_field() -> None:
+    schema = {
+        "properties": {
+            "ok": {"type": "string", "description": "fine"},
+            "bare": {"type": "integer", "title": "Bare"},
+            "inner": {
+                "description": "an inline object",
+                "anyOf": [{"properties": {"deep": {"type": "string"}}}, {"type": "null"}],
+            },
+        }
+    }
+    assert list(undescribed_properties(schema, "OrderOut")) == [
+        "OrderOut.bare",
+        "OrderOut.inner.deep",
+    ]
+
+
+def test_every_schema_property_has_a_description(spec: dict[str, Any]) -> None:
+    """A new field or endpoint must say what its fields mean (units, formats, enums)."""
+    missing = [
+        found
+        for name, schema in spec["components"]["schemas"].items()
+        for found in undescribed_properties(schema, name)
+    ]
+    for method, path, operation in operations(spec):
+        where = f"{operation['operationId']} ({method.upper()} {path})"
+        missing += undescribed_properties(operation, where)
+    assert "Problem" in spec["components"]["schemas"]
+    assert missing == [], "properties without a description:\n" + "\n".join(missing)
+
+
+def _api_reference_script() -> ModuleType:
+    path = Path(__file__).parents[2] / "scripts" / "api_reference.py"
+    found = importlib.util.spec_from_file_location("api_reference", path)
+    assert found is not None
+    assert found.loader is not None
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
+    return module
+
+
+def test_docs_api_md_lists_every_operation_as_the_document_does(spec: dict[str, Any]) -> None:
+    script = _api_reference_script()
+    written = script.REFERENCE.read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `[A-Z]+ \S+` \| `(\w+)` \|", written, re.M))
+    unlisted = sorted(
+        operation["operationId"]
+        for _, _, operation in operations(spec)
+        if operation["operationId"] not in listed
+    )
+    assert unlisted == [], f"docs/api.md lacks {unlisted}: run scripts/api_reference.py"
+    assert script.with_operations(written, spec) == written, "run scripts/api_reference.py"
 
 
 def test_idempotency_key_is_advertised_exactly_where_a_handler_honours_it(

@@ -23,58 +23,73 @@ class SalesRow(Output):
     gross: int = Field(description="goods value of completed orders (after discounts)")
     refunds: int = Field(description="refunds of returns completed in the period")
     net: int = Field(description="gross - refunds")
-    orders: int
-    units_sold: int
-    units_returned: int
-    average_order_value: int
-    previous_gross: int | None = None
-    previous_net: int | None = None
+    orders: int = Field(description="completed orders")
+    units_sold: int = Field(description="units in those orders")
+    units_returned: int = Field(description="units returned in the period")
+    average_order_value: int = Field(description="gross / orders, rounded")
+    previous_gross: int | None = Field(
+        None, description="gross in the period just before (with compare=true)"
+    )
+    previous_net: int | None = Field(
+        None, description="net in the period just before (with compare=true)"
+    )
+
+
+START = "first local day of the period"
+END = "last local day of the period, included"
 
 
 class SalesReport(Output):
-    start: dt.date
-    end: dt.date
-    by: SalesBy
-    rows: list[SalesRow]
-    total: SalesRow
-    previous_total: SalesRow | None = None
+    start: dt.date = Field(description=START)
+    end: dt.date = Field(description=END)
+    by: SalesBy = Field(
+        description="what the rows are keyed by: channel, location, day, attributed_location "
+        "or attributed_staff"
+    )
+    rows: list[SalesRow] = Field(description="one row per key")
+    total: SalesRow = Field(description="every row together")
+    previous_total: SalesRow | None = Field(
+        None, description="the period just before, together (with compare=true)"
+    )
 
 
 class AttributionRow(Output):
-    location: str
+    location: str = Field(description="the store's code")
     in_store_gross: int = Field(description="sales placed at the store")
-    in_store_net: int
+    in_store_net: int = Field(description="in_store_gross less their refunds")
     fulfilled_online_gross: int = Field(
         description="online orders the store shipped or handed over"
     )
-    fulfilled_online_net: int
+    fulfilled_online_net: int = Field(description="fulfilled_online_gross less their refunds")
     attributed_online_gross: int = Field(description="online orders credited to the store")
-    attributed_online_net: int
+    attributed_online_net: int = Field(description="attributed_online_gross less their refunds")
 
 
 class AttributionReport(Output):
-    start: dt.date
-    end: dt.date
-    rows: list[AttributionRow]
+    start: dt.date = Field(description=START)
+    end: dt.date = Field(description=END)
+    rows: list[AttributionRow] = Field(description="one row per store")
 
 
 class ChannelGroupOut(Output):
     channels: str = Field(description="channels bought on in the period: 1, 2 or 3+")
-    customers: int
-    orders: int
+    customers: int = Field(description="customers in the group")
+    orders: int = Field(description="their orders in the period")
     repurchase_rate: float = Field(description="share of the group with two orders or more")
-    average_order_value: int
+    average_order_value: int = Field(description="their sales / orders, minor units")
     lifetime_value: int = Field(description="net sales per customer over the period")
 
 
 class CustomersReport(Output):
-    start: dt.date
-    end: dt.date
-    groups: list[ChannelGroupOut]
+    start: dt.date = Field(description=START)
+    end: dt.date = Field(description=END)
+    groups: list[ChannelGroupOut] = Field(description="customers by how many channels they used")
 
 
 class PointsReport(Output):
-    points_outstanding: int
+    points_outstanding: int = Field(
+        description="loyalty points earned and not yet spent or expired"
+    )
     liability: int = Field(description="what the outstanding points would pay now, minor units")
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
+from pydantic import Field
+
 from omniretail.schemas import Code, Input, Name, Output
 
 
@@ -16,14 +18,22 @@ class ChannelKind(StrEnum):
     MARKETPLACE = "marketplace"
 
 
+CODE = "the channel's code, unique in the tenant (app, jd, pos...): orders and stock name it"
+KIND = (
+    "what sort of channel: app, miniprogram (WeChat), web, douyin, xiaohongshu, pos (tills) "
+    "or marketplace (JD, Tmall, ...)"
+)
+NAME = "the name people see"
+
+
 class ChannelIn(Input):
-    code: Code
-    kind: ChannelKind
-    name: Name
+    code: Code = Field(description=CODE)
+    kind: ChannelKind = Field(description=KIND)
+    name: Name = Field(description=NAME)
 
 
 class ChannelOut(Output):
-    code: str
-    kind: ChannelKind
-    name: str
-    created_at: dt.datetime
+    code: str = Field(description=CODE)
+    kind: ChannelKind = Field(description=KIND)
+    name: str = Field(description=NAME)
+    created_at: dt.datetime = Field(description="when it was created (UTC, read-only)")

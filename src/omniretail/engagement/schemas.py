@@ -13,71 +13,106 @@ from omniretail.schemas import Code, Output
 ParamValue = Annotated[str, StringConstraints(max_length=200)]
 
 
+CUSTOMER_ID = "the customer's id"
+MEDIUM = (
+    "sms, wechat_template, app_push or miniprogram_subscribe; each needs the customer's consent "
+    "on its channel for marketing"
+)
+TEMPLATE = "the template's code (e.g. tryon_coupon, store_offer, order_ready)"
+LOCALE = "the language of the text: zh-CN or en"
+DELAY = "minutes after the try-on before the check (no purchase by then: the offer is sent)"
+COUPON_DAYS = "days the offered coupon stays valid"
+CAP = "most offers a customer receives in 7 days, across campaigns"
+HOLDOUT = "percent of customers kept as a control group (nothing sent, results compared)"
+QUIET_START = "local hour (0-23) from which no offer is sent"
+QUIET_END = "local hour (0-23) from which offers are sent again"
+PROMOTION = "a coupon-only promotion: the discount the coupon gives"
+SKUS = "only try-ons of these SKUs; null = any"
+
+
 class OutboundMessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: Annotated[str, StringConstraints(min_length=1, max_length=32)]
-    medium: Medium
-    template: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    locale: Literal["zh-CN", "en"] = "zh-CN"
+    customer_id: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
+        description=CUSTOMER_ID
+    )
+    medium: Medium = Field(description=MEDIUM)
+    template: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description=TEMPLATE
+    )
+    locale: Literal["zh-CN", "en"] = Field("zh-CN", description=LOCALE)
     params: dict[Annotated[str, StringConstraints(max_length=40)], ParamValue] = Field(
-        default_factory=dict, max_length=20
+        default_factory=dict,
+        max_length=20,
+        description="the template's {named} parameters; every one it uses is required",
     )
 
 
 class OutboundMessageOut(Output):
-    id: str
-    customer_id: str
-    medium: Medium
-    template: str
-    locale: str
-    marketing: bool
-    status: MessageStatus
-    attempts: int
-    next_attempt_at: dt.datetime
-    last_error: str | None
-    provider_ref: str | None
-    created_at: dt.datetime
-    sent_at: dt.datetime | None
+    id: str = Field(description="the message's id (read-only)")
+    customer_id: str = Field(description=CUSTOMER_ID)
+    medium: Medium = Field(description=MEDIUM)
+    template: str = Field(description=TEMPLATE)
+    locale: str = Field(description=LOCALE)
+    marketing: bool = Field(description="a marketing message (needs consent), not a service notice")
+    status: MessageStatus = Field(
+        description="pending (queued or retrying), sent, or failed (gave up, or no address)"
+    )
+    attempts: int = Field(description="delivery attempts so far")
+    next_attempt_at: dt.datetime = Field(description="when it is next tried (UTC)")
+    last_error: str | None = Field(description="why the latest attempt failed")
+    provider_ref: str | None = Field(description="the sender's reference once sent")
+    created_at: dt.datetime = Field(description="when it was queued (UTC)")
+    sent_at: dt.datetime | None = Field(description="when it was sent (UTC)")
 
 
 class CampaignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    code: Code
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    kind: CampaignKind = CampaignKind.TRYON_NO_PURCHASE
-    skus: Annotated[list[Code], Field(min_length=1, max_length=500)] | None = None
-    promotion: Code = Field(description="a coupon-only promotion: the discount the coupon gives")
-    delay_minutes: Annotated[int, Field(ge=1, le=60 * 24 * 30)] = 24 * 60
-    coupon_days: Annotated[int, Field(ge=1, le=365)] = 7
-    frequency_cap: Annotated[int, Field(ge=1, le=100)] = 2
-    holdout_percent: Annotated[int, Field(ge=0, le=90)] = 0
-    quiet_start: Annotated[int, Field(ge=0, le=23)] = 21
-    quiet_end: Annotated[int, Field(ge=0, le=23)] = 9
+    code: Code = Field(description="the campaign's code")
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="the name staff see"
+    )
+    kind: CampaignKind = Field(
+        CampaignKind.TRYON_NO_PURCHASE,
+        description="tryon_no_purchase: an offer to who tried a SKU on and did not buy it",
+    )
+    skus: Annotated[list[Code], Field(min_length=1, max_length=500)] | None = Field(
+        None, description=SKUS
+    )
+    promotion: Code = Field(description=PROMOTION)
+    delay_minutes: Annotated[int, Field(ge=1, le=60 * 24 * 30)] = Field(24 * 60, description=DELAY)
+    coupon_days: Annotated[int, Field(ge=1, le=365)] = Field(7, description=COUPON_DAYS)
+    frequency_cap: Annotated[int, Field(ge=1, le=100)] = Field(2, description=CAP)
+    holdout_percent: Annotated[int, Field(ge=0, le=90)] = Field(0, description=HOLDOUT)
+    quiet_start: Annotated[int, Field(ge=0, le=23)] = Field(21, description=QUIET_START)
+    quiet_end: Annotated[int, Field(ge=0, le=23)] = Field(9, description=QUIET_END)
 
 
 class CampaignOut(Output):
-    code: str
-    title: str
-    kind: CampaignKind
-    skus: list[str] | None
-    promotion: str
-    delay_minutes: int
-    coupon_days: int
-    frequency_cap: int
-    holdout_percent: int
-    quiet_start: int
-    quiet_end: int
-    active: bool
-    created_at: dt.datetime
+    code: str = Field(description="the campaign's code")
+    title: str = Field(description="the name staff see")
+    kind: CampaignKind = Field(description="tryon_no_purchase")
+    skus: list[str] | None = Field(description=SKUS)
+    promotion: str = Field(description=PROMOTION)
+    delay_minutes: int = Field(description=DELAY)
+    coupon_days: int = Field(description=COUPON_DAYS)
+    frequency_cap: int = Field(description=CAP)
+    holdout_percent: int = Field(description=HOLDOUT)
+    quiet_start: int = Field(description=QUIET_START)
+    quiet_end: int = Field(description=QUIET_END)
+    active: bool = Field(description="a stopped campaign sends nothing more")
+    created_at: dt.datetime = Field(description="when it was created (UTC)")
 
 
 class CampaignResults(BaseModel):
-    campaign: str
-    outcomes: dict[str, int]
-    sent: int
-    redeemed: int
+    campaign: str = Field(description="the campaign's code")
+    outcomes: dict[str, int] = Field(
+        description="checks by outcome: waiting, sent, bought (no offer needed), no_consent, "
+        "capped, holdout, ended"
+    )
+    sent: int = Field(description="offers sent")
+    redeemed: int = Field(description="offered coupons used in an order")
     revenue_attributed: int = Field(
         description="minor units: goods value of the offered SKU "
         "bought by offered customers after the offer"
@@ -85,7 +120,7 @@ class CampaignResults(BaseModel):
     conversion_offered: float | None = Field(
         description="share of offered customers who bought the SKU after the offer"
     )
-    holdout: int
+    holdout: int = Field(description="customers in the control group")
     conversion_holdout: float | None = Field(
         description="share of the control group who bought the SKU after their check"
     )
@@ -94,25 +129,33 @@ class CampaignResults(BaseModel):
 class PresenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: Annotated[str, StringConstraints(min_length=1, max_length=32)]
-    lat: Annotated[float, Field(ge=-90, le=90)]
-    lng: Annotated[float, Field(ge=-180, le=180)]
-    radius_km: Annotated[float, Field(gt=0, le=5)] = 1.0
+    customer_id: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
+        description=CUSTOMER_ID
+    )
+    lat: Annotated[float, Field(ge=-90, le=90)] = Field(
+        description="the customer's latitude, degrees (WGS 84)"
+    )
+    lng: Annotated[float, Field(ge=-180, le=180)] = Field(
+        description="the customer's longitude, degrees (WGS 84)"
+    )
+    radius_km: Annotated[float, Field(gt=0, le=5)] = Field(
+        1.0, description="look for a store this near, km (at most 5)"
+    )
 
 
 class NearbyStore(BaseModel):
-    code: str
-    name: str
-    distance_km: float
+    code: str = Field(description="the store's code")
+    name: str = Field(description="the store's name")
+    distance_km: float = Field(description="from the customer, km")
 
 
 class StoreOffer(BaseModel):
-    promotion: str
-    title: str
+    promotion: str = Field(description="the promotion's code offered")
+    title: str = Field(description="its title, as the customer sees it")
 
 
 class PresenceOut(BaseModel):
-    store: NearbyStore | None
-    offer: StoreOffer | None
+    store: NearbyStore | None = Field(description="the nearest store in the radius, if any")
+    offer: StoreOffer | None = Field(description="the store's offer, if one applies")
     message_id: str | None = Field(description="the offer's message, when one was queued")
     reason: str | None = Field(description="why no offer was sent, when none was")

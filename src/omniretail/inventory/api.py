@@ -68,9 +68,13 @@ async def list_positions(
     responses={200: {"content": {"text/csv": {}}}},
 )
 async def export_positions(
-    ctx: CtxDep, location: Annotated[Code | None, Query()] = None
+    ctx: CtxDep,
+    location: Annotated[Code | None, Query()] = None,
+    bom: Annotated[
+        bool, Query(description="start with a UTF-8 byte order mark, for Excel")
+    ] = False,
 ) -> StreamingResponse:
-    """Every stock position (or one location's) as CSV:
+    """Every stock position (or one location's) as CSV in UTF-8:
     ``location,sku,on_hand,reserved,safety_stock,available``. A store key gets its own
     location only."""
     ctx.require(Permission.READ)
@@ -80,7 +84,7 @@ async def export_positions(
             await network.location_ref(uow, location)
     name = f"positions-{location}.csv" if location else "positions.csv"
     return StreamingResponse(
-        listing.export_positions(ctx.db, ctx.principal.tenant_id, location=location),
+        listing.export_positions(ctx.db, ctx.principal.tenant_id, location=location, bom=bom),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

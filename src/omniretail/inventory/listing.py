@@ -61,13 +61,14 @@ async def list_positions(
 
 
 async def export_positions(
-    db: Database, tenant_id: int, *, location: str | None
+    db: Database, tenant_id: int, *, location: str | None, bom: bool = False
 ) -> AsyncIterator[str]:
     """The positions as CSV (``location,sku,on_hand,reserved,safety_stock,available``), read
     in keyset chunks, each in its own short read-only transaction (never the SQLite write
     lock), so no transaction stays open while a slow client downloads. Check the location
-    before streaming: an unknown one yields the header alone."""
-    yield _csv_lines([CSV_COLUMNS])
+    before streaming: an unknown one yields the header alone. ``bom`` starts the file with a
+    byte order mark, without which Excel reads UTF-8 as the system's code page."""
+    yield ("\ufeff" if bom else "") + _csv_lines([CSV_COLUMNS])
     after: list[str] | None = None
     while True:
         async with db.uow(tenant_id, read_only=True) as uow:

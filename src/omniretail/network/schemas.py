@@ -44,7 +44,9 @@ class LocationIn(Input):
     lng: Lng
     address: Annotated[str, Field(max_length=500)] | None = Field(None, description=ADDRESS)
     capabilities: CapabilitiesIn = Field(CapabilitiesIn(), description=CAPABILITIES)
-    delivery_radius_km: Radius | None = None
+    delivery_radius_km: Radius | None = Field(
+        None, description="local delivery reaches this far, in km"
+    )
     daily_capacity: Annotated[int, Field(ge=0, le=1_000_000)] | None = Field(
         None, description=CAPACITY
     )
@@ -56,11 +58,13 @@ class LocationPatch(Input):
     """Every field optional; ``null`` clears the nullable ones."""
 
     name: Name | None = Field(None, description=NAME)
-    lat: Lat | None = None
-    lng: Lng | None = None
+    lat: Lat | None = Field(None, description="latitude, degrees (WGS 84)")
+    lng: Lng | None = Field(None, description="longitude, degrees (WGS 84)")
     address: Annotated[str, Field(max_length=500)] | None = Field(None, description=ADDRESS)
     capabilities: CapabilitiesIn | None = Field(None, description=CAPABILITIES)
-    delivery_radius_km: Radius | None = None
+    delivery_radius_km: Radius | None = Field(
+        None, description="local delivery reaches this far, in km"
+    )
     daily_capacity: Annotated[int, Field(ge=0, le=1_000_000)] | None = Field(
         None, description=CAPACITY
     )

@@ -15,20 +15,34 @@ class Condition(StrEnum):
     DAMAGED = "damaged"
 
 
+FEN = "integer minor units (fen)"
+CONDITION = "resellable (back into sellable stock) or damaged (kept out of it)"
+ORDER_ID = "the id of the order the goods were bought in"
+RETURN_LINES = "what comes back: 1 to 200 lines of the order"
+CHANNEL = "the channel's code where the customer asked"
+CASE_TYPE = "return, complaint, missing_item or wrong_item"
+CASE_STATUS = "open, in_progress, resolved or closed"
+OWNER = "the store's code that owns the case; null = head office"
+
+
 class ReturnLineIn(Input):
-    sku: Code
-    qty: Annotated[int, Field(ge=1, le=10_000)]
-    condition: Condition = Condition.RESELLABLE
+    sku: Code = Field(description="the variant's SKU, as in the order")
+    qty: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        description="units returned, at most those bought and not yet returned"
+    )
+    condition: Condition = Field(Condition.RESELLABLE, description=CONDITION)
 
 
 class ReturnIn(Input):
-    order_id: Annotated[str, Field(max_length=32)]
-    lines: Annotated[list[ReturnLineIn], Field(min_length=1, max_length=200)]
+    order_id: Annotated[str, Field(max_length=32)] = Field(description=ORDER_ID)
+    lines: Annotated[list[ReturnLineIn], Field(min_length=1, max_length=200)] = Field(
+        description=RETURN_LINES
+    )
     location: Code | None = Field(default=None, description="where the goods are received")
     courier_pickup: AddressIn | None = Field(
         default=None, description="collect from the customer instead; refunded on receipt"
     )
-    channel: Code
+    channel: Code = Field(description=CHANNEL)
 
     @model_validator(mode="after")
     def _where(self) -> ReturnIn:
@@ -38,46 +52,52 @@ class ReturnIn(Input):
 
 
 class ReceiveIn(Input):
-    location: Code
+    location: Code = Field(description="the code of the location that received the goods")
 
 
 class ReturnLineOut(Output):
-    sku: str
-    qty: int
-    condition: Condition
-    refund_amount: int
+    sku: str = Field(description="the variant's SKU")
+    qty: int = Field(description="units returned")
+    condition: Condition = Field(description=CONDITION)
+    refund_amount: int = Field(
+        description=f"refund for these units, as paid after discounts, {FEN}"
+    )
 
 
 class RefundOut(Output):
-    method: str
-    amount: int
-    credited: int
-    provider_ref: str | None
+    method: str = Field(description="the tender refunded (the order's payment method)")
+    amount: int = Field(description=f"paid back to the customer, {FEN}")
+    credited: int = Field(description=f"kept as credit towards an exchange's new order, {FEN}")
+    provider_ref: str | None = Field(description="the payment provider's refund reference")
 
 
 class RestockOut(Output):
-    location: str
-    sku: str
-    qty: int
-    condition: Condition
+    location: str = Field(description="the code of the location whose stock changed")
+    sku: str = Field(description="the variant's SKU")
+    qty: int = Field(description="units")
+    condition: Condition = Field(description=CONDITION)
 
 
 class ReturnOut(Output):
-    id: str
-    order_id: str
-    channel: str
-    location: str | None
-    status: str
-    lines: list[ReturnLineOut]
-    refund_total: int
-    refunds: list[RefundOut]
+    id: str = Field(description="the return's id (read-only)")
+    order_id: str = Field(description=ORDER_ID)
+    channel: str = Field(description=CHANNEL)
+    location: str | None = Field(
+        description="where the goods were received; null while a courier collects them"
+    )
+    status: str = Field(
+        description="awaiting_receipt (a courier collects; refunded on receipt) or completed"
+    )
+    lines: list[ReturnLineOut] = Field(description="what came back")
+    refund_total: int = Field(description=f"all refunds together, {FEN}")
+    refunds: list[RefundOut] = Field(description="one per tender refunded")
     points_reversed: dict[str, int] | None = Field(
         default=None,
         description="earned_reversed, redeemed_returned, shortfall (earned points already spent)",
     )
-    restocked: list[RestockOut]
-    created_at: dt.datetime
-    received_at: dt.datetime | None
+    restocked: list[RestockOut] = Field(description="stock changes made on receipt")
+    created_at: dt.datetime = Field(description="when the return was asked for (UTC)")
+    received_at: dt.datetime | None = Field(description="when the goods arrived (UTC)")
 
 
 class CaseType(StrEnum):
@@ -95,63 +115,77 @@ class CaseStatus(StrEnum):
 
 
 class CaseIn(Input):
-    order_id: Annotated[str, Field(max_length=32)]
-    type: CaseType
-    subject: Annotated[str, Field(min_length=1, max_length=200)]
-    channel: Code
-    note: Annotated[str, Field(max_length=4000)] | None = None
-    owner_location: Code | None = None
+    order_id: Annotated[str, Field(max_length=32)] = Field(description="the order concerned")
+    type: CaseType = Field(description=CASE_TYPE)
+    subject: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="one line saying what it is about"
+    )
+    channel: Code = Field(description="the channel's code where the customer got in touch")
+    note: Annotated[str, Field(max_length=4000)] | None = Field(
+        None, description="the first note on the timeline"
+    )
+    owner_location: Code | None = Field(None, description=OWNER)
 
 
 class CaseNoteIn(Input):
-    body: Annotated[str, Field(min_length=1, max_length=4000)]
-    channel: Code | None = None
-    status: CaseStatus | None = None
-    owner_location: Code | None = None
+    body: Annotated[str, Field(min_length=1, max_length=4000)] = Field(
+        description="the note's text"
+    )
+    channel: Code | None = Field(None, description="the channel's code it came through, if any")
+    status: CaseStatus | None = Field(None, description="move the case to this status")
+    owner_location: Code | None = Field(None, description="hand the case to this store")
 
 
 class CaseNoteOut(Output):
-    author: str
-    channel: str | None
-    body: str
-    status_change: str | None
-    at: dt.datetime
+    author: str = Field(description="the key or staff member who wrote it")
+    channel: str | None = Field(description="the channel's code it came through")
+    body: str = Field(description="the note's text")
+    status_change: str | None = Field(description="the status the note moved the case to")
+    at: dt.datetime = Field(description="when (UTC)")
 
 
 class CaseOut(Output):
-    id: str
-    order_id: str
-    type: CaseType
-    status: CaseStatus
-    subject: str
-    opened_channel: str
-    owner_location: str | None
-    return_id: str | None
-    timeline: list[CaseNoteOut]
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    id: str = Field(description="the case's id (read-only)")
+    order_id: str = Field(description="the order concerned")
+    type: CaseType = Field(description=CASE_TYPE)
+    status: CaseStatus = Field(description=CASE_STATUS)
+    subject: str = Field(description="what it is about")
+    opened_channel: str = Field(description="the channel's code where it was opened")
+    owner_location: str | None = Field(description=OWNER)
+    return_id: str | None = Field(description="the return taken for it, if any")
+    timeline: list[CaseNoteOut] = Field(description="notes and status changes, oldest first")
+    created_at: dt.datetime = Field(description="when it was opened (UTC)")
+    updated_at: dt.datetime = Field(description="latest change (UTC)")
 
 
 class ExchangeOrderIn(Input):
     """The replacement goods; ``payments`` cover only what the returned goods do not."""
 
-    lines: Annotated[list[LineIn], Field(min_length=1, max_length=200)]
-    fulfillment: FulfilmentIn
-    payments: Annotated[list[PaymentIn], Field(max_length=10)] = []
-    attributed_staff: Annotated[str, Field(max_length=64)] | None = None
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=200)] = Field(
+        description="the replacement goods"
+    )
+    fulfillment: FulfilmentIn = Field(description="how the customer gets them")
+    payments: Annotated[list[PaymentIn], Field(max_length=10)] = Field(
+        [], description="tenders for the difference when the new goods cost more"
+    )
+    attributed_staff: Annotated[str, Field(max_length=64)] | None = Field(
+        None, description="the staff member credited with the sale"
+    )
 
 
 class ExchangeIn(Input):
-    order_id: Annotated[str, Field(max_length=32)]
-    channel: Code
+    order_id: Annotated[str, Field(max_length=32)] = Field(description=ORDER_ID)
+    channel: Code = Field(description="the channel's code of the new order")
     location: Code = Field(description="where the returned goods are received")
-    lines: Annotated[list[ReturnLineIn], Field(min_length=1, max_length=200)]
-    new_order: ExchangeOrderIn
+    lines: Annotated[list[ReturnLineIn], Field(min_length=1, max_length=200)] = Field(
+        description=RETURN_LINES
+    )
+    new_order: ExchangeOrderIn = Field(description="what the customer takes instead")
 
 
 class ExchangeOut(Output):
-    returned: ReturnOut
-    order: OrderOut
+    returned: ReturnOut = Field(description="the return taken")
+    order: OrderOut = Field(description="the new order")
     credit: int = Field(description="refund value that paid for the new order")
-    difference_paid: int
-    refunded: int
+    difference_paid: int = Field(description=f"paid on top when the new goods cost more, {FEN}")
+    refunded: int = Field(description=f"paid back when they cost less, {FEN}")
