@@ -18,7 +18,7 @@ from omniretail.analytics.stock import project_stock_everywhere
 from omniretail.db import Database, utcnow
 from omniretail.engagement.campaigns import evaluate_due_targets
 from omniretail.engagement.domain import Medium
-from omniretail.engagement.groupbuy import fail_due_groups_everywhere
+from omniretail.engagement.groupbuy_close import fail_due_groups_everywhere
 from omniretail.engagement.messages import deliver_due_messages
 from omniretail.engagement.senders import Sender, simulated_senders
 from omniretail.idempotency import purge_idempotency_keys

@@ -7,12 +7,12 @@ provider, all in the caller's transaction. The join that takes the last seat fil
 each member's hold is turned into an order for pickup at their store through checkout, paid by
 their held payment, whose pickup fulfilment carries the code the member was given when they
 joined. Before that the code is refused at the counter. A group whose window ends unfilled is
-failed by the worker: every member refunded their payment in full, their stock released."""
+failed by the worker (``groupbuy_close``): every member refunded their payment in full, their
+stock released."""
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ from omniretail.auth import service as auth
 from omniretail.catalog import service as catalog
 from omniretail.channels import service as channels
 from omniretail.customers import service as customers
-from omniretail.db import Database, UnitOfWork, dialect_insert, utcnow
+from omniretail.db import UnitOfWork, dialect_insert, utcnow
 from omniretail.engagement.groupbuy_domain import (
     GroupStatus,
     MemberStatus,
@@ -56,7 +56,6 @@ from omniretail.orders.domain import Mode, new_pickup_code, pickup_code_digest
 from omniretail.orders.schemas import FulfilmentIn, LineIn, OrderIn, PaymentIn
 from omniretail.payments.providers import Authorisation, PaymentProvider, PaymentStatus
 
-log = logging.getLogger("omniretail.engagement.groupbuy")
 
 
 class GroupFull(Conflict):
@@ -82,11 +81,6 @@ class AlreadyInGroup(Conflict):
 class GroupNotComplete(Conflict):
     code = "group_buy_not_complete"
     title = "The group is not complete yet"
-
-
-class RefundRefused(Conflict):
-    code = "group_buy_refund_refused"
-    title = "The payment provider refused the refund"
 
 
 class HeldPayment:
@@ -222,10 +216,10 @@ async def get_group(uow: UnitOfWork, group_id: str) -> GroupOut:
 
 async def list_members(uow: UnitOfWork, group_id: str) -> list[MemberOut]:
     group, _ = await _group(uow, group_id)
-    return [_member_out(m, group.public_id) for m in await _members(uow, group.id)]
+    return [_member_out(m, group.public_id) for m in await members_of(uow, group.id)]
 
 
-async def _members(uow: UnitOfWork, group_pk: int) -> Sequence[GroupBuyMember]:
+async def members_of(uow: UnitOfWork, group_pk: int) -> Sequence[GroupBuyMember]:
     return (
         await uow.session.scalars(
             sa.select(GroupBuyMember)
@@ -503,7 +497,7 @@ async def _fill(
     )
     actor = f"group-buy:{group.public_id}"
     orders = []
-    for member in await _members(uow, group.id):
+    for member in await members_of(uow, group.id):
         # Released and held again by checkout in one transaction: nobody can take it between.
         await reservations.do_release_reservation(
             uow, reservation_id=member.reservation_id, actor=actor, now=now
@@ -573,117 +567,3 @@ async def check_code_redeemable(
         raise GroupNotComplete("the group has seats left: the code is redeemable once it fills")
     if status == GroupStatus.FAILED.value:
         raise GroupClosed("the group did not fill; the payment was refunded")
-
-
-# --- groups whose window ended -------------------------------------------------------------------
-
-
-async def tenants_with_due_groups(uow: UnitOfWork, *, now: dt.datetime) -> list[int]:
-    rows = await uow.session.scalars(
-        sa.select(GroupBuyGroup.tenant_id)
-        .where(GroupBuyGroup.status == GroupStatus.OPEN.value, GroupBuyGroup.closes_at <= now)
-        .distinct()
-    )
-    return [int(r) for r in rows]
-
-
-async def do_fail_due_groups(
-    uow: UnitOfWork,
-    *,
-    providers: dict[str, PaymentProvider],
-    now: dt.datetime | None = None,
-    limit: int = 100,
-) -> int:
-    """Fail this tenant's open groups whose window has ended: each claimed by a conditional
-    update (one worker decides; a join racing the deadline either took its seat first or finds
-    the group failed), every member refunded exactly what they paid and their stock released."""
-    now = now or utcnow()
-    due = (
-        await uow.session.scalars(
-            sa.select(GroupBuyGroup.id)
-            .where(GroupBuyGroup.status == GroupStatus.OPEN.value, GroupBuyGroup.closes_at <= now)
-            .order_by(GroupBuyGroup.id)
-            .limit(limit)
-        )
-    ).all()
-    failed = 0
-    for group_pk in due:
-        failed += await _fail(uow, group_pk, providers, now)
-    return failed
-
-
-async def _fail(
-    uow: UnitOfWork, group_pk: int, providers: dict[str, PaymentProvider], now: dt.datetime
-) -> int:
-    claimed = (
-        await uow.session.execute(
-            sa.update(GroupBuyGroup)
-            .where(
-                GroupBuyGroup.id == group_pk,
-                GroupBuyGroup.status == GroupStatus.OPEN.value,
-                GroupBuyGroup.closes_at <= now,
-            )
-            .values(status=GroupStatus.FAILED.value, settled_at=now)
-            .returning(GroupBuyGroup.public_id, GroupBuyGroup.campaign_id)
-            .execution_options(synchronize_session=False)
-        )
-    ).first()
-    if claimed is None:
-        return 0
-    public_id, campaign_id = claimed
-    currency = (await auth.get_tenant(uow)).currency
-    actor = f"group-buy:{public_id}:failed"
-    refunds = []
-    for member in await _members(uow, group_pk):
-        if member.status != MemberStatus.HELD.value:
-            continue
-        refunded = providers[member.payment_method].refund(
-            amount=member.amount, currency=currency, provider_ref=member.payment_ref
-        )
-        if refunded.status is PaymentStatus.DECLINED:
-            # Nothing of this group is changed: the job tries again on its next run.
-            raise RefundRefused(f"refund of {member.public_id} refused: {refunded.message}")
-        member.refunded_amount = member.amount
-        member.refund_ref = refunded.provider_ref
-        member.status = MemberStatus.REFUNDED.value
-        await reservations.do_release_reservation(
-            uow, reservation_id=member.reservation_id, actor=actor, now=now
-        )
-        await uow.session.execute(
-            sa.update(GroupBuySeats)
-            .where(
-                GroupBuySeats.campaign_id == campaign_id,
-                GroupBuySeats.customer_id == member.customer_id,
-            )
-            .values(seats=GroupBuySeats.seats - 1)
-            .execution_options(synchronize_session=False)
-        )
-        refunds.append((member.public_id, member.customer_id, member.amount))
-    record_event(
-        uow,
-        "groupbuy.failed",
-        aggregate_type="group_buy",
-        aggregate_id=public_id,
-        payload={
-            "group_id": public_id,
-            "refunds": [
-                {"member_id": m, "customer_id": c, "amount": amount} for m, c, amount in refunds
-            ],
-            "refunded_total": sum(amount for _, _, amount in refunds),
-            "failed_at": now.isoformat(),
-        },
-    )
-    return 1
-
-
-async def fail_due_groups_everywhere(
-    db: Database, *, providers: dict[str, PaymentProvider], now: dt.datetime
-) -> int:
-    """The worker job: every tenant's groups whose window ended unfilled, a tenant at a time."""
-    async with db.uow(unscoped=True) as uow:
-        tenants = await tenants_with_due_groups(uow, now=now)
-    failed = 0
-    for tenant_id in tenants:
-        async with db.uow(tenant_id) as uow:
-            failed += await do_fail_due_groups(uow, providers=providers, now=now)
-    return failed
