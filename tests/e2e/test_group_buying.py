@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from omniretail.auth.domain import Role
 from omniretail.customers import service as customers
+from omniretail.customers.schemas import IdentityIn
 from omniretail.db import Database, utcnow
 from omniretail.events import OutboxEvent
 from omniretail.inventory import service as inventory
@@ -58,7 +59,11 @@ async def setup(
     assert created.status_code == 201, created.text
     async with db.uow(tenant.id) as uow:
         ids = [
-            (await customers.do_create_customer(uow, identities=[], name=f"C{i}")).id
+            (
+                await customers.do_create_customer(
+                    uow, identities=[IdentityIn(type="phone", value=f"1380013{i:04d}")]
+                )
+            ).id
             for i in range(customers_)
         ]
     return world, ids
@@ -175,6 +180,10 @@ async def test_a_full_group_orders_for_pickup_and_its_codes_redeem_only_then(
     assert len(await events(db, "groupbuy.opened")) == 1
     [filled] = await events(db, "groupbuy.filled")
     assert {o["order_id"] for o in filled["orders"]} == {m["order_id"] for m in seated}
+    notices = (await admin.get("/v1/messages")).json()["items"]
+    assert sorted((m["customer_id"], m["template"]) for m in notices) == sorted(
+        (c, "group_formed") for c in (c1, c2, c3)
+    )
 
 
 async def test_an_unfilled_group_refunds_every_member_to_the_fen_and_releases_stock(
@@ -207,6 +216,10 @@ async def test_an_unfilled_group_refunds_every_member_to_the_fen_and_releases_st
     await ledger_clean(db, tenant)
     [event] = await events(db, "groupbuy.failed")
     assert event["refunded_total"] == 2 * GROUP_PRICE
+    notices = (await admin.get("/v1/messages")).json()["items"]
+    assert sorted((m["customer_id"], m["template"]) for m in notices) == sorted(
+        (c, "group_refunded") for c in (c1, c2)
+    )
 
     # The failed group's seats are closed and its codes redeem nothing; the customer may
     # try again in a new group (the seat counted against the limit was given back).

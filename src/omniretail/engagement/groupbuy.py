@@ -22,6 +22,8 @@ from omniretail.catalog import service as catalog
 from omniretail.channels import service as channels
 from omniretail.customers import service as customers
 from omniretail.db import UnitOfWork, dialect_insert, utcnow
+from omniretail.engagement import messages
+from omniretail.engagement.domain import MEDIUM_PREFERENCE
 from omniretail.engagement.groupbuy_domain import (
     GroupStatus,
     MemberStatus,
@@ -55,7 +57,6 @@ from omniretail.orders.access import Caller
 from omniretail.orders.domain import Mode, new_pickup_code, pickup_code_digest
 from omniretail.orders.schemas import FulfilmentIn, LineIn, OrderIn, PaymentIn
 from omniretail.payments.providers import Authorisation, PaymentProvider, PaymentStatus
-
 
 
 class GroupFull(Conflict):
@@ -528,6 +529,13 @@ async def _fill(
         )
         member.order_id = order.id
         member.status = MemberStatus.ORDERED.value
+        await notify_member(
+            uow,
+            customer_id=member.customer_id,
+            template="group_formed",
+            params={"order": order.number, "store": member.location},
+            dedupe_key=f"group:{member.public_id}:formed",
+        )
         orders.append({"member_id": member.public_id, "order_id": order.id})
     record_event(
         uow,
@@ -541,6 +549,25 @@ async def _fill(
             "filled_at": now.isoformat(),
         },
     )
+
+
+async def notify_member(
+    uow: UnitOfWork, *, customer_id: str, template: str, params: dict[str, str], dedupe_key: str
+) -> None:
+    """A service notice (no consent needed) on the first medium the customer can be reached
+    on, queued once per key; a customer with no reachable identity gets none."""
+    customer = await customers.get_customer(uow, customer_id)
+    held = {i.type.value for i in customer.identities}
+    medium = next((m for m in MEDIUM_PREFERENCE if m.identity_type in held), None)
+    if medium is not None:
+        await messages.do_queue_message(
+            uow,
+            customer_id=customer_id,
+            medium=medium,
+            template_code=template,
+            params=params,
+            dedupe_key=dedupe_key,
+        )
 
 
 # --- redemption at the store ---------------------------------------------------------------------

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from omniretail.auth import service as auth
 from omniretail.db import Database, UnitOfWork, utcnow
 from omniretail.engagement import groupbuy
-from omniretail.engagement.groupbuy_domain import GroupStatus, MemberStatus
+from omniretail.engagement.groupbuy_domain import GroupStatus, MemberStatus, amount_text
 from omniretail.engagement.groupbuy_models import GroupBuyGroup, GroupBuySeats
 from omniretail.errors import Conflict
 from omniretail.events import record_event
@@ -105,6 +105,13 @@ async def _fail(
             )
             .values(seats=GroupBuySeats.seats - 1)
             .execution_options(synchronize_session=False)
+        )
+        await groupbuy.notify_member(
+            uow,
+            customer_id=member.customer_id,
+            template="group_refunded",
+            params={"amount": amount_text(member.amount, currency)},
+            dedupe_key=f"group:{member.public_id}:refunded",
         )
         refunds.append((member.public_id, member.customer_id, member.amount))
     record_event(

@@ -62,3 +62,8 @@ def campaign_errors(
     if len(set(pickup_locations)) != len(pickup_locations):
         errors.append({"field": "pickup_locations", "message": "each store once"})
     return errors
+
+
+def amount_text(amount: int, currency: str) -> str:
+    """Minor units as a customer reads them: ``5900`` CNY is ``59.00 CNY`` (exact, no float)."""
+    return f"{amount // 100}.{amount % 100:02d} {currency}"
