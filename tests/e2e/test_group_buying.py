@@ -16,6 +16,8 @@ from omniretail.auth.domain import Role
 from omniretail.customers import service as customers
 from omniretail.customers.schemas import IdentityIn
 from omniretail.db import Database, utcnow
+from omniretail.engagement import groupbuy
+from omniretail.engagement.groupbuy_schemas import SeatIn
 from omniretail.events import OutboxEvent
 from omniretail.inventory import service as inventory
 from omniretail.jobs import build_jobs
@@ -361,3 +363,35 @@ async def test_fifty_callers_racing_for_the_last_seat_seat_exactly_one(
     assert (final["status"], final["seats_taken"]) == ("filled", 3)
     assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 5, "reserved": 2}
     await ledger_clean(db, tenant)
+
+
+@pytest.mark.pg_only
+async def test_a_join_waits_on_the_last_seat_taken_by_an_open_transaction_then_finds_it_full(
+    admin: Api, db: Database, tenant: TenantHandle
+) -> None:
+    """Deterministic: the first caller has taken the last seat and not committed; the second
+    waits on the group row, then finds no seat left (never a second winner)."""
+    _, (c1, c2, c3, c4) = await setup(admin, db, tenant, customers_=4)
+    group = (await admin.post("/v1/group-buys/TEE3/groups", seat(c1))).json()["group"]["id"]
+    assert (await admin.post(f"/v1/group-buys/groups/{group}/members", seat(c2))).status_code == 201
+    providers = builtin_providers(SANDBOX_SECRET)
+
+    async def join(customer: str) -> str:
+        async with db.uow(tenant.id) as uow:
+            taken = await groupbuy.do_join_group(
+                uow, group_id=group, seat=SeatIn(**seat(customer)), providers=providers, actor="t"
+            )
+            return taken.group.status
+
+    first = db.uow(tenant.id)
+    async with first as uow:
+        taken = await groupbuy.do_join_group(
+            uow, group_id=group, seat=SeatIn(**seat(c3)), providers=providers, actor="t"
+        )
+        assert taken.group.status == "filled"
+        second = asyncio.create_task(join(c4))
+        await asyncio.sleep(0.3)
+        assert not second.done()  # waiting on the row the first transaction updated
+    with pytest.raises(groupbuy.GroupFull):
+        await second
+    assert [m["customer_id"] for m in await members(admin, group)] == [c1, c2, c3]
