@@ -111,6 +111,10 @@ async def test_a_full_group_orders_for_pickup_and_its_codes_redeem_only_then(
     verify = await store_a.post("/v1/pickups/verify", {"location": "ST-A", "code": code})
     assert verify.status_code == 422
 
+    # A pickup fee is not added to a group order: the group price is all a member pays.
+    assert (
+        await admin.patch("/v1/settings", {"delivery_fees": {"pickup": 300}})
+    ).status_code == 200
     joined = await admin.post(
         f"/v1/group-buys/groups/{group['id']}/members", seat(c2, channel="pos", store="ST-B")
     )

@@ -131,10 +131,11 @@ async def do_place_order(
     lock, already confirmed still valid) is used instead of pricing and sourcing again; holds
     still re-check the stock and re-plan when it moved. ``sources``, when given, are the only
     locations the order may ship from or have its pickup lines sent from (a platform shop's
-    own locations); ``prepared`` is then ignored. ``fixed_prices`` (a group buy's group price)
-    replaces the engine's price of those SKUs; ``pickup_code_digest`` is the digest of the code
-    a pickup is handed over with, when the owning code path issued the code earlier (a group
-    buy's member, at the same store): no new code is issued then."""
+    own locations); ``prepared`` is then ignored. ``fixed_prices`` (a group buy's group
+    price) replaces the engine's price of those SKUs and is all the customer pays (no delivery
+    fee); ``pickup_code_digest`` is the digest of the code a pickup is handed over with, when
+    the owning code path issued the code earlier (a group buy's member, at the same store): no
+    new code is issued then."""
     now = now or utcnow()
     check_client_payments(data.payments, providers)
     for payment in internal_payments:
@@ -172,7 +173,12 @@ async def do_place_order(
         draft.plan, draft.transfers = prepared.plan, prepared.transfers
         draft.sourcing = prepared.sourcing
         draft.location_ids = dict(prepared.location_ids)
-    delivery_fee = await _delivery_fee(uow, mode, customer_id, settings, now)
+    # A fixed price (a group buy's) is all the customer pays: no fee is added to it.
+    delivery_fee = (
+        0
+        if fixed_prices is not None
+        else await _delivery_fee(uow, mode, customer_id, settings, now)
+    )
     total = quote.total + delivery_fee
 
     online = any(getattr(providers.get(p.method), "online", False) for p in tenders)
