@@ -17,6 +17,7 @@ from omniretail.customers import service as customers
 from omniretail.customers.schemas import IdentityIn
 from omniretail.db import Database, utcnow
 from omniretail.engagement import groupbuy
+from omniretail.engagement.groupbuy_close import fail_due_groups_everywhere
 from omniretail.engagement.groupbuy_schemas import SeatIn
 from omniretail.events import OutboxEvent
 from omniretail.inventory import service as inventory
@@ -399,3 +400,38 @@ async def test_a_join_waits_on_the_last_seat_taken_by_an_open_transaction_then_f
     with pytest.raises(groupbuy.GroupFull):
         await second
     assert [m["customer_id"] for m in await members(admin, group)] == [c1, c2, c3]
+
+
+@pytest.mark.pg_only
+async def test_a_join_just_before_the_deadline_is_refunded_with_the_rest(
+    admin: Api, db: Database, tenant: TenantHandle
+) -> None:
+    """Deterministic: a seat taken (uncommitted) just before the window ends holds the group
+    row; the job waits for it, then fails the group and refunds that member too."""
+    world, (c1, c2, _) = await setup(admin, db, tenant, group_window_minutes=60)
+    group = (await admin.post("/v1/group-buys/TEE3/groups", seat(c1))).json()["group"]["id"]
+    providers = builtin_providers(SANDBOX_SECRET)
+    closes = dt.datetime.fromisoformat(
+        (await admin.get(f"/v1/group-buys/groups/{group}")).json()["closes_at"]
+    )
+    joining = db.uow(tenant.id)
+    async with joining as uow:
+        await groupbuy.do_join_group(
+            uow,
+            group_id=group,
+            seat=SeatIn(**seat(c2)),
+            providers=providers,
+            actor="t",
+            now=closes - dt.timedelta(seconds=1),
+        )
+        job = asyncio.create_task(fail_due_groups_everywhere(db, providers=providers, now=closes))
+        await asyncio.sleep(0.3)
+        assert not job.done()  # waiting on the group row the join updated
+    assert await job == 1
+    refunded = await members(admin, group)
+    assert [(m["customer_id"], m["refunded_amount"]) for m in refunded] == [
+        (c1, GROUP_PRICE),
+        (c2, GROUP_PRICE),
+    ]
+    assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 5, "reserved": 0}
+    await ledger_clean(db, tenant)
