@@ -28,6 +28,7 @@ from omniretail.console.mount import install_console
 from omniretail.customers import api as customers_api
 from omniretail.db import Database
 from omniretail.engagement import api as engagement_api
+from omniretail.engagement import groupbuy_api
 from omniretail.events import Dispatcher
 from omniretail.imports import api as imports_api
 from omniretail.inventory import api as inventory_api
@@ -66,6 +67,7 @@ ROUTERS = [
     loyalty_api.router,
     analytics_api.router,
     engagement_api.router,
+    groupbuy_api.router,
 ]
 
 

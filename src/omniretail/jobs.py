@@ -1,5 +1,6 @@
 """Periodic jobs: unpaid orders past their window, expired stock holds, points expiry, old
-idempotency keys, outbound messages and delayed campaign checks. ``omni worker`` runs them,
+idempotency keys, outbound messages, delayed campaign checks and group buys whose window
+ended unfilled. ``omni worker`` runs them,
 and so does ``omni serve`` unless ``OMNI_RUN_DISPATCHER=false``. Every job is safe to run in
 several processes at once: each change it makes is a conditional update that only one of
 them can win."""
@@ -17,6 +18,7 @@ from omniretail.analytics.stock import project_stock_everywhere
 from omniretail.db import Database, utcnow
 from omniretail.engagement.campaigns import evaluate_due_targets
 from omniretail.engagement.domain import Medium
+from omniretail.engagement.groupbuy_close import fail_due_groups_everywhere
 from omniretail.engagement.messages import deliver_due_messages
 from omniretail.engagement.senders import Sender, simulated_senders
 from omniretail.idempotency import purge_idempotency_keys
@@ -72,6 +74,13 @@ async def _evaluate_campaigns(db: Database, now: dt.datetime) -> int:
     return await evaluate_due_targets(db, now=now)
 
 
+def _fail_unfilled_groups(providers: dict[str, PaymentProvider]) -> JobFn:
+    async def run(db: Database, now: dt.datetime) -> int:
+        return await fail_due_groups_everywhere(db, providers=providers, now=now)
+
+    return run
+
+
 def _deliver_messages(senders: Mapping[Medium, Sender]) -> JobFn:
     async def run(db: Database, now: dt.datetime) -> int:
         return await deliver_due_messages(db, senders, now=now)
@@ -91,6 +100,7 @@ def build_jobs(
         Job("evaluate campaigns", 30, _evaluate_campaigns),
         Job("release expired stock holds", hold_expiry_seconds, _release_expired_holds),
         Job("cancel unpaid orders", 30, _cancel_unpaid(providers)),
+        Job("fail unfilled group buys", 30, _fail_unfilled_groups(providers)),
         Job("expire points", 3600, _expire_points),
         Job("purge idempotency keys", 3600, _purge_keys),
         Job("project stock facts", 5, project_stock_everywhere),

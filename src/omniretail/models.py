@@ -9,6 +9,7 @@ from omniretail.channels import models as channels_models
 from omniretail.connectors import models as connectors_models
 from omniretail.customers import models as customers_models
 from omniretail.db import Base
+from omniretail.engagement import groupbuy_models
 from omniretail.engagement import models as engagement_models
 from omniretail.events import OutboxEvent
 from omniretail.idempotency import IdempotencyRecord

@@ -39,6 +39,32 @@ PROBLEM_TEXTS: dict[str, tuple[str, str, str]] = {
         "未配置动态码密钥",
         "请先设置 OMNI_STAFF_KEYS，才能开启或校验动态码",
     ),
+    "group_buy_full": ("The group is full", "该团已满", "该团已没有空位，请开新团或加入其他团"),
+    "group_buy_closed": (
+        "The group or campaign is closed",
+        "拼团已结束",
+        "该团或拼团活动已不在有效期内",
+    ),
+    "group_buy_limit_reached": (
+        "The customer holds as many seats as the campaign allows",
+        "已达参团上限",
+        "该顾客在此活动中的参团次数已达上限",
+    ),
+    "group_buy_already_joined": (
+        "The customer is already in this group",
+        "已在团中",
+        "该顾客已参加这个团",
+    ),
+    "group_buy_not_complete": (
+        "The group is not complete yet",
+        "尚未成团",
+        "拼团未成功前，提货码不能核销",
+    ),
+    "group_buy_refund_refused": (
+        "The payment provider refused the refund",
+        "退款被拒绝",
+        "支付渠道拒绝了退款，系统将稍后重试",
+    ),
     "no_consent": (
         "The customer has not agreed to offers on this channel",
         "顾客未同意通过该渠道接收优惠",

@@ -73,9 +73,12 @@ class Side:
     reservation: int
     key_id: int
     connection: str
+    group_buy: str
+    group: str  # an open group of that group buy, one seat taken
 
     def markers(self) -> set[str]:
         return {
+            self.group,
             self.order,
             self.fulfilment,
             self.sale,
@@ -118,6 +121,15 @@ def return_body(t: Side, **where: Any) -> dict[str, Any]:
         "channel": t.channel,
         "lines": [{"sku": t.sku, "qty": 1, "condition": "resellable"}],
         **(where or {"location": t.location}),
+    }
+
+
+def group_seat(t: Side) -> dict[str, Any]:
+    return {
+        "channel": t.channel,
+        "customer_id": t.customer,
+        "pickup_location": t.location,
+        "payment": {"method": "sandbox", "amount": 5900},
     }
 
 
@@ -628,6 +640,56 @@ RULES: dict[tuple[str, str], Rule] = {
         SELLERS,
         lambda t: ("/v1/presence", None, {"customer_id": t.customer, "lat": 31.23, "lng": 121.47}),
     ),
+    # Group buying (issue 16): head office sets campaigns up and sees the members; a seller
+    # seats customers through its own channel, for pickups at its own store (a store key).
+    ("POST", "/v1/group-buys"): Rule(
+        HQ,
+        lambda t: (
+            "/v1/group-buys",
+            None,
+            {
+                "code": "probe-gb",
+                "title": "Probe",
+                "sku": t.sku,
+                "group_size": 2,
+                "group_price": 100,
+                "starts_at": "2026-01-01T00:00:00Z",
+                "ends_at": "2030-01-01T00:00:00Z",
+                "pickup_locations": [t.location],
+            },
+        ),
+    ),
+    ("GET", "/v1/group-buys"): Rule(EVERY, lambda t: ("/v1/group-buys", None, None), foreign=False),
+    ("GET", "/v1/group-buys/{code}"): Rule(
+        EVERY, lambda t: (f"/v1/group-buys/{t.group_buy}", None, None)
+    ),
+    ("POST", "/v1/group-buys/{code}/groups"): Rule(
+        SELLERS,
+        lambda t: (f"/v1/group-buys/{t.group_buy}/groups", None, group_seat(t)),
+        store=True,
+        channel=True,
+    ),
+    ("GET", "/v1/group-buys/groups/{group_id}"): Rule(
+        EVERY, lambda t: (f"/v1/group-buys/groups/{t.group}", None, None)
+    ),
+    ("POST", "/v1/group-buys/groups/{group_id}/members"): Rule(
+        SELLERS,
+        lambda t: (f"/v1/group-buys/groups/{t.group}/members", None, group_seat(t)),
+        store=True,
+        channel=True,
+    ),
+    ("GET", "/v1/group-buys/groups/{group_id}/members"): Rule(
+        HQ, lambda t: (f"/v1/group-buys/groups/{t.group}/members", None, None)
+    ),
+    ("POST", "/v1/group-buys/redemptions"): Rule(
+        STOCK,
+        lambda t: (
+            "/v1/group-buys/redemptions",
+            None,
+            {"code": "12345678", "location": t.location},
+        ),
+        store=True,
+    ),
 }
 
 # Operations that take no API key, and what authenticates them instead.
@@ -773,6 +835,33 @@ async def _side(admin: Api, *, store: str, channel: str, sku: str, product: str)
             },
         )
     )
+    group_buy = f"GB-{suffix}".upper()
+    await _ok(
+        await admin.post(
+            "/v1/group-buys",
+            {
+                "code": group_buy,
+                "title": "Two for less",
+                "sku": sku,
+                "group_size": 2,
+                "group_price": 5900,
+                "starts_at": "2026-01-01T00:00:00Z",
+                "ends_at": "2030-01-01T00:00:00Z",
+                "pickup_locations": [store],
+            },
+        )
+    )
+    opened = await _ok(
+        await admin.post(
+            f"/v1/group-buys/{group_buy}/groups",
+            {
+                "channel": channel,
+                "customer_id": customer2["id"],
+                "pickup_location": store,
+                "payment": {"method": "sandbox", "amount": 5900},
+            },
+        )
+    )
     sku_out = await _ok(await admin.get(f"/v1/skus/{sku}"))
     barcode = next(v["barcode"] for v in sku_out["variants"] if v["sku"] == sku) or "0"
     return Side(
@@ -794,6 +883,8 @@ async def _side(admin: Api, *, store: str, channel: str, sku: str, product: str)
         reservation=reservation["id"],
         key_id=key["id"],
         connection=connection["id"],
+        group_buy=group_buy,
+        group=opened["group"]["id"],
     )
 
 

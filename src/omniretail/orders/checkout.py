@@ -32,8 +32,8 @@ from omniretail.orders.domain import (
     Mode,
     OrderStatus,
     new_pickup_code,
-    pickup_code_digest,
 )
+from omniretail.orders.domain import pickup_code_digest as code_digest
 from omniretail.orders.models import Fulfilment, FulfilmentLine, Order, OrderLine, Payment
 from omniretail.orders.queries import order_out
 from omniretail.orders.schemas import OrderIn, OrderOut, PaymentIn
@@ -90,6 +90,15 @@ class Prepared:
     location_ids: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class FixedPrices:
+    """Unit prices fixed by the code path that owns them (a group buy), and why."""
+
+    prices: dict[str, int]
+    reason: str
+    title: str
+
+
 def new_public_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 
@@ -112,6 +121,8 @@ async def do_place_order(
     now: dt.datetime | None = None,
     prepared: Prepared | None = None,
     sources: Sequence[str] | None = None,
+    fixed_prices: FixedPrices | None = None,
+    pickup_code_digest: str | None = None,
 ) -> OrderOut:
     """Place the order in the caller's unit of work. ``data.payments`` are the client's
     tenders and may never name an internal method (422 on the field, nothing changes);
@@ -120,7 +131,11 @@ async def do_place_order(
     lock, already confirmed still valid) is used instead of pricing and sourcing again; holds
     still re-check the stock and re-plan when it moved. ``sources``, when given, are the only
     locations the order may ship from or have its pickup lines sent from (a platform shop's
-    own locations); ``prepared`` is then ignored."""
+    own locations); ``prepared`` is then ignored. ``fixed_prices`` (a group buy's group
+    price) replaces the engine's price of those SKUs and is all the customer pays (no delivery
+    fee); ``pickup_code_digest`` is the digest of the code a pickup is handed over with, when
+    the owning code path issued the code earlier (a group buy's member, at the same store): no
+    new code is issued then."""
     now = now or utcnow()
     check_client_payments(data.payments, providers)
     for payment in internal_payments:
@@ -150,11 +165,20 @@ async def do_place_order(
             coupon_codes=data.coupon_codes,
         )
     )
+    if fixed_prices is not None:
+        quote = pricing_port.with_fixed_prices(
+            quote, fixed_prices.prices, reason=fixed_prices.reason, title=fixed_prices.title
+        )
     if prepared is not None and prepared.plan is not None:
         draft.plan, draft.transfers = prepared.plan, prepared.transfers
         draft.sourcing = prepared.sourcing
         draft.location_ids = dict(prepared.location_ids)
-    delivery_fee = await _delivery_fee(uow, mode, customer_id, settings, now)
+    # A fixed price (a group buy's) is all the customer pays: no fee is added to it.
+    delivery_fee = (
+        0
+        if fixed_prices is not None
+        else await _delivery_fee(uow, mode, customer_id, settings, now)
+    )
     total = quote.total + delivery_fee
 
     online = any(getattr(providers.get(p.method), "online", False) for p in tenders)
@@ -244,12 +268,16 @@ async def do_place_order(
         if paid
         else OrderStatus.PENDING_PAYMENT
     ).value
-    codes = _fulfilments(order, draft, mode, settings, now, location_ids)
+    codes = _fulfilments(
+        order, draft, mode, settings, now, location_ids, issue_codes=pickup_code_digest is None
+    )
     for fulfilment, code in codes:
         if code is not None:
-            fulfilment.pickup_code_digest = pickup_code_digest(
+            fulfilment.pickup_code_digest = code_digest(
                 uow.require_tenant(), fulfilment.location_id, code
             )
+        elif mode is Mode.PICKUP:
+            fulfilment.pickup_code_digest = pickup_code_digest
     uow.session.add(order)
     await uow.flush()
     await _announce(uow, order, now)
@@ -618,6 +646,8 @@ def _fulfilments(
     settings: dict[str, Any],
     now: dt.datetime,
     location_ids: dict[str, int],
+    *,
+    issue_codes: bool = True,
 ) -> list[tuple[Fulfilment, str | None]]:
     promise = {
         Mode.SHIP: dt.timedelta(hours=int(settings.get("ship_promise_hours", 48))),
@@ -629,7 +659,7 @@ def _fulfilments(
         promise += dt.timedelta(hours=int(settings.get("transfer_promise_hours", 24)))
     out: list[tuple[Fulfilment, str | None]] = []
     for location, distance, lines in draft.plan:
-        code = new_pickup_code() if mode is Mode.PICKUP else None
+        code = new_pickup_code() if mode is Mode.PICKUP and issue_codes else None
         fulfilment = Fulfilment(
             public_id=new_public_id("ful"),
             location_id=location_ids[location],

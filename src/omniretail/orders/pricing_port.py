@@ -3,7 +3,7 @@ order's transaction. The one place orders talk to the pricing context."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,38 @@ async def price_cart(
         discount_total=quote.discount_total,
         total=quote.total,
     )
+
+
+def with_fixed_prices(
+    cart: PricedCart, fixed: Mapping[str, int], *, reason: str, title: str
+) -> PricedCart:
+    """The cart with the listed SKUs at a price fixed by the code path that owns it (a group
+    buy's group price): the line keeps its list price and is discounted down to the fixed one,
+    explained as one discount named ``reason``; no promotion stacks on it. A fixed price above
+    the list price is charged as the unit price, with no discount."""
+    lines = []
+    for line in cart.lines:
+        if line.sku not in fixed:
+            lines.append(line)
+            continue
+        unit = max(line.unit_price, fixed[line.sku])
+        discount = (unit - fixed[line.sku]) * line.qty
+        lines.append(
+            PricedLine(
+                sku=line.sku,
+                title=line.title,
+                qty=line.qty,
+                unit_price=unit,
+                discount=discount,
+                line_total=fixed[line.sku] * line.qty,
+                discounts=[{"promotion": reason, "title": title, "amount": discount}]
+                if discount
+                else [],
+            )
+        )
+    subtotal = sum(x.unit_price * x.qty for x in lines)
+    total = sum(x.line_total for x in lines)
+    return PricedCart(lines=lines, subtotal=subtotal, discount_total=subtotal - total, total=total)
 
 
 async def redeem_coupons(
