@@ -63,6 +63,9 @@ class BehaviourIn(Input):
     location: Code | None = None
     lat: Annotated[float, Field(ge=-90, le=90)] | None = None
     lng: Annotated[float, Field(ge=-180, le=180)] | None = None
+    staff: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="the guide who served the customer, e.g. who handed a sample over"
+    )
     at: Instant
 
     @model_validator(mode="after")
@@ -112,6 +115,7 @@ class BehaviourOut(Output):
     location: str | None
     lat: float | None
     lng: float | None
+    staff: str | None = None
     at: dt.datetime
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -109,6 +109,23 @@ class FulfilmentOut(Output):
     )
 
 
+class AttributionOut(Output):
+    """Why the order is credited to ``location`` and ``staff``."""
+
+    rule: Literal["checkout", "experience_scan"] = Field(
+        description="checkout: named when the order was placed; experience_scan: the "
+        "customer scanned a sample of a SKU of this order in an experience store within "
+        "the attribution window"
+    )
+    reason: str
+    location: str | None
+    staff: str | None
+    sku: str | None = None
+    scanned_at: dt.datetime | None = None
+    window_days: int | None = None
+    credited_at: dt.datetime | None = None
+
+
 class OrderOut(Output):
     id: str
     number: str
@@ -119,6 +136,7 @@ class OrderOut(Output):
     placed_at_location: str | None
     attributed_location: str | None
     attributed_staff: str | None
+    attribution: AttributionOut | None = None
     lines: list[OrderLineOut]
     totals: TotalsOut
     payments: list[PaymentOut]
