@@ -88,7 +88,7 @@ async def sku_pairings(
     )
 
 
-async def _basis(uow: UnitOfWork, owner: str) -> list[str]:
+async def recent_basis(uow: UnitOfWork, owner: str) -> list[str]:
     """The customer's most recent signals' SKUs, newest first."""
     rows = await uow.session.execute(
         sa.select(ItemSignal.sku, sa.func.max(ItemSignal.last_at).label("at"))
@@ -98,6 +98,29 @@ async def _basis(uow: UnitOfWork, owner: str) -> list[str]:
         .limit(SUGGESTION_BASIS)
     )
     return [r.sku for r in rows]
+
+
+async def ranked_pairings(
+    uow: UnitOfWork, *, owner: str, basis: list[str], limit: int
+) -> list[sa.Row[tuple[str, int]]]:
+    """The SKUs paired with any of ``basis``, their scores summed, best first (ties by SKU);
+    never one ``owner`` bought. Rows of (other, score)."""
+    bought = (
+        sa.select(ItemSignal.sku)
+        .where(ItemSignal.customer_id == owner, ItemSignal.kind == Signal.BOUGHT.value)
+        .scalar_subquery()
+    )
+    return list(
+        (
+            await uow.session.execute(
+                sa.select(ItemPair.other, _SCORE.label("score"))
+                .where(ItemPair.sku.in_(basis), ItemPair.other.not_in(bought))
+                .group_by(ItemPair.other)
+                .order_by(sa.desc("score"), ItemPair.other)
+                .limit(limit)
+            )
+        ).all()
+    )
 
 
 async def _because(
@@ -124,23 +147,10 @@ async def customer_suggestions(
     customer = await customers.customer_ref(uow, customer_id)
     location_id, _ = await network.location_ref(uow, location)
     owner = customer.public_id
-    basis = await _basis(uow, owner)
+    basis = await recent_basis(uow, owner)
     if not basis:
         return SuggestionsOut(customer_id=owner, location=location, basis=[], items=[])
-    bought = (
-        sa.select(ItemSignal.sku)
-        .where(ItemSignal.customer_id == owner, ItemSignal.kind == Signal.BOUGHT.value)
-        .scalar_subquery()
-    )
-    ranked = (
-        await uow.session.execute(
-            sa.select(ItemPair.other, _SCORE.label("score"))
-            .where(ItemPair.sku.in_(basis), ItemPair.other.not_in(bought))
-            .group_by(ItemPair.other)
-            .order_by(sa.desc("score"), ItemPair.other)
-            .limit(SUGGESTION_CANDIDATES)
-        )
-    ).all()
+    ranked = await ranked_pairings(uow, owner=owner, basis=basis, limit=SUGGESTION_CANDIDATES)
     held = await positions.available_by_location(
         uow, [r.other for r in ranked], location_ids=[location_id]
     )
