@@ -30,6 +30,13 @@ def build_registry() -> HandlerRegistry:
         registry.subscribe(event_type, handler)
     # Campaigns start their clocks on a try-on (idempotent per campaign, customer and SKU).
     registry.subscribe("customer.tried_on", engagement.on_tried_on)
+    # Pairings grow from completed orders and what customers looked at (idempotent per
+    # signal); an experience store's scan credits the customer's next orders of the SKU (once
+    # per order, on placing, so the sales fact of its completion carries the credit).
+    registry.subscribe("customer.looked_at", engagement.on_looked_at)
+    registry.subscribe("order.completed", engagement.on_order_completed)
+    registry.subscribe("order.placed", engagement.on_order_placed)
+    registry.subscribe("customer.merged", engagement.on_customer_merged)
     # Channel connectors apply platform messages and push stock figures out.
     connectors.subscribe(registry, builtin_platforms())
     return registry

@@ -690,6 +690,16 @@ RULES: dict[tuple[str, str], Rule] = {
         ),
         store=True,
     ),
+    # Recommendations read like the customer and the catalogue (every key); the stock they
+    # are filtered by is a store key's own store only.
+    ("GET", "/v1/customers/{customer_id}/suggestions"): Rule(
+        EVERY,
+        lambda t: (f"/v1/customers/{t.customer}/suggestions", {"location": t.location}, None),
+        store=True,
+    ),
+    ("GET", "/v1/skus/{sku}/pairings"): Rule(
+        EVERY, lambda t: (f"/v1/skus/{t.sku}/pairings", {"location": t.location}, None), store=True
+    ),
 }
 
 # Operations that take no API key, and what authenticates them instead.

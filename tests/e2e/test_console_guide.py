@@ -1,6 +1,7 @@
 """The guide screen, both databases: a member found by phone or member code, with orders on
-every channel, recent views and try-ons, points, tier and consent, and the variants of what
-they looked at that are in stock here. A store's staff see it for their own store only."""
+every channel, recent views and try-ons, points, tier and consent, and what goes with what
+they bought or looked at (pairings) that is in stock here. A store's staff see it for their
+own store only."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 
 from omniretail.auth.staff_domain import StaffRole
 from omniretail.db import Database
+from omniretail.events import Dispatcher
+from omniretail.wiring import build_registry
 from tests.console_helpers import make_staff, sign_in
 from tests.factories import Api, TenantHandle
 from tests.orders_world import CUSTOMER, World, build_world
@@ -57,10 +60,19 @@ async def _looked_at(world: World, member: dict[str, Any]) -> None:
 
 
 async def test_a_member_found_by_phone_is_shown_whole_with_suggestions_in_stock_here(
-    client: httpx.AsyncClient, world: World, clerk: None
+    client: httpx.AsyncClient, world: World, clerk: None, db: Database
 ) -> None:
     member = await _member(world)
     await _looked_at(world, member)
+    # Somebody else looked at the tee in both sizes: the other size goes with it.
+    other = (await world.admin.post("/v1/customers", {"name": "Other"})).json()["id"]
+    views = [
+        {"type": "view", "customer_id": other, "sku": sku, "channel": "app",
+         "at": "2026-11-03T10:00:00+08:00"}
+        for sku in ("TEE-S", "TEE-M")
+    ]  # fmt: skip
+    assert (await world.admin.post("/v1/events", {"events": views})).status_code == 202
+    await Dispatcher(db, build_registry()).run_until_idle()
     consent = await world.admin.client.put(
         f"/v1/customers/{member['id']}/consents/sms",
         json={"granted": True, "source": "counter"},
@@ -81,8 +93,8 @@ async def test_a_member_found_by_phone_is_shown_whole_with_suggestions_in_stock_
     assert 'class="event-view"' in page.text
     assert 'class="event-try_on"' in page.text
     assert "sms: granted" in page.text
-    assert 'data-sku="TEE-M"' in page.text
-    assert 'data-sku="TEE-S"' in page.text
+    assert 'data-sku="TEE-M"' in page.text  # goes with the tee they viewed
+    assert 'data-sku="TEE-S"' in page.text  # looked at with the jeans they tried on
     assert 'data-sku="JEANS-32"' not in page.text  # not in stock here
     by_card = await client.get("/console/stores/ST-A/guide", params={"q": "M-2026"})
     assert f'data-customer="{member["id"]}"' in by_card.text
@@ -118,4 +130,4 @@ async def test_the_guide_is_for_the_clerks_own_store_and_reads_in_chinese(
     assert "Li Wei" not in refused.text
     page = await client.get("/console/stores/ST-A/guide", params={"customer": member["id"]})
     assert "全渠道订单" in page.text
-    assert "本店有货的推荐" in page.text
+    assert "本店有货的搭配推荐" in page.text

@@ -25,6 +25,7 @@ DEFAULTS = {
     },
     "locale": "en",
     "timezone": "Asia/Shanghai",
+    "experience_attribution_days": 14,
 }
 
 

@@ -122,6 +122,12 @@ class SettingsPatch(Input):
         description="IANA time zone of the tenant's business day (order numbers, reports), "
         "e.g. Asia/Shanghai; it cannot be unset",
     )
+    experience_attribution_days: Annotated[int, Field(ge=0, le=90)] | None = Field(
+        None,
+        description="a sample scanned in an experience store credits the customer's orders "
+        "of that SKU placed within this many days to that store and guide; 0 turns it off "
+        "(default 14)",
+    )
 
 
 class ReturnRulesOut(Output):
@@ -161,6 +167,9 @@ class SettingsOut(Output):
         "en", description="language of problems and CSV reports without Accept-Language"
     )
     timezone: str = Field("Asia/Shanghai", description="the tenant's IANA time zone")
+    experience_attribution_days: int = Field(
+        14, description="days an experience store's sample scan credits later orders (0: off)"
+    )
 
 
 class SettingChangeOut(Output):

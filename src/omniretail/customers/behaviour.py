@@ -29,6 +29,12 @@ from omniretail.db import UnitOfWork
 from omniretail.errors import NotFound, ValidationFailed
 from omniretail.events import record_event
 
+# Behaviour that says a customer was interested in a SKU (a search or a visit names none).
+LOOKED_AT = frozenset(
+    t.label
+    for t in (BehaviourType.VIEW, BehaviourType.TRY_ON, BehaviourType.SCAN, BehaviourType.ADD_TO_CART)
+)
+
 
 async def _check_channels(uow: UnitOfWork, lines: Sequence[BehaviourIn]) -> None:
     errors = []
@@ -56,6 +62,7 @@ async def do_record_behaviour(
     rows: list[dict[str, Any]] = []
     seen: dict[tuple[int, str], dt.datetime] = {}
     tried_on: list[tuple[str, BehaviourIn]] = []
+    looked_at: dict[str, list[BehaviourIn]] = {}
     errors = []
     for i, line in enumerate(lines):
         if line.customer_id is not None:
@@ -90,6 +97,7 @@ async def do_record_behaviour(
                 "location": line.location,
                 "lat": line.lat,
                 "lng": line.lng,
+                "staff": line.staff,
                 "at": line.at,
             }
         )
@@ -97,6 +105,8 @@ async def do_record_behaviour(
         seen[key] = max(seen.get(key, line.at), line.at)
         if line.type == BehaviourType.TRY_ON.label and line.sku:
             tried_on.append((customer.public_id, line))
+        if line.type in LOOKED_AT and line.sku:
+            looked_at.setdefault(customer.public_id, []).append(line)
     if errors:
         raise ValidationFailed("unknown customer", errors)
     await uow.session.execute(sa.insert(BehaviourEvent), rows)
@@ -113,6 +123,29 @@ async def do_record_behaviour(
                 "location": line.location,
                 "channel": line.channel,
                 "at": line.at.isoformat(),
+            },
+        )
+    # What a customer looked at feeds the pairings and experience-store attribution
+    # (engagement): one event per customer and batch, however many lines it had.
+    for public_id, looked in looked_at.items():
+        record_event(
+            uow,
+            "customer.looked_at",
+            aggregate_type="customer",
+            aggregate_id=public_id,
+            payload={
+                "customer_id": public_id,
+                "items": [
+                    {
+                        "type": line.type,
+                        "sku": line.sku,
+                        "channel": line.channel,
+                        "location": line.location,
+                        "staff": line.staff,
+                        "at": line.at.isoformat(),
+                    }
+                    for line in looked
+                ],
             },
         )
     for (customer_pk, channel), at in seen.items():

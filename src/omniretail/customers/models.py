@@ -109,6 +109,8 @@ class BehaviourEvent(TenantScoped, Base):
     location: Mapped[str | None] = mapped_column(sa.String(64))
     lat: Mapped[float | None] = mapped_column(sa.Float)
     lng: Mapped[float | None] = mapped_column(sa.Float)
+    # Who served the customer (a guide handing a sample over), when a store says so.
+    staff: Mapped[str | None] = mapped_column(sa.String(64))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 

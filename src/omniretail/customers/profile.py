@@ -133,5 +133,6 @@ def behaviour_out(row: BehaviourEvent) -> BehaviourOut:
         location=row.location,
         lat=row.lat,
         lng=row.lng,
+        staff=row.staff,
         at=row.at,
     )

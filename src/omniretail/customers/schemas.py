@@ -95,6 +95,9 @@ class BehaviourIn(Input):
     lng: Annotated[float, Field(ge=-180, le=180)] | None = Field(
         None, description="longitude, degrees (WGS 84); with lat"
     )
+    staff: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="the guide who served the customer, e.g. who handed a sample over"
+    )
     at: Instant = Field(description="when it happened, with its time zone")
 
     @model_validator(mode="after")
@@ -146,6 +149,7 @@ class BehaviourOut(Output):
     location: str | None = Field(description="the store's code, for in-store behaviour")
     lat: float | None = Field(description="latitude, degrees (WGS 84)")
     lng: float | None = Field(description="longitude, degrees (WGS 84)")
+    staff: str | None = Field(None, description="the guide who served the customer")
     at: dt.datetime = Field(description="when it happened (UTC)")
 
 

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from omniretail.auth.domain import Permission
-from omniretail.engagement import campaigns, messages, presence
+from omniretail.customers.schemas import CustomerId
+from omniretail.engagement import campaigns, messages, presence, suggestions
 from omniretail.engagement.domain import MessageStatus
 from omniretail.engagement.schemas import (
     CampaignIn,
@@ -20,9 +21,14 @@ from omniretail.engagement.schemas import (
     OutboundMessageOut,
     PresenceIn,
     PresenceOut,
+    SkuPairingsOut,
+    SuggestionsOut,
 )
+from omniretail.errors import ValidationFailed
+from omniretail.network import service as network
+from omniretail.db import UnitOfWork
 from omniretail.schemas import Code, Page
-from omniretail.web import CtxDep, IdPageDep, keyed_page
+from omniretail.web import Ctx, CtxDep, IdPageDep, keyed_page
 
 router = APIRouter(prefix="/v1", tags=["engagement"])
 
@@ -119,3 +125,52 @@ async def report_presence(body: PresenceIn, ctx: CtxDep) -> PresenceOut:
         return await presence.do_report_presence(
             uow, customer_id=body.customer_id, lat=body.lat, lng=body.lng, radius_km=body.radius_km
         )
+
+
+async def _check_store(ctx: Ctx, uow: UnitOfWork, location: str) -> None:
+    """A store key reads its own store's stock only."""
+    location_id, _ = await network.location_ref(uow, location)
+    ctx.require_location(location_id)
+
+
+@router.get("/customers/{customer_id}/suggestions", response_model=SuggestionsOut)
+async def customer_suggestions(
+    customer_id: CustomerId,
+    ctx: CtxDep,
+    location: Annotated[
+        Code | None, Query(description="the store whose stock to suggest from (a store key's own)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> SuggestionsOut:
+    """The guide screen's suggestions: what goes with what the customer bought or looked at
+    lately, available at the store now, best first. Any key that may read the customer may
+    ask (customers belong to the tenant, not to a channel); a store key for its own store."""
+    ctx.require(Permission.READ)
+    where = location or ctx.principal.location_code
+    if where is None:
+        raise ValidationFailed(
+            "a store is needed", [{"field": "location", "message": "name the store"}]
+        )
+    async with ctx.uow() as uow:
+        await _check_store(ctx, uow, where)
+        return await suggestions.customer_suggestions(
+            uow, customer_id=customer_id, location=where, limit=limit
+        )
+
+
+@router.get("/skus/{sku}/pairings", response_model=SkuPairingsOut)
+async def sku_pairings(
+    sku: Code,
+    ctx: CtxDep,
+    location: Annotated[
+        Code | None, Query(description="only what is available at this location")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> SkuPairingsOut:
+    """What customers bought (co_purchase) or looked at (co_view) together with this SKU,
+    best first; with ``location``, only what is available there (a store key: its own)."""
+    ctx.require(Permission.READ)
+    async with ctx.uow() as uow:
+        if location is not None:
+            await _check_store(ctx, uow, location)
+        return await suggestions.sku_pairings(uow, sku=sku, location=location, limit=limit)

@@ -212,3 +212,53 @@ def next_sendable(now: dt.datetime, timezone: str, quiet_start: int, quiet_end: 
     # Rebuilt from the wall clock so that a DST change in between lands on the hour.
     wall = dt.datetime(end.year, end.month, end.day, quiet_end, tzinfo=zone)
     return wall.astimezone(dt.UTC)
+
+
+# --- Recommendations and attribution ---------------------------------------------------------
+
+
+class Signal(StrEnum):
+    """What a customer did with a SKU: the two kinds of pair counts grow from these."""
+
+    BOUGHT = "bought"  # in a completed order: co-purchase
+    LOOKED = "looked"  # viewed, tried on, scanned, put in the cart: co-view
+
+
+# A co-purchase says more than a co-view: the score of a pairing weighs them so.
+SIGNAL_WEIGHT = {Signal.BOUGHT: 3, Signal.LOOKED: 1}
+# A new signal pairs with the customer's most recent signals of its kind, up to this many: a
+# customer with thousands of views adds bounded work, and old interests fade.
+MAX_PARTNERS = 50
+# The customer's most recent signals a suggestion is built from.
+SUGGESTION_BASIS = 20
+# Candidates ranked before the stock filter: enough that a store short of the best ones still
+# fills the guide's list.
+SUGGESTION_CANDIDATES = 200
+DEFAULT_ATTRIBUTION_DAYS = 14
+
+
+def signal_owner(customer_id: str | None, order_id: str) -> str:
+    """Whose signals an order's lines are: its customer's, or a guest basket of its own."""
+    return customer_id or f"order:{order_id}"
+
+
+def pairing_score(counts: dict[Signal, int]) -> int:
+    return sum(SIGNAL_WEIGHT[kind] * n for kind, n in counts.items())
+
+
+def scan_credits(scanned_at: dt.datetime, placed_at: dt.datetime, window_days: int) -> bool:
+    """A scan credits an order placed after it, within ``window_days`` (0: never)."""
+    return window_days > 0 and scanned_at <= placed_at <= scanned_at + dt.timedelta(
+        days=window_days
+    )
+
+
+def attribution_reason(
+    *, sku: str, location: str, staff: str | None, scanned_at: dt.datetime, window_days: int
+) -> str:
+    by = f" shown by {staff}" if staff else ""
+    return (
+        f"a sample of {sku} was scanned at experience store {location}{by} on "
+        f"{scanned_at.isoformat(timespec='minutes')}; the customer's orders of it within "
+        f"{window_days} days are credited to that store"
+    )

@@ -103,3 +103,62 @@ class PresenceCheck(TenantScoped, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[str] = mapped_column(sa.String(32))
     last_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ItemSignal(TenantScoped, Base):
+    """A customer bought (``bought``) or looked at (``looked``: viewed, tried on, scanned,
+    put in the cart) a SKU: one row per (customer, kind, SKU). Its insert is the guard of the
+    pair counts: only a new row adds to them, so a redelivered event adds nothing. A guest
+    order's basket is its own "customer" (``order:<id>``)."""
+
+    __tablename__ = "engagement_item_signals"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "customer_id", "kind", "sku"),
+        sa.Index("ix_engagement_item_signals_recent", "tenant_id", "customer_id", "last_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(48))
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    sku: Mapped[str] = mapped_column(sa.String(64))
+    first_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ItemPair(TenantScoped, Base):
+    """How many customers bought (or looked at) both ``sku`` and ``other``; kept in both
+    directions, so the pairings of a SKU are one index range."""
+
+    __tablename__ = "engagement_item_pairs"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "sku", "kind", "other"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sku: Mapped[str] = mapped_column(sa.String(64))
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    other: Mapped[str] = mapped_column(sa.String(64))
+    customers: Mapped[int] = mapped_column(sa.Integer)
+
+
+class ExperienceScan(TenantScoped, Base):
+    """A sample scanned by a customer in an experience store, and the guide who showed it:
+    it credits that customer's orders of the SKU within the attribution window."""
+
+    __tablename__ = "engagement_experience_scans"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "tenant_id",
+            "customer_id",
+            "sku",
+            "location",
+            "scanned_at",
+            name="uq_engagement_experience_scans_once",
+        ),
+        sa.Index("ix_engagement_experience_scans_customer", "tenant_id", "customer_id", "sku"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(32))
+    sku: Mapped[str] = mapped_column(sa.String(64))
+    location: Mapped[str] = mapped_column(sa.String(64))
+    staff: Mapped[str | None] = mapped_column(sa.String(64))
+    scanned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

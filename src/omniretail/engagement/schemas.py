@@ -159,3 +159,34 @@ class PresenceOut(BaseModel):
     offer: StoreOffer | None = Field(description="the store's offer, if one applies")
     message_id: str | None = Field(description="the offer's message, when one was queued")
     reason: str | None = Field(description="why no offer was sent, when none was")
+
+
+class PairingOut(Output):
+    sku: str
+    title: str | None = Field(description="the product's title; null if no longer catalogued")
+    score: int = Field(description="3 x co_purchase + co_view: the rank")
+    co_purchase: int = Field(description="customers who bought both")
+    co_view: int = Field(description="customers who looked at both (viewed, tried, scanned)")
+    available: int | None = Field(description="available at the location asked for, else null")
+
+
+class SkuPairingsOut(Output):
+    sku: str
+    location: str | None
+    items: list[PairingOut]
+
+
+class SuggestionOut(Output):
+    sku: str
+    title: str
+    price: int = Field(description="list price, integer minor units (fen)")
+    score: int
+    available: int = Field(description="available at the store now (always > 0)")
+    because: list[str] = Field(description="the customer's SKUs this one pairs with")
+
+
+class SuggestionsOut(Output):
+    customer_id: str
+    location: str
+    basis: list[str] = Field(description="what the customer bought or looked at lately")
+    items: list[SuggestionOut]

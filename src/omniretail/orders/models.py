@@ -29,6 +29,9 @@ class Order(TenantScoped, Base):
     placed_at_location: Mapped[str | None] = mapped_column(sa.String(64))
     attributed_location: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     attributed_staff: Mapped[str | None] = mapped_column(sa.String(64))
+    # Why the order is credited to that store and staff when a rule did it (an experience
+    # store's scan); None when they were named at checkout, or nobody is credited.
+    attribution: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     currency: Mapped[str] = mapped_column(sa.String(3))
     subtotal: Mapped[int] = mapped_column(sa.BigInteger)
     discount_total: Mapped[int] = mapped_column(sa.BigInteger)

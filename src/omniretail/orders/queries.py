@@ -13,6 +13,7 @@ from omniretail.errors import NotFound
 from omniretail.orders.domain import FulfilmentStatus, Mode, OrderStatus
 from omniretail.orders.models import Fulfilment, Order
 from omniretail.orders.schemas import (
+    AttributionOut,
     FulfilmentLineOut,
     FulfilmentOut,
     OrderLineOut,
@@ -40,6 +41,20 @@ def fulfilment_out(
     )
 
 
+def attribution_out(order: Order) -> AttributionOut | None:
+    """The rule that credited the order, or "named at checkout", or None (nobody credited)."""
+    if order.attribution:
+        return AttributionOut.model_validate(order.attribution)
+    if order.attributed_location is None and order.attributed_staff is None:
+        return None
+    return AttributionOut(
+        rule="checkout",
+        reason="named when the order was placed",
+        location=order.attributed_location,
+        staff=order.attributed_staff,
+    )
+
+
 def order_out(order: Order, pickup_codes: dict[int, str] | None = None) -> OrderOut:
     codes = pickup_codes or {}
     return OrderOut(
@@ -52,6 +67,7 @@ def order_out(order: Order, pickup_codes: dict[int, str] | None = None) -> Order
         placed_at_location=order.placed_at_location,
         attributed_location=order.attributed_location,
         attributed_staff=order.attributed_staff,
+        attribution=attribution_out(order),
         lines=[OrderLineOut.model_validate(line) for line in order.lines],
         totals=TotalsOut(
             currency=order.currency,

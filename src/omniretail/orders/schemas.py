@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -174,6 +174,29 @@ REJECT_REASON = (
 )
 
 
+class AttributionOut(Output):
+    """Why the order is credited to ``location`` and ``staff``."""
+
+    rule: Literal["checkout", "experience_scan"] = Field(
+        description="checkout: named when the order was placed; experience_scan: the "
+        "customer scanned a sample of a SKU of this order in an experience store within "
+        "the attribution window"
+    )
+    reason: str = Field(description="the rule's explanation, in words a clerk can read")
+    location: str | None = Field(description="the store credited (its code)")
+    staff: str | None = Field(description="the guide credited (their staff code)")
+    sku: str | None = Field(None, description="experience_scan: the sample's SKU")
+    scanned_at: dt.datetime | None = Field(
+        None, description="experience_scan: when the sample was scanned (UTC)"
+    )
+    window_days: int | None = Field(
+        None, description="experience_scan: the attribution window in days at the time"
+    )
+    credited_at: dt.datetime | None = Field(
+        None, description="when the credit was given (UTC)"
+    )
+
+
 class OrderOut(Output):
     id: str = Field(description="the order's id (read-only)")
     number: str = Field(
@@ -191,6 +214,9 @@ class OrderOut(Output):
     )
     attributed_location: str | None = Field(description="the store credited with the sale")
     attributed_staff: str | None = Field(description="the staff member credited with the sale")
+    attribution: AttributionOut | None = Field(
+        None, description="why the order is credited to its store and staff; null when it is not"
+    )
     lines: list[OrderLineOut] = Field(description="what was bought, with prices as charged")
     totals: TotalsOut = Field(description="the order's amounts")
     payments: list[PaymentOut] = Field(description="tenders, in the order they were given")
