@@ -48,6 +48,7 @@ from omniretail.migrate import upgrade
 from omniretail.payments.providers import SandboxProvider, builtin_providers
 from omniretail.problem_texts import problem_detail
 from omniretail.relay import NatsRelay
+from omniretail.webhooks.delivery import WebhookSender
 from omniretail.wiring import build_registry
 
 app = typer.Typer(help="Omniretail: omnichannel retail platform.", no_args_is_help=True)
@@ -391,8 +392,9 @@ def worker(
             db, build_registry(), relay=NatsRelay(nats_url) if nats_url else None
         )
         providers = builtin_providers(db.settings.sandbox_secret())
+        webhooks = WebhookSender.from_settings(db.settings)
         if once:
-            await run_due(db, build_jobs(providers), {}, 0.0)
+            await run_due(db, build_jobs(providers, webhooks=webhooks), {}, 0.0)
             return await dispatcher.run_until_idle()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -401,7 +403,11 @@ def worker(
         jobs = asyncio.create_task(
             run_jobs_forever(
                 db,
-                build_jobs(providers, hold_expiry_seconds=db.settings.expiry_poll_seconds),
+                build_jobs(
+                    providers,
+                    hold_expiry_seconds=db.settings.expiry_poll_seconds,
+                    webhooks=webhooks,
+                ),
                 stop,
             )
         )

@@ -44,6 +44,7 @@ class Permission(StrEnum):
     TENANT_SETTINGS = "tenant:settings"  # read and change the tenant's settings: admin only
     CONNECTIONS_MANAGE = "connections:manage"  # platform credentials and mappings: admin only
     ENGAGEMENT_WRITE = "engagement:write"  # message customers, run campaigns: head office
+    WEBHOOKS_MANAGE = "webhooks:manage"  # send tenant data to merchant URLs: admin only
 
 
 _ALL = frozenset(Permission)
@@ -57,6 +58,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.LOYALTY_ADMIN,
         Permission.TENANT_SETTINGS,
         Permission.CONNECTIONS_MANAGE,
+        Permission.WEBHOOKS_MANAGE,
     },
     Role.STORE: frozenset(
         {
