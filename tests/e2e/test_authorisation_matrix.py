@@ -73,6 +73,7 @@ class Side:
     reservation: int
     key_id: int
     connection: str
+    webhook: str
 
     def markers(self) -> set[str]:
         return {
@@ -83,6 +84,7 @@ class Side:
             self.case,
             self.customer,
             self.connection,
+            self.webhook,
         }
 
 
@@ -624,6 +626,25 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/campaigns/{code}/results"): Rule(
         HQ, lambda t: ("/v1/campaigns/probe/results", None, None), foreign=False
     ),
+    # Outgoing webhooks send tenant data to a URL of the caller's choosing: admin only.
+    ("POST", "/v1/webhook-subscriptions"): Rule(
+        ADMIN,
+        lambda t: (
+            "/v1/webhook-subscriptions",
+            None,
+            {"url": "https://93.184.216.34/hook", "event_types": ["order.placed"]},
+        ),
+        foreign=False,
+    ),
+    ("GET", "/v1/webhook-subscriptions"): Rule(
+        ADMIN, lambda t: ("/v1/webhook-subscriptions", None, None)
+    ),
+    ("DELETE", "/v1/webhook-subscriptions/{subscription_id}"): Rule(
+        ADMIN, lambda t: (f"/v1/webhook-subscriptions/{t.webhook}", None, None)
+    ),
+    ("GET", "/v1/webhook-subscriptions/{subscription_id}/deliveries"): Rule(
+        ADMIN, lambda t: (f"/v1/webhook-subscriptions/{t.webhook}/deliveries", None, None)
+    ),
     ("POST", "/v1/presence"): Rule(
         SELLERS,
         lambda t: ("/v1/presence", None, {"customer_id": t.customer, "lat": 31.23, "lng": 121.47}),
@@ -773,6 +794,12 @@ async def _side(admin: Api, *, store: str, channel: str, sku: str, product: str)
             },
         )
     )
+    webhook = await _ok(
+        await admin.post(
+            "/v1/webhook-subscriptions",
+            {"url": f"https://93.184.216.34/{suffix}", "event_types": ["return.completed"]},
+        )
+    )
     sku_out = await _ok(await admin.get(f"/v1/skus/{sku}"))
     barcode = next(v["barcode"] for v in sku_out["variants"] if v["sku"] == sku) or "0"
     return Side(
@@ -794,6 +821,7 @@ async def _side(admin: Api, *, store: str, channel: str, sku: str, product: str)
         reservation=reservation["id"],
         key_id=key["id"],
         connection=connection["id"],
+        webhook=webhook["id"],
     )
 
 
