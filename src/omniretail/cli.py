@@ -174,14 +174,9 @@ def tenant_create(
 
     async def work(db: Database) -> dict[str, Any]:
         async with db.uow(unscoped=True) as uow:
-            created = await auth.do_create_tenant(
-                uow, slug=slug, name=name, currency=currency, timezone=timezone
+            return await auth.do_create_tenant(
+                uow, slug=slug, name=name, currency=currency, timezone=timezone, locale=locale
             )
-            tenant_id = await auth.tenant_id_by_slug(uow, slug)
-        if locale is not None:
-            async with db.uow(tenant_id) as uow:
-                await auth.do_update_tenant_settings(uow, changes={"locale": locale})
-        return created
 
     _print_json(_run(work))
 
@@ -285,7 +280,13 @@ def key_revoke(
 @key_app.command("create")
 def key_create(
     tenant: Annotated[str, typer.Option(help="tenant slug")],
-    role: Annotated[Role, typer.Option(help="admin, ops, store, channel or analyst")],
+    role: Annotated[
+        Role,
+        typer.Option(
+            help="admin, ops, store, channel or analyst; operator for a SaaS operator's key "
+            "that signs merchants up (POST /v1/signup)"
+        ),
+    ],
     location: Annotated[str | None, typer.Option(help="location code (store keys)")] = None,
     channel: Annotated[str | None, typer.Option(help="channel code (channel keys)")] = None,
     label: Annotated[str | None, typer.Option()] = None,
@@ -297,7 +298,12 @@ def key_create(
             tenant_id = await auth.tenant_id_by_slug(uow, tenant)
         async with db.uow(tenant_id) as uow:
             return await auth.do_create_key(
-                uow, role=role, location=location, channel=channel, label=label
+                uow,
+                role=role,
+                location=location,
+                channel=channel,
+                label=label,
+                operator_allowed=True,
             )
 
     _print_json(_run(work))

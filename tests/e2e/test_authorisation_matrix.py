@@ -38,6 +38,9 @@ from tests.orders_world import World, build_world, paid_online
 
 ROLES = ("admin", "ops", "store", "channel", "analyst")
 EVERY = frozenset(ROLES)
+# A SaaS operator's key signs merchants up and may do nothing else, in any tenant.
+OPERATOR = frozenset({"operator"})
+EVERY_KEY = EVERY | OPERATOR
 ADMIN = frozenset({"admin"})
 HQ = frozenset({"admin", "ops"})
 STOCK = frozenset({"admin", "ops", "store"})
@@ -130,7 +133,12 @@ def fulfilment_action(action: str) -> Rule:
 
 
 RULES: dict[tuple[str, str], Rule] = {
-    ("GET", "/v1/me"): Rule(EVERY, lambda t: ("/v1/me", None, None), foreign=False),
+    ("GET", "/v1/me"): Rule(EVERY_KEY, lambda t: ("/v1/me", None, None), foreign=False),
+    ("POST", "/v1/signup"): Rule(
+        OPERATOR,
+        lambda t: ("/v1/signup", None, {"slug": "probe-shop", "name": "Probe"}),
+        foreign=False,
+    ),
     ("POST", "/v1/keys"): Rule(
         ADMIN, lambda t: ("/v1/keys", None, {"role": "analyst"}), foreign=False
     ),
@@ -908,6 +916,7 @@ async def world(
         "store": Api(admin.client, await make_key(db, tenant, Role.STORE, location="ST-A")),
         "channel": Api(admin.client, await make_key(db, tenant, Role.CHANNEL, channel="douyin")),
         "analyst": Api(admin.client, await make_key(db, tenant, Role.ANALYST)),
+        "operator": Api(admin.client, await make_key(db, tenant, Role.OPERATOR)),
     }
     own = await _side(admin, store="ST-A", channel="douyin", sku="TEE-S", product="BASICS")
     other = await _side(admin, store="ST-B", channel="app", sku="TEE-S", product="BASICS")
@@ -925,7 +934,7 @@ async def test_every_out_of_scope_attempt_is_refused_and_changes_nothing(
         if (method, template) not in operations(app):
             continue
         before = await snapshot(db) if method != "GET" else None
-        for role in sorted(EVERY - rule.roles):
+        for role in sorted(EVERY_KEY - rule.roles):
             response = await call(keys[role], method, rule.request(own))
             if response.status_code != 403:
                 failures.append(f"{method} {template}: role {role} got {response.status_code}")
