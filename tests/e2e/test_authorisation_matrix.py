@@ -809,7 +809,7 @@ async def _side(admin: Api, *, store: str, channel: str, sku: str, product: str)
         )
     )
     sku_out = await _ok(await admin.get(f"/v1/skus/{sku}"))
-    barcode = next(v["barcode"] for v in sku_out["variants"] if v["sku"] == sku) or "0"
+    barcode = next(v["barcode"] for v in sku_out["variants"] if v["sku"] == sku) or "00000000"
     return Side(
         location=store,
         channel=channel,
