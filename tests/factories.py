@@ -43,7 +43,13 @@ async def make_key(
     channel: str | None = None,
 ) -> str:
     async with db.uow(tenant.id) as uow:
-        created = await auth.do_create_key(uow, role=role, location=location, channel=channel)
+        created = await auth.do_create_key(
+            uow,
+            role=role,
+            location=location,
+            channel=channel,
+            operator_allowed=role is Role.OPERATOR,
+        )
     return str(created["key"])
 
 

@@ -46,6 +46,8 @@ from omniretail.pricing import api as pricing_api
 from omniretail.problems import install_error_handlers, problem, scope_problem
 from omniretail.relay import NatsRelay
 from omniretail.returns import api as returns_api
+from omniretail.webhooks import api as webhooks_api
+from omniretail.webhooks.delivery import WebhookSender
 from omniretail.wiring import build_registry
 
 log = logging.getLogger("omniretail")
@@ -68,6 +70,7 @@ ROUTERS = [
     analytics_api.router,
     engagement_api.router,
     groupbuy_api.router,
+    webhooks_api.router,
 ]
 
 
@@ -170,7 +173,11 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
                 asyncio.create_task(
                     run_jobs_forever(
                         database,
-                        build_jobs(providers, hold_expiry_seconds=settings.expiry_poll_seconds),
+                        build_jobs(
+                            providers,
+                            hold_expiry_seconds=settings.expiry_poll_seconds,
+                            webhooks=WebhookSender.from_settings(settings),
+                        ),
                         stop,
                     )
                 ),

@@ -48,6 +48,7 @@ from omniretail.migrate import upgrade
 from omniretail.payments.providers import SandboxProvider, builtin_providers
 from omniretail.problem_texts import problem_detail
 from omniretail.relay import NatsRelay
+from omniretail.webhooks.delivery import WebhookSender
 from omniretail.wiring import build_registry
 
 app = typer.Typer(help="Omniretail: omnichannel retail platform.", no_args_is_help=True)
@@ -173,14 +174,9 @@ def tenant_create(
 
     async def work(db: Database) -> dict[str, Any]:
         async with db.uow(unscoped=True) as uow:
-            created = await auth.do_create_tenant(
-                uow, slug=slug, name=name, currency=currency, timezone=timezone
+            return await auth.do_create_tenant(
+                uow, slug=slug, name=name, currency=currency, timezone=timezone, locale=locale
             )
-            tenant_id = await auth.tenant_id_by_slug(uow, slug)
-        if locale is not None:
-            async with db.uow(tenant_id) as uow:
-                await auth.do_update_tenant_settings(uow, changes={"locale": locale})
-        return created
 
     _print_json(_run(work))
 
@@ -284,7 +280,13 @@ def key_revoke(
 @key_app.command("create")
 def key_create(
     tenant: Annotated[str, typer.Option(help="tenant slug")],
-    role: Annotated[Role, typer.Option(help="admin, ops, store, channel or analyst")],
+    role: Annotated[
+        Role,
+        typer.Option(
+            help="admin, ops, store, channel or analyst; operator for a SaaS operator's key "
+            "that signs merchants up (POST /v1/signup)"
+        ),
+    ],
     location: Annotated[str | None, typer.Option(help="location code (store keys)")] = None,
     channel: Annotated[str | None, typer.Option(help="channel code (channel keys)")] = None,
     label: Annotated[str | None, typer.Option()] = None,
@@ -296,7 +298,12 @@ def key_create(
             tenant_id = await auth.tenant_id_by_slug(uow, tenant)
         async with db.uow(tenant_id) as uow:
             return await auth.do_create_key(
-                uow, role=role, location=location, channel=channel, label=label
+                uow,
+                role=role,
+                location=location,
+                channel=channel,
+                label=label,
+                operator_allowed=True,
             )
 
     _print_json(_run(work))
@@ -391,8 +398,9 @@ def worker(
             db, build_registry(), relay=NatsRelay(nats_url) if nats_url else None
         )
         providers = builtin_providers(db.settings.sandbox_secret())
+        webhooks = WebhookSender.from_settings(db.settings)
         if once:
-            await run_due(db, build_jobs(providers), {}, 0.0)
+            await run_due(db, build_jobs(providers, webhooks=webhooks), {}, 0.0)
             return await dispatcher.run_until_idle()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -401,7 +409,11 @@ def worker(
         jobs = asyncio.create_task(
             run_jobs_forever(
                 db,
-                build_jobs(providers, hold_expiry_seconds=db.settings.expiry_poll_seconds),
+                build_jobs(
+                    providers,
+                    hold_expiry_seconds=db.settings.expiry_poll_seconds,
+                    webhooks=webhooks,
+                ),
                 stop,
             )
         )

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
 
     # Fernet keys (comma-separated, newest first) sealing channel connection credentials.
     connector_keys: str = ""
+    # Outgoing webhooks: loopback receivers are refused unless this is on (tests, the demo);
+    # a receiver has this long to answer a delivery.
+    webhooks_allow_loopback: bool = False
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    # The console's "send a test order" button on a platform shop (the demo, a trial): it
+    # pushes a signed simulated order through the real inbound path. Off in production.
+    console_simulator: bool = False
     # Fernet keys (comma-separated, newest first) sealing staff users' TOTP seeds.
     staff_keys: str = ""
     # WeChat Pay APIv3: enabled when the APIv3 key is set; certificates is a PEM file path.

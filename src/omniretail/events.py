@@ -141,20 +141,23 @@ class HandlerRegistry:
 
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = {}
-        self._batch_handlers: dict[str, BatchHandler] = {}
+        self._batch_handlers: dict[str, list[BatchHandler]] = {}
 
     def subscribe(self, event_type: str, handler: Handler) -> None:
         """``event_type`` ``"*"`` receives every event."""
+        if event_type in self._batch_handlers:
+            raise ValueError(f"{event_type} has batch handlers")
         self._handlers.setdefault(event_type, []).append(handler)
 
     def subscribe_batch(self, event_type: str, handler: BatchHandler) -> None:
         """``handler`` receives all of a tenant's pending events of this type found in one
         dispatcher pass, in one transaction (a burst of stock changes coalesced into one
         delivery). Only for a type whose events need no per-aggregate order among other
-        types' events, and that has no per-event handler."""
+        types' events, and that has no per-event handler. Several batch handlers of one type
+        run one after the other in that one transaction."""
         if event_type in self._handlers or event_type == "*":
             raise ValueError(f"{event_type} has per-event handlers")
-        self._batch_handlers[event_type] = handler
+        self._batch_handlers.setdefault(event_type, []).append(handler)
 
     def handlers_for(self, event_type: str) -> list[Handler]:
         return self._handlers.get(event_type, []) + self._handlers.get("*", [])
@@ -162,7 +165,17 @@ class HandlerRegistry:
     def batch_handler_for(self, event_type: str) -> BatchHandler | None:
         if "*" in self._handlers:
             return None  # a catch-all handler wants every event one by one
-        return self._batch_handlers.get(event_type)
+        handlers = self._batch_handlers.get(event_type)
+        if not handlers:
+            return None
+        if len(handlers) == 1:
+            return handlers[0]
+
+        async def every_handler(uow: UnitOfWork, events: list[Event]) -> None:
+            for handler in handlers:
+                await handler(uow, events)
+
+        return every_handler
 
 
 class Dispatcher:

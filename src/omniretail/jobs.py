@@ -27,6 +27,7 @@ from omniretail.loyalty.jobs import expire_points_everywhere
 from omniretail.metrics import JOB_RUNS
 from omniretail.orders import payments
 from omniretail.payments.providers import PaymentProvider
+from omniretail.webhooks.delivery import WebhookSender, deliver_due_webhooks
 
 log = logging.getLogger("omniretail.jobs")
 
@@ -88,14 +89,23 @@ def _deliver_messages(senders: Mapping[Medium, Sender]) -> JobFn:
     return run
 
 
+def _deliver_webhooks(sender: WebhookSender) -> JobFn:
+    async def run(db: Database, now: dt.datetime) -> int:
+        return await deliver_due_webhooks(db, sender, now=now)
+
+    return run
+
+
 def build_jobs(
     providers: dict[str, PaymentProvider],
     *,
     hold_expiry_seconds: float = 5,
     senders: Mapping[Medium, Sender] | None = None,
+    webhooks: WebhookSender | None = None,
 ) -> list[Job]:
-    """``senders``: the message gateways (the local simulators unless given)."""
-    return [
+    """``senders``: the message gateways (the local simulators unless given); ``webhooks``:
+    how merchants' webhooks are sent (none are sent without it)."""
+    jobs = [
         Job("deliver messages", 5, _deliver_messages(senders or simulated_senders())),
         Job("evaluate campaigns", 30, _evaluate_campaigns),
         Job("release expired stock holds", hold_expiry_seconds, _release_expired_holds),
@@ -105,6 +115,9 @@ def build_jobs(
         Job("purge idempotency keys", 3600, _purge_keys),
         Job("project stock facts", 5, project_stock_everywhere),
     ]
+    if webhooks is not None:
+        jobs.insert(0, Job("deliver webhooks", 2, _deliver_webhooks(webhooks)))
+    return jobs
 
 
 async def run_due(db: Database, jobs: list[Job], last_run: dict[str, float], now: float) -> None:

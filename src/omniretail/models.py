@@ -19,5 +19,6 @@ from omniretail.network import models as network_models
 from omniretail.orders import models as orders_models
 from omniretail.pricing import models as pricing_models
 from omniretail.returns import models as returns_models
+from omniretail.webhooks import models as webhooks_models
 
 metadata = Base.metadata

@@ -320,6 +320,7 @@ def _rename_refs(node: Any, renames: dict[str, str]) -> Any:
 KEYED_OTHERWISE: dict[str, str] = {
     "post_movements": "a batch applies once per `batch_id`",
     "redeem_coupon": "a coupon use is taken once per `order_ref`",
+    "sign_up": "a tenant is created once per `slug` (a repeat is 409)",
 }
 
 

@@ -170,6 +170,11 @@ PROBLEM_TEXTS: dict[str, tuple[str, str, str]] = {
         "只能重试已暂停的消息",
         "只有已暂停的消息才能重试",
     ),
+    "webhook_url_refused": (
+        "We do not send webhooks to this URL",
+        "不能向该地址发送 Webhook",
+        "Webhook 地址须为 http(s)，且只能解析到公网地址",
+    ),
     "connector_keys_missing": (
         "No connector key is configured",
         "未配置连接器密钥",

@@ -10,6 +10,7 @@ from omniretail.engagement import handlers as engagement
 from omniretail.events import HandlerRegistry
 from omniretail.loyalty import handlers as loyalty
 from omniretail.orders import handlers as orders
+from omniretail.webhooks import handlers as webhooks
 
 
 def build_registry() -> HandlerRegistry:
@@ -39,4 +40,6 @@ def build_registry() -> HandlerRegistry:
     registry.subscribe("customer.merged", engagement.on_customer_merged)
     # Channel connectors apply platform messages and push stock figures out.
     connectors.subscribe(registry, builtin_platforms())
+    # Merchants' webhook subscriptions get order, fulfilment, stock and return events.
+    webhooks.subscribe(registry)
     return registry

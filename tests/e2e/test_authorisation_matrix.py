@@ -38,6 +38,9 @@ from tests.orders_world import World, build_world, paid_online
 
 ROLES = ("admin", "ops", "store", "channel", "analyst")
 EVERY = frozenset(ROLES)
+# A SaaS operator's key signs merchants up and may do nothing else, in any tenant.
+OPERATOR = frozenset({"operator"})
+EVERY_KEY = EVERY | OPERATOR
 ADMIN = frozenset({"admin"})
 HQ = frozenset({"admin", "ops"})
 STOCK = frozenset({"admin", "ops", "store"})
@@ -75,6 +78,7 @@ class Side:
     connection: str
     group_buy: str
     group: str  # an open group of that group buy, one seat taken
+    webhook: str
 
     def markers(self) -> set[str]:
         return {
@@ -86,6 +90,7 @@ class Side:
             self.case,
             self.customer,
             self.connection,
+            self.webhook,
         }
 
 
@@ -140,7 +145,12 @@ def fulfilment_action(action: str) -> Rule:
 
 
 RULES: dict[tuple[str, str], Rule] = {
-    ("GET", "/v1/me"): Rule(EVERY, lambda t: ("/v1/me", None, None), foreign=False),
+    ("GET", "/v1/me"): Rule(EVERY_KEY, lambda t: ("/v1/me", None, None), foreign=False),
+    ("POST", "/v1/signup"): Rule(
+        OPERATOR,
+        lambda t: ("/v1/signup", None, {"slug": "probe-shop", "name": "Probe"}),
+        foreign=False,
+    ),
     ("POST", "/v1/keys"): Rule(
         ADMIN, lambda t: ("/v1/keys", None, {"role": "analyst"}), foreign=False
     ),
@@ -636,6 +646,25 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/campaigns/{code}/results"): Rule(
         HQ, lambda t: ("/v1/campaigns/probe/results", None, None), foreign=False
     ),
+    # Outgoing webhooks send tenant data to a URL of the caller's choosing: admin only.
+    ("POST", "/v1/webhook-subscriptions"): Rule(
+        ADMIN,
+        lambda t: (
+            "/v1/webhook-subscriptions",
+            None,
+            {"url": "https://93.184.216.34/hook", "event_types": ["order.placed"]},
+        ),
+        foreign=False,
+    ),
+    ("GET", "/v1/webhook-subscriptions"): Rule(
+        ADMIN, lambda t: ("/v1/webhook-subscriptions", None, None)
+    ),
+    ("DELETE", "/v1/webhook-subscriptions/{subscription_id}"): Rule(
+        ADMIN, lambda t: (f"/v1/webhook-subscriptions/{t.webhook}", None, None)
+    ),
+    ("GET", "/v1/webhook-subscriptions/{subscription_id}/deliveries"): Rule(
+        ADMIN, lambda t: (f"/v1/webhook-subscriptions/{t.webhook}/deliveries", None, None)
+    ),
     ("POST", "/v1/presence"): Rule(
         SELLERS,
         lambda t: ("/v1/presence", None, {"customer_id": t.customer, "lat": 31.23, "lng": 121.47}),
@@ -872,8 +901,14 @@ async def _side(admin: Api, *, store: str, channel: str, sku: str, product: str)
             },
         )
     )
+    webhook = await _ok(
+        await admin.post(
+            "/v1/webhook-subscriptions",
+            {"url": f"https://93.184.216.34/{suffix}", "event_types": ["return.completed"]},
+        )
+    )
     sku_out = await _ok(await admin.get(f"/v1/skus/{sku}"))
-    barcode = next(v["barcode"] for v in sku_out["variants"] if v["sku"] == sku) or "0"
+    barcode = next(v["barcode"] for v in sku_out["variants"] if v["sku"] == sku) or "00000000"
     return Side(
         location=store,
         channel=channel,
@@ -895,6 +930,7 @@ async def _side(admin: Api, *, store: str, channel: str, sku: str, product: str)
         connection=connection["id"],
         group_buy=group_buy,
         group=opened["group"]["id"],
+        webhook=webhook["id"],
     )
 
 
@@ -981,6 +1017,7 @@ async def world(
         "store": Api(admin.client, await make_key(db, tenant, Role.STORE, location="ST-A")),
         "channel": Api(admin.client, await make_key(db, tenant, Role.CHANNEL, channel="douyin")),
         "analyst": Api(admin.client, await make_key(db, tenant, Role.ANALYST)),
+        "operator": Api(admin.client, await make_key(db, tenant, Role.OPERATOR)),
     }
     own = await _side(admin, store="ST-A", channel="douyin", sku="TEE-S", product="BASICS")
     other = await _side(admin, store="ST-B", channel="app", sku="TEE-S", product="BASICS")
@@ -998,7 +1035,7 @@ async def test_every_out_of_scope_attempt_is_refused_and_changes_nothing(
         if (method, template) not in operations(app):
             continue
         before = await snapshot(db) if method != "GET" else None
-        for role in sorted(EVERY - rule.roles):
+        for role in sorted(EVERY_KEY - rule.roles):
             response = await call(keys[role], method, rule.request(own))
             if response.status_code != 403:
                 failures.append(f"{method} {template}: role {role} got {response.status_code}")

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Awaitable, Callable
 
 import pytest
 import sqlalchemy as sa
@@ -221,3 +222,41 @@ def test_a_batch_handler_refuses_a_type_with_per_event_handlers() -> None:
 
     with pytest.raises(ValueError, match="per-event"):
         registry.subscribe_batch("stock.moved", burst)
+    with pytest.raises(ValueError, match="batch handlers"):
+        both = HandlerRegistry()
+        both.subscribe_batch("stock.moved", burst)
+        both.subscribe("stock.moved", Recorder())
+
+
+async def test_two_batch_handlers_of_one_type_share_the_burst_and_its_transaction(
+    db: Database, tenant: TenantHandle
+) -> None:
+    async with db.uow(tenant.id) as uow:
+        for n in range(3):
+            record_event(
+                uow, "stock.moved", aggregate_type="stock", aggregate_id=f"s{n}", payload={}
+            )
+    seen: list[tuple[str, int]] = []
+    failures = [1]
+
+    def handler(name: str) -> Callable[[UnitOfWork, list[Event]], Awaitable[None]]:
+        async def burst(uow: UnitOfWork, events: list[Event]) -> None:
+            await do_create_channel(uow, code=f"{name}-{len(seen)}", kind=ChannelKind.WEB, name="x")
+            if name == "second" and failures:
+                failures.pop()
+                raise RuntimeError("receiver down")
+            seen.append((name, len(events)))
+
+        return burst
+
+    registry = HandlerRegistry()
+    registry.subscribe_batch("stock.moved", handler("first"))
+    registry.subscribe_batch("stock.moved", handler("second"))
+    dispatcher = Dispatcher(db, registry)
+    assert await dispatcher.run_once() == 0  # the second failed: the first's writes roll back
+    assert await pending(db) == 3
+    await dispatcher.run_until_idle()
+    assert await pending(db) == 0
+    async with db.uow(tenant.id) as uow:
+        codes = sorted(await uow.session.scalars(sa.text("SELECT code FROM channels")))
+    assert codes == ["first-1", "second-2"]

@@ -14,6 +14,8 @@ from omniretail.auth.schemas import (
     SettingChangeOut,
     SettingsOut,
     SettingsPatch,
+    SignupIn,
+    SignupOut,
 )
 from omniretail.schemas import Page
 from omniretail.web import CtxDep, PageDep, ServerIdPath, keyed_page
@@ -54,6 +56,28 @@ async def revoke_key(key_id: ServerIdPath, ctx: CtxDep) -> Response:
     async with ctx.uow() as uow:
         await service.do_revoke_key(uow, key_id=key_id)
     return Response(status_code=204)
+
+
+@router.post("/signup", status_code=201, response_model=SignupOut, tags=["onboarding"])
+async def sign_up(body: SignupIn, ctx: CtxDep) -> JSONResponse:
+    """A SaaS operator's key (role `operator`, made with `omni key create --role operator`)
+    signs a merchant up: the tenant and its first admin key, shown only in this reply. The
+    slug, currency, time zone and locale are checked (422 naming the field); a slug already
+    taken is 409, so repeating a signup never makes a second tenant."""
+    ctx.require(Permission.TENANTS_CREATE)
+    async with ctx.db.uow(unscoped=True) as uow:
+        created = await service.do_create_tenant(
+            uow,
+            slug=body.slug,
+            name=body.name,
+            currency=body.currency,
+            timezone=body.timezone,
+            locale=body.locale,
+        )
+    out = SignupOut.model_validate(created)
+    return JSONResponse(
+        out.model_dump(mode="json"), status_code=201, headers={"Cache-Control": "no-store"}
+    )
 
 
 @router.get("/settings", response_model=SettingsOut, tags=["settings"])

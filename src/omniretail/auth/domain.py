@@ -19,6 +19,9 @@ class Role(StrEnum):
     STORE = "store"
     CHANNEL = "channel"
     ANALYST = "analyst"
+    # A SaaS operator's key: signs merchants up (new tenants), and sees nothing of any tenant.
+    # Made only by `omni key create --role operator`, never over the API.
+    OPERATOR = "operator"
 
 
 class Permission(StrEnum):
@@ -44,9 +47,12 @@ class Permission(StrEnum):
     TENANT_SETTINGS = "tenant:settings"  # read and change the tenant's settings: admin only
     CONNECTIONS_MANAGE = "connections:manage"  # platform credentials and mappings: admin only
     ENGAGEMENT_WRITE = "engagement:write"  # message customers, run campaigns: head office
+    WEBHOOKS_MANAGE = "webhooks:manage"  # send tenant data to merchant URLs: admin only
+    TENANTS_CREATE = "tenants:create"  # sign a new merchant up: the SaaS operator only
 
 
-_ALL = frozenset(Permission)
+# Everything a tenant's own keys may be given: creating tenants is no tenant's business.
+_ALL = frozenset(Permission) - {Permission.TENANTS_CREATE}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: _ALL,
@@ -57,6 +63,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.LOYALTY_ADMIN,
         Permission.TENANT_SETTINGS,
         Permission.CONNECTIONS_MANAGE,
+        Permission.WEBHOOKS_MANAGE,
     },
     Role.STORE: frozenset(
         {
@@ -86,6 +93,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         }
     ),
     Role.ANALYST: frozenset({Permission.READ, Permission.ANALYTICS_READ}),
+    Role.OPERATOR: frozenset({Permission.TENANTS_CREATE}),
 }
 
 

@@ -179,3 +179,34 @@ class SettingChangeOut(Output):
     before: dict[str, Any] = Field(description="the stored settings before the change")
     after: dict[str, Any] = Field(description="the stored settings after the change")
     created_at: dt.datetime = Field(description="when (UTC)")
+
+
+class SignupIn(Input):
+    """A new merchant, as a SaaS operator signs it up."""
+
+    slug: Annotated[str, Field(min_length=1, max_length=63)] = Field(
+        description="the tenant's short name: lowercase letters, digits and '-'"
+    )
+    name: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="the merchant's display name"
+    )
+    currency: Annotated[str, Field(min_length=3, max_length=3)] = Field(
+        "CNY", description="ISO 4217 code with minor units, one per tenant"
+    )
+    timezone: Annotated[str, Field(min_length=1, max_length=64)] = Field(
+        "Asia/Shanghai", description="IANA time zone: the merchant's business day"
+    )
+    locale: Locale | None = Field(
+        None, description="en or zh-CN: the language of the merchant's error messages"
+    )
+
+
+class SignupOut(Output):
+    tenant: str = Field(description="the new tenant's slug")
+    name: str
+    currency: str
+    timezone: str
+    locale: Locale
+    admin_key: Annotated[str | None, SHOWN_ONCE] = Field(
+        description="the merchant's first admin key: shown only in this response"
+    )

@@ -25,7 +25,7 @@ from omniretail.channels import service as channels
 from omniretail.db import Database, UnitOfWork, utcnow
 from omniretail.errors import AlreadyExists, NotFound, Unauthenticated, ValidationFailed
 from omniretail.events import record_event
-from omniretail.i18n import ENGLISH
+from omniretail.i18n import ENGLISH, LOCALES
 from omniretail.network import service as network
 
 
@@ -52,17 +52,36 @@ async def do_create_tenant(
     name: str,
     currency: str = "CNY",
     timezone: str = "Asia/Shanghai",
+    locale: str | None = None,
 ) -> dict[str, Any]:
-    """Create a tenant and its first admin key; the key is returned only here."""
+    """Create a tenant and its first admin key; the key is returned only here. ``locale``
+    (en or zh-CN) is the language of its error messages; English when not given."""
     check_tenant_fields(slug, name, currency, timezone)
+    if locale is not None and locale not in LOCALES:
+        raise ValidationFailed(
+            "invalid tenant", [{"field": "locale", "message": f"one of {', '.join(LOCALES)}"}]
+        )
     existing = await uow.session.scalar(sa.select(Tenant.id).where(Tenant.slug == slug))
     if existing is not None:
         raise AlreadyExists(f"tenant {slug!r} already exists")
-    tenant = Tenant(slug=slug, name=name, currency=currency, timezone=timezone, settings={})
+    tenant = Tenant(
+        slug=slug,
+        name=name,
+        currency=currency,
+        timezone=timezone,
+        settings={"locale": locale} if locale else {},
+    )
     uow.session.add(tenant)
     await uow.flush()
     key = await _add_key(uow, tenant_id=tenant.id, role=Role.ADMIN, label="first admin key")
-    return {"tenant": slug, "admin_key": key["key"]}
+    return {
+        "tenant": slug,
+        "name": name,
+        "currency": currency,
+        "timezone": timezone,
+        "locale": locale or ENGLISH,
+        "admin_key": key["key"],
+    }
 
 
 async def tenant_id_by_slug(uow: UnitOfWork, slug: str) -> int:
@@ -169,9 +188,17 @@ async def do_create_key(
     location: str | None = None,
     channel: str | None = None,
     label: str | None = None,
+    operator_allowed: bool = False,
 ) -> dict[str, Any]:
-    """Create an API key in the unit of work's tenant; the plaintext is returned only here."""
+    """Create an API key in the unit of work's tenant; the plaintext is returned only here.
+    An operator key (it signs up new tenants) only with ``operator_allowed``: the CLI, whose
+    user already holds the database, never a tenant's admin over the API."""
     tenant_id = uow.require_tenant()
+    if role is Role.OPERATOR and not operator_allowed:
+        raise ValidationFailed(
+            "operator keys are made with `omni key create --role operator`",
+            [{"field": "role", "message": "admin, ops, store, channel or analyst"}],
+        )
     if role is Role.STORE and location is None:
         raise ValidationFailed(
             "a store key needs a location",

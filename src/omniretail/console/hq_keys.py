@@ -34,7 +34,7 @@ async def _page(
         keys=keys[:PAGE],
         next_after=keys[PAGE - 1]["id"] if len(keys) > PAGE else None,
         channels=found[:PAGE],
-        roles=list(Role),
+        roles=[r for r in Role if r is not Role.OPERATOR],
         **extra,
     )
     response.headers["Cache-Control"] = "no-store"  # a new key's secret is on this page once

@@ -242,6 +242,34 @@ LABELS: dict[str, tuple[str, str]] = {
     "share": ("占比", "Share"),
     "promise_kept": ("准时率", "Promise kept"),
     "stockouts_by_location": ("各网点缺货次数", "Stock-outs by location"),
+    # Platform shops (console/hq_connections.py)
+    "platform_shops": ("平台店铺", "Platform shops"),
+    "platform": ("平台", "Platform"),
+    "shop_id": ("店铺 ID", "Shop id"),
+    "serving_locations": ("供货门店与仓库", "Stores and warehouses serving it"),
+    "no_shops_yet": ("尚未连接店铺", "No shop connected yet"),
+    "connect_shop": ("连接店铺", "Connect a shop"),
+    "connect": ("连接", "Connect"),
+    "credentials": ("凭证", "Credentials"),
+    "credentials_sealed": (
+        "凭证加密保存，此后不再显示",
+        "Credentials are stored encrypted and never shown again",
+    ),
+    "never_shown": ("不再显示", "never shown"),
+    "push_url": ("消息推送地址", "Push URL"),
+    "push_url_hint": (
+        "在平台开放平台后台把消息推送地址设为此 URL",
+        "Set this URL as the push URL in the platform's developer console",
+    ),
+    "send_test_order": ("发送测试订单", "Send a test order"),
+    "test_order_sent": ("测试订单已推送", "Test order pushed"),
+    "qty": ("数量", "Qty"),
+    "messages_and_orders": ("消息与订单", "Messages and orders"),
+    "received": ("收到时间", "Received"),
+    "platform_order": ("平台订单号", "Platform order"),
+    "action_label": ("类型", "Type"),
+    "outcome": ("结果", "Outcome"),
+    "waiting_first_order": ("等待第一笔订单…", "Waiting for the first order…"),
 }
 
 _INDEX = {"zh-CN": 0, "en": 1}

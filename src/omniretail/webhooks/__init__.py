@@ -1,0 +1,1 @@
+"""Outgoing webhooks: merchants subscribe URLs to our events, delivered signed, with retries."""
