@@ -127,3 +127,49 @@ class SalesRollup(TenantScoped, Base):
     amount: Mapped[int] = mapped_column(sa.BigInteger)  # minor units, signed
     facts: Mapped[int] = mapped_column(sa.BigInteger)  # how many orders or returns
     units: Mapped[int] = mapped_column(sa.BigInteger)  # signed
+
+
+class CustomerRollup(TenantScoped, Base):
+    """One customer's sales per local day, month and year (``grain`` d, m, y; ``day`` is the
+    period's first day), for the whole tenant (``scope`` ``*``) and per store credited: the
+    channels bought on (``CHANNEL_SEPARATOR``-joined), orders, gross and net. Kept by the
+    projection in the facts' transaction; what the customers report merges for a period that
+    is not one whole day, month or year."""
+
+    __tablename__ = "customer_rollups"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "scope", "grain", "day", "customer_id"),
+        sa.Index("ix_customer_rollups_tenant_customer", "tenant_id", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    grain: Mapped[str] = mapped_column(sa.String(1))
+    scope: Mapped[str] = mapped_column(sa.String(64))
+    day: Mapped[dt.date] = mapped_column(sa.Date)
+    customer_id: Mapped[str] = mapped_column(sa.String(40))
+    channels: Mapped[str] = mapped_column(sa.Text)
+    channel_count: Mapped[int] = mapped_column(sa.Integer)
+    orders: Mapped[int] = mapped_column(sa.BigInteger)
+    gross: Mapped[int] = mapped_column(sa.BigInteger)  # minor units
+    net: Mapped[int] = mapped_column(sa.BigInteger)  # minor units, signed
+
+
+class CustomerGroupRollup(TenantScoped, Base):
+    """Per day, month and year and scope, the totals of each group of customers by channels
+    bought on ("1", "2", "3+"): adjusted whenever a customer's row changes (a customer who
+    buys on a new channel leaves one group and joins the next), so a whole day, month or year
+    is answered from three rows."""
+
+    __tablename__ = "customer_group_rollups"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "scope", "grain", "day", "channel_group"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    grain: Mapped[str] = mapped_column(sa.String(1))
+    scope: Mapped[str] = mapped_column(sa.String(64))
+    day: Mapped[dt.date] = mapped_column(sa.Date)
+    channel_group: Mapped[str] = mapped_column(sa.String(4))
+    customers: Mapped[int] = mapped_column(sa.BigInteger)
+    orders: Mapped[int] = mapped_column(sa.BigInteger)
+    repeat_customers: Mapped[int] = mapped_column(sa.BigInteger)
+    gross: Mapped[int] = mapped_column(sa.BigInteger)
+    net: Mapped[int] = mapped_column(sa.BigInteger)

@@ -10,6 +10,11 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
+from omniretail.analytics.customer_rollups import (
+    merge_customers,
+    rebuild_customer_rollups,
+    roll_up_customers,
+)
 from omniretail.analytics.domain import (
     ALL_STORES,
     DAILY,
@@ -22,7 +27,13 @@ from omniretail.analytics.domain import (
     promise_kept,
     rollup_keys,
 )
-from omniretail.analytics.models import FulfilmentFact, SalesFact, SalesRollup
+from omniretail.analytics.models import (
+    CustomerGroupRollup,
+    CustomerRollup,
+    FulfilmentFact,
+    SalesFact,
+    SalesRollup,
+)
 from omniretail.auth import service as auth
 from omniretail.db import UnitOfWork, dialect_insert
 from omniretail.errors import NotFound
@@ -59,12 +70,13 @@ async def on_return_completed(uow: UnitOfWork, event: Event) -> None:
 
 
 async def on_customer_merged(uow: UnitOfWork, event: Event) -> None:
-    """The absorbed customer's sales become the survivor's (channels used, repurchases)."""
+    """The absorbed customer's sales become the survivor's (channels used, repurchases),
+    in the customer rollups as well."""
+    survivor, absorbed = str(event.payload["survivor_id"]), str(event.payload["absorbed_id"])
     await uow.session.execute(
-        sa.update(SalesFact)
-        .where(SalesFact.customer_id == str(event.payload["absorbed_id"]))
-        .values(customer_id=str(event.payload["survivor_id"]))
+        sa.update(SalesFact).where(SalesFact.customer_id == absorbed).values(customer_id=survivor)
     )
+    await merge_customers(uow, survivor=survivor, absorbed=absorbed)
 
 
 def _dimensions(order: OrderOut) -> dict[str, Any]:
@@ -83,7 +95,7 @@ def _dimensions(order: OrderOut) -> dict[str, Any]:
 
 
 _ROLLED = ("day", "kind", "location", "online", "fulfilled_from", "amount", "units")
-_DIMENSION_COLUMNS = ("channel", "attributed_location", "attributed_staff")
+_DIMENSION_COLUMNS = ("channel", "attributed_location", "attributed_staff", "customer_id")
 
 
 async def _insert_facts(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
@@ -97,7 +109,9 @@ async def _insert_facts(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
             rows,
         )
     ).all()
-    await _roll_up(uow, [row._asdict() for row in inserted])
+    facts = [row._asdict() for row in inserted]
+    await _roll_up(uow, facts)
+    await roll_up_customers(uow, facts)
 
 
 async def _roll_up(uow: UnitOfWork, facts: list[dict[str, Any]]) -> None:
@@ -374,6 +388,7 @@ async def rebuild_rollups(uow: UnitOfWork) -> None:
     mine = f.tenant_id == uow.require_tenant()  # said outright: an INSERT ... SELECT
     for select in selects:
         await uow.session.execute(sa.insert(table).from_select(target, select.where(mine)))
+    await rebuild_customer_rollups(uow)
 
 
 async def do_rebuild(uow: UnitOfWork, *, batch: int = 5000) -> int:
@@ -381,6 +396,8 @@ async def do_rebuild(uow: UnitOfWork, *, batch: int = 5000) -> int:
     batch at a time. Returns how many events were replayed."""
     await uow.session.execute(sa.delete(SalesFact))
     await uow.session.execute(sa.delete(SalesRollup))
+    await uow.session.execute(sa.delete(CustomerRollup))
+    await uow.session.execute(sa.delete(CustomerGroupRollup))
     await uow.session.execute(sa.delete(FulfilmentFact))
     count, after = 0, 0
     while True:

@@ -11,17 +11,27 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from omniretail.analytics.customer_rollups import joined_channels, split_channels
 from omniretail.analytics.domain import (
     ALL_STORES,
     DAILY,
     MILESTONES,
     MONTHLY,
     ChannelGroup,
+    CustomerPeriod,
+    period_cover,
     period_parts,
     previous_period,
     stock_ratios,
 )
-from omniretail.analytics.models import FulfilmentFact, SalesFact, SalesRollup, StockFact
+from omniretail.analytics.models import (
+    CustomerGroupRollup,
+    CustomerRollup,
+    FulfilmentFact,
+    SalesFact,
+    SalesRollup,
+    StockFact,
+)
 from omniretail.analytics.schemas import (
     AttributionReport,
     AttributionRow,
@@ -186,50 +196,16 @@ async def customers_report(
     uow: UnitOfWork, *, start: dt.date, end: dt.date, location: str | None = None
 ) -> CustomersReport:
     """Customers grouped by the number of channels they bought on, with repurchase rate,
-    average order value and net sales per customer: the omnichannel premium, measured."""
-    # Three hash aggregations in the database, three rows back: per customer and channel,
-    # per customer, then per group (1, 2, 3+ channels bought on).
-    f = SalesFact
-    by_channel = (
-        sa.select(
-            f.customer_id.label("customer"),
-            _sum(_SALE, 1).label("orders"),
-            _sum(_SALE, f.amount).label("gross"),
-            sa.func.sum(f.amount).label("net"),
-        )
-        .where(*_within(start, end, location), f.customer_id.is_not(None))
-        .group_by(f.customer_id, f.channel)
-        .subquery()
-    )
-    per_customer = (
-        sa.select(
-            _sum(by_channel.c.orders > 0, 1).label("channels"),
-            sa.func.sum(by_channel.c.orders).label("orders"),
-            sa.func.sum(by_channel.c.gross).label("gross"),
-            sa.func.sum(by_channel.c.net).label("net"),
-        )
-        .group_by(by_channel.c.customer)
-        .subquery()
-    )
-    c = per_customer.c
-    bucket = sa.case((c.channels >= 3, "3+"), else_=sa.cast(c.channels, sa.String))
-    result = await uow.session.execute(
-        sa.select(
-            bucket,
-            sa.func.count(),
-            sa.func.sum(c.orders),
-            _sum(c.orders >= 2, 1),
-            sa.func.sum(c.gross),
-            sa.func.sum(c.net),
-        )
-        .where(c.orders > 0)
-        .group_by(bucket)
-        .order_by(bucket)
-    )
-    groups = [
-        ChannelGroup(str(key), int(n), int(orders), int(repeat), int(gross), int(net))
-        for key, n, orders, repeat, gross, net in result
-    ]
+    average order value and net sales per customer: the omnichannel premium, measured.
+
+    A whole day, month or calendar year is read from its three group rows; any other period
+    merges the customers' rows of the years, months and days it covers."""
+    scope = location or ALL_STORES
+    pieces = period_cover(start, end)
+    if len(pieces) == 1 and pieces[0][1] == pieces[0][2]:
+        groups = await _kept_groups(uow, scope, pieces[0][0], pieces[0][1])
+    else:
+        groups = await _merged_groups(uow, scope, pieces)
     return CustomersReport(
         start=start,
         end=end,
@@ -245,6 +221,46 @@ async def customers_report(
             for g in groups
         ],
     )
+
+
+async def _kept_groups(uow: UnitOfWork, scope: str, grain: str, day: dt.date) -> list[ChannelGroup]:
+    g = CustomerGroupRollup
+    result = await uow.session.execute(
+        sa.select(g.channel_group, g.customers, g.orders, g.repeat_customers, g.gross, g.net)
+        .where(g.scope == scope, g.grain == grain, g.day == day, g.customers > 0)
+        .order_by(g.channel_group)
+    )
+    return [ChannelGroup(str(key), *(int(v) for v in measures)) for key, *measures in result]
+
+
+async def _merged_groups(
+    uow: UnitOfWork, scope: str, pieces: list[tuple[str, dt.date, dt.date]]
+) -> list[ChannelGroup]:
+    """Per customer over the pieces (one grouped query: its channel lists joined, its sums),
+    then per group here: the group needs the union of the channels, not their count."""
+    c = CustomerRollup
+    within = sa.or_(*(sa.and_(c.grain == g, c.day >= a, c.day <= b) for g, a, b in pieces))
+    result = await uow.session.execute(
+        sa.select(
+            joined_channels(uow, c.channels),
+            sa.func.sum(c.orders),
+            sa.func.sum(c.gross),
+            sa.func.sum(c.net),
+        )
+        .where(c.scope == scope, within)
+        .group_by(c.customer_id)
+        .having(sa.func.sum(c.orders) > 0)
+    )
+    totals: dict[str, list[int]] = {}
+    for channels, orders, gross, net in result:
+        customer = CustomerPeriod(split_channels(channels), int(orders), int(gross), int(net))
+        counted = customer.counted()
+        if counted is not None:
+            group, figures = counted
+            total = totals.setdefault(group, [0] * 5)
+            for i, value in enumerate(figures):
+                total[i] += value
+    return [ChannelGroup(group, *totals[group]) for group in sorted(totals)]
 
 
 async def points_report(uow: UnitOfWork) -> PointsReport:
