@@ -1,4 +1,4 @@
-"""Customers by channels used, kept incrementally: each customer's figures per day, month and
+"""Customers by channels used, kept incrementally: each customer's figures per month and
 year (``customer_rollups``) and each group's totals per such period
 (``customer_group_rollups``), both written in the transaction that inserts the facts.
 
@@ -22,7 +22,6 @@ import sqlalchemy as sa
 
 from omniretail.analytics.domain import (
     ALL_STORES,
-    DAILY,
     MONTHLY,
     YEARLY,
     CustomerKey,
@@ -193,8 +192,6 @@ async def merge_customers(uow: UnitOfWork, *, survivor: str, absorbed: str) -> N
 def _period_start(uow: UnitOfWork, grain: str, day: Any) -> Any:
     # Inline literals: PostgreSQL matches a GROUP BY expression to the select list's only
     # when both are the same text, and two bind parameters never are.
-    if grain == DAILY:
-        return day
     unit = "month" if grain == MONTHLY else "year"
     if uow.dialect == "postgresql":
         return sa.cast(sa.func.date_trunc(sa.literal_column(f"'{unit}'"), day), sa.Date)
@@ -222,7 +219,7 @@ async def rebuild_customer_rollups(uow: UnitOfWork) -> None:
     mine = f.tenant_id == uow.require_tenant()  # said outright: an INSERT ... SELECT
     table = cast(sa.Table, CustomerRollup.__table__)
     target = ["tenant_id", "grain", "scope", "day", "customer_id", *_MEASURES]
-    for grain in (DAILY, MONTHLY, YEARLY):
+    for grain in (MONTHLY, YEARLY):
         day = _period_start(uow, grain, f.day)
         for scope, per_store in ((_text(ALL_STORES), False), (f.location, True)):
             # A constant is not grouped by (PostgreSQL refuses a constant in GROUP BY).

@@ -113,9 +113,9 @@ def period_cover(start: dt.date, end: dt.date) -> list[tuple[str, dt.date, dt.da
     return pieces
 
 
-# Customers by channels used: each customer's figures per day, month and year (for the whole
+# Customers by channels used: each customer's figures per month and year (for the whole
 # tenant and for the store a fact is credited to), and per such period the totals of each
-# group, kept as customers move between groups.
+# group, kept as customers move between groups. Loose days are read from the facts.
 CustomerKey = tuple[str, str, dt.date, str]  # grain, scope, day, customer
 GroupKey = tuple[str, str, dt.date, str]  # grain, scope, day, group ("1", "2", "3+")
 GroupTotals = tuple[int, int, int, int, int]  # customers, orders, repeat customers, gross, net
@@ -134,7 +134,7 @@ def customer_keys(fact: dict[str, Any]) -> list[CustomerKey]:
     day = fact["day"]
     return [
         (grain, scope, period, customer)
-        for grain, period in ((DAILY, day), (MONTHLY, month_of(day)), (YEARLY, year_of(day)))
+        for grain, period in ((MONTHLY, month_of(day)), (YEARLY, year_of(day)))
         for scope in scopes
     ]
 

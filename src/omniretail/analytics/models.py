@@ -130,11 +130,11 @@ class SalesRollup(TenantScoped, Base):
 
 
 class CustomerRollup(TenantScoped, Base):
-    """One customer's sales per local day, month and year (``grain`` d, m, y; ``day`` is the
-    period's first day), for the whole tenant (``scope`` ``*``) and per store credited: the
+    """One customer's sales per local month and year (``grain`` m, y; ``day`` is the period's
+    first day), for the whole tenant (``scope`` ``*``) and per store credited: the
     channels bought on (``CHANNEL_SEPARATOR``-joined), orders, gross and net. Kept by the
     projection in the facts' transaction; what the customers report merges for a period that
-    is not one whole day, month or year."""
+    is not one whole month or year (with the facts of its loose days)."""
 
     __tablename__ = "customer_rollups"
     __table_args__ = (
@@ -155,10 +155,10 @@ class CustomerRollup(TenantScoped, Base):
 
 
 class CustomerGroupRollup(TenantScoped, Base):
-    """Per day, month and year and scope, the totals of each group of customers by channels
+    """Per month and year and scope, the totals of each group of customers by channels
     bought on ("1", "2", "3+"): adjusted whenever a customer's row changes (a customer who
-    buys on a new channel leaves one group and joins the next), so a whole day, month or year
-    is answered from three rows."""
+    buys on a new channel leaves one group and joins the next), so a whole month or year is
+    answered from three rows."""
 
     __tablename__ = "customer_group_rollups"
     __table_args__ = (sa.UniqueConstraint("tenant_id", "scope", "grain", "day", "channel_group"),)

@@ -198,14 +198,15 @@ async def customers_report(
     """Customers grouped by the number of channels they bought on, with repurchase rate,
     average order value and net sales per customer: the omnichannel premium, measured.
 
-    A whole day, month or calendar year is read from its three group rows; any other period
-    merges the customers' rows of the years, months and days it covers."""
-    scope = location or ALL_STORES
+    A whole month or calendar year is read from its three group rows; any other period
+    merges per customer the rows of the years and months it covers and the facts of its
+    loose days (the work grows with the customers active in it)."""
     pieces = period_cover(start, end)
-    if len(pieces) == 1 and pieces[0][1] == pieces[0][2]:
-        groups = await _kept_groups(uow, scope, pieces[0][0], pieces[0][1])
+    grain, first, last = pieces[0]
+    if len(pieces) == 1 and grain != DAILY and first == last:
+        groups = await _kept_groups(uow, location or ALL_STORES, grain, first)
     else:
-        groups = await _merged_groups(uow, scope, pieces)
+        groups = await _merged_groups(uow, location, pieces)
     return CustomersReport(
         start=start,
         end=end,
@@ -234,22 +235,45 @@ async def _kept_groups(uow: UnitOfWork, scope: str, grain: str, day: dt.date) ->
 
 
 async def _merged_groups(
-    uow: UnitOfWork, scope: str, pieces: list[tuple[str, dt.date, dt.date]]
+    uow: UnitOfWork, location: str | None, pieces: list[tuple[str, dt.date, dt.date]]
 ) -> list[ChannelGroup]:
     """Per customer over the pieces (one grouped query: its channel lists joined, its sums),
     then per group here: the group needs the union of the channels, not their count."""
-    c = CustomerRollup
-    within = sa.or_(*(sa.and_(c.grain == g, c.day >= a, c.day <= b) for g, a, b in pieces))
+    c, f = CustomerRollup, SalesFact
+    parts = []
+    rolled = [(g, a, b) for g, a, b in pieces if g != DAILY]
+    if rolled:
+        within = sa.or_(*(sa.and_(c.grain == g, c.day >= a, c.day <= b) for g, a, b in rolled))
+        parts.append(
+            sa.select(
+                c.customer_id.label("customer"),
+                c.channels.label("channels"),
+                c.orders.label("orders"),
+                c.gross.label("gross"),
+                c.net.label("net"),
+            ).where(c.scope == (location or ALL_STORES), within)
+        )
+    for _, a, b in (p for p in pieces if p[0] == DAILY):
+        parts.append(
+            sa.select(
+                f.customer_id.label("customer"),
+                sa.case((_SALE, f.channel), else_=sa.literal("")).label("channels"),
+                sa.case((_SALE, 1), else_=0).label("orders"),
+                sa.case((_SALE, f.amount), else_=0).label("gross"),
+                f.amount.label("net"),
+            ).where(*_within(a, b, location), f.customer_id.is_not(None))
+        )
+    every = sa.union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    e = every.c
     result = await uow.session.execute(
         sa.select(
-            joined_channels(uow, c.channels),
-            sa.func.sum(c.orders),
-            sa.func.sum(c.gross),
-            sa.func.sum(c.net),
+            joined_channels(uow, e.channels),
+            sa.func.sum(e.orders),
+            sa.func.sum(e.gross),
+            sa.func.sum(e.net),
         )
-        .where(c.scope == scope, within)
-        .group_by(c.customer_id)
-        .having(sa.func.sum(c.orders) > 0)
+        .group_by(e.customer)
+        .having(sa.func.sum(e.orders) > 0)
     )
     totals: dict[str, list[int]] = {}
     for channels, orders, gross, net in result:
