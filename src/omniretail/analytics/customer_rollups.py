@@ -189,6 +189,10 @@ async def merge_customers(uow: UnitOfWork, *, survivor: str, absorbed: str) -> N
     await _write(uow, before, after)
 
 
+def month_start(uow: UnitOfWork, day: Any) -> Any:
+    return _period_start(uow, MONTHLY, day)
+
+
 def _period_start(uow: UnitOfWork, grain: str, day: Any) -> Any:
     # Inline literals: PostgreSQL matches a GROUP BY expression to the select list's only
     # when both are the same text, and two bind parameters never are.
@@ -198,8 +202,11 @@ def _period_start(uow: UnitOfWork, grain: str, day: Any) -> Any:
     return sa.func.date(day, sa.literal_column(f"'start of {unit}'"))
 
 
-def _text(value: str) -> Any:
+def text_literal(value: str) -> Any:
     return sa.literal_column(f"'{value}'", sa.String)
+
+
+_text = text_literal
 
 
 def joined_channels(uow: UnitOfWork, column: Any) -> Any:

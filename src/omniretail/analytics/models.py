@@ -91,6 +91,36 @@ class StockFact(TenantScoped, Base):
     reserved_delta: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     stockouts: Mapped[int] = mapped_column(sa.Integer, default=0)
     oversells: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # 1 on the position's first day. ``out_delta``: how the position's "out of stock at
+    # close" (on hand - reserved <= 0 at the day's end) changed since its previous day (+1,
+    # 0, -1), so that how many positions were out at any close is a plain sum.
+    new_position: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    out_delta: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+
+
+class StockRollup(TenantScoped, Base):
+    """``stock_facts`` summed per day or month (``grain`` d, m) and per location or SKU
+    (``dim``), for the whole tenant (``scope`` ``*``) and per SKU within each location
+    (``scope`` is the location): kept by the stock projection with the facts, so a year's
+    inventory report reads a few rows per location or SKU, not every position's every day."""
+
+    __tablename__ = "stock_rollups"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "dim", "scope", "grain", "day", "key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    grain: Mapped[str] = mapped_column(sa.String(1))
+    dim: Mapped[str] = mapped_column(sa.String(8))
+    scope: Mapped[str] = mapped_column(sa.String(64))
+    day: Mapped[dt.date] = mapped_column(sa.Date)
+    key: Mapped[str] = mapped_column(sa.String(64))
+    received: Mapped[int] = mapped_column(sa.BigInteger)
+    sold: Mapped[int] = mapped_column(sa.BigInteger)
+    on_hand_delta: Mapped[int] = mapped_column(sa.BigInteger)
+    reserved_delta: Mapped[int] = mapped_column(sa.BigInteger)
+    stockouts: Mapped[int] = mapped_column(sa.BigInteger)
+    oversells: Mapped[int] = mapped_column(sa.BigInteger)
+    new_positions: Mapped[int] = mapped_column(sa.BigInteger)
+    out_delta: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class StockProjectionMark(TenantScoped, Base):

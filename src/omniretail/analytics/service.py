@@ -30,7 +30,7 @@ from omniretail.analytics.models import (
     FulfilmentFact,
     SalesFact,
     SalesRollup,
-    StockFact,
+    StockRollup,
 )
 from omniretail.analytics.schemas import (
     AttributionReport,
@@ -370,54 +370,69 @@ async def inventory_report(
     location: str | None = None,
 ) -> InventoryReport:
     """Turnover, days of cover, stock-outs and oversells per location or SKU, from the
-    ledger's daily facts: opening stock is everything before the first day."""
-    s = StockFact
-    before, within = s.day < start, s.day >= start
-
-    def part(condition: Any, column: Any) -> Any:
-        return _sum(condition, column)
-
-    where = [s.day <= end]
-    if location is not None:
-        where.append(s.location == location)
-    position = (
-        sa.select(
-            s.location.label("location"),
-            s.sku.label("sku"),
-            part(before, s.on_hand_delta).label("opening"),
-            sa.func.sum(s.on_hand_delta).label("closing"),
-            sa.func.sum(s.reserved_delta).label("reserved"),
-            part(within, s.received).label("received"),
-            part(within, s.sold).label("sold"),
-            part(within, s.stockouts).label("stockouts"),
-            part(within, s.oversells).label("oversells"),
+    ledger's rollups: opening stock is everything before the first day, closing stock
+    everything up to the last; positions and positions out at close are running sums too."""
+    r = StockRollup
+    where = [r.dim == by.value, r.scope == (location or ALL_STORES)]
+    if location is not None and by is InventoryBy.LOCATION:
+        where = [r.dim == "location", r.scope == ALL_STORES, r.key == location]
+    running = (r.on_hand_delta, r.new_positions, r.out_delta)
+    flows = (r.received, r.sold, r.stockouts, r.oversells)
+    sums: dict[str, list[int]] = {}
+    for offset, measures, first, last in (
+        (0, running, _BEGINNING, start - dt.timedelta(days=1)),
+        (3, (*running, *flows), start, end),
+    ):
+        if first > last:
+            continue
+        result = await uow.session.execute(
+            sa.select(r.key, *(sa.func.sum(m) for m in measures))
+            .where(*where, _rolled(r, first, last))
+            .group_by(r.key)
         )
-        .where(*where)
-        .group_by(s.location, s.sku)
-        .subquery()
-    )
-    key = position.c.location if by is InventoryBy.LOCATION else position.c.sku
-    result = await uow.session.execute(
-        sa.select(
-            key,
-            sa.func.count(),
-            sa.func.sum(position.c.opening),
-            sa.func.sum(position.c.closing),
-            sa.func.sum(position.c.received),
-            sa.func.sum(position.c.sold),
-            sa.func.sum(position.c.stockouts),
-            sa.func.sum(position.c.oversells),
-            _sum(position.c.closing - position.c.reserved <= 0, 1),
-        )
-        .group_by(key)
-        .order_by(key)
-    )
+        for key, *values in result:
+            row = sums.setdefault(str(key), [0] * 10)
+            for i, value in enumerate(values):
+                row[offset + i] += int(value)
     days = (end - start).days + 1
-    rows = [_inventory_row(str(row[0]), *(int(v) for v in row[1:]), days=days) for row in result]
+    rows = []
+    for key in sorted(sums):
+        on_hand, positions, out, moved, new, turned, received, sold, stockouts, oversells = sums[
+            key
+        ]
+        rows.append(
+            _inventory_row(
+                key,
+                positions + new,
+                on_hand,
+                on_hand + moved,
+                received,
+                sold,
+                stockouts,
+                oversells,
+                out + turned,
+                days=days,
+            )
+        )
+    rows = [row for row in rows if row.positions]
     total = _inventory_row(
         "total", *(sum(getattr(r, m) for r in rows) for m in _INVENTORY_SUMS), days=days
     )
     return InventoryReport(start=start, end=end, by=by, rows=rows, total=total)
+
+
+_BEGINNING = dt.date(1970, 1, 1)
+
+
+def _rolled(table: Any, start: dt.date, end: dt.date) -> Any:
+    """A rollup's rows covering [start, end]: whole months monthly, loose days daily."""
+    months, loose = period_parts(start, end)
+    parts = [sa.and_(table.grain == DAILY, table.day >= a, table.day <= b) for a, b in loose]
+    if months is not None:
+        parts.append(
+            sa.and_(table.grain == MONTHLY, table.day >= months[0], table.day <= months[1])
+        )
+    return sa.or_(*parts)
 
 
 _INVENTORY_SUMS = (
