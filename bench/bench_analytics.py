@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 import omniretail.models  # noqa: F401  (every table on the metadata)
 from bench.common import fresh_pg_database, fresh_sqlite_url, open_database, summary
-from omniretail.analytics import projection, service
+from omniretail.analytics import projection, service, stock
 from omniretail.analytics.schemas import FulfilmentBy, InventoryBy, SalesBy
 from omniretail.auth import service as auth
 from omniretail.db import Base, Database
@@ -49,6 +49,7 @@ class _StockDays:
         self.day: dt.date | None = None
         self.open: dict[tuple[str, str], dict[str, int]] = {}
         self.stocked: set[tuple[str, str, dt.date]] = set()
+        self.balance: dict[tuple[str, str], int] = {}
         self.done: list[dict[str, Any]] = []
 
     def sell(self, day: dt.date, location: str, sku: str, qty: int) -> None:
@@ -66,9 +67,14 @@ class _StockDays:
 
     def flush(self) -> None:
         for (location, sku), measures in self.open.items():
+            before = self.balance.get((location, sku))
+            after = (before or 0) + measures["on_hand_delta"]
+            self.balance[(location, sku)] = after
+            was_out = before is not None and before <= 0
             self.done.append(
                 {"tenant_id": self.tenant_id, "day": self.day, "location": location,
-                 "sku": sku, **measures}
+                 "sku": sku, **measures, "new_position": int(before is None),
+                 "out_delta": int(after <= 0) - int(was_out)}
             )  # fmt: skip
         self.open = {}
 
@@ -321,6 +327,10 @@ async def _one(kind: str) -> None:
             f"{replayed / took:,.0f} events/s (target >= 5,000)",
             flush=True,
         )
+        started = time.perf_counter()
+        async with db.uow(tenant_id) as uow:
+            await stock.rebuild_stock_rollups(uow)
+        print(f"   stock rollups summed in {time.perf_counter() - started:.1f} s", flush=True)
         if db.dialect == "postgresql":  # what autovacuum would have done by now
             async with db.engine.connect() as conn:
                 await conn.execute(sa.text("COMMIT"))

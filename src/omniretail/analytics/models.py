@@ -50,6 +50,8 @@ class FulfilmentFact(TenantScoped, Base):
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "ref"),
         sa.Index("ix_fulfilment_facts_tenant_day", "tenant_id", "day"),
+        sa.Index("ix_fulfilment_facts_tenant_order", "tenant_id", "order_id"),
+        sa.Index("ix_fulfilment_facts_tenant_split_day", "tenant_id", "split", "day"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -66,6 +68,35 @@ class FulfilmentFact(TenantScoped, Base):
     milestone_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     promise_kept: Mapped[bool | None] = mapped_column(sa.Boolean)
     outcome: Mapped[str] = mapped_column(sa.String(16), default="open")
+    # The order has more than one fulfilment of this mode: its distinct count is taken from
+    # these (few) facts directly; every other fulfilment is one order in the rollups.
+    split: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+
+
+class FulfilmentRollup(TenantScoped, Base):
+    """``fulfilment_facts`` summed per local day or month (``grain`` d, m), mode and
+    location, kept with the facts: every fulfilment's counts, and ``single_orders``, the
+    fulfilments that are their order's only one of the mode (one order each)."""
+
+    __tablename__ = "fulfilment_rollups"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "grain", "day", "mode", "location", "location_type"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    grain: Mapped[str] = mapped_column(sa.String(1))
+    day: Mapped[dt.date] = mapped_column(sa.Date)
+    mode: Mapped[str] = mapped_column(sa.String(16))
+    location: Mapped[str] = mapped_column(sa.String(64))
+    location_type: Mapped[str] = mapped_column(sa.String(32))
+    fulfilments: Mapped[int] = mapped_column(sa.BigInteger)
+    single_orders: Mapped[int] = mapped_column(sa.BigInteger)
+    distance_m: Mapped[int] = mapped_column(sa.BigInteger)
+    measured: Mapped[int] = mapped_column(sa.BigInteger)
+    promised: Mapped[int] = mapped_column(sa.BigInteger)
+    kept: Mapped[int] = mapped_column(sa.BigInteger)
+    done: Mapped[int] = mapped_column(sa.BigInteger)
+    cancelled: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class StockFact(TenantScoped, Base):

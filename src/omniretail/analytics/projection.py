@@ -27,10 +27,12 @@ from omniretail.analytics.domain import (
     promise_kept,
     rollup_keys,
 )
+from omniretail.analytics.fulfilment_rollups import rebuild_fulfilment_rollups, restate_order
 from omniretail.analytics.models import (
     CustomerGroupRollup,
     CustomerRollup,
     FulfilmentFact,
+    FulfilmentRollup,
     SalesFact,
     SalesRollup,
 )
@@ -204,34 +206,52 @@ async def on_fulfilment_event(uow: UnitOfWork, event: Event) -> None:
         log.info("analytics: fulfilment %s is not held here; not counted", ref)
         return
     ful, order_id, channel, location_type = row
-    if MILESTONES.get(ful.mode) == status:
-        at = _event_time(event)
-        timezone = (await auth.get_tenant(uow)).timezone
-        await uow.session.execute(
-            dialect_insert(uow, FulfilmentFact.__table__)
-            .values(
-                tenant_id=uow.require_tenant(),
-                ref=ref,
-                order_id=order_id,
-                day=local_day(at, timezone),
-                channel=channel,
-                mode=ful.mode,
-                location=ful.location_code,
-                location_type=location_type,
-                distance_m=None if ful.distance_km is None else round(ful.distance_km * 1000),
-                promised_at=ful.promised_at,
-                milestone_at=at,
-                promise_kept=promise_kept(ful.promised_at, at),
-                outcome="open",
+    timezone = (await auth.get_tenant(uow)).timezone
+
+    async def record() -> None:
+        if MILESTONES.get(ful.mode) == status:
+            await _reach_milestone(uow, event, ful, order_id, channel, location_type, timezone)
+        if status in OUTCOMES:
+            await uow.session.execute(
+                sa.update(FulfilmentFact)
+                .where(FulfilmentFact.ref == ref)
+                .values(outcome=OUTCOMES[status])
             )
-            .on_conflict_do_nothing(index_elements=["tenant_id", "ref"])
+
+    await restate_order(uow, order_id, record)
+
+
+async def _reach_milestone(
+    uow: UnitOfWork,
+    event: Event,
+    ful: Fulfilment,
+    order_id: str,
+    channel: str,
+    location_type: str,
+    timezone: str,
+) -> None:
+    """The fulfilment becomes a fact, dated when it reached its milestone (once: a
+    redelivery inserts nothing)."""
+    at = _event_time(event)
+    await uow.session.execute(
+        dialect_insert(uow, FulfilmentFact.__table__)
+        .values(
+            tenant_id=uow.require_tenant(),
+            ref=ful.public_id,
+            order_id=order_id,
+            day=local_day(at, timezone),
+            channel=channel,
+            mode=ful.mode,
+            location=ful.location_code,
+            location_type=location_type,
+            distance_m=None if ful.distance_km is None else round(ful.distance_km * 1000),
+            promised_at=ful.promised_at,
+            milestone_at=at,
+            promise_kept=promise_kept(ful.promised_at, at),
+            outcome="open",
         )
-    if status in OUTCOMES:
-        await uow.session.execute(
-            sa.update(FulfilmentFact)
-            .where(FulfilmentFact.ref == ref)
-            .values(outcome=OUTCOMES[status])
-        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "ref"])
+    )
 
 
 HANDLERS = {
@@ -399,6 +419,7 @@ async def do_rebuild(uow: UnitOfWork, *, batch: int = 5000) -> int:
     await uow.session.execute(sa.delete(CustomerRollup))
     await uow.session.execute(sa.delete(CustomerGroupRollup))
     await uow.session.execute(sa.delete(FulfilmentFact))
+    await uow.session.execute(sa.delete(FulfilmentRollup))
     count, after = 0, 0
     while True:
         rows = (
@@ -419,6 +440,7 @@ async def do_rebuild(uow: UnitOfWork, *, batch: int = 5000) -> int:
         ).all()
         if not rows:
             await rebuild_rollups(uow)
+            await rebuild_fulfilment_rollups(uow)
             return count
         await project_events(uow, [Event(*row) for row in rows], roll_up=False)
         count += len(rows)

@@ -24,10 +24,12 @@ from omniretail.analytics.domain import (
     previous_period,
     stock_ratios,
 )
+from omniretail.analytics.fulfilment_rollups import MEASURES as FULFILMENT_MEASURES
 from omniretail.analytics.models import (
     CustomerGroupRollup,
     CustomerRollup,
     FulfilmentFact,
+    FulfilmentRollup,
     SalesFact,
     SalesRollup,
     StockRollup,
@@ -301,53 +303,58 @@ async def fulfilment_report(
     location: str | None = None,
 ) -> FulfilmentReport:
     """Ship-from-store against warehouse (by location type) or store by store: share,
-    distance, promise kept, and how often orders were split, per mode."""
-    f = FulfilmentFact
-    key = f.location_type if by is FulfilmentBy.LOCATION_TYPE else f.location
-    where = [f.day >= start, f.day <= end]
+    distance, promise kept, and how often orders were split, per mode. Read from the
+    rollups; orders split over several fulfilments of a mode are counted from their facts."""
+    r, f = FulfilmentRollup, FulfilmentFact
+    key = r.location_type if by is FulfilmentBy.LOCATION_TYPE else r.location
+    where = [_rolled(r, start, end)]
     if location is not None:
-        where.append(f.location == location)
+        where.append(r.location == location)
     result = await uow.session.execute(
-        sa.select(
-            f.mode,
-            key,
-            sa.func.count(),
-            sa.func.count(sa.distinct(f.order_id)),
-            sa.func.coalesce(sa.func.sum(f.distance_m), 0),
-            sa.func.count(f.distance_m),
-            sa.func.count(f.promise_kept),
-            _sum(f.promise_kept.is_(True), 1),
-            _sum(f.outcome == "done", 1),
-            _sum(f.outcome.in_(("cancelled", "rejected")), 1),
-        )
+        sa.select(r.mode, key, *(sa.func.sum(getattr(r, m)) for m in FULFILMENT_MEASURES))
         .where(*where)
-        .group_by(f.mode, key)
-        .order_by(f.mode, key)
+        .group_by(r.mode, key)
+        .order_by(r.mode, key)
     )
-    raw = result.all()
-    per_mode = (
-        await uow.session.execute(
-            sa.select(f.mode, sa.func.count(), sa.func.count(sa.distinct(f.order_id)))
-            .where(*where)
-            .group_by(f.mode)
+    raw = [(mode, str(k), *(int(v) for v in values)) for mode, k, *values in result]
+    split_key = f.location_type if by is FulfilmentBy.LOCATION_TYPE else f.location
+    split_where = [f.split.is_(True), f.day >= start, f.day <= end]
+    if location is not None:
+        split_where.append(f.location == location)
+    distinct = sa.func.count(sa.distinct(f.order_id))
+    split_orders = {
+        (mode, str(k)): int(n)
+        for mode, k, n in await uow.session.execute(
+            sa.select(f.mode, split_key, distinct).where(*split_where).group_by(f.mode, split_key)
         )
-    ).all()
-    mode_total = {mode: int(n) for mode, n, _ in per_mode}
+    }
+    split_per_mode = {
+        mode: int(n)
+        for mode, n in await uow.session.execute(
+            sa.select(f.mode, distinct).where(*split_where).group_by(f.mode)
+        )
+    }
+    mode_total: dict[str, int] = {}
+    mode_orders: dict[str, int] = dict(split_per_mode)
+    for mode, _, n, single, *_ in raw:
+        mode_total[mode] = mode_total.get(mode, 0) + n
+        mode_orders[mode] = mode_orders.get(mode, 0) + single
     rows = [
         FulfilmentRow(
             mode=mode,
-            key=str(k),
-            fulfilments=int(n),
-            orders=int(orders),
-            share=round(int(n) / mode_total[mode], 4),
-            average_distance_m=round(int(dist) / int(measured)) if measured else None,
-            promised=int(promised),
-            promise_kept=int(kept),
-            promise_kept_rate=round(int(kept) / int(promised), 4) if promised else None,
-            done=int(done),
-            cancelled=int(cancelled),
+            key=k,
+            fulfilments=n,
+            orders=single + split_orders.get((mode, k), 0),
+            share=round(n / mode_total[mode], 4),
+            average_distance_m=round(dist / measured) if measured else None,
+            promised=promised,
+            promise_kept=kept,
+            promise_kept_rate=round(kept / promised, 4) if promised else None,
+            done=done,
+            cancelled=cancelled,
         )
-        for mode, k, n, orders, dist, measured, promised, kept, done, cancelled in raw
+        for mode, k, n, single, dist, measured, promised, kept, done, cancelled in raw
+        if n
     ]
     return FulfilmentReport(
         start=start,
@@ -356,7 +363,9 @@ async def fulfilment_report(
         milestones=MILESTONES,
         rows=rows,
         shipments_per_order={
-            mode: round(int(n) / int(orders), 4) for mode, n, orders in per_mode if orders
+            mode: round(n / mode_orders[mode], 4)
+            for mode, n in mode_total.items()
+            if n and mode_orders.get(mode)
         },
     )
 
