@@ -22,8 +22,8 @@ import sqlalchemy as sa
 
 import omniretail.models  # noqa: F401  (every table on the metadata)
 from bench.common import fresh_pg_database, fresh_sqlite_url, open_database, summary
-from omniretail.analytics import projection, service
-from omniretail.analytics.schemas import FulfilmentBy, SalesBy
+from omniretail.analytics import projection, service, stock
+from omniretail.analytics.schemas import FulfilmentBy, InventoryBy, SalesBy
 from omniretail.auth import service as auth
 from omniretail.db import Base, Database
 from omniretail.network.models import Location
@@ -35,7 +35,55 @@ CHANNELS = ["app", "miniprogram", "web", "pos", "douyin", "xiaohongshu"]
 STORES = [f"ST-{i:03d}" for i in range(1, 41)]
 CUSTOMERS = max(1, ORDERS // 5)
 CHUNK = 10_000
+SKUS = [f"SKU-{i:04d}" for i in range(500)]
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+class _StockDays:
+    """The ledger of the history summed per local day, location and SKU, as the stock
+    projection writes it: a receipt of 40 per position on each month's first sale there,
+    then one unit out per order line sold from the store."""
+
+    def __init__(self, tenant_id: int) -> None:
+        self.tenant_id = tenant_id
+        self.day: dt.date | None = None
+        self.open: dict[tuple[str, str], dict[str, int]] = {}
+        self.stocked: set[tuple[str, str, dt.date]] = set()
+        self.balance: dict[tuple[str, str], int] = {}
+        self.done: list[dict[str, Any]] = []
+
+    def sell(self, day: dt.date, location: str, sku: str, qty: int) -> None:
+        if day != self.day:
+            self.flush()
+            self.day = day
+        row = self.open.setdefault((location, sku), dict.fromkeys(_STOCK_MEASURES, 0))
+        month = day.replace(day=1)
+        if (location, sku, month) not in self.stocked:
+            self.stocked.add((location, sku, month))
+            row["received"] += 40
+            row["on_hand_delta"] += 40
+        row["sold"] += qty
+        row["on_hand_delta"] -= qty
+
+    def flush(self) -> None:
+        for (location, sku), measures in self.open.items():
+            before = self.balance.get((location, sku))
+            after = (before or 0) + measures["on_hand_delta"]
+            self.balance[(location, sku)] = after
+            was_out = before is not None and before <= 0
+            self.done.append(
+                {"tenant_id": self.tenant_id, "day": self.day, "location": location,
+                 "sku": sku, **measures, "new_position": int(before is None),
+                 "out_delta": int(after <= 0) - int(was_out)}
+            )  # fmt: skip
+        self.open = {}
+
+    def take(self) -> list[dict[str, Any]]:
+        rows, self.done = self.done, []
+        return rows
+
+
+_STOCK_MEASURES = ("received", "sold", "on_hand_delta", "reserved_delta", "stockouts", "oversells")
 
 
 async def _seed(db: Database) -> int:
@@ -52,6 +100,7 @@ async def _seed(db: Database) -> int:
     rng = random.Random(15)
     tables = Base.metadata.tables
     written = time.perf_counter()
+    stock = _StockDays(tenant_id)
     async with db.engine.begin() as conn:
         for start in range(0, ORDERS, CHUNK):
             orders, lines, fulfilments, events, facts = [], [], [], [], []
@@ -120,6 +169,8 @@ async def _seed(db: Database) -> int:
                         "updated_at": at,
                     }
                 )
+                local = (at + dt.timedelta(hours=8)).date()
+                stock.sell(local, store, rng.choice(SKUS), qty)
                 if not in_store:  # its fulfilment at its milestone, as the projection writes it
                     late = rng.random() < 0.1
                     facts.append(
@@ -157,8 +208,12 @@ async def _seed(db: Database) -> int:
                 ("fulfilments", fulfilments),
                 ("outbox_events", events),
                 ("fulfilment_facts", facts),
+                ("stock_facts", stock.take()),
             ):
-                await conn.execute(sa.insert(tables[name]), rows)
+                if rows:
+                    await conn.execute(sa.insert(tables[name]), rows)
+        stock.flush()
+        await conn.execute(sa.insert(tables["stock_facts"]), stock.take())
     print(f"   wrote {ORDERS:,} orders with their lines, fulfilments and events in "
           f"{time.perf_counter() - written:.0f} s", flush=True)  # fmt: skip
     if db.dialect == "postgresql":
@@ -203,6 +258,23 @@ async def _reports(db: Database, tenant_id: int) -> None:
                     ),
                 )
             )
+        for i_by in InventoryBy:
+            cases.append(
+                (
+                    f"inventory by {i_by.value}, {label}",
+                    lambda uow, s=start, e=end, b=i_by: service.inventory_report(
+                        uow, start=s, end=e, by=b
+                    ),
+                )
+            )
+        cases.append(
+            (
+                f"customers, one store, {label}",
+                lambda uow, s=start, e=end: service.customers_report(
+                    uow, start=s, end=e, location="ST-007"
+                ),
+            )
+        )
         cases.append(
             (
                 f"sales by day, one store, {label}",
@@ -211,6 +283,23 @@ async def _reports(db: Database, tenant_id: int) -> None:
                 ),
             )
         )
+    # A period that is no whole month or year: the customers' rows merged.
+    cases.append(
+        (
+            "customers, 10 May - 9 Aug",
+            lambda uow: service.customers_report(
+                uow, start=dt.date(2026, 5, 10), end=dt.date(2026, 8, 9)
+            ),
+        )
+    )
+    cases.append(
+        (
+            "customers, 1-7 June",
+            lambda uow: service.customers_report(
+                uow, start=dt.date(2026, 6, 1), end=dt.date(2026, 6, 7)
+            ),
+        )
+    )
     for label, report in cases:
         samples = []
         for _ in range(ROUNDS):
@@ -238,6 +327,10 @@ async def _one(kind: str) -> None:
             f"{replayed / took:,.0f} events/s (target >= 5,000)",
             flush=True,
         )
+        started = time.perf_counter()
+        async with db.uow(tenant_id) as uow:
+            await stock.rebuild_stock_rollups(uow)
+        print(f"   stock rollups summed in {time.perf_counter() - started:.1f} s", flush=True)
         if db.dialect == "postgresql":  # what autovacuum would have done by now
             async with db.engine.connect() as conn:
                 await conn.execute(sa.text("COMMIT"))

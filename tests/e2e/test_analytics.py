@@ -317,15 +317,43 @@ async def reported(db: Database, tenant: TenantHandle) -> dict[str, Any]:
 
 
 async def rollups(db: Database, tenant: TenantHandle) -> list[tuple[Any, ...]]:
+    """Every rollup row: sales, customers (their channels as a set) and customer groups (an
+    emptied group row left by a customer who moved on counts as no row)."""
+    queries = (
+        "SELECT grain, dim, scope, day, key, kind, amount, facts, units FROM sales_rollups"
+        " WHERE tenant_id = :t",
+        "SELECT grain, scope, day, customer_id, channels, channel_count, orders, gross, net"
+        " FROM customer_rollups WHERE tenant_id = :t",
+        "SELECT grain, scope, day, channel_group, customers, orders, repeat_customers, gross,"
+        " net FROM customer_group_rollups WHERE tenant_id = :t AND customers <> 0",
+    )
+    out: list[tuple[Any, ...]] = []
     async with db.engine.connect() as conn:
-        result = await conn.execute(
-            sa.text(
-                "SELECT grain, dim, scope, day, key, kind, amount, facts, units FROM sales_rollups"
-                " WHERE tenant_id = :t ORDER BY grain, dim, scope, day, key, kind"
-            ),
-            {"t": tenant.id},
-        )
-        return [tuple(row) for row in result]
+        for i, query in enumerate(queries):
+            result = await conn.execute(sa.text(query), {"t": tenant.id})
+            out += sorted(
+                (i, *row[:4], frozenset(row[4].split("\x1f")) - {""}, *row[5:])
+                if i == 1
+                else (i, *row)
+                for row in result
+            )
+    return out
+
+
+def expected_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The customers and sales figures the service should report, computed independently."""
+    figures: dict[str, Any] = {}
+    for start, end in PERIODS:
+        for key, by in (
+            ("channel", SalesBy.CHANNEL),
+            ("location", SalesBy.LOCATION),
+            ("day", SalesBy.DAY),
+            ("attributed_staff", SalesBy.ATTRIBUTED_STAFF),
+        ):
+            figures[f"{by.value} {start}..{end}"] = expected_sales(rows, key, start, end)
+        figures[f"customers {start}..{end}"] = expected_customers(rows, start, end)
+        figures[f"attribution {start}..{end}"] = expected_attribution(rows, start, end)
+    return figures
 
 
 @pytest.fixture
@@ -339,16 +367,7 @@ async def test_every_figure_equals_an_independent_computation_and_a_rebuild(
     await history(world, db, tenant)
     rows = await source_rows(db, tenant)
     figures = await reported(db, tenant)
-    for start, end in PERIODS:
-        for key, by in (
-            ("channel", SalesBy.CHANNEL),
-            ("location", SalesBy.LOCATION),
-            ("day", SalesBy.DAY),
-            ("attributed_staff", SalesBy.ATTRIBUTED_STAFF),
-        ):
-            assert figures[f"{by.value} {start}..{end}"] == expected_sales(rows, key, start, end)
-        assert figures[f"customers {start}..{end}"] == expected_customers(rows, start, end)
-        assert figures[f"attribution {start}..{end}"] == expected_attribution(rows, start, end)
+    assert figures == expected_figures(rows)
 
     # Redelivered events (at least once) change nothing.
     async with db.uow(tenant.id) as uow:
@@ -369,6 +388,52 @@ async def test_every_figure_equals_an_independent_computation_and_a_rebuild(
     kept_rollups = await rollups(db, tenant)
     async with db.uow(tenant.id) as uow:
         assert await projection.do_rebuild(uow) == len(kept)
+    assert await reported(db, tenant) == figures
+    assert await rollups(db, tenant) == kept_rollups
+
+
+async def customer_of(db: Database, order_id: str) -> str:
+    async with db.engine.connect() as conn:
+        return str(
+            await conn.scalar(
+                sa.text("SELECT customer_id FROM orders WHERE public_id = :o"), {"o": order_id}
+            )
+        )
+
+
+async def test_customers_merged_after_their_sales_count_as_one_customer_live_and_rebuilt(
+    world: World, db: Database, tenant: TenantHandle
+) -> None:
+    """y bought twice on the app, z once on douyin at store B: merged, they are one customer
+    of two channels, in the whole tenant's groups and in store B's."""
+    ids = await history(world, db, tenant)
+    y, z = await customer_of(db, ids["y_app_1"]), await customer_of(db, ids["z_douyin"])
+    merged = await world.admin.post(f"/v1/customers/{y}/merge", {"customer_id": z})
+    assert merged.status_code == 200, merged.text
+    await Dispatcher(db, build_registry()).run_until_idle()
+
+    rows = await source_rows(db, tenant)
+    assert {r["customer"] for r in rows if r["customer"]} == {
+        y,
+        await customer_of(db, ids["x_app"]),
+    }
+    figures = await reported(db, tenant)
+    assert figures == expected_figures(rows)
+    november = figures["customers 2026-11-01..2026-11-30"]
+    assert november["2"] == (1, 3, 1.0, round((2 * 29900 + 9900) / 3), 2 * 29900 + 9900)
+    store_b = [r for r in rows if r["location"] == "ST-B"]
+    async with db.uow(tenant.id) as uow:
+        for start, end in PERIODS:
+            scoped = await service.customers_report(uow, start=start, end=end, location="ST-B")
+            assert {
+                g.channels: (g.customers, g.orders, g.repurchase_rate, g.average_order_value,
+                             g.lifetime_value)
+                for g in scoped.groups
+            } == expected_customers(store_b, start, end)  # fmt: skip
+
+    kept_rollups = await rollups(db, tenant)
+    async with db.uow(tenant.id) as uow:
+        await projection.do_rebuild(uow)
     assert await reported(db, tenant) == figures
     assert await rollups(db, tenant) == kept_rollups
 

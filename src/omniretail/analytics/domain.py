@@ -41,12 +41,16 @@ def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
 # report's three: counter sales by store, online sales by fulfilling and by credited store.
 SALES_DIMS = ("channel", "location", "attributed_location", "attributed_staff")
 ALL_STORES = "*"
-DAILY, MONTHLY = "d", "m"
+DAILY, MONTHLY, YEARLY = "d", "m", "y"
 RollupKey = tuple[str, str, str, dt.date, str, str]  # grain, dim, scope, day, key, kind
 
 
 def month_of(day: dt.date) -> dt.date:
     return day.replace(day=1)
+
+
+def year_of(day: dt.date) -> dt.date:
+    return day.replace(month=1, day=1)
 
 
 def rollup_keys(fact: dict[str, Any]) -> list[RollupKey]:
@@ -86,6 +90,105 @@ def period_parts(
     if last_end < end:
         loose.append((last_end + dt.timedelta(days=1), end))
     return (first, month_of(last_end)), loose
+
+
+def period_cover(start: dt.date, end: dt.date) -> list[tuple[str, dt.date, dt.date]]:
+    """A period as rollup pieces ``(grain, first, last)``: the whole calendar years inside it
+    (yearly rows), the other whole months (monthly rows) and the loose days (daily rows). A
+    period that is exactly one day, month or year is one piece with ``first == last``."""
+    months, loose = period_parts(start, end)
+    pieces = [(DAILY, a, b) for a, b in loose]
+    if months is None:
+        return pieces
+    first, last = months  # the first days of the first and the last whole month
+    first_year = first if first.month == 1 else dt.date(first.year + 1, 1, 1)
+    last_year = year_of(last) if last.month == 12 else dt.date(last.year - 1, 1, 1)
+    if first_year > last_year:
+        return [*pieces, (MONTHLY, first, last)]
+    pieces.append((YEARLY, first_year, last_year))
+    if first < first_year:
+        pieces.append((MONTHLY, first, dt.date(first_year.year - 1, 12, 1)))
+    if last.year > last_year.year:
+        pieces.append((MONTHLY, dt.date(last_year.year + 1, 1, 1), last))
+    return pieces
+
+
+# Customers by channels used: each customer's figures per month and year (for the whole
+# tenant and for the store a fact is credited to), and per such period the totals of each
+# group, kept as customers move between groups. Loose days are read from the facts.
+CustomerKey = tuple[str, str, dt.date, str]  # grain, scope, day, customer
+GroupKey = tuple[str, str, dt.date, str]  # grain, scope, day, group ("1", "2", "3+")
+GroupTotals = tuple[int, int, int, int, int]  # customers, orders, repeat customers, gross, net
+
+
+def channel_group(channels: int) -> str:
+    return "3+" if channels >= 3 else str(channels)
+
+
+def customer_keys(fact: dict[str, Any]) -> list[CustomerKey]:
+    """The per-customer rollup rows one sales fact counts in (none without a customer)."""
+    customer = fact["customer_id"]
+    if not customer:
+        return []
+    scopes = [ALL_STORES, fact["location"]] if fact["location"] else [ALL_STORES]
+    day = fact["day"]
+    return [
+        (grain, scope, period, customer)
+        for grain, period in ((MONTHLY, month_of(day)), (YEARLY, year_of(day)))
+        for scope in scopes
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerPeriod:
+    """One customer over one period: the channels bought on, orders, gross and net (net
+    includes the refunds of returns completed in the period)."""
+
+    channels: frozenset[str] = frozenset()
+    orders: int = 0
+    gross: int = 0
+    net: int = 0
+
+    def plus(self, other: CustomerPeriod) -> CustomerPeriod:
+        return CustomerPeriod(
+            self.channels | other.channels,
+            self.orders + other.orders,
+            self.gross + other.gross,
+            self.net + other.net,
+        )
+
+    @classmethod
+    def of_fact(cls, fact: dict[str, Any]) -> CustomerPeriod:
+        amount = int(fact["amount"])
+        if fact["kind"] == "sale":
+            return cls(frozenset({fact["channel"]}), 1, amount, amount)
+        return cls(net=amount)
+
+    def counted(self) -> tuple[str, GroupTotals] | None:
+        """The group the customer counts in and what they add to it; a customer with no
+        order in the period (only a refund) is in no group."""
+        if self.orders <= 0:
+            return None
+        repeat = 1 if self.orders >= 2 else 0
+        return channel_group(len(self.channels)), (1, self.orders, repeat, self.gross, self.net)
+
+
+def group_changes(
+    before: dict[CustomerKey, CustomerPeriod], after: dict[CustomerKey, CustomerPeriod]
+) -> dict[GroupKey, list[int]]:
+    """What moving customers from ``before`` to ``after`` does to the group totals (a key
+    missing on one side counts as nothing there)."""
+    changes: dict[GroupKey, list[int]] = {}
+    for sign, states in ((-1, before), (1, after)):
+        for (grain, scope, day, _), state in states.items():
+            counted = state.counted()
+            if counted is None:
+                continue
+            group, totals = counted
+            change = changes.setdefault((grain, scope, day, group), [0] * 5)
+            for i, value in enumerate(totals):
+                change[i] += sign * value
+    return {k: v for k, v in changes.items() if any(v)}
 
 
 def stock_ratios(

@@ -50,6 +50,8 @@ class FulfilmentFact(TenantScoped, Base):
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "ref"),
         sa.Index("ix_fulfilment_facts_tenant_day", "tenant_id", "day"),
+        sa.Index("ix_fulfilment_facts_tenant_order", "tenant_id", "order_id"),
+        sa.Index("ix_fulfilment_facts_tenant_split_day", "tenant_id", "split", "day"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -66,6 +68,35 @@ class FulfilmentFact(TenantScoped, Base):
     milestone_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     promise_kept: Mapped[bool | None] = mapped_column(sa.Boolean)
     outcome: Mapped[str] = mapped_column(sa.String(16), default="open")
+    # The order has more than one fulfilment of this mode: its distinct count is taken from
+    # these (few) facts directly; every other fulfilment is one order in the rollups.
+    split: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+
+
+class FulfilmentRollup(TenantScoped, Base):
+    """``fulfilment_facts`` summed per local day or month (``grain`` d, m), mode and
+    location, kept with the facts: every fulfilment's counts, and ``single_orders``, the
+    fulfilments that are their order's only one of the mode (one order each)."""
+
+    __tablename__ = "fulfilment_rollups"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "grain", "day", "mode", "location", "location_type"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    grain: Mapped[str] = mapped_column(sa.String(1))
+    day: Mapped[dt.date] = mapped_column(sa.Date)
+    mode: Mapped[str] = mapped_column(sa.String(16))
+    location: Mapped[str] = mapped_column(sa.String(64))
+    location_type: Mapped[str] = mapped_column(sa.String(32))
+    fulfilments: Mapped[int] = mapped_column(sa.BigInteger)
+    single_orders: Mapped[int] = mapped_column(sa.BigInteger)
+    distance_m: Mapped[int] = mapped_column(sa.BigInteger)
+    measured: Mapped[int] = mapped_column(sa.BigInteger)
+    promised: Mapped[int] = mapped_column(sa.BigInteger)
+    kept: Mapped[int] = mapped_column(sa.BigInteger)
+    done: Mapped[int] = mapped_column(sa.BigInteger)
+    cancelled: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class StockFact(TenantScoped, Base):
@@ -91,6 +122,36 @@ class StockFact(TenantScoped, Base):
     reserved_delta: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     stockouts: Mapped[int] = mapped_column(sa.Integer, default=0)
     oversells: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # 1 on the position's first day. ``out_delta``: how the position's "out of stock at
+    # close" (on hand - reserved <= 0 at the day's end) changed since its previous day (+1,
+    # 0, -1), so that how many positions were out at any close is a plain sum.
+    new_position: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    out_delta: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+
+
+class StockRollup(TenantScoped, Base):
+    """``stock_facts`` summed per day or month (``grain`` d, m) and per location or SKU
+    (``dim``), for the whole tenant (``scope`` ``*``) and per SKU within each location
+    (``scope`` is the location): kept by the stock projection with the facts, so a year's
+    inventory report reads a few rows per location or SKU, not every position's every day."""
+
+    __tablename__ = "stock_rollups"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "dim", "scope", "grain", "day", "key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    grain: Mapped[str] = mapped_column(sa.String(1))
+    dim: Mapped[str] = mapped_column(sa.String(8))
+    scope: Mapped[str] = mapped_column(sa.String(64))
+    day: Mapped[dt.date] = mapped_column(sa.Date)
+    key: Mapped[str] = mapped_column(sa.String(64))
+    received: Mapped[int] = mapped_column(sa.BigInteger)
+    sold: Mapped[int] = mapped_column(sa.BigInteger)
+    on_hand_delta: Mapped[int] = mapped_column(sa.BigInteger)
+    reserved_delta: Mapped[int] = mapped_column(sa.BigInteger)
+    stockouts: Mapped[int] = mapped_column(sa.BigInteger)
+    oversells: Mapped[int] = mapped_column(sa.BigInteger)
+    new_positions: Mapped[int] = mapped_column(sa.BigInteger)
+    out_delta: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class StockProjectionMark(TenantScoped, Base):
@@ -127,3 +188,49 @@ class SalesRollup(TenantScoped, Base):
     amount: Mapped[int] = mapped_column(sa.BigInteger)  # minor units, signed
     facts: Mapped[int] = mapped_column(sa.BigInteger)  # how many orders or returns
     units: Mapped[int] = mapped_column(sa.BigInteger)  # signed
+
+
+class CustomerRollup(TenantScoped, Base):
+    """One customer's sales per local month and year (``grain`` m, y; ``day`` is the period's
+    first day), for the whole tenant (``scope`` ``*``) and per store credited: the
+    channels bought on (``CHANNEL_SEPARATOR``-joined), orders, gross and net. Kept by the
+    projection in the facts' transaction; what the customers report merges for a period that
+    is not one whole month or year (with the facts of its loose days)."""
+
+    __tablename__ = "customer_rollups"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "scope", "grain", "day", "customer_id"),
+        sa.Index("ix_customer_rollups_tenant_customer", "tenant_id", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    grain: Mapped[str] = mapped_column(sa.String(1))
+    scope: Mapped[str] = mapped_column(sa.String(64))
+    day: Mapped[dt.date] = mapped_column(sa.Date)
+    customer_id: Mapped[str] = mapped_column(sa.String(40))
+    channels: Mapped[str] = mapped_column(sa.Text)
+    channel_count: Mapped[int] = mapped_column(sa.Integer)
+    orders: Mapped[int] = mapped_column(sa.BigInteger)
+    gross: Mapped[int] = mapped_column(sa.BigInteger)  # minor units
+    net: Mapped[int] = mapped_column(sa.BigInteger)  # minor units, signed
+
+
+class CustomerGroupRollup(TenantScoped, Base):
+    """Per month and year and scope, the totals of each group of customers by channels
+    bought on ("1", "2", "3+"): adjusted whenever a customer's row changes (a customer who
+    buys on a new channel leaves one group and joins the next), so a whole month or year is
+    answered from three rows."""
+
+    __tablename__ = "customer_group_rollups"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "scope", "grain", "day", "channel_group"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    grain: Mapped[str] = mapped_column(sa.String(1))
+    scope: Mapped[str] = mapped_column(sa.String(64))
+    day: Mapped[dt.date] = mapped_column(sa.Date)
+    channel_group: Mapped[str] = mapped_column(sa.String(4))
+    customers: Mapped[int] = mapped_column(sa.BigInteger)
+    orders: Mapped[int] = mapped_column(sa.BigInteger)
+    repeat_customers: Mapped[int] = mapped_column(sa.BigInteger)
+    gross: Mapped[int] = mapped_column(sa.BigInteger)
+    net: Mapped[int] = mapped_column(sa.BigInteger)

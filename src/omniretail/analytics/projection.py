@@ -10,6 +10,11 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
+from omniretail.analytics.customer_rollups import (
+    merge_customers,
+    rebuild_customer_rollups,
+    roll_up_customers,
+)
 from omniretail.analytics.domain import (
     ALL_STORES,
     DAILY,
@@ -22,7 +27,15 @@ from omniretail.analytics.domain import (
     promise_kept,
     rollup_keys,
 )
-from omniretail.analytics.models import FulfilmentFact, SalesFact, SalesRollup
+from omniretail.analytics.fulfilment_rollups import rebuild_fulfilment_rollups, restate_order
+from omniretail.analytics.models import (
+    CustomerGroupRollup,
+    CustomerRollup,
+    FulfilmentFact,
+    FulfilmentRollup,
+    SalesFact,
+    SalesRollup,
+)
 from omniretail.auth import service as auth
 from omniretail.db import UnitOfWork, dialect_insert
 from omniretail.errors import NotFound
@@ -59,12 +72,13 @@ async def on_return_completed(uow: UnitOfWork, event: Event) -> None:
 
 
 async def on_customer_merged(uow: UnitOfWork, event: Event) -> None:
-    """The absorbed customer's sales become the survivor's (channels used, repurchases)."""
+    """The absorbed customer's sales become the survivor's (channels used, repurchases),
+    in the customer rollups as well."""
+    survivor, absorbed = str(event.payload["survivor_id"]), str(event.payload["absorbed_id"])
     await uow.session.execute(
-        sa.update(SalesFact)
-        .where(SalesFact.customer_id == str(event.payload["absorbed_id"]))
-        .values(customer_id=str(event.payload["survivor_id"]))
+        sa.update(SalesFact).where(SalesFact.customer_id == absorbed).values(customer_id=survivor)
     )
+    await merge_customers(uow, survivor=survivor, absorbed=absorbed)
 
 
 def _dimensions(order: OrderOut) -> dict[str, Any]:
@@ -83,7 +97,7 @@ def _dimensions(order: OrderOut) -> dict[str, Any]:
 
 
 _ROLLED = ("day", "kind", "location", "online", "fulfilled_from", "amount", "units")
-_DIMENSION_COLUMNS = ("channel", "attributed_location", "attributed_staff")
+_DIMENSION_COLUMNS = ("channel", "attributed_location", "attributed_staff", "customer_id")
 
 
 async def _insert_facts(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
@@ -97,7 +111,9 @@ async def _insert_facts(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
             rows,
         )
     ).all()
-    await _roll_up(uow, [row._asdict() for row in inserted])
+    facts = [row._asdict() for row in inserted]
+    await _roll_up(uow, facts)
+    await roll_up_customers(uow, facts)
 
 
 async def _roll_up(uow: UnitOfWork, facts: list[dict[str, Any]]) -> None:
@@ -190,34 +206,52 @@ async def on_fulfilment_event(uow: UnitOfWork, event: Event) -> None:
         log.info("analytics: fulfilment %s is not held here; not counted", ref)
         return
     ful, order_id, channel, location_type = row
-    if MILESTONES.get(ful.mode) == status:
-        at = _event_time(event)
-        timezone = (await auth.get_tenant(uow)).timezone
-        await uow.session.execute(
-            dialect_insert(uow, FulfilmentFact.__table__)
-            .values(
-                tenant_id=uow.require_tenant(),
-                ref=ref,
-                order_id=order_id,
-                day=local_day(at, timezone),
-                channel=channel,
-                mode=ful.mode,
-                location=ful.location_code,
-                location_type=location_type,
-                distance_m=None if ful.distance_km is None else round(ful.distance_km * 1000),
-                promised_at=ful.promised_at,
-                milestone_at=at,
-                promise_kept=promise_kept(ful.promised_at, at),
-                outcome="open",
+    timezone = (await auth.get_tenant(uow)).timezone
+
+    async def record() -> None:
+        if MILESTONES.get(ful.mode) == status:
+            await _reach_milestone(uow, event, ful, order_id, channel, location_type, timezone)
+        if status in OUTCOMES:
+            await uow.session.execute(
+                sa.update(FulfilmentFact)
+                .where(FulfilmentFact.ref == ref)
+                .values(outcome=OUTCOMES[status])
             )
-            .on_conflict_do_nothing(index_elements=["tenant_id", "ref"])
+
+    await restate_order(uow, order_id, record)
+
+
+async def _reach_milestone(
+    uow: UnitOfWork,
+    event: Event,
+    ful: Fulfilment,
+    order_id: str,
+    channel: str,
+    location_type: str,
+    timezone: str,
+) -> None:
+    """The fulfilment becomes a fact, dated when it reached its milestone (once: a
+    redelivery inserts nothing)."""
+    at = _event_time(event)
+    await uow.session.execute(
+        dialect_insert(uow, FulfilmentFact.__table__)
+        .values(
+            tenant_id=uow.require_tenant(),
+            ref=ful.public_id,
+            order_id=order_id,
+            day=local_day(at, timezone),
+            channel=channel,
+            mode=ful.mode,
+            location=ful.location_code,
+            location_type=location_type,
+            distance_m=None if ful.distance_km is None else round(ful.distance_km * 1000),
+            promised_at=ful.promised_at,
+            milestone_at=at,
+            promise_kept=promise_kept(ful.promised_at, at),
+            outcome="open",
         )
-    if status in OUTCOMES:
-        await uow.session.execute(
-            sa.update(FulfilmentFact)
-            .where(FulfilmentFact.ref == ref)
-            .values(outcome=OUTCOMES[status])
-        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "ref"])
+    )
 
 
 HANDLERS = {
@@ -374,6 +408,7 @@ async def rebuild_rollups(uow: UnitOfWork) -> None:
     mine = f.tenant_id == uow.require_tenant()  # said outright: an INSERT ... SELECT
     for select in selects:
         await uow.session.execute(sa.insert(table).from_select(target, select.where(mine)))
+    await rebuild_customer_rollups(uow)
 
 
 async def do_rebuild(uow: UnitOfWork, *, batch: int = 5000) -> int:
@@ -381,7 +416,10 @@ async def do_rebuild(uow: UnitOfWork, *, batch: int = 5000) -> int:
     batch at a time. Returns how many events were replayed."""
     await uow.session.execute(sa.delete(SalesFact))
     await uow.session.execute(sa.delete(SalesRollup))
+    await uow.session.execute(sa.delete(CustomerRollup))
+    await uow.session.execute(sa.delete(CustomerGroupRollup))
     await uow.session.execute(sa.delete(FulfilmentFact))
+    await uow.session.execute(sa.delete(FulfilmentRollup))
     count, after = 0, 0
     while True:
         rows = (
@@ -402,6 +440,7 @@ async def do_rebuild(uow: UnitOfWork, *, batch: int = 5000) -> int:
         ).all()
         if not rows:
             await rebuild_rollups(uow)
+            await rebuild_fulfilment_rollups(uow)
             return count
         await project_events(uow, [Event(*row) for row in rows], roll_up=False)
         count += len(rows)

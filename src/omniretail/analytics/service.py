@@ -11,17 +11,29 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from omniretail.analytics.customer_rollups import joined_channels, split_channels
 from omniretail.analytics.domain import (
     ALL_STORES,
     DAILY,
     MILESTONES,
     MONTHLY,
     ChannelGroup,
+    CustomerPeriod,
+    period_cover,
     period_parts,
     previous_period,
     stock_ratios,
 )
-from omniretail.analytics.models import FulfilmentFact, SalesFact, SalesRollup, StockFact
+from omniretail.analytics.fulfilment_rollups import MEASURES as FULFILMENT_MEASURES
+from omniretail.analytics.models import (
+    CustomerGroupRollup,
+    CustomerRollup,
+    FulfilmentFact,
+    FulfilmentRollup,
+    SalesFact,
+    SalesRollup,
+    StockRollup,
+)
 from omniretail.analytics.schemas import (
     AttributionReport,
     AttributionRow,
@@ -186,50 +198,17 @@ async def customers_report(
     uow: UnitOfWork, *, start: dt.date, end: dt.date, location: str | None = None
 ) -> CustomersReport:
     """Customers grouped by the number of channels they bought on, with repurchase rate,
-    average order value and net sales per customer: the omnichannel premium, measured."""
-    # Three hash aggregations in the database, three rows back: per customer and channel,
-    # per customer, then per group (1, 2, 3+ channels bought on).
-    f = SalesFact
-    by_channel = (
-        sa.select(
-            f.customer_id.label("customer"),
-            _sum(_SALE, 1).label("orders"),
-            _sum(_SALE, f.amount).label("gross"),
-            sa.func.sum(f.amount).label("net"),
-        )
-        .where(*_within(start, end, location), f.customer_id.is_not(None))
-        .group_by(f.customer_id, f.channel)
-        .subquery()
-    )
-    per_customer = (
-        sa.select(
-            _sum(by_channel.c.orders > 0, 1).label("channels"),
-            sa.func.sum(by_channel.c.orders).label("orders"),
-            sa.func.sum(by_channel.c.gross).label("gross"),
-            sa.func.sum(by_channel.c.net).label("net"),
-        )
-        .group_by(by_channel.c.customer)
-        .subquery()
-    )
-    c = per_customer.c
-    bucket = sa.case((c.channels >= 3, "3+"), else_=sa.cast(c.channels, sa.String))
-    result = await uow.session.execute(
-        sa.select(
-            bucket,
-            sa.func.count(),
-            sa.func.sum(c.orders),
-            _sum(c.orders >= 2, 1),
-            sa.func.sum(c.gross),
-            sa.func.sum(c.net),
-        )
-        .where(c.orders > 0)
-        .group_by(bucket)
-        .order_by(bucket)
-    )
-    groups = [
-        ChannelGroup(str(key), int(n), int(orders), int(repeat), int(gross), int(net))
-        for key, n, orders, repeat, gross, net in result
-    ]
+    average order value and net sales per customer: the omnichannel premium, measured.
+
+    A whole month or calendar year is read from its three group rows; any other period
+    merges per customer the rows of the years and months it covers and the facts of its
+    loose days (the work grows with the customers active in it)."""
+    pieces = period_cover(start, end)
+    grain, first, last = pieces[0]
+    if len(pieces) == 1 and grain != DAILY and first == last:
+        groups = await _kept_groups(uow, location or ALL_STORES, grain, first)
+    else:
+        groups = await _merged_groups(uow, location, pieces)
     return CustomersReport(
         start=start,
         end=end,
@@ -247,6 +226,69 @@ async def customers_report(
     )
 
 
+async def _kept_groups(uow: UnitOfWork, scope: str, grain: str, day: dt.date) -> list[ChannelGroup]:
+    g = CustomerGroupRollup
+    result = await uow.session.execute(
+        sa.select(g.channel_group, g.customers, g.orders, g.repeat_customers, g.gross, g.net)
+        .where(g.scope == scope, g.grain == grain, g.day == day, g.customers > 0)
+        .order_by(g.channel_group)
+    )
+    return [ChannelGroup(str(key), *(int(v) for v in measures)) for key, *measures in result]
+
+
+async def _merged_groups(
+    uow: UnitOfWork, location: str | None, pieces: list[tuple[str, dt.date, dt.date]]
+) -> list[ChannelGroup]:
+    """Per customer over the pieces (one grouped query: its channel lists joined, its sums),
+    then per group here: the group needs the union of the channels, not their count."""
+    c, f = CustomerRollup, SalesFact
+    parts = []
+    rolled = [(g, a, b) for g, a, b in pieces if g != DAILY]
+    if rolled:
+        within = sa.or_(*(sa.and_(c.grain == g, c.day >= a, c.day <= b) for g, a, b in rolled))
+        parts.append(
+            sa.select(
+                c.customer_id.label("customer"),
+                c.channels.label("channels"),
+                c.orders.label("orders"),
+                c.gross.label("gross"),
+                c.net.label("net"),
+            ).where(c.scope == (location or ALL_STORES), within)
+        )
+    for _, a, b in (p for p in pieces if p[0] == DAILY):
+        parts.append(
+            sa.select(
+                f.customer_id.label("customer"),
+                sa.case((_SALE, f.channel), else_=sa.literal("")).label("channels"),
+                sa.case((_SALE, 1), else_=0).label("orders"),
+                sa.case((_SALE, f.amount), else_=0).label("gross"),
+                f.amount.label("net"),
+            ).where(*_within(a, b, location), f.customer_id.is_not(None))
+        )
+    every = sa.union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    e = every.c
+    result = await uow.session.execute(
+        sa.select(
+            joined_channels(uow, e.channels),
+            sa.func.sum(e.orders),
+            sa.func.sum(e.gross),
+            sa.func.sum(e.net),
+        )
+        .group_by(e.customer)
+        .having(sa.func.sum(e.orders) > 0)
+    )
+    totals: dict[str, list[int]] = {}
+    for channels, orders, gross, net in result:
+        customer = CustomerPeriod(split_channels(channels), int(orders), int(gross), int(net))
+        counted = customer.counted()
+        if counted is not None:
+            group, figures = counted
+            total = totals.setdefault(group, [0] * 5)
+            for i, value in enumerate(figures):
+                total[i] += value
+    return [ChannelGroup(group, *totals[group]) for group in sorted(totals)]
+
+
 async def points_report(uow: UnitOfWork) -> PointsReport:
     points, value = await loyalty.points_liability(uow)
     return PointsReport(points_outstanding=points, liability=value)
@@ -261,53 +303,58 @@ async def fulfilment_report(
     location: str | None = None,
 ) -> FulfilmentReport:
     """Ship-from-store against warehouse (by location type) or store by store: share,
-    distance, promise kept, and how often orders were split, per mode."""
-    f = FulfilmentFact
-    key = f.location_type if by is FulfilmentBy.LOCATION_TYPE else f.location
-    where = [f.day >= start, f.day <= end]
+    distance, promise kept, and how often orders were split, per mode. Read from the
+    rollups; orders split over several fulfilments of a mode are counted from their facts."""
+    r, f = FulfilmentRollup, FulfilmentFact
+    key = r.location_type if by is FulfilmentBy.LOCATION_TYPE else r.location
+    where = [_rolled(r, start, end)]
     if location is not None:
-        where.append(f.location == location)
+        where.append(r.location == location)
     result = await uow.session.execute(
-        sa.select(
-            f.mode,
-            key,
-            sa.func.count(),
-            sa.func.count(sa.distinct(f.order_id)),
-            sa.func.coalesce(sa.func.sum(f.distance_m), 0),
-            sa.func.count(f.distance_m),
-            sa.func.count(f.promise_kept),
-            _sum(f.promise_kept.is_(True), 1),
-            _sum(f.outcome == "done", 1),
-            _sum(f.outcome.in_(("cancelled", "rejected")), 1),
-        )
+        sa.select(r.mode, key, *(sa.func.sum(getattr(r, m)) for m in FULFILMENT_MEASURES))
         .where(*where)
-        .group_by(f.mode, key)
-        .order_by(f.mode, key)
+        .group_by(r.mode, key)
+        .order_by(r.mode, key)
     )
-    raw = result.all()
-    per_mode = (
-        await uow.session.execute(
-            sa.select(f.mode, sa.func.count(), sa.func.count(sa.distinct(f.order_id)))
-            .where(*where)
-            .group_by(f.mode)
+    raw = [(mode, str(k), *(int(v) for v in values)) for mode, k, *values in result]
+    split_key = f.location_type if by is FulfilmentBy.LOCATION_TYPE else f.location
+    split_where = [f.split.is_(True), f.day >= start, f.day <= end]
+    if location is not None:
+        split_where.append(f.location == location)
+    distinct = sa.func.count(sa.distinct(f.order_id))
+    split_orders = {
+        (mode, str(k)): int(n)
+        for mode, k, n in await uow.session.execute(
+            sa.select(f.mode, split_key, distinct).where(*split_where).group_by(f.mode, split_key)
         )
-    ).all()
-    mode_total = {mode: int(n) for mode, n, _ in per_mode}
+    }
+    split_per_mode = {
+        mode: int(n)
+        for mode, n in await uow.session.execute(
+            sa.select(f.mode, distinct).where(*split_where).group_by(f.mode)
+        )
+    }
+    mode_total: dict[str, int] = {}
+    mode_orders: dict[str, int] = dict(split_per_mode)
+    for mode, _, n, single, *_ in raw:
+        mode_total[mode] = mode_total.get(mode, 0) + n
+        mode_orders[mode] = mode_orders.get(mode, 0) + single
     rows = [
         FulfilmentRow(
             mode=mode,
-            key=str(k),
-            fulfilments=int(n),
-            orders=int(orders),
-            share=round(int(n) / mode_total[mode], 4),
-            average_distance_m=round(int(dist) / int(measured)) if measured else None,
-            promised=int(promised),
-            promise_kept=int(kept),
-            promise_kept_rate=round(int(kept) / int(promised), 4) if promised else None,
-            done=int(done),
-            cancelled=int(cancelled),
+            key=k,
+            fulfilments=n,
+            orders=single + split_orders.get((mode, k), 0),
+            share=round(n / mode_total[mode], 4),
+            average_distance_m=round(dist / measured) if measured else None,
+            promised=promised,
+            promise_kept=kept,
+            promise_kept_rate=round(kept / promised, 4) if promised else None,
+            done=done,
+            cancelled=cancelled,
         )
-        for mode, k, n, orders, dist, measured, promised, kept, done, cancelled in raw
+        for mode, k, n, single, dist, measured, promised, kept, done, cancelled in raw
+        if n
     ]
     return FulfilmentReport(
         start=start,
@@ -316,7 +363,9 @@ async def fulfilment_report(
         milestones=MILESTONES,
         rows=rows,
         shipments_per_order={
-            mode: round(int(n) / int(orders), 4) for mode, n, orders in per_mode if orders
+            mode: round(n / mode_orders[mode], 4)
+            for mode, n in mode_total.items()
+            if n and mode_orders.get(mode)
         },
     )
 
@@ -330,54 +379,69 @@ async def inventory_report(
     location: str | None = None,
 ) -> InventoryReport:
     """Turnover, days of cover, stock-outs and oversells per location or SKU, from the
-    ledger's daily facts: opening stock is everything before the first day."""
-    s = StockFact
-    before, within = s.day < start, s.day >= start
-
-    def part(condition: Any, column: Any) -> Any:
-        return _sum(condition, column)
-
-    where = [s.day <= end]
-    if location is not None:
-        where.append(s.location == location)
-    position = (
-        sa.select(
-            s.location.label("location"),
-            s.sku.label("sku"),
-            part(before, s.on_hand_delta).label("opening"),
-            sa.func.sum(s.on_hand_delta).label("closing"),
-            sa.func.sum(s.reserved_delta).label("reserved"),
-            part(within, s.received).label("received"),
-            part(within, s.sold).label("sold"),
-            part(within, s.stockouts).label("stockouts"),
-            part(within, s.oversells).label("oversells"),
+    ledger's rollups: opening stock is everything before the first day, closing stock
+    everything up to the last; positions and positions out at close are running sums too."""
+    r = StockRollup
+    where = [r.dim == by.value, r.scope == (location or ALL_STORES)]
+    if location is not None and by is InventoryBy.LOCATION:
+        where = [r.dim == "location", r.scope == ALL_STORES, r.key == location]
+    running = (r.on_hand_delta, r.new_positions, r.out_delta)
+    flows = (r.received, r.sold, r.stockouts, r.oversells)
+    sums: dict[str, list[int]] = {}
+    for offset, measures, first, last in (
+        (0, running, _BEGINNING, start - dt.timedelta(days=1)),
+        (3, (*running, *flows), start, end),
+    ):
+        if first > last:
+            continue
+        result = await uow.session.execute(
+            sa.select(r.key, *(sa.func.sum(m) for m in measures))
+            .where(*where, _rolled(r, first, last))
+            .group_by(r.key)
         )
-        .where(*where)
-        .group_by(s.location, s.sku)
-        .subquery()
-    )
-    key = position.c.location if by is InventoryBy.LOCATION else position.c.sku
-    result = await uow.session.execute(
-        sa.select(
-            key,
-            sa.func.count(),
-            sa.func.sum(position.c.opening),
-            sa.func.sum(position.c.closing),
-            sa.func.sum(position.c.received),
-            sa.func.sum(position.c.sold),
-            sa.func.sum(position.c.stockouts),
-            sa.func.sum(position.c.oversells),
-            _sum(position.c.closing - position.c.reserved <= 0, 1),
-        )
-        .group_by(key)
-        .order_by(key)
-    )
+        for key, *values in result:
+            row = sums.setdefault(str(key), [0] * 10)
+            for i, value in enumerate(values):
+                row[offset + i] += int(value)
     days = (end - start).days + 1
-    rows = [_inventory_row(str(row[0]), *(int(v) for v in row[1:]), days=days) for row in result]
+    rows = []
+    for key in sorted(sums):
+        on_hand, positions, out, moved, new, turned, received, sold, stockouts, oversells = sums[
+            key
+        ]
+        rows.append(
+            _inventory_row(
+                key,
+                positions + new,
+                on_hand,
+                on_hand + moved,
+                received,
+                sold,
+                stockouts,
+                oversells,
+                out + turned,
+                days=days,
+            )
+        )
+    rows = [row for row in rows if row.positions]
     total = _inventory_row(
         "total", *(sum(getattr(r, m) for r in rows) for m in _INVENTORY_SUMS), days=days
     )
     return InventoryReport(start=start, end=end, by=by, rows=rows, total=total)
+
+
+_BEGINNING = dt.date(1970, 1, 1)
+
+
+def _rolled(table: Any, start: dt.date, end: dt.date) -> Any:
+    """A rollup's rows covering [start, end]: whole months monthly, loose days daily."""
+    months, loose = period_parts(start, end)
+    parts = [sa.and_(table.grain == DAILY, table.day >= a, table.day <= b) for a, b in loose]
+    if months is not None:
+        parts.append(
+            sa.and_(table.grain == MONTHLY, table.day >= months[0], table.day <= months[1])
+        )
+    return sa.or_(*parts)
 
 
 _INVENTORY_SUMS = (

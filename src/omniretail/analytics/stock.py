@@ -15,12 +15,14 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
-from omniretail.analytics.domain import local_day
-from omniretail.analytics.models import StockFact, StockProjectionMark
+from omniretail.analytics.customer_rollups import month_start
+from omniretail.analytics.customer_rollups import text_literal as _text
+from omniretail.analytics.domain import ALL_STORES, DAILY, MONTHLY, local_day, month_of
+from omniretail.analytics.models import StockFact, StockProjectionMark, StockRollup
 from omniretail.auth import service as auth
 from omniretail.auth.models import Tenant
 from omniretail.db import Database, UnitOfWork, dialect_insert, utcnow
@@ -45,12 +47,18 @@ class _Day:
     stockouts: int = 0
     oversells: int = 0
     entries: int = 0
+    new_position: int = 0
+    # Whether the position was out (available <= 0) before this day's entries of the batch,
+    # and after them: their difference is what the day adds to ``out_delta``.
+    out_before: bool = False
+    out_after: bool = False
 
 
 @dataclass(slots=True)
 class _Balance:
     on_hand: int = 0
     reserved: int = 0
+    last_day: dt.date | None = None  # the position's latest day with facts
 
 
 @dataclass(slots=True)
@@ -74,7 +82,7 @@ async def _mark(uow: UnitOfWork) -> StockProjectionMark:
 
 async def _balances(uow: UnitOfWork, keys: set[tuple[str, str]]) -> dict[tuple[str, str], _Balance]:
     """Each position's on hand and reserved after everything projected so far."""
-    out: dict[tuple[str, str], _Balance] = defaultdict(_Balance)
+    out: dict[tuple[str, str], _Balance] = {}
     skus = sorted({sku for _, sku in keys})
     for start in range(0, len(skus), 500):
         result = await uow.session.execute(
@@ -83,13 +91,14 @@ async def _balances(uow: UnitOfWork, keys: set[tuple[str, str]]) -> dict[tuple[s
                 StockFact.sku,
                 sa.func.sum(StockFact.on_hand_delta),
                 sa.func.sum(StockFact.reserved_delta),
+                sa.func.max(StockFact.day),
             )
             .where(StockFact.sku.in_(skus[start : start + 500]))
             .group_by(StockFact.location, StockFact.sku)
         )
-        for location, sku, on_hand, reserved in result:
+        for location, sku, on_hand, reserved, last_day in result:
             if (location, sku) in keys:
-                out[(location, sku)] = _Balance(int(on_hand), int(reserved))
+                out[(location, sku)] = _Balance(int(on_hand), int(reserved), last_day)
     return out
 
 
@@ -123,12 +132,24 @@ async def project_ledger(
     timezone = (await auth.get_tenant(uow)).timezone
     balances = await _balances(uow, {(r.location_code, r.sku) for r in rows})
     days: dict[tuple[dt.date, str, str], _Day] = defaultdict(_Day)
+    # Positions given an entry dated before their latest day: their running measures are
+    # worked out again over their whole history, in day order (see ``_restate``).
+    back_dated: set[tuple[str, str]] = set()
     for r in rows:
-        position = balances[(r.location_code, r.sku)]
+        new = (r.location_code, r.sku) not in balances
+        position = balances.setdefault((r.location_code, r.sku), _Balance())
         before = position.on_hand - position.reserved
         position.on_hand += r.on_hand_delta
         position.reserved += r.reserved_delta
-        day = days[(local_day(r.created_at, timezone), r.location_code, r.sku)]
+        local = local_day(r.created_at, timezone)
+        if position.last_day is not None and local < position.last_day:
+            back_dated.add((r.location_code, r.sku))
+        position.last_day = max(local, position.last_day or local)
+        day = days[(local, r.location_code, r.sku)]
+        if day.entries == 0:
+            day.new_position = int(new)
+            day.out_before = not new and before <= 0
+        day.out_after = position.on_hand - position.reserved <= 0
         day.entries += 1
         day.on_hand_delta += r.on_hand_delta
         day.reserved_delta += r.reserved_delta
@@ -141,6 +162,8 @@ async def project_ledger(
         if r.on_hand_delta < 0 and position.on_hand < 0:
             day.oversells += 1
     await _add(uow, days)
+    if back_dated:
+        await _restate(uow, back_dated)
     mark.last_entry_id = rows[-1].id
     return len(rows)
 
@@ -158,11 +181,13 @@ async def _add(uow: UnitOfWork, days: dict[tuple[dt.date, str, str], _Day]) -> N
             "reserved_delta": d.reserved_delta,
             "stockouts": d.stockouts,
             "oversells": d.oversells,
+            "new_position": d.new_position,
+            "out_delta": int(d.out_after) - int(d.out_before),
         }
         for (day, location, sku), d in days.items()
     ]
     insert = dialect_insert(uow, StockFact.__table__)
-    measures = ("received", "sold", "on_hand_delta", "reserved_delta", "stockouts", "oversells")
+    measures = (*_MEASURES, "new_position", "out_delta")
     table = StockFact.__table__
     for start in range(0, len(values), 1000):
         await uow.session.execute(
@@ -172,6 +197,145 @@ async def _add(uow: UnitOfWork, days: dict[tuple[dt.date, str, str], _Day]) -> N
             ),
             values[start : start + 1000],
         )
+    await _roll_up(uow, values)
+
+
+async def _restate(uow: UnitOfWork, positions: set[tuple[str, str]]) -> None:
+    """Each position's ``new_position`` and ``out_delta`` recomputed over its days in day
+    order (an entry dated before a later one changes every close after it); the facts that
+    change are corrected and the rollups moved by the difference."""
+    f = StockFact
+    ordered = sorted(positions)
+    changed: list[dict[str, Any]] = []
+    for start in range(0, len(ordered), 500):
+        result = await uow.session.execute(
+            sa.select(f.id, f.day, f.location, f.sku, f.on_hand_delta, f.reserved_delta)
+            .add_columns(f.new_position, f.out_delta)
+            .where(sa.tuple_(f.location, f.sku).in_(ordered[start : start + 500]))
+            .order_by(f.location, f.sku, f.day)
+        )
+        previous: tuple[str, str] | None = None
+        available, out = 0, False
+        for row in result:
+            first = (row.location, row.sku) != previous
+            if first:
+                previous, available, out = (row.location, row.sku), 0, False
+            available += row.on_hand_delta - row.reserved_delta
+            new_position, out_delta = int(first), int(available <= 0) - int(out)
+            out = available <= 0
+            if (new_position, out_delta) != (row.new_position, row.out_delta):
+                changed.append(
+                    {
+                        "fact_id": row.id,
+                        "day": row.day,
+                        "location": row.location,
+                        "sku": row.sku,
+                        **dict.fromkeys(_MEASURES, 0),
+                        "new_position": new_position,
+                        "out_delta": out_delta,
+                        "was_new": row.new_position,
+                        "was_out": row.out_delta,
+                    }
+                )
+    if not changed:
+        return
+    table = cast(sa.Table, f.__table__)
+    await uow.session.execute(
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("fact_id"))
+        .values(new_position=sa.bindparam("new"), out_delta=sa.bindparam("out")),
+        # Only these keys: any other that names a column would be set as well.
+        [
+            {"fact_id": c["fact_id"], "new": c["new_position"], "out": c["out_delta"]}
+            for c in changed
+        ],
+    )
+    await _roll_up(
+        uow,
+        [
+            {
+                **c,
+                "new_position": c["new_position"] - c["was_new"],
+                "out_delta": c["out_delta"] - c["was_out"],
+            }
+            for c in changed
+        ],
+    )
+
+
+_MEASURES = ("received", "sold", "on_hand_delta", "reserved_delta", "stockouts", "oversells")
+_ROLLED = (*_MEASURES, "new_positions", "out_delta")
+_ROLLUP_KEY = ["tenant_id", "dim", "scope", "grain", "day", "key"]
+
+
+def _rollup_keys(fact: dict[str, Any]) -> list[tuple[str, str, str, dt.date, str]]:
+    """Where one stock fact counts, on its day and its month: its location and its SKU for
+    the whole tenant, and its SKU within its location."""
+    location, sku = fact["location"], fact["sku"]
+    return [
+        (dim, scope, grain, day, key)
+        for grain, day in ((DAILY, fact["day"]), (MONTHLY, month_of(fact["day"])))
+        for dim, scope, key in (
+            ("location", ALL_STORES, location),
+            ("sku", ALL_STORES, sku),
+            ("sku", location, sku),
+        )
+    ]
+
+
+async def _roll_up(uow: UnitOfWork, facts: list[dict[str, Any]]) -> None:
+    """Add what the facts added to the rollups (every measure is a plain sum)."""
+    sums: dict[tuple[str, str, str, dt.date, str], list[int]] = {}
+    for fact in facts:
+        added = [*(fact[m] for m in _MEASURES), fact["new_position"], fact["out_delta"]]
+        for key in _rollup_keys(fact):
+            total = sums.setdefault(key, [0] * len(_ROLLED))
+            for i, value in enumerate(added):
+                total[i] += value
+    tenant_id = uow.require_tenant()
+    values = [
+        {
+            "tenant_id": tenant_id,
+            **dict(zip(("dim", "scope", "grain", "day", "key"), key, strict=True)),
+            **dict(zip(_ROLLED, total, strict=True)),
+        }
+        for key, total in sorted(sums.items())
+    ]
+    table = StockRollup.__table__
+    insert = dialect_insert(uow, table)
+    add = insert.on_conflict_do_update(
+        index_elements=_ROLLUP_KEY,
+        set_={m: table.c[m] + getattr(insert.excluded, m) for m in _ROLLED},
+    )
+    for start in range(0, len(values), 1000):
+        await uow.session.execute(add, values[start : start + 1000])
+
+
+async def rebuild_stock_rollups(uow: UnitOfWork) -> None:
+    """The rollups recomputed from the stock facts set-based (what :func:`_roll_up` adds
+    fact by fact)."""
+    await uow.session.execute(sa.delete(StockRollup))
+    f = StockFact
+    target = [*_ROLLUP_KEY, *_ROLLED]
+    sums = (
+        *(sa.func.sum(getattr(f, m)) for m in _MEASURES),
+        sa.func.sum(f.new_position),
+        sa.func.sum(f.out_delta),
+    )
+    mine = f.tenant_id == uow.require_tenant()  # said outright: an INSERT ... SELECT
+    for grain in (DAILY, MONTHLY):
+        day = f.day if grain == DAILY else month_start(uow, f.day)
+        for dim, scope, key in (
+            ("location", None, f.location),
+            ("sku", None, f.sku),
+            ("sku", f.location, f.sku),
+        ):
+            head = (f.tenant_id, _text(dim), _text(ALL_STORES) if scope is None else scope)
+            grouped = [f.tenant_id, *([] if scope is None else [scope]), day, key]
+            select = sa.select(*head, _text(grain), day, key, *sums).where(mine).group_by(*grouped)
+            await uow.session.execute(
+                sa.insert(cast(sa.Table, StockRollup.__table__)).from_select(target, select)
+            )
 
 
 async def _consistent(uow: UnitOfWork) -> bool:
@@ -196,6 +360,7 @@ async def _consistent(uow: UnitOfWork) -> bool:
 async def do_rebuild_stock(uow: UnitOfWork, *, now: dt.datetime | None = None) -> int:
     """Drop the tenant's stock facts and project its whole settled ledger again."""
     await uow.session.execute(sa.delete(StockFact))
+    await uow.session.execute(sa.delete(StockRollup))
     await uow.session.execute(sa.delete(StockProjectionMark))
     total = 0
     while (done := await project_ledger(uow, limit=20_000, now=now)) > 0:
