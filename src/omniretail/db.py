@@ -133,6 +133,9 @@ class OmniSession(Session):
 # Rows staged by UnitOfWork.stage_insert: (table, row, innermost savepoint when staged).
 _STAGED = "omni_staged"
 Staged = list[tuple[sa.Table, dict[str, Any], SessionTransaction | None]]
+# Callbacks of UnitOfWork.on_rollback: (innermost savepoint when registered, callback).
+_UNDO = "omni_undo"
+Undo = list[tuple[SessionTransaction | None, Callable[[], None]]]
 
 
 def _within(transaction: SessionTransaction | None, ended: SessionTransaction) -> bool:
@@ -145,14 +148,25 @@ def _within(transaction: SessionTransaction | None, ended: SessionTransaction) -
 
 def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
     """A rolled-back savepoint takes the rows staged inside it (and inside its children) with
-    it; a rolled-back transaction takes them all."""
+    it and runs the callbacks registered inside it; a rolled-back transaction takes them all."""
     staged: Staged | None = session.info.get(_STAGED)
-    if not staged:
-        return
-    if not previous.nested:
-        staged.clear()
-        return
-    staged[:] = [entry for entry in staged if not _within(entry[2], previous)]
+    if staged:
+        if previous.nested:
+            staged[:] = [entry for entry in staged if not _within(entry[2], previous)]
+        else:
+            staged.clear()
+    undo: Undo | None = session.info.get(_UNDO)
+    if undo:
+        kept: Undo = []
+        ended: list[Callable[[], None]] = []
+        for savepoint, callback in undo:
+            if previous.nested and not _within(savepoint, previous):
+                kept.append((savepoint, callback))
+            else:
+                ended.append(callback)
+        undo[:] = kept
+        for callback in reversed(ended):
+            callback()
 
 
 event.listen(OmniSession, "do_orm_execute", _scope_statement)
@@ -306,6 +320,13 @@ class UnitOfWork:
         the savepoint it was staged in rolls back. Until then no query sees it."""
         staged: Staged = self.session.info.setdefault(_STAGED, [])
         staged.append((table, row, self.session.sync_session.get_nested_transaction()))
+
+    def on_rollback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` if the savepoint open now (or, outside any, the transaction) rolls
+        back: in-memory bookkeeping that must follow the database's (see
+        ``inventory.positions.BatchHold``)."""
+        undo: Undo = self.session.info.setdefault(_UNDO, [])
+        undo.append((self.session.sync_session.get_nested_transaction(), callback))
 
     async def write_staged(self) -> None:
         """Write the staged rows now: one statement per table (several only when the staged
