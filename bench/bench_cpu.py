@@ -4,7 +4,8 @@ Each path of ``bench_http`` (plus the price quote and 64 concurrent single-SKU h
 group commit's case) is sent N times through ``httpx.ASGITransport`` to an app built by
 ``create_app``. For each it prints the CPU time this process spent per request (Python: the
 app, the driver, and on SQLite the database engine too; on PostgreSQL the server's CPU is not
-in it) and the SQL statements sent per request (BEGIN/COMMIT/SAVEPOINT not counted). CPU
+in it), the SQL statements sent per request (BEGIN/COMMIT/SAVEPOINT not counted) and the
+transactions begun per request (a one-statement read on PostgreSQL begins none). CPU
 time, unlike wall-clock rates, hardly moves when other processes share the cores, so these
 figures compare before/after on a busy machine; ``bench_http`` gives the rates.
 
@@ -37,20 +38,30 @@ CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 
 class Counter:
+    """Statements (without transaction control) and transactions begun, on one engine."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
         self.statements = 0
+        self.transactions = 0
 
-    def __call__(self, *args: Any) -> None:
+    def statement(self, *args: Any) -> None:
         if not str(args[2]).startswith(CONTROL):
             self.statements += 1
 
+    def begin(self, conn: sa.Connection) -> None:
+        # An AUTOCOMMIT connection (a hot read on PostgreSQL) sends no BEGIN.
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            self.transactions += 1
+
     def __enter__(self) -> Counter:
-        sa.event.listen(self.db.engine.sync_engine, "before_cursor_execute", self)
+        sa.event.listen(self.db.engine.sync_engine, "before_cursor_execute", self.statement)
+        sa.event.listen(self.db.engine.sync_engine, "begin", self.begin)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        sa.event.remove(self.db.engine.sync_engine, "before_cursor_execute", self)
+        sa.event.remove(self.db.engine.sync_engine, "before_cursor_execute", self.statement)
+        sa.event.remove(self.db.engine.sync_engine, "begin", self.begin)
 
 
 async def send(client: httpx.AsyncClient, path: Path) -> None:
@@ -78,7 +89,8 @@ async def measure(label: str, url: str) -> None:
     db = Database(Settings(database_url=url, run_dispatcher=False))
     app = create_app(db.settings, db=db)
     transport = httpx.ASGITransport(app=app)
-    print(f"   {label}: CPU ms per request (this process), statements per request, n={REQUESTS}")
+    print(f"   {label}: per request: CPU ms (this process), statements, transactions; "
+          f"n={REQUESTS}")  # fmt: skip
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             chosen = paths(keys)
@@ -91,7 +103,8 @@ async def measure(label: str, url: str) -> None:
                         await send(client, path)
                     cpu = time.process_time() - started
                 print(f"   {path.label:<34} {cpu / REQUESTS * 1000:7.3f} ms "
-                      f"{counter.statements / REQUESTS:6.1f}")  # fmt: skip
+                      f"{counter.statements / REQUESTS:6.1f} "
+                      f"{counter.transactions / REQUESTS:6.2f}")  # fmt: skip
             hold = chosen[-1]
             rounds = max(1, REQUESTS // CONCURRENT_HOLDS)
             with Counter(db) as counter:
@@ -101,7 +114,8 @@ async def measure(label: str, url: str) -> None:
                 cpu = time.process_time() - started
             n = rounds * CONCURRENT_HOLDS
             print(f"   {f'{CONCURRENT_HOLDS} concurrent holds (1 SKU)':<34} "
-                  f"{cpu / n * 1000:7.3f} ms {counter.statements / n:6.1f}")  # fmt: skip
+                  f"{cpu / n * 1000:7.3f} ms {counter.statements / n:6.1f} "
+                  f"{counter.transactions / n:6.2f}")  # fmt: skip
     finally:
         await db.dispose()
 
