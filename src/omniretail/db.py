@@ -27,6 +27,7 @@ from sqlalchemy.orm import (
     Mapped,
     ORMExecuteState,
     Session,
+    SessionTransaction,
     declared_attr,
     mapped_column,
     with_loader_criteria,
@@ -129,8 +130,48 @@ class OmniSession(Session):
     """The sync session behind every AsyncSession we open; carries the tenant hooks."""
 
 
+# Rows staged by UnitOfWork.stage_insert: (table, row, innermost savepoint when staged).
+_STAGED = "omni_staged"
+Staged = list[tuple[sa.Table, dict[str, Any], SessionTransaction | None]]
+# Callbacks of UnitOfWork.on_rollback: (innermost savepoint when registered, callback).
+_UNDO = "omni_undo"
+Undo = list[tuple[SessionTransaction | None, Callable[[], None]]]
+
+
+def _within(transaction: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is ended:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
+    """A rolled-back savepoint takes the rows staged inside it (and inside its children) with
+    it and runs the callbacks registered inside it; a rolled-back transaction takes them all."""
+    staged: Staged | None = session.info.get(_STAGED)
+    if staged:
+        if previous.nested:
+            staged[:] = [entry for entry in staged if not _within(entry[2], previous)]
+        else:
+            staged.clear()
+    undo: Undo | None = session.info.get(_UNDO)
+    if undo:
+        kept: Undo = []
+        ended: list[Callable[[], None]] = []
+        for savepoint, callback in undo:
+            if previous.nested and not _within(savepoint, previous):
+                kept.append((savepoint, callback))
+            else:
+                ended.append(callback)
+        undo[:] = kept
+        for callback in reversed(ended):
+            callback()
+
+
 event.listen(OmniSession, "do_orm_execute", _scope_statement)
 event.listen(OmniSession, "before_flush", _stamp_tenant)
+event.listen(OmniSession, "after_soft_rollback", _drop_rolled_back)
 
 
 # Execution option of a connection that only reads (see omniretail.scoped.TenantRead).
@@ -211,6 +252,10 @@ class UnitOfWork:
     """One use case, one transaction: commits on a clean exit, rolls back on an exception.
 
     Services flush, never commit. After a commit that wrote outbox events the dispatcher is woken.
+    Rows staged with :meth:`stage_insert` (the outbox's events) are written just before the
+    commit as one multi-row INSERT per table (a flush leaves them staged, so that a checkout's
+    events all go in one statement); rows staged inside a savepoint that rolls back are
+    dropped with it.
     A ``read_only`` unit of work always rolls back; on SQLite it reads a snapshot without
     taking the write lock (for work done before a write transaction, see ``orders.read_first``).
     """
@@ -256,6 +301,7 @@ class UnitOfWork:
             if self.read_only:
                 pass  # close() ends the read and keeps what was loaded usable (no expiry)
             elif exc_type is None:
+                await self.write_staged()
                 await self.session.commit()
                 committed = True
             else:
@@ -267,6 +313,33 @@ class UnitOfWork:
 
     async def flush(self) -> None:
         await self.session.flush()
+
+    def stage_insert(self, table: sa.Table, row: dict[str, Any]) -> None:
+        """Insert ``row`` into ``table`` with the unit of work's other staged rows of that
+        table, in staging order, at the commit (or an explicit :meth:`write_staged`); unless
+        the savepoint it was staged in rolls back. Until then no query sees it."""
+        staged: Staged = self.session.info.setdefault(_STAGED, [])
+        staged.append((table, row, self.session.sync_session.get_nested_transaction()))
+
+    def on_rollback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` if the savepoint open now (or, outside any, the transaction) rolls
+        back: in-memory bookkeeping that must follow the database's (see
+        ``inventory.positions.BatchHold``)."""
+        undo: Undo = self.session.info.setdefault(_UNDO, [])
+        undo.append((self.session.sync_session.get_nested_transaction(), callback))
+
+    async def write_staged(self) -> None:
+        """Write the staged rows now: one statement per table (several only when the staged
+        rows of a table name different columns)."""
+        staged: Staged | None = self.session.info.get(_STAGED)
+        if not staged:
+            return
+        batches: dict[tuple[sa.Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+        for table, row, _ in staged:
+            batches.setdefault((table, tuple(row)), []).append(row)
+        staged.clear()
+        for (table, _), rows in batches.items():
+            await self.session.execute(sa.insert(table), rows)
 
 
 def dialect_insert(uow: UnitOfWork, table: Any) -> Any:

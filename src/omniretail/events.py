@@ -61,6 +61,9 @@ class OutboxEvent(TenantScoped, Base):
     dead_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
+OUTBOX = cast(sa.Table, OutboxEvent.__table__)
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     id: int
@@ -80,16 +83,40 @@ def record_event(
     aggregate_id: str | int,
     payload: dict[str, Any],
 ) -> None:
-    """Write a domain event in the unit of work's transaction (see module docstring)."""
-    uow.session.add(
-        OutboxEvent(
-            tenant_id=uow.require_tenant(),
-            type=type_,
-            aggregate_type=aggregate_type,
-            aggregate_id=str(aggregate_id),
-            payload=payload,
-            occurred_at=utcnow(),
-        )
+    """Write a domain event in the unit of work's transaction (see module docstring). It is
+    staged and written with the unit of work's other events in one INSERT at its commit (or
+    next flush); a savepoint that rolls back drops the events recorded inside it."""
+    stage_event(
+        uow,
+        type_,
+        aggregate_type=aggregate_type,
+        aggregate_id=str(aggregate_id),
+        payload=payload,
+        occurred_at=utcnow(),
+    )
+
+
+def stage_event(
+    uow: UnitOfWork,
+    type_: str,
+    *,
+    aggregate_type: str,
+    aggregate_id: str,
+    payload: dict[str, Any],
+    occurred_at: dt.datetime,
+) -> None:
+    """``record_event`` with the time and the aggregate's id given as they are stored."""
+    uow.stage_insert(
+        OUTBOX,
+        {
+            "tenant_id": uow.require_tenant(),
+            "type": type_,
+            "aggregate_type": aggregate_type,
+            "aggregate_id": aggregate_id,
+            "payload": payload,
+            "occurred_at": occurred_at,
+            "attempts": 0,
+        },
     )
     uow.wrote_events = True
 

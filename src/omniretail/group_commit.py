@@ -7,6 +7,11 @@ as one transaction: each request's work in its own savepoint (so one request's f
 409 for short stock, undoes only its own writes), then one commit, then each outcome (result or
 error) fanned back to its request. The row is locked once per batch, not once per request.
 
+A batch may also share what its requests draw on (:class:`Shared`): taken once for the batch
+before the requests run (say one conditional UPDATE holding the sum of the batch's quantities on
+one stock position), drawn on by each request, and settled once after them (what was not drawn
+given back), all in the batch's transaction.
+
 Nothing is reported before the commit: a request's result is released only once the whole
 batch is durable; if the commit fails, every request of the batch gets the error and nothing of
 it stays written.
@@ -18,7 +23,7 @@ import asyncio
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from omniretail.db import Database, UnitOfWork
 
@@ -27,10 +32,23 @@ MAX_BATCH = 64
 Work = Callable[[UnitOfWork], Awaitable[Any]]
 
 
+class Shared(Protocol):
+    """What a batch's requests draw on, taken once per batch (``inventory.positions.BatchHold``)."""
+
+    async def open(self, uow: UnitOfWork, total: int) -> None:
+        """Before the requests run: take ``total`` (the sum of the requests' amounts), or
+        nothing, in which case each request fends for itself."""
+
+    async def close(self, uow: UnitOfWork) -> None:
+        """After the requests ran, before the commit: settle what was not drawn."""
+
+
 @dataclass(slots=True)
 class _Pending:
     tenant_id: int
     work: Work
+    shared: Shared | None = None
+    amount: int = 0
     outcome: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -46,10 +64,20 @@ class GroupCommit:
         self._writers: dict[Hashable, asyncio.Task[None]] = {}
         self.batches = 0  # committed transactions, for tests and figures
 
-    async def run(self, key: Hashable, *, tenant_id: int, work: Work) -> Any:
+    async def run(
+        self,
+        key: Hashable,
+        *,
+        tenant_id: int,
+        work: Work,
+        shared: Shared | None = None,
+        amount: int = 0,
+    ) -> Any:
         """Run ``work`` in a unit of work of ``tenant_id`` shared with the other requests on
-        ``key``; return its result (or raise its error) once that unit of work has committed."""
-        pending = _Pending(tenant_id, work)
+        ``key``; return its result (or raise its error) once that unit of work has committed.
+        ``shared`` (the same for every request on ``key``) is opened for the sum of the batch's
+        ``amount``s when the batch has more than one request."""
+        pending = _Pending(tenant_id, work, shared, amount)
         self._queues.setdefault((tenant_id, key), []).append(pending)
         if (tenant_id, key) not in self._writers:
             task = asyncio.create_task(self._drain((tenant_id, key)))
@@ -69,12 +97,17 @@ class GroupCommit:
         outcomes: list[tuple[bool, Any]] = []
         try:
             async with self.db.uow(batch[0].tenant_id) as uow:
+                shared = batch[0].shared if len(batch) > 1 else None
+                if shared is not None:
+                    await shared.open(uow, sum(p.amount for p in batch))
                 for pending in batch:
                     try:
                         async with uow.session.begin_nested():
                             outcomes.append((True, await pending.work(uow)))
                     except Exception as exc:
                         outcomes.append((False, exc))
+                if shared is not None:
+                    await shared.close(uow)
         except BaseException as exc:
             # The commit failed or the writer was cancelled: nothing of the batch was written.
             failure = exc if isinstance(exc, Exception) else RuntimeError("group commit stopped")

@@ -8,8 +8,10 @@ import asyncio
 from collections import defaultdict
 
 import httpx
+import sqlalchemy as sa
 
 from omniretail.db import Database
+from omniretail.events import OutboxEvent
 from omniretail.group_commit import group_commit
 from tests.e2e.test_inventory_api import batch, setup_shop
 from tests.factories import Api
@@ -65,3 +67,56 @@ async def test_a_short_hold_in_a_batch_leaves_the_others_held(admin: Api, db: Da
     assert [r.status_code for r in results] == [201, 409, 201]
     position = (await admin.get("/v1/inventory/TEE-S")).json()["positions"][0]
     assert (position["reserved"], position["available"]) == (2, 1)
+
+
+async def test_a_batch_that_fits_is_held_by_one_update_and_each_hold_sees_its_own_figures(
+    admin: Api, db: Database
+) -> None:
+    await setup_shop(admin)
+    await admin.post("/v1/inventory/movements", batch("init", ("TEE-S", "ST-1", "receipt", 100)))
+    updates: list[str] = []
+
+    def count(*args: object) -> None:
+        if str(args[2]).startswith("UPDATE stock_positions"):
+            updates.append(str(args[2]))
+
+    def hold(qty: int) -> dict[str, object]:
+        return {"lines": [{"sku": "TEE-S", "location": "ST-1", "qty": qty}], "ttl_seconds": 600}
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    batches_before = group_commit(db).batches
+    try:
+        results = await asyncio.gather(
+            *(admin.post("/v1/reservations", hold(1 + i % 3)) for i in range(30)),
+            # a repeat of a key in the same batch: claimed with the batch, not drawn, given back
+            *(
+                admin.post("/v1/reservations", hold(2), headers={"Idempotency-Key": "k"})
+                for _ in "ab"
+            ),
+        )
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert [r.status_code for r in results] == [201] * 32
+    batches = group_commit(db).batches - batches_before
+    # One UPDATE per batch, one more when a batch gives back what a replay did not draw.
+    assert len(updates) <= 2 * batches < 32
+    held = sum(1 + i % 3 for i in range(30)) + 2
+    position = (await admin.get("/v1/inventory/TEE-S")).json()["positions"][0]
+    assert (position["reserved"], position["available"]) == (held, 100 - held)
+    async with db.uow(unscoped=True) as uow:
+        figures = (
+            await uow.session.execute(
+                sa.select(OutboxEvent.payload)
+                .where(OutboxEvent.type == "inventory.availability_changed")
+                .order_by(OutboxEvent.id)
+            )
+        ).scalars()
+        chain = [(p["available_before"], p["available_after"]) for p in figures][1:]
+    # Each hold's event tells its own step, one after the other (not the batch's total).
+    assert len(chain) == 31
+    assert chain[0][0] == 100
+    assert chain[-1][1] == 100 - held
+    assert all(after == chain[i + 1][0] for i, (_, after) in enumerate(chain[:-1]))
+    assert sorted(before - after for before, after in chain) == sorted(
+        [1 + i % 3 for i in range(30)] + [2]
+    )

@@ -229,3 +229,46 @@ async def test_tenants_with_the_same_codes_never_touch_each_others_stock(
     assert await position(db, other_tenant.id, "ST-1", "TEE-S") == (1, 0)
     await assert_books_balance(db, shop.id)
     await assert_books_balance(db, other_tenant.id)
+
+
+async def test_holds_drawn_from_a_batch_hold_give_back_what_their_savepoint_undoes(
+    db: Database, shop: TenantHandle
+) -> None:
+    """One UPDATE holds a batch's sum; a request rolled back to its savepoint returns its
+    draw, and what no request drew is given back when the batch closes."""
+    async with db.uow(shop.id) as uow:
+        batch = positions.BatchHold("ST-1", "TEE-S")
+        await batch.open(uow, 4)
+        assert batch.figures is not None
+        first = await res.do_reserve(uow, lines=[L("TEE-S", "ST-1", 1)], ttl_seconds=60, actor="a")
+        with pytest.raises(RuntimeError):
+            async with uow.session.begin_nested():
+                await res.do_reserve(uow, lines=[L("TEE-S", "ST-1", 2)], ttl_seconds=60, actor="b")
+                raise RuntimeError("this request fails after its hold")
+        assert batch.drawn == 1
+        async with uow.session.begin_nested():
+            third = await res.do_reserve(
+                uow, lines=[L("TEE-S", "ST-1", 2)], ttl_seconds=60, actor="c"
+            )
+        assert batch.drawn == 3
+        await batch.close(uow)
+    assert [ln.qty for ln in first.lines + third.lines] == [1, 2]
+    assert await position(db, shop.id, "ST-1", "TEE-S") == (5, 3)
+    await assert_books_balance(db, shop.id)
+
+
+async def test_a_batch_hold_that_does_not_fit_holds_nothing_and_each_hold_runs_alone(
+    db: Database, shop: TenantHandle
+) -> None:
+    async with db.uow(shop.id) as uow:
+        batch = positions.BatchHold("ST-1", "TEE-S")
+        await batch.open(uow, 6)  # 5 on hand
+        assert batch.figures is None
+        await res.do_reserve(uow, lines=[L("TEE-S", "ST-1", 4)], ttl_seconds=60, actor="a")
+        with pytest.raises(InsufficientStock):
+            async with uow.session.begin_nested():
+                await res.do_reserve(uow, lines=[L("TEE-S", "ST-1", 2)], ttl_seconds=60, actor="b")
+        await res.do_reserve(uow, lines=[L("TEE-S", "ST-1", 1)], ttl_seconds=60, actor="c")
+        await batch.close(uow)
+    assert await position(db, shop.id, "ST-1", "TEE-S") == (5, 5)
+    await assert_books_balance(db, shop.id)

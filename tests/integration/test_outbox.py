@@ -57,6 +57,47 @@ async def test_a_rolled_back_change_leaves_no_event(db: Database, tenant: Tenant
     assert await pending(db) == 0
 
 
+async def test_a_units_events_are_written_in_one_insert_less_those_of_rolled_back_savepoints(
+    db: Database, tenant: TenantHandle
+) -> None:
+    def note(uow: UnitOfWork, name: str) -> None:
+        record_event(uow, "test.noted", aggregate_type="t", aggregate_id=name, payload={})
+
+    inserts: list[str] = []
+
+    def count(*args: object) -> None:
+        if str(args[2]).startswith("INSERT INTO outbox_events"):
+            inserts.append(str(args[2]))
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with db.uow(tenant.id) as uow:
+            note(uow, "before")
+            async with uow.session.begin_nested():
+                note(uow, "kept-savepoint")
+            with pytest.raises(RuntimeError):
+                async with uow.session.begin_nested():
+                    note(uow, "dropped")
+                    async with uow.session.begin_nested():
+                        note(uow, "dropped-inner-released")
+                    raise RuntimeError("this request fails")
+            savepoint = await uow.session.begin_nested()
+            note(uow, "dropped-by-explicit-rollback")
+            await savepoint.rollback()
+            note(uow, "after")
+            assert inserts == []  # staged, not yet written
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert len(inserts) == 1
+    async with db.uow(tenant.id) as uow:
+        written = await uow.session.scalars(
+            sa.select(OutboxEvent.aggregate_id)
+            .where(OutboxEvent.type == "test.noted")
+            .order_by(OutboxEvent.id)
+        )
+        assert list(written) == ["before", "kept-savepoint", "after"]
+
+
 async def test_committed_events_are_delivered_once_in_order(
     db: Database, tenant: TenantHandle
 ) -> None:

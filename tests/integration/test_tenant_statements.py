@@ -12,7 +12,7 @@ from omniretail.errors import NotFound
 from omniretail.network import service as network
 from omniretail.network.models import Location
 from omniretail.network.schemas import LocationIn
-from omniretail.scoped import TenantRead, tenant_statement
+from omniretail.scoped import TenantRead, read_in, tenant_statement
 from tests.factories import TenantHandle, location_body
 
 TENANT = sa.bindparam("tenant_id")
@@ -57,3 +57,32 @@ async def test_a_hot_read_sees_only_its_tenants_location(
     async with TenantRead(db, tenant.id) as read:
         with pytest.raises(NotFound):
             await network.read_location(read, "SECRET-HQ")
+
+
+async def test_a_read_in_a_unit_of_work_binds_its_tenant_and_sees_only_its_rows(
+    db: Database, tenant: TenantHandle, other_tenant: TenantHandle
+) -> None:
+    async with db.uow(other_tenant.id) as uow:
+        data = LocationIn.model_validate(location_body("RIVAL-1", name="Rival store"))
+        await network.do_create_location(uow, data=data)
+        assert (await network.location_ref(uow, "RIVAL-1"))[1] == "RIVAL-1"
+    scoped = tenant_statement(
+        sa.select(Location.code).where(
+            Location.tenant_id == TENANT, Location.code == sa.bindparam("code")
+        )
+    )
+    async with db.uow(tenant.id) as uow:
+        with pytest.raises(TenantScopeError):
+            await read_in(uow, scoped, code="RIVAL-1", tenant_id=other_tenant.id)
+        assert (await read_in(uow, scoped, code="RIVAL-1")).first() is None
+        with pytest.raises(NotFound):
+            await network.location_ref(uow, "RIVAL-1")
+
+
+async def test_a_read_in_a_unit_of_work_sees_the_unit_of_works_own_writes(
+    db: Database, tenant: TenantHandle
+) -> None:
+    async with db.uow(tenant.id) as uow:
+        uow.session.add(Location(code="NEW-1", name="New", type="store", lat=31.2, lng=121.4))
+        location_id, _ = await network.location_ref(uow, "NEW-1")
+        assert location_id is not None

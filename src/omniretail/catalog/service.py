@@ -24,6 +24,7 @@ from omniretail.catalog.schemas import (
 from omniretail.db import UnitOfWork, contains, utcnow
 from omniretail.errors import AlreadyExists, NotFound, ValidationFailed
 from omniretail.events import record_event, record_events
+from omniretail.scoped import TENANT, read_in, tenant_statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,25 +285,32 @@ async def _apply_variant_patches(
             _audit_price(uow, variant, old, actor)
 
 
+_VARIANTS_BY_SKU = tenant_statement(
+    sa.select(
+        Variant.id,
+        Variant.sku,
+        Variant.barcode,
+        Variant.price,
+        Product.code,
+        Product.title,
+        Product.category,
+        Product.status,
+    )
+    .join(Product, Product.id == Variant.product_id)
+    .where(
+        Variant.tenant_id == sa.bindparam(TENANT),
+        Product.tenant_id == sa.bindparam(TENANT),
+        Variant.sku.in_(sa.bindparam("skus", expanding=True)),
+    )
+)
+
+
 async def variants_by_sku(uow: UnitOfWork, skus: Iterable[str]) -> dict[str, VariantInfo]:
     """One query for many SKUs; unknown SKUs are simply absent from the result."""
     wanted = list(dict.fromkeys(skus))
     if not wanted:
         return {}
-    rows = await uow.session.execute(
-        sa.select(
-            Variant.id,
-            Variant.sku,
-            Variant.barcode,
-            Variant.price,
-            Product.code,
-            Product.title,
-            Product.category,
-            Product.status,
-        )
-        .join(Product, Product.id == Variant.product_id)
-        .where(Variant.sku.in_(wanted))
-    )
+    rows = await read_in(uow, _VARIANTS_BY_SKU, skus=wanted)
     return {
         row.sku: VariantInfo(
             id=row.id,

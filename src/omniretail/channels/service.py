@@ -11,6 +11,7 @@ from omniretail.channels.schemas import ChannelKind, ChannelOut
 from omniretail.db import UnitOfWork
 from omniretail.errors import AlreadyExists, NotFound, ValidationFailed
 from omniretail.events import record_event
+from omniretail.scoped import TENANT, read_in, tenant_statement
 
 
 async def do_create_channel(
@@ -46,6 +47,13 @@ async def list_channels(uow: UnitOfWork, *, limit: int, after: Any = None) -> li
     return [ChannelOut.model_validate(row) for row in await uow.session.scalars(query)]
 
 
+_CHANNEL_ID = tenant_statement(
+    sa.select(Channel.id).where(
+        Channel.tenant_id == sa.bindparam(TENANT), Channel.code == sa.bindparam("code")
+    )
+)
+
+
 async def channel_ref(uow: UnitOfWork, code: str) -> tuple[int, str]:
     """The internal id behind a channel code, for other contexts to keep a reference.
     Remembered for the unit of work (a code never changes its id), so a checkout that checks
@@ -53,7 +61,7 @@ async def channel_ref(uow: UnitOfWork, code: str) -> tuple[int, str]:
     known: dict[str, int] = uow.session.info.setdefault("channel_refs", {})
     channel_id = known.get(code)
     if channel_id is None:
-        channel_id = await uow.session.scalar(sa.select(Channel.id).where(Channel.code == code))
+        channel_id = (await read_in(uow, _CHANNEL_ID, code=code)).scalar()
         if channel_id is None:
             raise NotFound("channel", code)
         known[code] = channel_id

@@ -14,7 +14,7 @@ from omniretail.errors import Forbidden, NotFound, ValidationFailed
 from omniretail.group_commit import group_commit
 from omniretail.inventory import availability as atp
 from omniretail.inventory import listing, reservations, service
-from omniretail.inventory.positions import StockLine
+from omniretail.inventory.positions import BatchHold, StockLine
 from omniretail.inventory.schemas import (
     AvailabilityOut,
     BuffersIn,
@@ -159,8 +159,13 @@ async def create_reservation(body: ReservationIn, ctx: CtxDep) -> JSONResponse:
     if len({(line.location, line.sku) for line in lines}) == 1:
         # One position: a hot SKU's holds share one transaction and one commit per batch.
         await ctx.request.body()  # read here, in the request's own task
+        location, sku = lines[0].location, lines[0].sku
         response: JSONResponse = await group_commit(ctx.db).run(
-            (lines[0].location, lines[0].sku), tenant_id=ctx.principal.tenant_id, work=reserve
+            (location, sku),
+            tenant_id=ctx.principal.tenant_id,
+            work=reserve,
+            shared=BatchHold(location, sku),
+            amount=sum(line.qty for line in lines) if all(ln.qty >= 1 for ln in lines) else 0,
         )
         return response
     async with ctx.uow() as uow:

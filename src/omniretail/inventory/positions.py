@@ -7,7 +7,7 @@ Every change here is a single conditional or relative UPDATE of one position row
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,15 +102,107 @@ async def short_lines(
     return InsufficientStock(f"not enough stock for {described}", lines=named)
 
 
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """A position's figures after a change, as an UPDATE ... RETURNING gives them."""
+
+    id: int
+    on_hand: int
+    reserved: int
+    safety_stock: int
+
+
+_BATCH_HOLD = "omni_batch_hold"
+
+
+class BatchHold:
+    """Stock held once for a whole group-commit batch of holds on one position.
+
+    :meth:`open` runs ONE conditional UPDATE for the sum of the batch's quantities (``reserved
+    = reserved + total WHERE on_hand - reserved - safety_stock >= total``). If it wins, each
+    request's hold on this position is drawn from that stock with no statement (``hold_all``),
+    and :meth:`close` gives back, in one UPDATE, what no request drew (a replayed or refused
+    request). A request whose savepoint rolls back returns its draw. If the sum does not fit,
+    nothing is held and every request runs its own conditional UPDATE as if alone, so each
+    still gets the outcome it would have had one at a time (a batch that fits as a whole fits
+    request by request in any order).
+    """
+
+    def __init__(self, location: str, sku: str) -> None:
+        self.key = (location, sku)
+        self.figures: Figures | None = None  # after the batch's UPDATE
+        self.claimed = 0
+        self.drawn = 0
+
+    async def open(self, uow: UnitOfWork, total: int) -> None:
+        if total < 1:
+            return
+        location, sku = self.key
+        row = (
+            await uow.session.execute(
+                sa.update(P)
+                .where(
+                    P.sku == sku,
+                    P.location_code == location,
+                    P.on_hand - P.reserved - P.safety_stock >= total,
+                )
+                .values(reserved=P.reserved + total, updated_at=utcnow())
+                .returning(*POSITION_COLUMNS)
+                .execution_options(synchronize_session=False)
+            )
+        ).first()
+        if row is not None:
+            self.figures = Figures(row.id, row.on_hand, row.reserved, row.safety_stock)
+            self.claimed = total
+            uow.session.info[_BATCH_HOLD] = self
+
+    def draw(self, uow: UnitOfWork, qty: int) -> tuple[Figures, Callable[[], None]] | None:
+        """The figures after holding ``qty`` more from the batch's stock and how to give it
+        back, or None if it has not that much left (the caller then runs its own conditional
+        UPDATE). A rollback of the savepoint open now gives it back by itself."""
+        if self.figures is None or self.claimed - self.drawn < qty:
+            return None
+        self.drawn += qty
+        given_back = False
+
+        def give_back() -> None:
+            nonlocal given_back
+            if not given_back:
+                given_back = True
+                self.drawn -= qty
+
+        uow.on_rollback(give_back)
+        f = self.figures
+        reserved = f.reserved - self.claimed + self.drawn
+        return Figures(f.id, f.on_hand, reserved, f.safety_stock), give_back
+
+    async def close(self, uow: UnitOfWork) -> None:
+        uow.session.info.pop(_BATCH_HOLD, None)
+        if self.figures is not None and self.claimed > self.drawn:
+            await move_position(uow, self.figures.id, reserved=self.drawn - self.claimed)
+
+
+def batch_hold_for(uow: UnitOfWork, key: tuple[str, str]) -> BatchHold | None:
+    found = uow.session.info.get(_BATCH_HOLD)
+    return found if isinstance(found, BatchHold) and found.key == key else None
+
+
 async def hold_all(
     uow: UnitOfWork, merged: dict[tuple[str, str], tuple[int, list[int]]]
 ) -> tuple[dict[tuple[str, str], Any], list[tuple[str, str]]]:
-    """One conditional UPDATE per position, in (location, sku) order; on a short line the
-    holds already taken are undone (the rows are still ours) and the short lines returned."""
+    """One conditional UPDATE per position, in (location, sku) order (none for a position
+    whose batch already holds enough, see :class:`BatchHold`); on a short line the holds
+    already taken are undone (the rows are still ours) and the short lines returned."""
     now = utcnow()
     won: dict[tuple[str, str], Any] = {}
     short: list[tuple[str, str]] = []
+    give_back: dict[tuple[str, str], Callable[[], None]] = {}
     for (location, sku), (qty, _) in merged.items():
+        batch = batch_hold_for(uow, (location, sku))
+        drawn = batch.draw(uow, qty) if batch is not None else None
+        if drawn is not None:
+            won[(location, sku)], give_back[(location, sku)] = drawn
+            continue
         row = (
             await uow.session.execute(
                 sa.update(P)
@@ -130,7 +222,10 @@ async def hold_all(
             won[(location, sku)] = row
     if short:
         for key, row in won.items():
-            await move_position(uow, row.id, reserved=-merged[key][0])
+            if key in give_back:
+                give_back[key]()
+            else:
+                await move_position(uow, row.id, reserved=-merged[key][0])
     return won, short
 
 

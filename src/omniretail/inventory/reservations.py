@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from omniretail.db import UnitOfWork, utcnow
+from omniretail.db import BigId, UnitOfWork, UTCDateTime, utcnow
 from omniretail.errors import Conflict, NotFound, ValidationFailed
 from omniretail.events import record_event
 from omniretail.inventory.domain import (
@@ -89,10 +89,8 @@ async def do_reserve(
     now = now or utcnow()
     # Everything that needs no lock is written first, so that the hot rows are locked only by
     # the holds themselves, the events and the commit (ANCHORS: the WAL flush under the lock).
-    ids = await _position_ids(uow, list(merged))
-    if len(ids) < len(merged):
-        # A line has no position at all: tell every line that cannot be held now.
-        raise await short_lines(uow, merged, list(merged), only_short=True)
+    # The lines and the ledger read the positions' ids themselves (INSERT ... SELECT): no
+    # separate read of the positions.
     status = ReservationStatus.CONFIRMED if ttl_seconds is None else ReservationStatus.ACTIVE
     expires_at = None if ttl_seconds is None else expiry(now, ttl_seconds)
     reservation_id = await _insert_reservation(
@@ -104,42 +102,15 @@ async def do_reserve(
         expires_at=expires_at,
         now=now,
     )
-    tenant_id = uow.require_tenant()
-    keyed = [(key, qty, ids[key]) for key, (qty, _) in merged.items()]
-    await uow.session.execute(
-        sa.insert(LINES),
-        [
-            {
-                "tenant_id": tenant_id,
-                "reservation_id": reservation_id,
-                "position_id": pid,
-                "sku": sku,
-                "location_code": loc,
-                "qty": qty,
-                "state": "held",
-            }
-            for (loc, sku), qty, pid in keyed
-        ],
-    )
-    await uow.session.execute(
-        sa.insert(MOVES),
-        [
-            {
-                "tenant_id": tenant_id,
-                "position_id": pid,
-                "sku": sku,
-                "location_code": loc,
-                "reason": Reason.RESERVE.value,
-                "on_hand_delta": 0,
-                "reserved_delta": qty,
-                "reservation_id": reservation_id,
-                "reference": reference,
-                "actor": actor,
-                "created_at": now,
-            }
-            for (loc, sku), qty, pid in keyed
-        ],
-    )
+    found = await _insert_lines(uow, reservation_id, merged)
+    if len(found) < len(merged):
+        # A line has no position at all: tell every line that cannot be held now.
+        await uow.session.execute(
+            sa.delete(RESERVATIONS).where(RESERVATIONS.c.id == reservation_id)
+        )
+        raise await short_lines(uow, merged, list(merged), only_short=True)
+    await _insert_ledger(uow, reservation_id, reference=reference, actor=actor, now=now)
+    keyed = [(key, qty) for key, (qty, _) in merged.items()]
     won, short = await hold_all(uow, merged)
     if short:
         await uow.session.execute(sa.delete(MOVES).where(MOVES.c.reservation_id == reservation_id))
@@ -151,7 +122,7 @@ async def do_reserve(
         uow,
         [
             change_of(sku, loc, won[(loc, sku)], on_hand=0, reserved=qty)
-            for (loc, sku), qty, _ in keyed
+            for (loc, sku), qty in keyed
         ],
     )
     return ReservationOut(
@@ -163,19 +134,91 @@ async def do_reserve(
         created_at=now,
         lines=[
             ReservationLineOut(sku=sku, location=loc, qty=qty, state="held")
-            for (loc, sku), qty, _ in keyed
+            for (loc, sku), qty in keyed
         ],
     )
 
 
-async def _position_ids(uow: UnitOfWork, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """Ids of the (location, sku) positions that exist; a plain read, no lock."""
+async def _insert_lines(
+    uow: UnitOfWork, reservation_id: int, merged: dict[tuple[str, str], tuple[int, list[int]]]
+) -> set[tuple[str, str]]:
+    """One held line per (location, sku) that has a position, its id read by the INSERT
+    itself; returns the keys written (a missing position writes no line)."""
+    tenant_id = uow.require_tenant()
+    keys = list(merged)
     if len(keys) == 1:
-        condition = sa.and_(P.location_code == keys[0][0], P.sku == keys[0][1])
+        where = sa.and_(P.location_code == keys[0][0], P.sku == keys[0][1])
+        qty: Any = sa.literal(merged[keys[0]][0], sa.Integer)
     else:
-        condition = sa.tuple_(P.location_code, P.sku).in_(keys)
-    rows = await uow.session.execute(sa.select(P.id, P.location_code, P.sku).where(condition))
-    return {(r.location_code, r.sku): r.id for r in rows}
+        where = sa.tuple_(P.location_code, P.sku).in_(keys)
+        qty = sa.case(
+            *(
+                (sa.and_(P.location_code == loc, P.sku == sku), q)
+                for (loc, sku), (q, _) in merged.items()
+            )
+        )
+    # Core INSERT ... SELECT: the session's tenant criteria do not reach it, so it names the
+    # tenant itself.
+    positions = (
+        sa.select(
+            sa.literal(tenant_id, BigId),
+            sa.literal(reservation_id, BigId),
+            P.id,
+            P.sku,
+            P.location_code,
+            qty,
+            sa.literal("held"),
+        )
+        .where(P.tenant_id == tenant_id, where)
+        .order_by(P.location_code, P.sku)
+    )
+    rows = await uow.session.execute(
+        sa.insert(LINES)
+        .from_select(
+            ["tenant_id", "reservation_id", "position_id", "sku", "location_code", "qty", "state"],
+            positions,
+        )
+        .returning(LINES.c.location_code, LINES.c.sku)
+    )
+    return {(r.location_code, r.sku) for r in rows}
+
+
+async def _insert_ledger(
+    uow: UnitOfWork, reservation_id: int, *, reference: str | None, actor: str, now: dt.datetime
+) -> None:
+    """A ``reserve`` movement for each line of the reservation, copied from its lines."""
+    tenant_id = uow.require_tenant()
+    lines = sa.select(
+        LINES.c.tenant_id,
+        LINES.c.position_id,
+        LINES.c.sku,
+        LINES.c.location_code,
+        sa.literal(Reason.RESERVE.value),
+        sa.literal(0, sa.Integer),
+        LINES.c.qty,
+        LINES.c.reservation_id,
+        sa.literal(reference, sa.String),
+        sa.literal(actor, sa.String),
+        sa.literal(now, UTCDateTime),
+    ).where(LINES.c.tenant_id == tenant_id, LINES.c.reservation_id == reservation_id)
+    await uow.session.execute(
+        sa.insert(MOVES).from_select(
+            [
+                "tenant_id",
+                "position_id",
+                "sku",
+                "location_code",
+                "reason",
+                "on_hand_delta",
+                "reserved_delta",
+                "reservation_id",
+                "reference",
+                "actor",
+                "created_at",
+            ],
+            lines,
+        )
+    )
 
 
 async def _insert_reservation(

@@ -23,7 +23,7 @@ from omniretail.auth import service as auth
 from omniretail.catalog import service as catalog
 from omniretail.db import UnitOfWork, dialect_insert, utcnow
 from omniretail.errors import Conflict, NotFound, ValidationFailed
-from omniretail.events import OutboxEvent, record_event
+from omniretail.events import record_event, stage_event
 from omniretail.inventory.domain import (
     HOLDING,
     Line,
@@ -53,7 +53,6 @@ from omniretail.network.domain import LocationType
 _CHUNK = 1000
 POSITIONS = cast(sa.Table, StockPosition.__table__)
 MOVEMENTS = cast(sa.Table, StockMovement.__table__)
-OUTBOX = cast(sa.Table, OutboxEvent.__table__)
 
 
 class BatchIdReused(ValidationFailed):
@@ -83,19 +82,18 @@ class Change:
 
 
 async def notify_availability(uow: UnitOfWork, changes: Iterable[Change]) -> None:
-    """``inventory.availability_changed`` for each position whose available figure moved.
-
-    Written like ``record_event`` (same outbox, same transaction) but as one executemany, since
-    a batch of thousands of lines raises thousands of events."""
-    tenant_id = uow.require_tenant()
+    """``inventory.availability_changed`` for each position whose available figure moved,
+    staged with the unit of work's other events (``record_event``: one INSERT at commit)."""
     now = utcnow()
-    rows = [
-        {
-            "tenant_id": tenant_id,
-            "type": "inventory.availability_changed",
-            "aggregate_type": "stock",
-            "aggregate_id": f"{change.location}/{change.sku}"[:64],
-            "payload": {
+    for change in changes:
+        if change.available_before == change.available_after:
+            continue
+        stage_event(
+            uow,
+            "inventory.availability_changed",
+            aggregate_type="stock",
+            aggregate_id=f"{change.location}/{change.sku}"[:64],
+            payload={
                 "sku": change.sku,
                 "location": change.location,
                 "available_before": change.available_before,
@@ -103,15 +101,8 @@ async def notify_availability(uow: UnitOfWork, changes: Iterable[Change]) -> Non
                 "on_hand": change.on_hand,
                 "reserved": change.reserved,
             },
-            "occurred_at": now,
-            "attempts": 0,
-        }
-        for change in changes
-        if change.available_before != change.available_after
-    ]
-    if rows:
-        await uow.session.execute(sa.insert(OUTBOX), rows)
-        uow.wrote_events = True
+            occurred_at=now,
+        )
 
 
 def position_out(row: Any) -> PositionOut:

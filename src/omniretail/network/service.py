@@ -23,7 +23,7 @@ from omniretail.network.domain import (
 from omniretail.network.models import Location
 from omniretail.network.schemas import Capabilities as CapabilitiesOut
 from omniretail.network.schemas import LocationIn, LocationOut, LocationPatch
-from omniretail.scoped import TenantRead, tenant_statement
+from omniretail.scoped import TenantRead, read_in, tenant_statement
 
 
 def to_out(row: Location | sa.Row[Any]) -> LocationOut:
@@ -134,6 +134,13 @@ async def read_location(read: TenantRead, code: str) -> LocationOut:
     return to_out(row)
 
 
+_LOCATION_ID = tenant_statement(
+    sa.select(Location.id).where(
+        Location.tenant_id == sa.bindparam("tenant_id"), Location.code == sa.bindparam("code")
+    )
+)
+
+
 async def location_ref(uow: UnitOfWork, code: str) -> tuple[int, str]:
     """The internal id behind a location code, for other contexts to keep a reference.
     Remembered for the unit of work (a code never changes its id), so a use case that names
@@ -141,7 +148,7 @@ async def location_ref(uow: UnitOfWork, code: str) -> tuple[int, str]:
     known: dict[str, int] = uow.session.info.setdefault("location_refs", {})
     location_id = known.get(code)
     if location_id is None:
-        location_id = await uow.session.scalar(sa.select(Location.id).where(Location.code == code))
+        location_id = (await read_in(uow, _LOCATION_ID, code=code)).scalar()
         if location_id is None:
             raise NotFound("location", code)
         known[code] = location_id

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -42,6 +42,7 @@ from omniretail.pricing.schemas import (
     QuoteOut,
     ScopeOut,
 )
+from omniretail.scoped import TENANT, read_in, tenant_statement
 
 
 def promotion_out(p: Promotion) -> PromotionOut:
@@ -65,7 +66,7 @@ def promotion_out(p: Promotion) -> PromotionOut:
     )
 
 
-def to_rule(p: Promotion) -> Rule:
+def to_rule(p: Promotion | sa.Row[Any]) -> Rule:
     scope = p.scope or {}
 
     def part(name: str) -> frozenset[str] | None:
@@ -213,6 +214,17 @@ async def promotion_history(uow: UnitOfWork, code: str) -> list[dict[str, Any]]:
     ]
 
 
+PROMOTIONS = cast(sa.Table, Promotion.__table__)
+_ACTIVE_PROMOTIONS = tenant_statement(
+    sa.select(PROMOTIONS).where(
+        PROMOTIONS.c.tenant_id == sa.bindparam(TENANT),
+        PROMOTIONS.c.active.is_(True),
+        PROMOTIONS.c.starts_at <= sa.bindparam("at"),
+        PROMOTIONS.c.ends_at > sa.bindparam("at"),
+    )
+)
+
+
 async def quote(
     uow: UnitOfWork,
     *,
@@ -244,11 +256,7 @@ async def quote(
     presented = await coupon_rules.check_coupons(
         uow, codes=coupon_codes, channel=channel, location=location, at=at
     )
-    rows = await uow.session.scalars(
-        sa.select(Promotion).where(
-            Promotion.active.is_(True), Promotion.starts_at <= at, Promotion.ends_at > at
-        )
-    )
+    rows = await read_in(uow, _ACTIVE_PROMOTIONS, at=at)
     ctx = Context(
         channel=channel,
         at=at,

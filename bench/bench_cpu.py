@@ -1,0 +1,132 @@
+"""Per-request CPU and statements of the hot paths, in process (no server, no load generator).
+
+Each path of ``bench_http`` (plus the price quote and 64 concurrent single-SKU holds, the
+group commit's case) is sent N times through ``httpx.ASGITransport`` to an app built by
+``create_app``. For each it prints the CPU time this process spent per request (Python: the
+app, the driver, and on SQLite the database engine too; on PostgreSQL the server's CPU is not
+in it), the SQL statements sent per request (BEGIN/COMMIT/SAVEPOINT not counted) and the
+transactions begun per request (a one-statement read on PostgreSQL begins none). CPU
+time, unlike wall-clock rates, hardly moves when other processes share the cores, so these
+figures compare before/after on a busy machine; ``bench_http`` gives the rates.
+
+Environment: ``OMNI_BENCH_REQUESTS`` (per path, default 300), ``OMNI_BENCH_DATABASES``
+(``postgresql,sqlite``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from bench.bench_http import SKUS, Path, drop_pg_database, paths, seed
+from bench.common import fresh_pg_database, fresh_sqlite_url
+from omniretail.app import create_app
+from omniretail.config import Settings
+from omniretail.db import Database
+
+REQUESTS = int(os.environ.get("OMNI_BENCH_REQUESTS", "300"))
+DATABASES = os.environ.get("OMNI_BENCH_DATABASES", "postgresql,sqlite").split(",")
+DB_NAME = f"omni_bench_cpu_{os.getpid()}"
+CONCURRENT_HOLDS = 64
+CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+class Counter:
+    """Statements (without transaction control) and transactions begun, on one engine."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.statements = 0
+        self.transactions = 0
+
+    def statement(self, *args: Any) -> None:
+        if not str(args[2]).startswith(CONTROL):
+            self.statements += 1
+
+    def begin(self, conn: sa.Connection) -> None:
+        # An AUTOCOMMIT connection (a hot read on PostgreSQL) sends no BEGIN.
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            self.transactions += 1
+
+    def __enter__(self) -> Counter:
+        sa.event.listen(self.db.engine.sync_engine, "before_cursor_execute", self.statement)
+        sa.event.listen(self.db.engine.sync_engine, "begin", self.begin)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sa.event.remove(self.db.engine.sync_engine, "before_cursor_execute", self.statement)
+        sa.event.remove(self.db.engine.sync_engine, "begin", self.begin)
+
+
+async def send(client: httpx.AsyncClient, path: Path) -> None:
+    headers = {"Authorization": f"Bearer {path.key}"} if path.key else {}
+    if path.body is None:
+        response = await client.get(path.path, headers=headers)
+    else:
+        response = await client.post(path.path, json=path.body, headers=headers)
+    if response.status_code >= 300:
+        raise RuntimeError(f"{path.label}: {response.status_code} {response.text[:300]}")
+
+
+def quote(path: Path) -> Path:
+    assert path.key is not None
+    return Path(
+        "price quote (3 lines)",
+        "/v1/price-quotes",
+        path.key,
+        {"channel": "app", "lines": [{"sku": sku, "qty": 1} for sku in SKUS]},
+    )
+
+
+async def measure(label: str, url: str) -> None:
+    keys = await seed(url)
+    db = Database(Settings(database_url=url, run_dispatcher=False))
+    app = create_app(db.settings, db=db)
+    transport = httpx.ASGITransport(app=app)
+    print(f"   {label}: per request: CPU ms (this process), statements, transactions; "
+          f"n={REQUESTS}")  # fmt: skip
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            chosen = paths(keys)
+            chosen.insert(3, quote(chosen[1]))
+            for path in chosen:
+                await send(client, path)  # warm: principal cache, compiled statements
+                with Counter(db) as counter:
+                    started = time.process_time()
+                    for _ in range(REQUESTS):
+                        await send(client, path)
+                    cpu = time.process_time() - started
+                print(f"   {path.label:<34} {cpu / REQUESTS * 1000:7.3f} ms "
+                      f"{counter.statements / REQUESTS:6.1f} "
+                      f"{counter.transactions / REQUESTS:6.2f}")  # fmt: skip
+            hold = chosen[-1]
+            rounds = max(1, REQUESTS // CONCURRENT_HOLDS)
+            with Counter(db) as counter:
+                started = time.process_time()
+                for _ in range(rounds):
+                    await asyncio.gather(*(send(client, hold) for _ in range(CONCURRENT_HOLDS)))
+                cpu = time.process_time() - started
+            n = rounds * CONCURRENT_HOLDS
+            print(f"   {f'{CONCURRENT_HOLDS} concurrent holds (1 SKU)':<34} "
+                  f"{cpu / n * 1000:7.3f} ms {counter.statements / n:6.1f} "
+                  f"{counter.transactions / n:6.2f}")  # fmt: skip
+    finally:
+        await db.dispose()
+
+
+async def main() -> None:
+    if "postgresql" in DATABASES:
+        url = await fresh_pg_database(DB_NAME)
+        try:
+            await measure("PostgreSQL", url)
+        finally:
+            with contextlib.suppress(Exception):
+                await drop_pg_database(DB_NAME)
+    if "sqlite" in DATABASES:
+        await measure("SQLite", fresh_sqlite_url())
