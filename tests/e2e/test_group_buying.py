@@ -22,7 +22,12 @@ from omniretail.engagement.groupbuy_schemas import SeatIn
 from omniretail.events import OutboxEvent
 from omniretail.inventory import service as inventory
 from omniretail.jobs import build_jobs
-from omniretail.payments.providers import Authorisation, SandboxProvider, builtin_providers
+from omniretail.payments.providers import (
+    Authorisation,
+    PaymentStatus,
+    SandboxProvider,
+    builtin_providers,
+)
 from tests.factories import SANDBOX_SECRET, Api, TenantHandle, make_key
 from tests.orders_world import World, build_world
 
@@ -204,6 +209,13 @@ async def test_an_unfilled_group_refunds_every_member_to_the_fen_and_releases_st
     assert joined.status_code == 201, joined.text
     assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 5, "reserved": 1}
 
+    # A provider refusing the refund: the group stays as it was, to be tried again.
+    refusing = builtin_providers(SANDBOX_SECRET) | {"sandbox": RefusingSandbox(SANDBOX_SECRET)}
+    [stuck] = [j for j in build_jobs(refusing) if "group" in j.name]
+    assert await stuck.run(db, utcnow() + dt.timedelta(minutes=61)) == 0
+    assert (await admin.get(f"/v1/group-buys/groups/{group}")).json()["status"] == "open"
+    assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 5, "reserved": 1}
+
     [job] = [j for j in build_jobs(builtin_providers(SANDBOX_SECRET)) if "group" in j.name]
     assert await job.run(db, utcnow() + dt.timedelta(minutes=30)) == 0  # still open
     assert await job.run(db, utcnow() + dt.timedelta(minutes=61)) == 1
@@ -326,6 +338,11 @@ async def test_keys_seat_customers_only_within_their_scope(
         "/v1/group-buys/redemptions", {"location": "ST-A", "code": "12345678"}
     )).status_code == 403  # fmt: skip
     assert (await admin.get(f"/v1/group-buys/groups/{group}")).json()["seats_taken"] == 1
+
+
+class RefusingSandbox(SandboxProvider):
+    def refund(self, *, amount: int, currency: str, provider_ref: str) -> Authorisation:
+        return Authorisation(PaymentStatus.DECLINED, provider_ref, "gateway down")
 
 
 class CountingSandbox(SandboxProvider):
