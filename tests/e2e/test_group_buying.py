@@ -109,6 +109,8 @@ async def test_a_full_group_orders_for_pickup_and_its_codes_redeem_only_then(
     assert (first["status"], first["amount"], first["order_id"]) == ("held", GROUP_PRICE, None)
     code = first["pickup_code"]
     assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 5, "reserved": 1}
+    shown = (await world.keys["store_b"].get("/v1/group-buys/TEE3/groups")).json()
+    assert [(g["id"], g["seats_left"]) for g in shown] == [(group["id"], 2)]
 
     # Not complete: the code is refused at the counter, and no pickup carries it yet.
     early = await store_a.post("/v1/group-buys/redemptions", {"location": "ST-A", "code": code})
@@ -143,6 +145,7 @@ async def test_a_full_group_orders_for_pickup_and_its_codes_redeem_only_then(
     )
     assert (replay.status_code, replay.headers.get("Idempotent-Replayed")) == (201, "true")
     assert replay.json()["member"]["pickup_code"] is None
+    assert (await admin.get("/v1/group-buys/TEE3/groups")).json() == []  # none to join
 
     seated = await members(admin, group["id"])
     assert [(m["customer_id"], m["status"]) for m in seated] == [

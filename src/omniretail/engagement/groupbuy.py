@@ -58,6 +58,8 @@ from omniretail.orders.domain import Mode, new_pickup_code, pickup_code_digest
 from omniretail.orders.schemas import FulfilmentIn, LineIn, OrderIn, PaymentIn
 from omniretail.payments.providers import Authorisation, PaymentProvider, PaymentStatus
 
+OPEN_GROUPS_SHOWN = 50
+
 
 class GroupFull(Conflict):
     code = "group_buy_full"
@@ -213,6 +215,23 @@ async def _group(uow: UnitOfWork, group_id: str) -> tuple[GroupBuyGroup, GroupBu
 async def get_group(uow: UnitOfWork, group_id: str) -> GroupOut:
     group, campaign = await _group(uow, group_id)
     return _group_out(group, campaign.code)
+
+
+async def list_open_groups(uow: UnitOfWork, code: str, *, now: dt.datetime) -> list[GroupOut]:
+    """The campaign's groups a customer could join now, those closing soonest first (what a
+    channel shows as "join a group" instead of opening one)."""
+    campaign = await _campaign(uow, code)
+    rows = await uow.session.scalars(
+        sa.select(GroupBuyGroup)
+        .where(
+            GroupBuyGroup.campaign_id == campaign.id,
+            GroupBuyGroup.status == GroupStatus.OPEN.value,
+            GroupBuyGroup.closes_at > now,
+        )
+        .order_by(GroupBuyGroup.closes_at, GroupBuyGroup.id)
+        .limit(OPEN_GROUPS_SHOWN)
+    )
+    return [_group_out(g, campaign.code) for g in rows]
 
 
 async def list_members(uow: UnitOfWork, group_id: str) -> list[MemberOut]:

@@ -82,6 +82,14 @@ async def open_group(code: Code, body: SeatIn, ctx: CtxDep, request: Request) ->
         )
 
 
+@router.get("/{code}/groups", response_model=list[GroupOut])
+async def list_open_groups(code: Code, ctx: CtxDep) -> list[GroupOut]:
+    """Groups of the campaign with seats left, closing soonest first (at most 50)."""
+    ctx.require(Permission.READ)
+    async with ctx.uow() as uow:
+        return await groupbuy.list_open_groups(uow, code, now=utcnow())
+
+
 @router.get("/groups/{group_id}", response_model=GroupOut)
 async def get_group(group_id: Code, ctx: CtxDep) -> GroupOut:
     ctx.require(Permission.READ)
