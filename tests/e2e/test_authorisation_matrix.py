@@ -698,6 +698,9 @@ RULES: dict[tuple[str, str], Rule] = {
         store=True,
         channel=True,
     ),
+    ("GET", "/v1/group-buys/{code}/groups"): Rule(
+        EVERY, lambda t: (f"/v1/group-buys/{t.group_buy}/groups", None, None)
+    ),
     ("GET", "/v1/group-buys/groups/{group_id}"): Rule(
         EVERY, lambda t: (f"/v1/group-buys/groups/{t.group}", None, None)
     ),

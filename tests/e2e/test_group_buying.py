@@ -22,7 +22,12 @@ from omniretail.engagement.groupbuy_schemas import SeatIn
 from omniretail.events import OutboxEvent
 from omniretail.inventory import service as inventory
 from omniretail.jobs import build_jobs
-from omniretail.payments.providers import Authorisation, SandboxProvider, builtin_providers
+from omniretail.payments.providers import (
+    Authorisation,
+    PaymentStatus,
+    SandboxProvider,
+    builtin_providers,
+)
 from tests.factories import SANDBOX_SECRET, Api, TenantHandle, make_key
 from tests.orders_world import World, build_world
 
@@ -104,6 +109,8 @@ async def test_a_full_group_orders_for_pickup_and_its_codes_redeem_only_then(
     assert (first["status"], first["amount"], first["order_id"]) == ("held", GROUP_PRICE, None)
     code = first["pickup_code"]
     assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 5, "reserved": 1}
+    shown = (await world.keys["store_b"].get("/v1/group-buys/TEE3/groups")).json()
+    assert [(g["id"], g["seats_left"]) for g in shown] == [(group["id"], 2)]
 
     # Not complete: the code is refused at the counter, and no pickup carries it yet.
     early = await store_a.post("/v1/group-buys/redemptions", {"location": "ST-A", "code": code})
@@ -138,6 +145,7 @@ async def test_a_full_group_orders_for_pickup_and_its_codes_redeem_only_then(
     )
     assert (replay.status_code, replay.headers.get("Idempotent-Replayed")) == (201, "true")
     assert replay.json()["member"]["pickup_code"] is None
+    assert (await admin.get("/v1/group-buys/TEE3/groups")).json() == []  # none to join
 
     seated = await members(admin, group["id"])
     assert [(m["customer_id"], m["status"]) for m in seated] == [
@@ -202,6 +210,13 @@ async def test_an_unfilled_group_refunds_every_member_to_the_fen_and_releases_st
     code = opened.json()["member"]["pickup_code"]
     joined = await admin.post(f"/v1/group-buys/groups/{group}/members", seat(c2, store="ST-B"))
     assert joined.status_code == 201, joined.text
+    assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 5, "reserved": 1}
+
+    # A provider refusing the refund: the group stays as it was, to be tried again.
+    refusing = builtin_providers(SANDBOX_SECRET) | {"sandbox": RefusingSandbox(SANDBOX_SECRET)}
+    [stuck] = [j for j in build_jobs(refusing) if "group" in j.name]
+    assert await stuck.run(db, utcnow() + dt.timedelta(minutes=61)) == 0
+    assert (await admin.get(f"/v1/group-buys/groups/{group}")).json()["status"] == "open"
     assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 5, "reserved": 1}
 
     [job] = [j for j in build_jobs(builtin_providers(SANDBOX_SECRET)) if "group" in j.name]
@@ -326,6 +341,11 @@ async def test_keys_seat_customers_only_within_their_scope(
         "/v1/group-buys/redemptions", {"location": "ST-A", "code": "12345678"}
     )).status_code == 403  # fmt: skip
     assert (await admin.get(f"/v1/group-buys/groups/{group}")).json()["seats_taken"] == 1
+
+
+class RefusingSandbox(SandboxProvider):
+    def refund(self, *, amount: int, currency: str, provider_ref: str) -> Authorisation:
+        return Authorisation(PaymentStatus.DECLINED, provider_ref, "gateway down")
 
 
 class CountingSandbox(SandboxProvider):

@@ -18,16 +18,15 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from omniretail.auth import service as auth
-from omniretail.catalog import service as catalog
 from omniretail.channels import service as channels
 from omniretail.customers import service as customers
 from omniretail.db import UnitOfWork, dialect_insert, utcnow
 from omniretail.engagement import messages
 from omniretail.engagement.domain import MEDIUM_PREFERENCE
+from omniretail.engagement.groupbuy_campaigns import access_group_buy
 from omniretail.engagement.groupbuy_domain import (
     GroupStatus,
     MemberStatus,
-    campaign_errors,
     campaign_running,
     group_closes_at,
     new_group_id,
@@ -40,14 +39,12 @@ from omniretail.engagement.groupbuy_models import (
     GroupBuySeats,
 )
 from omniretail.engagement.groupbuy_schemas import (
-    GroupBuyIn,
-    GroupBuyOut,
     GroupOut,
     MemberOut,
     SeatIn,
     SeatOut,
 )
-from omniretail.errors import AlreadyExists, Conflict, NotFound, ValidationFailed
+from omniretail.errors import Conflict, NotFound, ValidationFailed
 from omniretail.events import record_event
 from omniretail.inventory import reservations
 from omniretail.inventory.positions import StockLine
@@ -57,6 +54,8 @@ from omniretail.orders.access import Caller
 from omniretail.orders.domain import Mode, new_pickup_code, pickup_code_digest
 from omniretail.orders.schemas import FulfilmentIn, LineIn, OrderIn, PaymentIn
 from omniretail.payments.providers import Authorisation, PaymentProvider, PaymentStatus
+
+OPEN_GROUPS_SHOWN = 50
 
 
 class GroupFull(Conflict):
@@ -105,61 +104,6 @@ class HeldPayment:
 
     def refund(self, *, amount: int, currency: str, provider_ref: str) -> Authorisation:
         return self._provider.refund(amount=amount, currency=currency, provider_ref=provider_ref)
-
-
-# --- campaigns ---------------------------------------------------------------------------------
-
-
-def _campaign_out(row: GroupBuy) -> GroupBuyOut:
-    return GroupBuyOut.model_validate(row)
-
-
-async def do_create_group_buy(uow: UnitOfWork, *, data: GroupBuyIn) -> GroupBuyOut:
-    """A campaign; 409 ``already_exists`` for a taken code, 422 naming each bad field (an
-    unknown SKU or store, a store that offers no pickup, a group price not below list)."""
-    variant = (await catalog.variants_by_sku(uow, [data.sku])).get(data.sku)
-    errors = []
-    if variant is None:
-        errors.append({"field": "sku", "message": f"no SKU {data.sku!r}"})
-    for i, code in enumerate(data.pickup_locations):
-        try:
-            store = await network.access_location(uow, code)
-        except NotFound:
-            errors.append({"field": f"pickup_locations.{i}", "message": f"no location {code!r}"})
-            continue
-        if not store.can_pickup:
-            errors.append({"field": f"pickup_locations.{i}", "message": "offers no pickup"})
-    errors += campaign_errors(
-        starts_at=data.starts_at,
-        ends_at=data.ends_at,
-        group_price=data.group_price,
-        list_price=variant.price if variant is not None else data.group_price + 1,
-        pickup_locations=data.pickup_locations,
-    )
-    if errors:
-        raise ValidationFailed("the group buy cannot be sold as given", errors)
-    if await uow.session.scalar(sa.select(GroupBuy.id).where(GroupBuy.code == data.code)):
-        raise AlreadyExists(f"group buy {data.code!r} exists")
-    row = GroupBuy(**data.model_dump())
-    uow.session.add(row)
-    await uow.flush()
-    return _campaign_out(row)
-
-
-async def _campaign(uow: UnitOfWork, code: str) -> GroupBuy:
-    row = await uow.session.scalar(sa.select(GroupBuy).where(GroupBuy.code == code))
-    if row is None:
-        raise NotFound("group buy", code)
-    return row
-
-
-async def get_group_buy(uow: UnitOfWork, code: str) -> GroupBuyOut:
-    return _campaign_out(await _campaign(uow, code))
-
-
-async def list_group_buys(uow: UnitOfWork) -> list[GroupBuyOut]:
-    rows = await uow.session.scalars(sa.select(GroupBuy).order_by(GroupBuy.id))
-    return [_campaign_out(r) for r in rows]
 
 
 # --- groups and seats --------------------------------------------------------------------------
@@ -215,6 +159,23 @@ async def get_group(uow: UnitOfWork, group_id: str) -> GroupOut:
     return _group_out(group, campaign.code)
 
 
+async def list_open_groups(uow: UnitOfWork, code: str, *, now: dt.datetime) -> list[GroupOut]:
+    """The campaign's groups a customer could join now, those closing soonest first (what a
+    channel shows as "join a group" instead of opening one)."""
+    campaign = await access_group_buy(uow, code)
+    rows = await uow.session.scalars(
+        sa.select(GroupBuyGroup)
+        .where(
+            GroupBuyGroup.campaign_id == campaign.id,
+            GroupBuyGroup.status == GroupStatus.OPEN.value,
+            GroupBuyGroup.closes_at > now,
+        )
+        .order_by(GroupBuyGroup.closes_at, GroupBuyGroup.id)
+        .limit(OPEN_GROUPS_SHOWN)
+    )
+    return [_group_out(g, campaign.code) for g in rows]
+
+
 async def list_members(uow: UnitOfWork, group_id: str) -> list[MemberOut]:
     group, _ = await _group(uow, group_id)
     return [_member_out(m, group.public_id) for m in await members_of(uow, group.id)]
@@ -243,7 +204,7 @@ async def do_open_group(
     :func:`do_join_group` for what taking a seat means). 409 ``group_buy_closed`` outside the
     campaign's window."""
     now = now or utcnow()
-    campaign = await _campaign(uow, code)
+    campaign = await access_group_buy(uow, code)
     if not campaign_running(now, starts_at=campaign.starts_at, ends_at=campaign.ends_at):
         raise GroupClosed(f"group buy {code!r} runs {campaign.starts_at} to {campaign.ends_at}")
     await _check_seat(uow, campaign, seat, providers)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from omniretail.auth.domain import Permission
 from omniretail.db import utcnow
-from omniretail.engagement import groupbuy
+from omniretail.engagement import groupbuy, groupbuy_campaigns
 from omniretail.engagement.groupbuy_schemas import (
     GroupBuyIn,
     GroupBuyOut,
@@ -52,21 +52,21 @@ async def create_group_buy(body: GroupBuyIn, ctx: CtxDep) -> JSONResponse:
     ``starts_at`` and ``ends_at``, each with ``group_window_minutes`` to fill."""
     ctx.require(Permission.ENGAGEMENT_WRITE)
     async with ctx.uow() as uow:
-        return await ctx.create(uow, lambda: groupbuy.do_create_group_buy(uow, data=body))
+        return await ctx.create(uow, lambda: groupbuy_campaigns.do_create_group_buy(uow, data=body))
 
 
 @router.get("", response_model=list[GroupBuyOut])
 async def list_group_buys(ctx: CtxDep) -> list[GroupBuyOut]:
     ctx.require(Permission.READ)
     async with ctx.uow() as uow:
-        return await groupbuy.list_group_buys(uow)
+        return await groupbuy_campaigns.list_group_buys(uow)
 
 
 @router.get("/{code}", response_model=GroupBuyOut)
 async def get_group_buy(code: Code, ctx: CtxDep) -> GroupBuyOut:
     ctx.require(Permission.READ)
     async with ctx.uow() as uow:
-        return await groupbuy.get_group_buy(uow, code)
+        return await groupbuy_campaigns.get_group_buy(uow, code)
 
 
 @router.post("/{code}/groups", status_code=201, response_model=SeatOut)
@@ -80,6 +80,14 @@ async def open_group(code: Code, body: SeatIn, ctx: CtxDep, request: Request) ->
                 uow, code=code, seat=body, providers=_providers(request), actor=ctx.actor
             ),
         )
+
+
+@router.get("/{code}/groups", response_model=list[GroupOut])
+async def list_open_groups(code: Code, ctx: CtxDep) -> list[GroupOut]:
+    """Groups of the campaign with seats left, closing soonest first (at most 50)."""
+    ctx.require(Permission.READ)
+    async with ctx.uow() as uow:
+        return await groupbuy.list_open_groups(uow, code, now=utcnow())
 
 
 @router.get("/groups/{group_id}", response_model=GroupOut)

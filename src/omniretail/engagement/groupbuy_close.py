@@ -1,12 +1,15 @@
 """Group buys whose window ended unfilled: the worker fails each (one conditional update
 decides, however many workers run), refunds every member exactly what they paid through the
 provider that took it, releases their stock and gives their seat back to the per-customer
-limit, all in one transaction per tenant run: a refused refund changes nothing and is tried
-again on the next run."""
+limit, in one transaction per group: a refund the provider refuses changes nothing of that
+group, which is tried again on the next run (the other groups go on). A transaction holds one
+group's row at a time, so the job never waits on a join while holding a row that join waits
+for."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import sqlalchemy as sa
 
@@ -26,38 +29,34 @@ class RefundRefused(Conflict):
     title = "The payment provider refused the refund"
 
 
-async def tenants_with_due_groups(uow: UnitOfWork, *, now: dt.datetime) -> list[int]:
-    rows = await uow.session.scalars(
-        sa.select(GroupBuyGroup.tenant_id)
+log = logging.getLogger("omniretail.engagement.groupbuy")
+
+
+async def due_groups(
+    uow: UnitOfWork, *, now: dt.datetime, limit: int = 500
+) -> list[tuple[int, int]]:
+    """(tenant id, group id) of open groups whose window has ended, oldest first (unscoped)."""
+    rows = await uow.session.execute(
+        sa.select(GroupBuyGroup.tenant_id, GroupBuyGroup.id)
         .where(GroupBuyGroup.status == GroupStatus.OPEN.value, GroupBuyGroup.closes_at <= now)
-        .distinct()
+        .order_by(GroupBuyGroup.id)
+        .limit(limit)
     )
-    return [int(r) for r in rows]
+    return [(int(t), int(g)) for t, g in rows]
 
 
-async def do_fail_due_groups(
+async def do_fail_group(
     uow: UnitOfWork,
     *,
+    group_pk: int,
     providers: dict[str, PaymentProvider],
     now: dt.datetime | None = None,
-    limit: int = 100,
 ) -> int:
-    """Fail this tenant's open groups whose window has ended: each claimed by a conditional
-    update (one worker decides; a join racing the deadline either took its seat first or finds
-    the group failed), every member refunded exactly what they paid and their stock released."""
-    now = now or utcnow()
-    due = (
-        await uow.session.scalars(
-            sa.select(GroupBuyGroup.id)
-            .where(GroupBuyGroup.status == GroupStatus.OPEN.value, GroupBuyGroup.closes_at <= now)
-            .order_by(GroupBuyGroup.id)
-            .limit(limit)
-        )
-    ).all()
-    failed = 0
-    for group_pk in due:
-        failed += await _fail(uow, group_pk, providers, now)
-    return failed
+    """Fail the group if it is still open and its window has ended (1; else 0, changing
+    nothing): claimed by a conditional update (one worker decides; a join racing the deadline
+    either took its seat first, and is refunded with the rest, or finds the group failed),
+    every member refunded exactly what they paid and their stock released."""
+    return await _fail(uow, group_pk, providers, now or utcnow())
 
 
 async def _fail(
@@ -134,11 +133,15 @@ async def _fail(
 async def fail_due_groups_everywhere(
     db: Database, *, providers: dict[str, PaymentProvider], now: dt.datetime
 ) -> int:
-    """The worker job: every tenant's groups whose window ended unfilled, a tenant at a time."""
+    """The worker job: every tenant's groups whose window ended unfilled, one transaction
+    each."""
     async with db.uow(unscoped=True) as uow:
-        tenants = await tenants_with_due_groups(uow, now=now)
+        due = await due_groups(uow, now=now)
     failed = 0
-    for tenant_id in tenants:
-        async with db.uow(tenant_id) as uow:
-            failed += await do_fail_due_groups(uow, providers=providers, now=now)
+    for tenant_id, group_pk in due:
+        try:
+            async with db.uow(tenant_id) as uow:
+                failed += await do_fail_group(uow, group_pk=group_pk, providers=providers, now=now)
+        except RefundRefused as exc:
+            log.warning("group %s not failed yet: %s", group_pk, exc.detail)
     return failed
