@@ -32,7 +32,8 @@ run: $(STAMP) $(SANDBOX_SECRET)
 	$(BIN)/omni demo
 	OMNI_SANDBOX_PAYMENT_SECRET=$${OMNI_SANDBOX_PAYMENT_SECRET:-$$(cat $(SANDBOX_SECRET))} $(BIN)/omni serve
 
-## test: lint, types, import contracts, then every test on SQLite and PostgreSQL
+## test: lint, types, import contracts, then every test on SQLite and PostgreSQL, on both cores
+## (two xdist workers, a test file each at a time, each with its own databases)
 test: $(STAMP)
 	scripts/ensure-services
 	scripts/ensure-chromium
@@ -40,7 +41,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 ## bench: print the benchmark figures (never part of the tests)
 bench: $(STAMP)
