@@ -19,7 +19,7 @@ class Received:
 @dataclass
 class Receiver:
     port: int = 0
-    statuses: list[int] = field(default_factory=list)  # answered in turn; then 200
+    statuses: list[int] = field(default_factory=list)  # answered in turn (0: hang); then 200
     received: list[Received] = field(default_factory=list)
 
     @property
@@ -37,6 +37,8 @@ class Receiver:
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             self.received.append(Received(request_line.split(" ")[1], headers, body))
             status = self.statuses.pop(0) if self.statuses else 200
+            if status == 0:  # hang: never answer
+                await asyncio.sleep(30)
             writer.write(
                 f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".encode()
             )

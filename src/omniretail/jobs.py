@@ -141,7 +141,9 @@ async def run_due(db: Database, jobs: list[Job], last_run: dict[str, float], now
 async def run_jobs_forever(db: Database, jobs: list[Job], stop: asyncio.Event) -> None:
     last_run: dict[str, float] = {}
     loop = asyncio.get_running_loop()
+    # Wake as often as the most frequent job wants (webhook deliveries: 2 s), at most every 5 s.
+    tick = max(0.5, min([5.0, *(job.every_seconds for job in jobs)]))
     while not stop.is_set():
         await run_due(db, jobs, last_run, loop.time())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=5)
+            await asyncio.wait_for(stop.wait(), timeout=tick)

@@ -325,3 +325,19 @@ async def test_deleting_a_subscription_cancels_its_pending_deliveries(
     async with db.engine.connect() as conn:
         status = (await conn.execute(sa.select(WebhookDelivery.status))).scalar_one()
     assert status == "cancelled"
+
+
+async def test_a_receiver_that_does_not_answer_in_time_is_a_failed_try(
+    world: World, app: FastAPI, db: Database
+) -> None:
+    async with receiver(statuses=[0]) as hook:
+        sub = await subscribe(world.admin, hook.url, "order.placed")
+        await counter_sale(world)
+        await drain(app)
+        impatient = WebhookSender(
+            vault=CredentialVault([KEY]), allow_loopback=True, timeout_seconds=0.3
+        )
+        assert await deliver_due_webhooks(db, impatient, now=utcnow()) == 0
+    [logged] = await deliveries(world.admin, sub["id"])
+    assert (logged["status"], logged["attempts"], logged["response_code"]) == ("pending", 1, None)
+    assert "Timeout" in str(logged["last_error"])

@@ -193,7 +193,9 @@ async def receive_push(
         raise NotFound("platform", platform)
     body = await request.body()
     db: Database = request.app.state.db
-    async with db.uow(unscoped=True) as uow:
+    # Read only: on SQLite the lookup takes no write lock, so a storm of pushes queues on the
+    # lock once per push (storing the messages), not twice.
+    async with db.uow(unscoped=True, read_only=True) as uow:
         tenant_id = await inbound.tenant_of_connection(
             uow, platform=platform, public_id=connection_id
         )
