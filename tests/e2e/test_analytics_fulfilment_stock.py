@@ -353,32 +353,37 @@ async def test_fulfilment_and_stock_figures_equal_an_independent_computation(
     assert await stock.catch_up(db, tenant.id, now=utcnow() + dt.timedelta(minutes=1)) == 0
     assert await reported(db, tenant) == figures
 
-    # From scratch, the same; the stock rollups summed set-based equal those kept entry by
-    # entry (some entries were dated before others of their position, some after).
-    kept_rollups = await stock_rollups(db, tenant)
+    # From scratch, the same; the rollups summed set-based equal those kept fact by fact
+    # (some ledger entries were dated before others of their position, some after).
+    kept_rollups = await rollup_rows(db, tenant)
     async with db.uow(tenant.id) as uow:
         assert await projection.do_rebuild(uow) == len(kept)
         assert await stock.do_rebuild_stock(uow, now=utcnow() + dt.timedelta(minutes=1)) == len(
             l_rows
         )
     assert await reported(db, tenant) == figures
-    assert await stock_rollups(db, tenant) == kept_rollups
+    assert await rollup_rows(db, tenant) == kept_rollups
     async with db.uow(tenant.id) as uow:
         await stock.rebuild_stock_rollups(uow)
-    assert await stock_rollups(db, tenant) == kept_rollups
+    assert await rollup_rows(db, tenant) == kept_rollups
 
 
-async def stock_rollups(db: Database, tenant: TenantHandle) -> list[tuple[Any, ...]]:
+async def rollup_rows(db: Database, tenant: TenantHandle) -> list[tuple[Any, ...]]:
+    queries = (
+        "SELECT grain, dim, scope, day, key, received, sold, on_hand_delta, reserved_delta,"
+        " stockouts, oversells, new_positions, out_delta FROM stock_rollups WHERE tenant_id = :t",
+        "SELECT grain, day, mode, location, location_type, fulfilments, single_orders,"
+        " distance_m, measured, promised, kept, done, cancelled FROM fulfilment_rollups"
+        " WHERE tenant_id = :t",
+    )
     async with db.engine.connect() as conn:
-        result = await conn.execute(
-            sa.text(
-                "SELECT grain, dim, scope, day, key, received, sold, on_hand_delta,"
-                " reserved_delta, stockouts, oversells, new_positions, out_delta"
-                " FROM stock_rollups WHERE tenant_id = :t"
-            ),
-            {"t": tenant.id},
-        )
-        return sorted(tuple(row) for row in result)
+        return [
+            (i, *row)
+            for i, query in enumerate(queries)
+            for row in sorted(
+                tuple(r) for r in await conn.execute(sa.text(query), {"t": tenant.id})
+            )
+        ]
 
 
 async def test_a_ledger_entry_that_slipped_under_the_mark_is_caught_and_rebuilt(

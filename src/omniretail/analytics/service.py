@@ -434,14 +434,14 @@ _BEGINNING = dt.date(1970, 1, 1)
 
 
 def _rolled(table: Any, start: dt.date, end: dt.date) -> Any:
-    """A rollup's rows covering [start, end]: whole months monthly, loose days daily."""
-    months, loose = period_parts(start, end)
-    parts = [sa.and_(table.grain == DAILY, table.day >= a, table.day <= b) for a, b in loose]
-    if months is not None:
-        parts.append(
-            sa.and_(table.grain == MONTHLY, table.day >= months[0], table.day <= months[1])
+    """A rollup's rows covering [start, end]: whole years yearly, other whole months
+    monthly, loose days daily."""
+    return sa.or_(
+        *(
+            sa.and_(table.grain == grain, table.day >= first, table.day <= last)
+            for grain, first, last in period_cover(start, end)
         )
-    return sa.or_(*parts)
+    )
 
 
 _INVENTORY_SUMS = (
