@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 import omniretail.models  # noqa: F401  (every table on the metadata)
 from bench.common import fresh_pg_database, fresh_sqlite_url, open_database, summary
-from omniretail.analytics import projection, service, stock
+from omniretail.analytics import fulfilment_rollups, projection, service, stock
 from omniretail.analytics.schemas import FulfilmentBy, InventoryBy, SalesBy
 from omniretail.auth import service as auth
 from omniretail.db import Base, Database
@@ -103,7 +103,7 @@ async def _seed(db: Database) -> int:
     stock = _StockDays(tenant_id)
     async with db.engine.begin() as conn:
         for start in range(0, ORDERS, CHUNK):
-            orders, lines, fulfilments, events, facts = [], [], [], [], []
+            orders, lines, fulfilments, events = [], [], [], []
             for n in range(start, min(ORDERS, start + CHUNK)):
                 order_id = n + 1
                 public = f"ord_{order_id:012d}"
@@ -171,25 +171,6 @@ async def _seed(db: Database) -> int:
                 )
                 local = (at + dt.timedelta(hours=8)).date()
                 stock.sell(local, store, rng.choice(SKUS), qty)
-                if not in_store:  # its fulfilment at its milestone, as the projection writes it
-                    late = rng.random() < 0.1
-                    facts.append(
-                        {
-                            "tenant_id": tenant_id,
-                            "ref": f"ful_{order_id:012d}",
-                            "order_id": public,
-                            "day": (at + dt.timedelta(hours=8)).date(),
-                            "channel": orders[-1]["channel"],
-                            "mode": "ship",
-                            "location": store,
-                            "location_type": "warehouse" if store == STORES[0] else "store",
-                            "distance_m": rng.randint(300, 30_000),
-                            "promised_at": at + dt.timedelta(hours=48),
-                            "milestone_at": at + dt.timedelta(hours=60 if late else 20),
-                            "promise_kept": not late,
-                            "outcome": "done",
-                        }
-                    )
                 events.append(
                     {
                         "tenant_id": tenant_id,
@@ -207,7 +188,6 @@ async def _seed(db: Database) -> int:
                 ("order_lines", lines),
                 ("fulfilments", fulfilments),
                 ("outbox_events", events),
-                ("fulfilment_facts", facts),
                 ("stock_facts", stock.take()),
             ):
                 if rows:
@@ -221,6 +201,57 @@ async def _seed(db: Database) -> int:
             await conn.execute(sa.text("COMMIT"))
             await conn.execute(sa.text("ANALYZE"))
     return tenant_id
+
+
+async def _fulfilment_facts(db: Database, tenant_id: int) -> None:
+    """Each shipped order's fulfilment at its milestone, as the projection writes it (the
+    history has no fulfilment events to replay); one in 25 split over a second store. Then
+    the rollups summed set-based, as a rebuild does."""
+    rng = random.Random(25)
+    o, ful = Base.metadata.tables["orders"], Base.metadata.tables["fulfilments"]
+    after = 0
+    async with db.engine.begin() as conn:
+        while True:
+            rows = (
+                await conn.execute(
+                    sa.select(o.c.id, o.c.public_id, o.c.channel, o.c.created_at)
+                    .add_columns(ful.c.location_code)
+                    .join(ful, ful.c.order_id == o.c.id)
+                    .where(o.c.mode == "ship", o.c.id > after)
+                    .order_by(o.c.id)
+                    .limit(CHUNK)
+                )
+            ).all()
+            if not rows:
+                break
+            facts = []
+            for order_id, public, channel, at, store in rows:
+                stores = [store] if order_id % 25 else [store, rng.choice(STORES)]
+                for i, location in enumerate(stores):
+                    late = rng.random() < 0.1
+                    facts.append(
+                        {
+                            "tenant_id": tenant_id,
+                            "ref": f"ful_{order_id:012d}_{i}",
+                            "order_id": public,
+                            "day": (at + dt.timedelta(hours=8)).date(),
+                            "channel": channel,
+                            "mode": "ship",
+                            "location": location,
+                            "location_type": "warehouse" if location == STORES[0] else "store",
+                            "distance_m": rng.randint(300, 30_000),
+                            "promised_at": at + dt.timedelta(hours=48),
+                            "milestone_at": at + dt.timedelta(hours=60 if late else 20),
+                            "promise_kept": not late,
+                            "outcome": "done",
+                        }
+                    )
+            await conn.execute(sa.insert(Base.metadata.tables["fulfilment_facts"]), facts)
+            after = rows[-1].id
+    started = time.perf_counter()
+    async with db.uow(tenant_id) as uow:
+        await fulfilment_rollups.rebuild_fulfilment_rollups(uow)
+    print(f"   fulfilment rollups summed in {time.perf_counter() - started:.1f} s", flush=True)
 
 
 async def _reports(db: Database, tenant_id: int) -> None:
@@ -327,6 +358,7 @@ async def _one(kind: str) -> None:
             f"{replayed / took:,.0f} events/s (target >= 5,000)",
             flush=True,
         )
+        await _fulfilment_facts(db, tenant_id)
         started = time.perf_counter()
         async with db.uow(tenant_id) as uow:
             await stock.rebuild_stock_rollups(uow)

@@ -353,32 +353,37 @@ async def test_fulfilment_and_stock_figures_equal_an_independent_computation(
     assert await stock.catch_up(db, tenant.id, now=utcnow() + dt.timedelta(minutes=1)) == 0
     assert await reported(db, tenant) == figures
 
-    # From scratch, the same; the stock rollups summed set-based equal those kept entry by
-    # entry (some entries were dated before others of their position, some after).
-    kept_rollups = await stock_rollups(db, tenant)
+    # From scratch, the same; the rollups summed set-based equal those kept fact by fact
+    # (some ledger entries were dated before others of their position, some after).
+    kept_rollups = await rollup_rows(db, tenant)
     async with db.uow(tenant.id) as uow:
         assert await projection.do_rebuild(uow) == len(kept)
         assert await stock.do_rebuild_stock(uow, now=utcnow() + dt.timedelta(minutes=1)) == len(
             l_rows
         )
     assert await reported(db, tenant) == figures
-    assert await stock_rollups(db, tenant) == kept_rollups
+    assert await rollup_rows(db, tenant) == kept_rollups
     async with db.uow(tenant.id) as uow:
         await stock.rebuild_stock_rollups(uow)
-    assert await stock_rollups(db, tenant) == kept_rollups
+    assert await rollup_rows(db, tenant) == kept_rollups
 
 
-async def stock_rollups(db: Database, tenant: TenantHandle) -> list[tuple[Any, ...]]:
+async def rollup_rows(db: Database, tenant: TenantHandle) -> list[tuple[Any, ...]]:
+    queries = (
+        "SELECT grain, dim, scope, day, key, received, sold, on_hand_delta, reserved_delta,"
+        " stockouts, oversells, new_positions, out_delta FROM stock_rollups WHERE tenant_id = :t",
+        "SELECT grain, day, mode, location, location_type, fulfilments, single_orders,"
+        " distance_m, measured, promised, kept, done, cancelled FROM fulfilment_rollups"
+        " WHERE tenant_id = :t",
+    )
     async with db.engine.connect() as conn:
-        result = await conn.execute(
-            sa.text(
-                "SELECT grain, dim, scope, day, key, received, sold, on_hand_delta,"
-                " reserved_delta, stockouts, oversells, new_positions, out_delta"
-                " FROM stock_rollups WHERE tenant_id = :t"
-            ),
-            {"t": tenant.id},
-        )
-        return sorted(tuple(row) for row in result)
+        return [
+            (i, *row)
+            for i, query in enumerate(queries)
+            for row in sorted(
+                tuple(r) for r in await conn.execute(sa.text(query), {"t": tenant.id})
+            )
+        ]
 
 
 async def test_a_ledger_entry_that_slipped_under_the_mark_is_caught_and_rebuilt(
@@ -451,3 +456,47 @@ async def test_events_about_orders_not_held_here_are_skipped(
             await projection.HANDLERS[event.type](uow, event)
         assert await uow.session.scalar(sa.text("SELECT count(*) FROM sales_facts")) == 0
         assert await uow.session.scalar(sa.text("SELECT count(*) FROM fulfilment_facts")) == 0
+
+
+async def test_an_order_split_over_two_parcels_is_one_order_in_every_period(
+    world: World, db: Database, tenant: TenantHandle
+) -> None:
+    """Tees only the warehouse holds and jeans only store A holds, in one parcel order: two
+    shipments, on two days. Each day sees one order; the month sees one order of two."""
+    await world.stock("WH", "TEE-M", 5)
+    await world.stock("ST-A", "JEANS-32", 2)
+    s = Scenario(db, tenant)
+    body: dict[str, Any] = {
+        "channel": "app",
+        "lines": [{"sku": "TEE-M", "qty": 1}, {"sku": "JEANS-32", "qty": 1}],
+        "fulfillment": {"mode": "ship", "address": ADDRESS},
+        "payments": [{"method": "sandbox", "amount": 9900 + 29900}],
+    }
+    async with db.uow(tenant.id) as uow:
+        order = await place_paid(uow, body, at(20, 10))
+    assert len(order.fulfillments) == 2
+    for day, f in zip((20, 22), order.fulfillments, strict=True):
+        await s.act(f.id, Action.ACCEPT, at(day, 11))
+        await s.milestone(f.id, Action.SHIP, at(day, 12))
+    await s.act(order.fulfillments[0].id, Action.DELIVER, at(23, 12))
+    await Dispatcher(db, build_registry()).run_until_idle()
+
+    f_rows = await fulfilment_rows(db, tenant, s)
+    periods = [(dt.date(2026, 11, d), dt.date(2026, 11, e)) for d, e in ((20, 20), (22, 22))]
+    periods += [(dt.date(2026, 11, 1), dt.date(2026, 11, 30))]
+    async with db.uow(tenant.id) as uow:
+        for start, end in periods:
+            for f_by in FulfilmentBy:
+                r = await service.fulfilment_report(uow, start=start, end=end, by=f_by)
+                got = r.model_dump(include={"rows", "shipments_per_order"})
+                assert got == expected_fulfilment(f_rows, f_by.value, start, end)
+        month = await service.fulfilment_report(
+            uow, start=periods[-1][0], end=periods[-1][1], by=FulfilmentBy.LOCATION_TYPE
+        )
+    assert month.shipments_per_order == {"ship": 2.0}
+    assert sum(r.done for r in month.rows) == 1
+
+    kept_rollups = await rollup_rows(db, tenant)
+    async with db.uow(tenant.id) as uow:
+        await projection.do_rebuild(uow)
+    assert await rollup_rows(db, tenant) == kept_rollups

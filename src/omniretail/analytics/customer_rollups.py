@@ -32,6 +32,7 @@ from omniretail.analytics.domain import (
     group_changes,
 )
 from omniretail.analytics.models import CustomerGroupRollup, CustomerRollup, SalesFact
+from omniretail.analytics.sql import period_start, text_literal
 from omniretail.db import UnitOfWork, dialect_insert
 
 CHANNEL_SEPARATOR = "\x1f"
@@ -189,26 +190,6 @@ async def merge_customers(uow: UnitOfWork, *, survivor: str, absorbed: str) -> N
     await _write(uow, before, after)
 
 
-def month_start(uow: UnitOfWork, day: Any) -> Any:
-    return _period_start(uow, MONTHLY, day)
-
-
-def _period_start(uow: UnitOfWork, grain: str, day: Any) -> Any:
-    # Inline literals: PostgreSQL matches a GROUP BY expression to the select list's only
-    # when both are the same text, and two bind parameters never are.
-    unit = "month" if grain == MONTHLY else "year"
-    if uow.dialect == "postgresql":
-        return sa.cast(sa.func.date_trunc(sa.literal_column(f"'{unit}'"), day), sa.Date)
-    return sa.func.date(day, sa.literal_column(f"'start of {unit}'"))
-
-
-def text_literal(value: str) -> Any:
-    return sa.literal_column(f"'{value}'", sa.String)
-
-
-_text = text_literal
-
-
 def joined_channels(uow: UnitOfWork, column: Any) -> Any:
     """The aggregate that joins channel names with ``CHANNEL_SEPARATOR`` (NULLs skipped)."""
     separator: Any = sa.literal_column("chr(31)" if uow.dialect == "postgresql" else "char(31)")
@@ -227,8 +208,8 @@ async def rebuild_customer_rollups(uow: UnitOfWork) -> None:
     table = cast(sa.Table, CustomerRollup.__table__)
     target = ["tenant_id", "grain", "scope", "day", "customer_id", *_MEASURES]
     for grain in (MONTHLY, YEARLY):
-        day = _period_start(uow, grain, f.day)
-        for scope, per_store in ((_text(ALL_STORES), False), (f.location, True)):
+        day = period_start(uow, grain, f.day)
+        for scope, per_store in ((text_literal(ALL_STORES), False), (f.location, True)):
             # A constant is not grouped by (PostgreSQL refuses a constant in GROUP BY).
             stores = [f.location] if per_store else []
             per_channel = (
@@ -250,11 +231,13 @@ async def rebuild_customer_rollups(uow: UnitOfWork) -> None:
             bought = c.orders > 0
             select = sa.select(
                 c.tenant_id,
-                _text(grain),
+                text_literal(grain),
                 c.scope,
                 c.day,
                 c.customer_id,
-                sa.func.coalesce(joined_channels(uow, sa.case((bought, c.channel))), _text("")),
+                sa.func.coalesce(
+                    joined_channels(uow, sa.case((bought, c.channel))), text_literal("")
+                ),
                 sa.func.sum(sa.case((bought, 1), else_=0)),
                 sa.func.sum(c.orders),
                 sa.func.sum(c.gross),
@@ -269,7 +252,7 @@ async def rebuild_customer_rollups(uow: UnitOfWork) -> None:
             r.scope.label("scope"),
             r.day.label("day"),
             sa.case(
-                (r.channel_count >= 3, _text(channel_group(3))),
+                (r.channel_count >= 3, text_literal(channel_group(3))),
                 else_=sa.cast(r.channel_count, sa.String),
             ).label("channel_group"),
             r.orders.label("orders"),

@@ -1,4 +1,4 @@
-"""Fulfilment facts summed per day and month (``fulfilment_rollups``), kept in the facts'
+"""Fulfilment facts summed per day, month and year (``fulfilment_rollups``), kept in the facts'
 transaction, so the fulfilment report over a year reads a few rows per mode and location.
 
 Most orders have one fulfilment of a mode: each such fact is one order in the rollups
@@ -16,9 +16,9 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from omniretail.analytics.customer_rollups import month_start, text_literal
-from omniretail.analytics.domain import DAILY, MONTHLY, month_of
+from omniretail.analytics.domain import DAILY, MONTHLY, YEARLY, month_of, year_of
 from omniretail.analytics.models import FulfilmentFact, FulfilmentRollup
+from omniretail.analytics.sql import period_start, text_literal
 from omniretail.db import UnitOfWork, dialect_insert
 
 MEASURES = (
@@ -53,7 +53,11 @@ def contribution(facts: list[dict[str, Any]]) -> dict[RollupKey, list[int]]:
             int(fact["outcome"] == "done"),
             int(fact["outcome"] in ("cancelled", "rejected")),
         )
-        for grain, day in ((DAILY, fact["day"]), (MONTHLY, month_of(fact["day"]))):
+        for grain, day in (
+            (DAILY, fact["day"]),
+            (MONTHLY, month_of(fact["day"])),
+            (YEARLY, year_of(fact["day"])),
+        ):
             key = (grain, day, fact["mode"], fact["location"], fact["location_type"])
             total = out.setdefault(key, [0] * len(MEASURES))
             for i, value in enumerate(added):
@@ -150,7 +154,8 @@ async def rebuild_fulfilment_rollups(uow: UnitOfWork) -> None:
         _count(f.outcome.in_(("cancelled", "rejected"))),
     )
     table = cast(sa.Table, FulfilmentRollup.__table__)
-    for grain, day in ((DAILY, f.day), (MONTHLY, month_start(uow, f.day))):
+    for grain in (DAILY, MONTHLY, YEARLY):
+        day = f.day if grain == DAILY else period_start(uow, grain, f.day)
         select = (
             sa.select(f.tenant_id, text_literal(grain), day, f.mode, f.location, f.location_type)
             .add_columns(*measures)

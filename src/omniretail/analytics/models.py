@@ -74,7 +74,7 @@ class FulfilmentFact(TenantScoped, Base):
 
 
 class FulfilmentRollup(TenantScoped, Base):
-    """``fulfilment_facts`` summed per local day or month (``grain`` d, m), mode and
+    """``fulfilment_facts`` summed per local day, month or year (``grain`` d, m, y), mode and
     location, kept with the facts: every fulfilment's counts, and ``single_orders``, the
     fulfilments that are their order's only one of the mode (one order each)."""
 
@@ -130,7 +130,7 @@ class StockFact(TenantScoped, Base):
 
 
 class StockRollup(TenantScoped, Base):
-    """``stock_facts`` summed per day or month (``grain`` d, m) and per location or SKU
+    """``stock_facts`` summed per day, month or year (``grain`` d, m, y) and per location or SKU
     (``dim``), for the whole tenant (``scope`` ``*``) and per SKU within each location
     (``scope`` is the location): kept by the stock projection with the facts, so a year's
     inventory report reads a few rows per location or SKU, not every position's every day."""

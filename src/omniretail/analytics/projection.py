@@ -36,6 +36,7 @@ from omniretail.analytics.models import (
     SalesFact,
     SalesRollup,
 )
+from omniretail.analytics.sql import period_start, text_literal
 from omniretail.auth import service as auth
 from omniretail.db import UnitOfWork, dialect_insert
 from omniretail.errors import NotFound
@@ -358,18 +359,6 @@ async def project_events(uow: UnitOfWork, events: list[Event], *, roll_up: bool 
         await project_completed_orders(uow, run, roll_up=roll_up)
 
 
-def _month_start(uow: UnitOfWork, day: Any) -> Any:
-    # Inline literals: PostgreSQL matches a GROUP BY expression to the select list's only
-    # when both are the same text, and two bind parameters never are.
-    if uow.dialect == "postgresql":
-        return sa.cast(sa.func.date_trunc(sa.literal_column("'month'"), day), sa.Date)
-    return sa.func.date(day, sa.literal_column("'start of month'"))
-
-
-def _text(value: str) -> Any:
-    return sa.literal_column(f"'{value}'", sa.String)
-
-
 async def rebuild_rollups(uow: UnitOfWork) -> None:
     """The rollups recomputed from the facts in a few set-based statements (what the
     projection adds up fact by fact, :func:`omniretail.analytics.domain.rollup_keys`)."""
@@ -380,12 +369,12 @@ async def rebuild_rollups(uow: UnitOfWork) -> None:
     target += ["amount", "facts", "units"]
     measures = (sa.func.sum(f.amount), sa.func.count(), sa.func.sum(f.units))
     selects = []
-    for grain, day in ((DAILY, f.day), (MONTHLY, _month_start(uow, f.day))):
+    for grain, day in ((DAILY, f.day), (MONTHLY, period_start(uow, MONTHLY, f.day))):
         for dim in SALES_DIMS:
-            value = sa.func.coalesce(getattr(f, dim), _text(""))
-            head = (f.tenant_id, _text(grain), _text(dim))
+            value = sa.func.coalesce(getattr(f, dim), text_literal(""))
+            head = (f.tenant_id, text_literal(grain), text_literal(dim))
             selects.append(
-                sa.select(*head, _text(ALL_STORES), day, value, f.kind, *measures).group_by(
+                sa.select(*head, text_literal(ALL_STORES), day, value, f.kind, *measures).group_by(
                     f.tenant_id, day, value, f.kind
                 )
             )
@@ -399,7 +388,12 @@ async def rebuild_rollups(uow: UnitOfWork) -> None:
             ("fulfilled_online", f.fulfilled_from, True),
             ("attributed_online", f.attributed_location, True),
         ):
-            everywhere = (f.tenant_id, _text(grain), _text(dim), _text(ALL_STORES))
+            everywhere = (
+                f.tenant_id,
+                text_literal(grain),
+                text_literal(dim),
+                text_literal(ALL_STORES),
+            )
             selects.append(
                 sa.select(*everywhere, day, column, f.kind, *measures)
                 .where(f.online.is_(online), column.is_not(None), column != "")

@@ -242,6 +242,7 @@ async def _merged_groups(
     """Per customer over the pieces (one grouped query: its channel lists joined, its sums),
     then per group here: the group needs the union of the channels, not their count."""
     c, f = CustomerRollup, SalesFact
+    tenant_id = uow.require_tenant()  # said outright as well: the rows meet in a union
     parts = []
     rolled = [(g, a, b) for g, a, b in pieces if g != DAILY]
     if rolled:
@@ -253,7 +254,7 @@ async def _merged_groups(
                 c.orders.label("orders"),
                 c.gross.label("gross"),
                 c.net.label("net"),
-            ).where(c.scope == (location or ALL_STORES), within)
+            ).where(c.tenant_id == tenant_id, c.scope == (location or ALL_STORES), within)
         )
     for _, a, b in (p for p in pieces if p[0] == DAILY):
         parts.append(
@@ -263,7 +264,7 @@ async def _merged_groups(
                 sa.case((_SALE, 1), else_=0).label("orders"),
                 sa.case((_SALE, f.amount), else_=0).label("gross"),
                 f.amount.label("net"),
-            ).where(*_within(a, b, location), f.customer_id.is_not(None))
+            ).where(f.tenant_id == tenant_id, *_within(a, b, location), f.customer_id.is_not(None))
         )
     every = sa.union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
     e = every.c
@@ -434,14 +435,14 @@ _BEGINNING = dt.date(1970, 1, 1)
 
 
 def _rolled(table: Any, start: dt.date, end: dt.date) -> Any:
-    """A rollup's rows covering [start, end]: whole months monthly, loose days daily."""
-    months, loose = period_parts(start, end)
-    parts = [sa.and_(table.grain == DAILY, table.day >= a, table.day <= b) for a, b in loose]
-    if months is not None:
-        parts.append(
-            sa.and_(table.grain == MONTHLY, table.day >= months[0], table.day <= months[1])
+    """A rollup's rows covering [start, end]: whole years yearly, other whole months
+    monthly, loose days daily."""
+    return sa.or_(
+        *(
+            sa.and_(table.grain == grain, table.day >= first, table.day <= last)
+            for grain, first, last in period_cover(start, end)
         )
-    return sa.or_(*parts)
+    )
 
 
 _INVENTORY_SUMS = (

@@ -19,10 +19,17 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from omniretail.analytics.customer_rollups import month_start
-from omniretail.analytics.customer_rollups import text_literal as _text
-from omniretail.analytics.domain import ALL_STORES, DAILY, MONTHLY, local_day, month_of
+from omniretail.analytics.domain import (
+    ALL_STORES,
+    DAILY,
+    MONTHLY,
+    YEARLY,
+    local_day,
+    month_of,
+    year_of,
+)
 from omniretail.analytics.models import StockFact, StockProjectionMark, StockRollup
+from omniretail.analytics.sql import period_start, text_literal
 from omniretail.auth import service as auth
 from omniretail.auth.models import Tenant
 from omniretail.db import Database, UnitOfWork, dialect_insert, utcnow
@@ -274,7 +281,11 @@ def _rollup_keys(fact: dict[str, Any]) -> list[tuple[str, str, str, dt.date, str
     location, sku = fact["location"], fact["sku"]
     return [
         (dim, scope, grain, day, key)
-        for grain, day in ((DAILY, fact["day"]), (MONTHLY, month_of(fact["day"])))
+        for grain, day in (
+            (DAILY, fact["day"]),
+            (MONTHLY, month_of(fact["day"])),
+            (YEARLY, year_of(fact["day"])),
+        )
         for dim, scope, key in (
             ("location", ALL_STORES, location),
             ("sku", ALL_STORES, sku),
@@ -323,16 +334,24 @@ async def rebuild_stock_rollups(uow: UnitOfWork) -> None:
         sa.func.sum(f.out_delta),
     )
     mine = f.tenant_id == uow.require_tenant()  # said outright: an INSERT ... SELECT
-    for grain in (DAILY, MONTHLY):
-        day = f.day if grain == DAILY else month_start(uow, f.day)
+    for grain in (DAILY, MONTHLY, YEARLY):
+        day = f.day if grain == DAILY else period_start(uow, grain, f.day)
         for dim, scope, key in (
             ("location", None, f.location),
             ("sku", None, f.sku),
             ("sku", f.location, f.sku),
         ):
-            head = (f.tenant_id, _text(dim), _text(ALL_STORES) if scope is None else scope)
+            head = (
+                f.tenant_id,
+                text_literal(dim),
+                text_literal(ALL_STORES) if scope is None else scope,
+            )
             grouped = [f.tenant_id, *([] if scope is None else [scope]), day, key]
-            select = sa.select(*head, _text(grain), day, key, *sums).where(mine).group_by(*grouped)
+            select = (
+                sa.select(*head, text_literal(grain), day, key, *sums)
+                .where(mine)
+                .group_by(*grouped)
+            )
             await uow.session.execute(
                 sa.insert(cast(sa.Table, StockRollup.__table__)).from_select(target, select)
             )
