@@ -210,8 +210,7 @@ async def apply_event(uow: UnitOfWork, event: Event) -> None:
             uow,
             customer_id=str(payload["customer_id"]),
             items=[
-                (str(i["sku"]), dt.datetime.fromisoformat(str(i["at"])))
-                for i in payload["items"]
+                (str(i["sku"]), dt.datetime.fromisoformat(str(i["at"]))) for i in payload["items"]
             ],
         )
     elif event.type == "customer.merged":

@@ -8,6 +8,7 @@ at the one store, one catalogue read for their titles and prices."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -108,7 +109,8 @@ def _strongest(basis: list[str]) -> sa.Subquery:
     parts = [
         sa.select(ItemPair.other, ItemPair.kind, ItemPair.customers)
         .where(ItemPair.sku == sku, ItemPair.kind == kind.value)
-        .order_by(ItemPair.customers.desc(), ItemPair.other)
+        # No tie-break: reading stops at the limit instead of sorting every tie.
+        .order_by(ItemPair.customers.desc())
         .limit(PAIRINGS_PER_BASIS)
         .subquery()
         .select()
@@ -118,9 +120,14 @@ def _strongest(basis: list[str]) -> sa.Subquery:
     return sa.union_all(*parts).subquery("strongest")
 
 
+class Ranked(NamedTuple):
+    other: str
+    score: int
+
+
 async def ranked_pairings(
     uow: UnitOfWork, *, owner: str, basis: list[str], limit: int
-) -> list[sa.Row[tuple[str, int]]]:
+) -> list[Ranked]:
     """The SKUs paired with ``basis`` (each basis SKU's strongest pairings), their scores
     summed, best first (ties by SKU); never one ``owner`` bought. Rows of (other, score)."""
     if not basis:
@@ -129,21 +136,16 @@ async def ranked_pairings(
         ItemSignal.customer_id == owner, ItemSignal.kind == Signal.BOUGHT.value
     )
     top = _strongest(basis)
-    weight = sa.case(
-        *((top.c.kind == kind.value, w) for kind, w in SIGNAL_WEIGHT.items()), else_=0
-    )
+    weight = sa.case(*((top.c.kind == kind.value, w) for kind, w in SIGNAL_WEIGHT.items()), else_=0)
     score = sa.func.sum(top.c.customers * weight).label("score")
-    return list(
-        (
-            await uow.session.execute(
-                sa.select(top.c.other, score)
-                .where(top.c.other.not_in(bought.scalar_subquery()))
-                .group_by(top.c.other)
-                .order_by(sa.desc("score"), top.c.other)
-                .limit(limit)
-            )
-        ).all()
+    rows = await uow.session.execute(
+        sa.select(top.c.other, score)
+        .where(top.c.other.not_in(bought.scalar_subquery()))
+        .group_by(top.c.other)
+        .order_by(sa.desc("score"), top.c.other)
+        .limit(limit)
     )
+    return [Ranked(str(other), int(total)) for other, total in rows]
 
 
 async def _because(
