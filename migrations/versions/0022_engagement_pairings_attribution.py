@@ -50,6 +50,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('tenant_id', 'sku', 'kind', 'other', name=op.f('uq_engagement_item_pairs_tenant_id_sku_kind_other'))
     )
     with op.batch_alter_table('engagement_item_pairs', schema=None) as batch_op:
+        batch_op.create_index('ix_engagement_item_pairs_strongest', ['tenant_id', 'sku', 'kind', 'customers'], unique=False)
         batch_op.create_index(batch_op.f('ix_engagement_item_pairs_tenant_id'), ['tenant_id'], unique=False)
 
     op.create_table('engagement_item_signals',
@@ -92,6 +93,7 @@ def downgrade() -> None:
     op.drop_table('engagement_item_signals')
     with op.batch_alter_table('engagement_item_pairs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_engagement_item_pairs_tenant_id'))
+        batch_op.drop_index('ix_engagement_item_pairs_strongest')
 
     op.drop_table('engagement_item_pairs')
     with op.batch_alter_table('engagement_experience_scans', schema=None) as batch_op:

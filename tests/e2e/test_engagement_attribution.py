@@ -149,7 +149,9 @@ async def test_a_scanned_sample_credits_the_later_order_once_explained_and_repor
         14,
     )
     assert dt.datetime.fromisoformat(why["scanned_at"]) == NOW - dt.timedelta(days=2)
-    assert "TEE-S" in why["reason"] and "EXP" in why["reason"] and "14 days" in why["reason"]
+    assert "TEE-S" in why["reason"]
+    assert "EXP" in why["reason"]
+    assert "14 days" in why["reason"]
 
     # Redelivered: credited once, the explanation untouched.
     await redeliver_placed(db, tenant)
@@ -206,9 +208,7 @@ async def test_no_credit_for_another_customer_another_sku_an_ordinary_store_or_a
     assert (await order(admin, await bought_online(db, tenant, shop)))["attribution"] is None
 
     # A store named at checkout is kept, and said to be so.
-    named = await order(
-        admin, await bought_online(db, tenant, scanner, attributed_location="ST-B")
-    )
+    named = await order(admin, await bought_online(db, tenant, scanner, attributed_location="ST-B"))
     assert named["attributed_location"] == "ST-B"
     assert named["attribution"] == {
         "rule": "checkout",

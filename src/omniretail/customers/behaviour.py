@@ -32,7 +32,12 @@ from omniretail.events import record_event
 # Behaviour that says a customer was interested in a SKU (a search or a visit names none).
 LOOKED_AT = frozenset(
     t.label
-    for t in (BehaviourType.VIEW, BehaviourType.TRY_ON, BehaviourType.SCAN, BehaviourType.ADD_TO_CART)
+    for t in (
+        BehaviourType.VIEW,
+        BehaviourType.TRY_ON,
+        BehaviourType.SCAN,
+        BehaviourType.ADD_TO_CART,
+    )
 )
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from omniretail.auth.domain import Permission
 from omniretail.customers.schemas import CustomerId
+from omniretail.db import UnitOfWork
 from omniretail.engagement import campaigns, messages, presence, suggestions
 from omniretail.engagement.domain import MessageStatus
 from omniretail.engagement.schemas import (
@@ -26,7 +27,6 @@ from omniretail.engagement.schemas import (
 )
 from omniretail.errors import ValidationFailed
 from omniretail.network import service as network
-from omniretail.db import UnitOfWork
 from omniretail.schemas import Code, Page
 from omniretail.web import Ctx, CtxDep, IdPageDep, keyed_page
 

@@ -76,11 +76,16 @@ async def attribution_days(uow: UnitOfWork) -> int:
 
 
 async def do_credit_order(
-    uow: UnitOfWork, *, order_id: str, now: dt.datetime | None = None
+    uow: UnitOfWork, *, order_id: str, customer_id: str | None, now: dt.datetime | None = None
 ) -> AttributionOut | None:
     """Credit a newly placed order to the experience store (and guide) of the customer's
     latest scan of one of its SKUs within the window; returns the credit given, or None (no
-    customer, already credited, no such scan, attribution off)."""
+    customer, already credited, no such scan, attribution off). Most orders' customers never
+    scanned anything: one indexed read says so before the order is loaded."""
+    if customer_id is None or not await uow.session.scalar(
+        sa.select(ExperienceScan.id).where(ExperienceScan.customer_id == customer_id).limit(1)
+    ):
+        return None
     try:
         order = await orders.get_order(uow, order_id)
     except NotFound:

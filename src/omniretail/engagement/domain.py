@@ -228,12 +228,15 @@ class Signal(StrEnum):
 SIGNAL_WEIGHT = {Signal.BOUGHT: 3, Signal.LOOKED: 1}
 # A new signal pairs with the customer's most recent signals of its kind, up to this many: a
 # customer with thousands of views adds bounded work, and old interests fade.
-MAX_PARTNERS = 50
+MAX_PARTNERS = 20
 # The customer's most recent signals a suggestion is built from.
 SUGGESTION_BASIS = 20
+# Each SKU of the basis contributes its strongest pairings of each kind, up to this many: a
+# suggestion reads at most 2 x 20 x 40 pair rows, however long the history.
+PAIRINGS_PER_BASIS = 40
 # Candidates ranked before the stock filter: enough that a store short of the best ones still
 # fills the guide's list.
-SUGGESTION_CANDIDATES = 200
+SUGGESTION_CANDIDATES = 100
 DEFAULT_ATTRIBUTION_DAYS = 14
 
 

@@ -55,7 +55,12 @@ async def on_order_completed(uow: UnitOfWork, event: Event) -> None:
 async def on_order_placed(uow: UnitOfWork, event: Event) -> None:
     """``order.placed``: credit it to an experience store whose sample its customer scanned
     (once; before ``order.completed``, so the data hub's fact carries the credit)."""
-    await attribution.do_credit_order(uow, order_id=str(event.payload["order_id"]))
+    customer_id = event.payload.get("customer_id")
+    await attribution.do_credit_order(
+        uow,
+        order_id=str(event.payload["order_id"]),
+        customer_id=str(customer_id) if customer_id else None,
+    )
 
 
 async def on_customer_merged(uow: UnitOfWork, event: Event) -> None:

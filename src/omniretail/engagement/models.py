@@ -130,7 +130,11 @@ class ItemPair(TenantScoped, Base):
     directions, so the pairings of a SKU are one index range."""
 
     __tablename__ = "engagement_item_pairs"
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "sku", "kind", "other"),)
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "sku", "kind", "other"),
+        # A SKU's strongest pairings of a kind, read from the top (suggestions).
+        sa.Index("ix_engagement_item_pairs_strongest", "tenant_id", "sku", "kind", "customers"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     sku: Mapped[str] = mapped_column(sa.String(64))

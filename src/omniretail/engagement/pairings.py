@@ -11,6 +11,7 @@ nothing, and :func:`do_rebuild_pairings` replaying the kept outbox in order give
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Mapping
 
 import sqlalchemy as sa
@@ -42,21 +43,21 @@ async def _raise_last_at(
     )
 
 
-async def _add_pairs(uow: UnitOfWork, kind: Signal, sku: str, partners: list[str]) -> None:
-    if not partners:
+async def _add_pairs(uow: UnitOfWork, kind: Signal, pairs: Counter[tuple[str, str]]) -> None:
+    """Add to the pair counts in one statement (a multi-row upsert)."""
+    if not pairs:
         return
     table = ItemPair.__table__
     tenant_id = uow.require_tenant()
     rows = [
-        {"tenant_id": tenant_id, "sku": a, "kind": kind.value, "other": b, "customers": 1}
-        for p in partners
-        for a, b in ((sku, p), (p, sku))
+        {"tenant_id": tenant_id, "sku": a, "kind": kind.value, "other": b, "customers": n}
+        for (a, b), n in sorted(pairs.items())
     ]
     insert = dialect_insert(uow, table)
     await uow.session.execute(
         insert.on_conflict_do_update(
             index_elements=["tenant_id", "sku", "kind", "other"],
-            set_={"customers": table.c.customers + 1},
+            set_={"customers": table.c.customers + insert.excluded.customers},
         ),
         rows,
     )
@@ -94,7 +95,7 @@ async def do_note_signals(
             .limit(MAX_PARTNERS)
         )
     )
-    counted = 0
+    pairs: Counter[tuple[str, str]] = Counter()
     for at, sku in new:
         inserted = await uow.session.execute(
             dialect_insert(uow, ItemSignal.__table__)
@@ -110,10 +111,12 @@ async def do_note_signals(
         )
         if inserted.rowcount != 1:  # type: ignore[attr-defined]
             continue  # another delivery of the same event got there first
-        await _add_pairs(uow, kind, sku, partners[:MAX_PARTNERS])
-        counted += min(len(partners), MAX_PARTNERS)
+        for partner in partners[:MAX_PARTNERS]:
+            pairs[(sku, partner)] += 1
+            pairs[(partner, sku)] += 1
         partners.insert(0, sku)
-    return counted
+    await _add_pairs(uow, kind, pairs)
+    return len(pairs) // 2
 
 
 async def do_note_order(uow: UnitOfWork, *, order_id: str, completed_at: dt.datetime) -> int:
@@ -207,8 +210,7 @@ async def apply_event(uow: UnitOfWork, event: Event) -> None:
             uow,
             customer_id=str(payload["customer_id"]),
             items=[
-                (str(i["sku"]), dt.datetime.fromisoformat(str(i["at"])))
-                for i in payload["items"]
+                (str(i["sku"]), dt.datetime.fromisoformat(str(i["at"]))) for i in payload["items"]
             ],
         )
     elif event.type == "customer.merged":

@@ -8,6 +8,7 @@ at the one store, one catalogue read for their titles and prices."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -15,6 +16,7 @@ from omniretail.catalog import service as catalog
 from omniretail.customers import service as customers
 from omniretail.db import UnitOfWork
 from omniretail.engagement.domain import (
+    PAIRINGS_PER_BASIS,
     SIGNAL_WEIGHT,
     SUGGESTION_BASIS,
     SUGGESTION_CANDIDATES,
@@ -36,12 +38,13 @@ def _count_of(kind: Signal) -> sa.ColumnElement[int]:
     return sa.func.sum(sa.case((ItemPair.kind == kind.value, ItemPair.customers), else_=0))
 
 
-async def _stock_at(uow: UnitOfWork, location: str | None, skus: list[str]) -> dict[str, int] | None:
+async def _stock_at(
+    uow: UnitOfWork, location: str | None, skus: list[str]
+) -> dict[str, int] | None:
     if location is None:
         return None
-    location_id, _ = await network.location_ref(uow, location)
-    held = await positions.available_by_location(uow, skus, location_ids=[location_id])
-    return held.get(location_id, {})
+    await network.location_ref(uow, location)
+    return await positions.available_at(uow, location, skus)
 
 
 async def sku_pairings(
@@ -100,27 +103,49 @@ async def recent_basis(uow: UnitOfWork, owner: str) -> list[str]:
     return [r.sku for r in rows]
 
 
+def _strongest(basis: list[str]) -> sa.Subquery:
+    """Each basis SKU's :data:`PAIRINGS_PER_BASIS` strongest pairings of each kind, read from
+    the top of the (sku, kind, customers) index: bounded work for a SKU paired with thousands."""
+    parts = [
+        sa.select(ItemPair.other, ItemPair.kind, ItemPair.customers)
+        .where(ItemPair.sku == sku, ItemPair.kind == kind.value)
+        # No tie-break: reading stops at the limit instead of sorting every tie.
+        .order_by(ItemPair.customers.desc())
+        .limit(PAIRINGS_PER_BASIS)
+        .subquery()
+        .select()
+        for sku in basis
+        for kind in Signal
+    ]
+    return sa.union_all(*parts).subquery("strongest")
+
+
+class Ranked(NamedTuple):
+    other: str
+    score: int
+
+
 async def ranked_pairings(
     uow: UnitOfWork, *, owner: str, basis: list[str], limit: int
-) -> list[sa.Row[tuple[str, int]]]:
-    """The SKUs paired with any of ``basis``, their scores summed, best first (ties by SKU);
-    never one ``owner`` bought. Rows of (other, score)."""
-    bought = (
-        sa.select(ItemSignal.sku)
-        .where(ItemSignal.customer_id == owner, ItemSignal.kind == Signal.BOUGHT.value)
-        .scalar_subquery()
+) -> list[Ranked]:
+    """The SKUs paired with ``basis`` (each basis SKU's strongest pairings), their scores
+    summed, best first (ties by SKU); never one ``owner`` bought. Rows of (other, score)."""
+    if not basis:
+        return []
+    bought = sa.select(ItemSignal.sku).where(
+        ItemSignal.customer_id == owner, ItemSignal.kind == Signal.BOUGHT.value
     )
-    return list(
-        (
-            await uow.session.execute(
-                sa.select(ItemPair.other, _SCORE.label("score"))
-                .where(ItemPair.sku.in_(basis), ItemPair.other.not_in(bought))
-                .group_by(ItemPair.other)
-                .order_by(sa.desc("score"), ItemPair.other)
-                .limit(limit)
-            )
-        ).all()
+    top = _strongest(basis)
+    weight = sa.case(*((top.c.kind == kind.value, w) for kind, w in SIGNAL_WEIGHT.items()), else_=0)
+    score = sa.func.sum(top.c.customers * weight).label("score")
+    rows = await uow.session.execute(
+        sa.select(top.c.other, score)
+        .where(top.c.other.not_in(bought.scalar_subquery()))
+        .group_by(top.c.other)
+        .order_by(sa.desc("score"), top.c.other)
+        .limit(limit)
     )
+    return [Ranked(str(other), int(total)) for other, total in rows]
 
 
 async def _because(
@@ -145,16 +170,13 @@ async def customer_suggestions(
     ``location`` (> 0), best first; never something they already bought. ``because`` names
     the SKUs of theirs each suggestion pairs with."""
     customer = await customers.customer_ref(uow, customer_id)
-    location_id, _ = await network.location_ref(uow, location)
+    await network.location_ref(uow, location)
     owner = customer.public_id
     basis = await recent_basis(uow, owner)
     if not basis:
         return SuggestionsOut(customer_id=owner, location=location, basis=[], items=[])
     ranked = await ranked_pairings(uow, owner=owner, basis=basis, limit=SUGGESTION_CANDIDATES)
-    held = await positions.available_by_location(
-        uow, [r.other for r in ranked], location_ids=[location_id]
-    )
-    here = held.get(location_id, {})
+    here = await positions.available_at(uow, location, [r.other for r in ranked])
     in_stock = [r for r in ranked if here.get(r.other, 0) > 0]
     info = await catalog.variants_by_sku(uow, [r.other for r in in_stock])
     chosen = [r for r in in_stock if r.other in info and info[r.other].active][:limit]

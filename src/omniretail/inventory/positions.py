@@ -393,3 +393,18 @@ async def available_by_location(
         if qty > 0:
             out.setdefault(row.location_id, {})[row.sku] = qty
     return out
+
+
+async def available_at(uow: UnitOfWork, location_code: str, skus: Sequence[str]) -> dict[str, int]:
+    """{sku: available} at one location for the SKUs with something available there: one
+    point lookup per SKU on the (tenant, sku, location) key, however big the network."""
+    wanted = list(dict.fromkeys(skus))
+    if not wanted:
+        return {}
+    rows = await uow.session.execute(
+        sa.select(P.sku, P.on_hand, P.reserved, P.safety_stock).where(
+            P.location_code == location_code, P.sku.in_(wanted)
+        )
+    )
+    held = {row.sku: available(row.on_hand, row.reserved, row.safety_stock) for row in rows}
+    return {sku: qty for sku, qty in held.items() if qty > 0}
