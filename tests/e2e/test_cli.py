@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import uuid
 
@@ -92,3 +93,14 @@ def test_sandbox_sign_uses_the_servers_secret_and_refuses_without_one(
     body = json.loads(signed.stdout)
     assert body["signature"] == SandboxProvider("s3cret").sign("sbx:ord_1-0", "captured", 9900)
     assert SandboxProvider("s3cret").verify("sbx:ord_1-0", "captured", 9900, body["signature"])
+
+
+def test_serve_runs_uvicorn_on_uvloop_and_httptools(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, object] = {}
+    monkeypatch.setattr("omniretail.cli.uvicorn.run", lambda *args, **kwargs: seen.update(kwargs))
+    monkeypatch.setenv("OMNI_DATABASE_URL", "sqlite+aiosqlite:////tmp/omni-serve-test.db")
+    served = runner.invoke(app, ["serve", "--port", "8765"])
+    assert served.exit_code == 0, served.output
+    assert (seen["loop"], seen["http"], seen["workers"]) == ("uvloop", "httptools", 1)
+    for module in ("uvloop", "httptools"):  # installed, so uvicorn will not fall back
+        importlib.import_module(module)

@@ -25,6 +25,7 @@ from omniretail.inventory.service import (
     notify_at_risk,
     notify_availability,
 )
+from omniretail.scoped import TENANT, read_in, tenant_statement
 
 P = StockPosition
 
@@ -372,6 +373,17 @@ async def do_sell_in_store(
     return changes
 
 
+_HOLDERS = sa.select(P.location_id, P.sku, P.on_hand, P.reserved, P.safety_stock).where(
+    P.tenant_id == sa.bindparam(TENANT),
+    P.sku.in_(sa.bindparam("skus", expanding=True)),
+    P.on_hand - P.reserved - P.safety_stock > 0,
+)
+_AVAILABLE = tenant_statement(_HOLDERS)
+_AVAILABLE_AT = tenant_statement(
+    _HOLDERS.where(P.location_id.in_(sa.bindparam("locations", expanding=True)))
+)
+
+
 async def available_by_location(
     uow: UnitOfWork, skus: Sequence[str], *, location_ids: Sequence[int] | None = None
 ) -> dict[int, dict[str, int]]:
@@ -382,13 +394,12 @@ async def available_by_location(
     wanted = list(dict.fromkeys(skus))
     if not wanted:
         return {}
-    query = sa.select(P.location_id, P.sku, P.on_hand, P.reserved, P.safety_stock).where(
-        P.sku.in_(wanted), P.on_hand - P.reserved - P.safety_stock > 0
-    )
-    if location_ids is not None:
-        query = query.where(P.location_id.in_(list(location_ids)))
+    if location_ids is None:
+        rows = await read_in(uow, _AVAILABLE, skus=wanted)
+    else:
+        rows = await read_in(uow, _AVAILABLE_AT, skus=wanted, locations=list(location_ids))
     out: dict[int, dict[str, int]] = {}
-    for row in await uow.session.execute(query):
+    for row in rows:
         qty = available(row.on_hand, row.reserved, row.safety_stock)
         if qty > 0:
             out.setdefault(row.location_id, {})[row.sku] = qty

@@ -23,7 +23,7 @@ from omniretail.network.domain import (
 from omniretail.network.models import Location
 from omniretail.network.schemas import Capabilities as CapabilitiesOut
 from omniretail.network.schemas import LocationIn, LocationOut, LocationPatch
-from omniretail.scoped import TenantRead, read_in, tenant_statement
+from omniretail.scoped import TenantRead, TenantStatement, read_in, tenant_statement
 
 
 def to_out(row: Location | sa.Row[Any]) -> LocationOut:
@@ -289,6 +289,23 @@ _IN_CHUNK = 10_000
 MAX_DELIVERY_RADIUS_KM = 100.0  # the schema's bound on ``delivery_radius_km``
 
 
+def _among(capability: str | None) -> TenantStatement:
+    conditions = [Location.active.is_(True)]
+    if capability is not None:
+        conditions.append(CAPABILITY_COLUMNS[capability].is_(True))
+    return tenant_statement(
+        sa.select(*_NEARBY_COLUMNS).where(
+            Location.tenant_id == sa.bindparam("tenant_id"),
+            Location.id.in_(sa.bindparam("ids", expanding=True)),
+            *conditions,
+        )
+    )
+
+
+# One statement per capability (and none), built and checked once (the checkout's sourcing).
+_AMONG = {capability: _among(capability) for capability in [None, *CAPABILITY_COLUMNS]}
+
+
 async def locations_among(
     uow: UnitOfWork,
     ids: Collection[int],
@@ -300,14 +317,11 @@ async def locations_among(
     """The active locations among ``ids`` (with ``capability``), with their distance to the
     point, nearest first: primary-key lookups, so the cost follows ``ids``, not the network."""
     wanted = sorted(set(ids))
-    conditions = [Location.active.is_(True)]
-    if capability is not None:
-        conditions.append(CAPABILITY_COLUMNS[capability].is_(True))
+    statement = _AMONG[capability]
     found: list[NearbyLocation] = []
     for start in range(0, len(wanted), _IN_CHUNK):
         chunk = wanted[start : start + _IN_CHUNK]
-        query = sa.select(*_NEARBY_COLUMNS).where(Location.id.in_(chunk), *conditions)
-        for row in await uow.session.execute(query):
+        for row in await read_in(uow, statement, ids=chunk):
             found.append(
                 NearbyLocation(
                     distance_km=round(distance_km(lat, lng, row.lat, row.lng), 3),
