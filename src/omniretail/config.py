@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     # Pool per process; hot SKUs want it small (see ANCHORS: the WAL flush under the row lock).
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # How long a request waits for a pooled connection before it is answered 503 database_busy.
+    db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
     # The outbox dispatcher runs inside `omni serve` unless a separate `omni worker` is used.
     run_dispatcher: bool = True
     dispatcher_poll_seconds: float = Field(default=0.5, gt=0)

@@ -215,13 +215,21 @@ class Database:
 def _create_engine(url: str, settings: Settings) -> AsyncEngine:
     # hide_parameters: a failing statement is logged without its values (phones, names, codes).
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": 30},
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_seconds,
+            hide_parameters=True,
+        )
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=False,
         hide_parameters=True,
     )

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
@@ -168,6 +169,19 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         log.exception("database error", exc_info=exc)
         return problem(500, "internal_error", "Internal error", "an unexpected error occurred")
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_exhausted(_: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every pooled connection stayed busy for the pool's whole timeout (a burst, or SQLite's
+        # one writer): nothing was done, so the client is told to come back, not that we broke.
+        log.warning("database pool exhausted: %s", exc)
+        return problem(
+            503,
+            "database_busy",
+            "Database busy",
+            "the database is busy with another write; retry shortly",
+            retry_after_seconds=1,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

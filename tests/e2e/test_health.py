@@ -5,6 +5,10 @@ import logging
 import httpx
 import pytest
 
+from omniretail.app import create_app
+from omniretail.db import Database
+from tests.factories import make_tenant
+
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
@@ -33,3 +37,28 @@ async def test_liveness_is_answered_before_routing_and_other_methods_still_reach
     refused = await client.post("/healthz")
     assert refused.status_code == 405
     assert [r.status for r in caplog.records if r.name == "omniretail.access"] == [405]  # type: ignore[attr-defined]
+
+
+async def test_an_exhausted_pool_is_503_busy_and_never_500(db: Database) -> None:
+    # One pooled connection, taken: the request waits the pool's timeout and is told to retry.
+    settings = db.settings.model_copy(
+        update={"db_pool_size": 1, "db_max_overflow": 0, "db_pool_timeout_seconds": 0.2}
+    )
+    tight = Database(settings)
+    try:
+        tenant = await make_tenant(tight, "pool")
+        app = create_app(settings, db=tight)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://omni.test") as http,
+            tight.engine.connect(),
+        ):
+            busy = await http.get(
+                "/v1/locations", headers={"Authorization": f"Bearer {tenant.admin_key}"}
+            )
+        assert busy.status_code == 503
+        assert busy.headers["content-type"].startswith("application/problem+json")
+        assert busy.json()["code"] == "database_busy"
+        assert busy.headers["retry-after"] == "1"
+    finally:
+        await tight.dispose()
