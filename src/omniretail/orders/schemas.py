@@ -192,9 +192,7 @@ class AttributionOut(Output):
     window_days: int | None = Field(
         None, description="experience_scan: the attribution window in days at the time"
     )
-    credited_at: dt.datetime | None = Field(
-        None, description="when the credit was given (UTC)"
-    )
+    credited_at: dt.datetime | None = Field(None, description="when the credit was given (UTC)")
 
 
 class OrderOut(Output):
