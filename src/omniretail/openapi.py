@@ -275,6 +275,35 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
         "holdout_percent": 10,
     },
     "report_presence": {"customer_id": "cus_8e1f0a3b5c7d9e2f4a6b", "lat": 31.2243, "lng": 121.4462},
+    "create_group_buy": {
+        "code": "linen-for-3",
+        "title": "Linen shirt, 3 friends",
+        "sku": "LM0001-BLA-M",
+        "group_size": 3,
+        "group_price": 29900,
+        "starts_at": "2026-12-01T10:00:00+08:00",
+        "ends_at": "2026-12-08T22:00:00+08:00",
+        "group_window_minutes": 1440,
+        "pickup_locations": ["ST-001", "ST-101"],
+        "per_customer_limit": 1,
+    },
+    "open_group": {
+        "channel": "app",
+        "customer_id": "cus_8e1f0a3b5c7d9e2f4a6b",
+        "pickup_location": "ST-001",
+        "payment": {"method": "sandbox", "amount": 29900},
+    },
+    "join_group": {
+        "channel": "app",
+        "customer_id": "cus_3c5e7a9b1d2f4e6a8c0b",
+        "pickup_location": "ST-101",
+        "payment": {"method": "sandbox", "amount": 29900},
+    },
+    "create_subscription": {
+        "url": "https://erp.example.com/hooks/omniretail",
+        "event_types": ["order.placed", "return.completed"],
+        "description": "ERP order import",
+    },
 }
 
 

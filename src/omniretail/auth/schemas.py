@@ -203,10 +203,13 @@ class SignupIn(Input):
 
 class SignupOut(Output):
     tenant: str = Field(description="the new tenant's slug")
-    name: str
-    currency: str
-    timezone: str
-    locale: Locale
+    name: str = Field(description="the merchant's display name")
+    currency: str = Field(description="ISO 4217 code of every amount in the tenant (e.g. CNY)")
+    timezone: str = Field(description="IANA time zone of the merchant's business day")
+    locale: Locale = Field(
+        description="en or zh-CN: the language of the merchant's error messages (en when none "
+        "was given)"
+    )
     admin_key: Annotated[str | None, SHOWN_ONCE] = Field(
         description="the merchant's first admin key: shown only in this response"
     )

@@ -162,7 +162,7 @@ class PresenceOut(BaseModel):
 
 
 class PairingOut(Output):
-    sku: str
+    sku: str = Field(description="the paired variant's SKU")
     title: str | None = Field(description="the product's title; null if no longer catalogued")
     score: int = Field(description="3 x co_purchase + co_view: the rank")
     co_purchase: int = Field(description="customers who bought both")
@@ -171,22 +171,35 @@ class PairingOut(Output):
 
 
 class SkuPairingsOut(Output):
-    sku: str
-    location: str | None
-    items: list[PairingOut]
+    sku: str = Field(description="the SKU asked about")
+    location: str | None = Field(
+        description="the store's code whose stock filtered the list; null when none was asked for"
+    )
+    items: list[PairingOut] = Field(
+        description="the SKUs bought or looked at with it, best first by score (ties by SKU), "
+        "at most `limit`; with a location, only those available there"
+    )
 
 
 class SuggestionOut(Output):
-    sku: str
-    title: str
+    sku: str = Field(description="the suggested variant's SKU")
+    title: str = Field(description="the product's title")
     price: int = Field(description="list price, integer minor units (fen)")
-    score: int
+    score: int = Field(
+        description="the rank: over the basis SKUs it pairs with, 3 x co_purchase + co_view "
+        "summed (each basis SKU's 40 strongest pairings of each kind count)"
+    )
     available: int = Field(description="available at the store now (always > 0)")
     because: list[str] = Field(description="the customer's SKUs this one pairs with")
 
 
 class SuggestionsOut(Output):
-    customer_id: str
-    location: str
+    customer_id: str = Field(
+        description="the customer's id (the survivor's, when the id asked for was merged)"
+    )
+    location: str = Field(description="the store's code whose stock the suggestions are in")
     basis: list[str] = Field(description="what the customer bought or looked at lately")
-    items: list[SuggestionOut]
+    items: list[SuggestionOut] = Field(
+        description="best first by score, at most `limit`: available at the store, on sale, "
+        "never a SKU the customer bought; empty without a basis"
+    )
