@@ -19,8 +19,12 @@ from omniretail.wiring import build_registry
 from tests.factories import Api, TenantHandle
 from tests.orders_world import World, build_world, order_body, paid_online
 
-# 11:00 in Shanghai: the check two hours later falls outside the default quiet hours (21-9).
-TRIED = dt.datetime(2026, 11, 20, 3, 0, tzinfo=dt.UTC)
+# 11:00 in Shanghai yesterday: the check two hours later falls outside the default quiet hours
+# (21-9). Yesterday, not a fixed date: the coupons it issues (valid 3 days) are redeemed through
+# checkout at the real time.
+TRIED = dt.datetime.now(dt.UTC).replace(hour=3, minute=0, second=0, microsecond=0) - dt.timedelta(
+    days=1
+)
 DUE = TRIED + dt.timedelta(minutes=120)
 _phones = iter(range(13900000001, 13900000100))
 
@@ -176,12 +180,12 @@ async def test_quiet_hours_in_the_tenants_zone_hold_the_offer_until_morning(
 ) -> None:
     await setup(admin, db, tenant)
     cid = await customer(admin)
-    late = dt.datetime(2026, 11, 20, 12, 30, tzinfo=dt.UTC)  # 20:30 in Shanghai
+    late = TRIED.replace(hour=12, minute=30)  # 20:30 in Shanghai
     await try_on(admin, db, cid, at=late)
     due = late + dt.timedelta(minutes=120)  # 22:30 local: quiet
     assert await campaigns.evaluate_due_targets(db, now=due) == 0
     assert await offers_to(admin, cid) == []
-    morning = dt.datetime(2026, 11, 21, 1, 0, tzinfo=dt.UTC)  # 09:00 local
+    morning = TRIED.replace(hour=1) + dt.timedelta(days=1)  # 09:00 local, the next day
     assert await campaigns.evaluate_due_targets(db, now=morning - dt.timedelta(seconds=1)) == 0
     assert await campaigns.evaluate_due_targets(db, now=morning) == 1
     assert len(await offers_to(admin, cid)) == 1
