@@ -11,7 +11,7 @@ figures compare before/after on a busy machine (the cheapest of three rounds is 
 ``bench_http`` gives the rates.
 
 Environment: ``OMNI_BENCH_REQUESTS`` (per path, default 300), ``OMNI_BENCH_DATABASES``
-(``postgresql,sqlite``).
+(``postgresql,sqlite``), ``OMNI_BENCH_PATHS`` (parts of path labels, e.g. ``holds``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from omniretail.db import Database
 
 REQUESTS = int(os.environ.get("OMNI_BENCH_REQUESTS", "300"))
 DATABASES = os.environ.get("OMNI_BENCH_DATABASES", "postgresql,sqlite").split(",")
+# Substrings of path labels to run (all when empty), e.g. ``holds``.
+ONLY = [p for p in os.environ.get("OMNI_BENCH_PATHS", "").split(",") if p]
 DB_NAME = f"omni_bench_cpu_{os.getpid()}"
 CONCURRENT_HOLDS = 64
 ROUNDS = 3
@@ -116,12 +118,16 @@ async def measure(label: str, url: str) -> None:
             chosen = paths(keys)
             chosen.insert(3, quote(chosen[1]))
             for path in chosen:
+                if ONLY and not any(part in path.label for part in ONLY):
+                    continue
                 await send(client, path)  # warm: principal cache, compiled statements
                 cpu, counter = await rounds_of(db, [path] * REQUESTS, client)
                 print(f"   {path.label:<34} {cpu * 1000:7.3f} ms "
                       f"{counter.statements / REQUESTS:6.1f} "
                       f"{counter.transactions / REQUESTS:6.2f}")  # fmt: skip
             hold = chosen[-1]
+            if ONLY and not any(part in "concurrent holds" for part in ONLY):
+                return
             waves = ROUNDS * max(1, REQUESTS // (CONCURRENT_HOLDS * ROUNDS))
             cpu, counter = await rounds_of(
                 db, [hold] * (waves * CONCURRENT_HOLDS), client, wave=CONCURRENT_HOLDS

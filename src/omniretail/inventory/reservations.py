@@ -139,56 +139,79 @@ async def do_reserve(
     )
 
 
+_LINE_COLUMNS = ["tenant_id", "reservation_id", "position_id", "sku", "location_code", "qty"]
+
+
+def _lines_from(positions: sa.Select[Any]) -> sa.Insert:
+    return (
+        sa.insert(LINES)
+        .from_select([*_LINE_COLUMNS, "state"], positions.order_by(P.location_code, P.sku))
+        .returning(LINES.c.location_code, LINES.c.sku)
+    )
+
+
+def _positions(qty: Any) -> sa.Select[Any]:
+    # Core INSERT ... SELECT: the session's tenant criteria do not reach it, so it names the
+    # tenant itself.
+    return sa.select(
+        sa.bindparam("tenant_id", type_=BigId),
+        sa.bindparam("reservation_id", type_=BigId),
+        P.id,
+        P.sku,
+        P.location_code,
+        qty,
+        sa.literal("held"),
+    ).where(P.tenant_id == sa.bindparam("tenant_id", type_=BigId))
+
+
+# Built once: the one-position hold (every hot-SKU hold) hits the compiled cache.
+_ONE_LINE = _lines_from(
+    _positions(sa.bindparam("qty", type_=sa.Integer)).where(
+        P.location_code == sa.bindparam("location"), P.sku == sa.bindparam("sku")
+    )
+)
+
+
 async def _insert_lines(
     uow: UnitOfWork, reservation_id: int, merged: dict[tuple[str, str], tuple[int, list[int]]]
 ) -> set[tuple[str, str]]:
     """One held line per (location, sku) that has a position, its id read by the INSERT
     itself; returns the keys written (a missing position writes no line)."""
-    tenant_id = uow.require_tenant()
-    keys = list(merged)
-    if len(keys) == 1:
-        where = sa.and_(P.location_code == keys[0][0], P.sku == keys[0][1])
-        qty: Any = sa.literal(merged[keys[0]][0], sa.Integer)
+    ids = {"tenant_id": uow.require_tenant(), "reservation_id": reservation_id}
+    if len(merged) == 1:
+        [((location, sku), (qty, _))] = merged.items()
+        statement = _ONE_LINE
+        params: dict[str, Any] = {**ids, "location": location, "sku": sku, "qty": qty}
     else:
-        where = sa.tuple_(P.location_code, P.sku).in_(keys)
-        qty = sa.case(
+        quantities = sa.case(
             *(
                 (sa.and_(P.location_code == loc, P.sku == sku), q)
                 for (loc, sku), (q, _) in merged.items()
             )
         )
-    # Core INSERT ... SELECT: the session's tenant criteria do not reach it, so it names the
-    # tenant itself.
-    positions = (
-        sa.select(
-            sa.literal(tenant_id, BigId),
-            sa.literal(reservation_id, BigId),
-            P.id,
-            P.sku,
-            P.location_code,
-            qty,
-            sa.literal("held"),
+        statement = _lines_from(
+            _positions(quantities).where(sa.tuple_(P.location_code, P.sku).in_(list(merged)))
         )
-        .where(P.tenant_id == tenant_id, where)
-        .order_by(P.location_code, P.sku)
-    )
-    rows = await uow.session.execute(
-        sa.insert(LINES)
-        .from_select(
-            ["tenant_id", "reservation_id", "position_id", "sku", "location_code", "qty", "state"],
-            positions,
-        )
-        .returning(LINES.c.location_code, LINES.c.sku)
-    )
+        params = ids
+    rows = await uow.session.execute(statement, params)
     return {(r.location_code, r.sku) for r in rows}
 
 
-async def _insert_ledger(
-    uow: UnitOfWork, reservation_id: int, *, reference: str | None, actor: str, now: dt.datetime
-) -> None:
-    """A ``reserve`` movement for each line of the reservation, copied from its lines."""
-    tenant_id = uow.require_tenant()
-    lines = sa.select(
+_LEDGER = sa.insert(MOVES).from_select(
+    [
+        "tenant_id",
+        "position_id",
+        "sku",
+        "location_code",
+        "reason",
+        "on_hand_delta",
+        "reserved_delta",
+        "reservation_id",
+        "reference",
+        "actor",
+        "created_at",
+    ],
+    sa.select(
         LINES.c.tenant_id,
         LINES.c.position_id,
         LINES.c.sku,
@@ -197,27 +220,29 @@ async def _insert_ledger(
         sa.literal(0, sa.Integer),
         LINES.c.qty,
         LINES.c.reservation_id,
-        sa.literal(reference, sa.String),
-        sa.literal(actor, sa.String),
-        sa.literal(now, UTCDateTime),
-    ).where(LINES.c.tenant_id == tenant_id, LINES.c.reservation_id == reservation_id)
+        sa.bindparam("reference", type_=sa.String),
+        sa.bindparam("actor", type_=sa.String),
+        sa.bindparam("created_at", type_=UTCDateTime),
+    ).where(
+        LINES.c.tenant_id == sa.bindparam("tenant_id", type_=BigId),
+        LINES.c.reservation_id == sa.bindparam("reservation_id", type_=BigId),
+    ),
+)
+
+
+async def _insert_ledger(
+    uow: UnitOfWork, reservation_id: int, *, reference: str | None, actor: str, now: dt.datetime
+) -> None:
+    """A ``reserve`` movement for each line of the reservation, copied from its lines."""
     await uow.session.execute(
-        sa.insert(MOVES).from_select(
-            [
-                "tenant_id",
-                "position_id",
-                "sku",
-                "location_code",
-                "reason",
-                "on_hand_delta",
-                "reserved_delta",
-                "reservation_id",
-                "reference",
-                "actor",
-                "created_at",
-            ],
-            lines,
-        )
+        _LEDGER,
+        {
+            "tenant_id": uow.require_tenant(),
+            "reservation_id": reservation_id,
+            "reference": reference,
+            "actor": actor,
+            "created_at": now,
+        },
     )
 
 
