@@ -367,6 +367,16 @@ async def test_journey_7_a_guide_identifies_a_member_and_sees_what_is_here(live:
         "at": "2026-11-01T10:00:00+08:00",
     }
     assert (await world.admin.post("/v1/events", {"events": [viewed]})).status_code < 300
+    # Somebody else looked at the tee in both sizes: the worker pairs them, so the other size
+    # is suggested to this member.
+    other = (await world.admin.post("/v1/customers", {"name": "Other"})).json()["id"]
+    views = [
+        {"type": "view", "customer_id": other, "sku": sku, "channel": "app",
+         "at": "2026-11-03T10:00:00+08:00"}
+        for sku in ("TEE-S", "TEE-M")
+    ]  # fmt: skip
+    assert (await world.admin.post("/v1/events", {"events": views})).status_code < 300
+    await Dispatcher(live.db, build_registry()).run_until_idle()
     await world.stock("ST-A", "TEE-M", 3)
     await make_staff(
         live.db, live.tenant, StaffRole.STORE_CLERK, "guide@acme.test", locations=["ST-A"]
