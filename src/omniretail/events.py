@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -149,6 +149,35 @@ async def record_events(
         ],
     )
     uow.wrote_events = True
+
+
+async def kept_events(
+    uow: UnitOfWork, types: Collection[str], *, batch: int
+) -> AsyncIterator[list[Event]]:
+    """The unit of work's tenant's kept events of ``types``, oldest first, ``batch`` at a time:
+    what a projection replays when it is rebuilt from scratch."""
+    after = 0
+    while True:
+        rows = (
+            await uow.session.execute(
+                sa.select(
+                    OutboxEvent.id,
+                    OutboxEvent.tenant_id,
+                    OutboxEvent.type,
+                    OutboxEvent.aggregate_type,
+                    OutboxEvent.aggregate_id,
+                    OutboxEvent.payload,
+                    OutboxEvent.occurred_at,
+                )
+                .where(OutboxEvent.type.in_(types), OutboxEvent.id > after)
+                .order_by(OutboxEvent.id)
+                .limit(batch)
+            )
+        ).all()
+        if not rows:
+            return
+        yield [Event(*row) for row in rows]
+        after = rows[-1].id
 
 
 Handler = Callable[[UnitOfWork, Event], Awaitable[None]]

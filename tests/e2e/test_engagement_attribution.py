@@ -10,11 +10,9 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
-import sqlalchemy as sa
-
 from omniretail.db import Database
 from omniretail.engagement import handlers
-from omniretail.events import Dispatcher, Event, OutboxEvent
+from omniretail.events import Dispatcher, kept_events
 from omniretail.orders import fulfilment
 from omniretail.orders.domain import Action
 from omniretail.wiring import build_registry
@@ -110,24 +108,10 @@ def period() -> dict[str, str]:
 
 async def redeliver_placed(db: Database, tenant: TenantHandle) -> None:
     async with db.uow(tenant.id) as uow:
-        rows = (
-            await uow.session.execute(
-                sa.select(
-                    OutboxEvent.id,
-                    OutboxEvent.tenant_id,
-                    OutboxEvent.type,
-                    OutboxEvent.aggregate_type,
-                    OutboxEvent.aggregate_id,
-                    OutboxEvent.payload,
-                    OutboxEvent.occurred_at,
-                )
-                .where(OutboxEvent.type == "order.placed")
-                .order_by(OutboxEvent.id)
-            )
-        ).all()
+        rows = [e async for batch in kept_events(uow, ["order.placed"], batch=1000) for e in batch]
     for row in rows:
         async with db.uow(tenant.id) as uow:
-            await handlers.on_order_placed(uow, Event(*row))
+            await handlers.on_order_placed(uow, row)
 
 
 async def test_a_scanned_sample_credits_the_later_order_once_explained_and_reported(

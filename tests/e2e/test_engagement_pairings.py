@@ -15,7 +15,7 @@ from omniretail.auth.domain import Role
 from omniretail.db import Database
 from omniretail.engagement import handlers, pairings
 from omniretail.engagement.models import ItemPair, ItemSignal
-from omniretail.events import Dispatcher, Event, OutboxEvent
+from omniretail.events import Dispatcher, kept_events
 from omniretail.wiring import build_registry
 from tests.factories import Api, TenantHandle, make_key
 from tests.orders_world import World, build_world
@@ -113,25 +113,11 @@ async def redeliver_everything(db: Database, tenant: TenantHandle) -> None:
         "customer.looked_at": handlers.on_looked_at,
     }
     async with db.uow(tenant.id) as uow:
-        rows = (
-            await uow.session.execute(
-                sa.select(
-                    OutboxEvent.id,
-                    OutboxEvent.tenant_id,
-                    OutboxEvent.type,
-                    OutboxEvent.aggregate_type,
-                    OutboxEvent.aggregate_id,
-                    OutboxEvent.payload,
-                    OutboxEvent.occurred_at,
-                )
-                .where(OutboxEvent.type.in_(list(live)))
-                .order_by(OutboxEvent.id)
-            )
-        ).all()
+        rows = [e async for batch in kept_events(uow, list(live), batch=1000) for e in batch]
     assert rows
     for row in rows:
         async with db.uow(tenant.id) as uow:
-            await live[row.type](uow, Event(*row))
+            await live[row.type](uow, row)
 
 
 async def test_co_purchase_pairs_what_customers_bought_together(

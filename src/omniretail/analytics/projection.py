@@ -40,7 +40,7 @@ from omniretail.analytics.sql import period_start, text_literal
 from omniretail.auth import service as auth
 from omniretail.db import UnitOfWork, dialect_insert
 from omniretail.errors import NotFound
-from omniretail.events import Event, OutboxEvent
+from omniretail.events import Event, kept_events
 from omniretail.network.models import Location
 from omniretail.orders import queries
 from omniretail.orders.models import Fulfilment, Order, OrderLine
@@ -414,28 +414,10 @@ async def do_rebuild(uow: UnitOfWork, *, batch: int = 5000) -> int:
     await uow.session.execute(sa.delete(CustomerGroupRollup))
     await uow.session.execute(sa.delete(FulfilmentFact))
     await uow.session.execute(sa.delete(FulfilmentRollup))
-    count, after = 0, 0
-    while True:
-        rows = (
-            await uow.session.execute(
-                sa.select(
-                    OutboxEvent.id,
-                    OutboxEvent.tenant_id,
-                    OutboxEvent.type,
-                    OutboxEvent.aggregate_type,
-                    OutboxEvent.aggregate_id,
-                    OutboxEvent.payload,
-                    OutboxEvent.occurred_at,
-                )
-                .where(OutboxEvent.type.in_(PROJECTED), OutboxEvent.id > after)
-                .order_by(OutboxEvent.id)
-                .limit(batch)
-            )
-        ).all()
-        if not rows:
-            await rebuild_rollups(uow)
-            await rebuild_fulfilment_rollups(uow)
-            return count
-        await project_events(uow, [Event(*row) for row in rows], roll_up=False)
-        count += len(rows)
-        after = rows[-1].id
+    count = 0
+    async for events in kept_events(uow, PROJECTED, batch=batch):
+        await project_events(uow, events, roll_up=False)
+        count += len(events)
+    await rebuild_rollups(uow)
+    await rebuild_fulfilment_rollups(uow)
+    return count

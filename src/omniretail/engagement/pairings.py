@@ -20,7 +20,7 @@ from omniretail.db import UnitOfWork, dialect_insert
 from omniretail.engagement.domain import MAX_PARTNERS, Signal, signal_owner
 from omniretail.engagement.models import ExperienceScan, ItemPair, ItemSignal
 from omniretail.errors import NotFound
-from omniretail.events import Event, OutboxEvent
+from omniretail.events import Event, kept_events
 from omniretail.orders import queries as orders
 
 # The events the pairings are made of, for a rebuild.
@@ -224,27 +224,9 @@ async def do_rebuild_pairings(uow: UnitOfWork, *, batch: int = 2000) -> int:
     are credits already given, explained on the orders.)"""
     await uow.session.execute(sa.delete(ItemPair))
     await uow.session.execute(sa.delete(ItemSignal))
-    count, after = 0, 0
-    while True:
-        rows = (
-            await uow.session.execute(
-                sa.select(
-                    OutboxEvent.id,
-                    OutboxEvent.tenant_id,
-                    OutboxEvent.type,
-                    OutboxEvent.aggregate_type,
-                    OutboxEvent.aggregate_id,
-                    OutboxEvent.payload,
-                    OutboxEvent.occurred_at,
-                )
-                .where(OutboxEvent.type.in_(FED_BY), OutboxEvent.id > after)
-                .order_by(OutboxEvent.id)
-                .limit(batch)
-            )
-        ).all()
-        if not rows:
-            return count
-        for row in rows:
-            await apply_event(uow, Event(*row))
-        count += len(rows)
-        after = rows[-1].id
+    count = 0
+    async for events in kept_events(uow, FED_BY, batch=batch):
+        for event in events:
+            await apply_event(uow, event)
+        count += len(events)
+    return count
