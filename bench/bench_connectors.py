@@ -9,6 +9,7 @@ how many stock requests they became. In-process ASGI, so no network in the figur
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 
@@ -198,7 +199,8 @@ async def run(label: str, db: Database) -> None:
 
 async def main() -> None:
     await run("SQLite", await asyncio.to_thread(open_database, fresh_sqlite_url(), pool_size=32))
-    url = await fresh_pg_database("omni_bench_connectors")
+    # Separate checkouts on one machine (OMNI_TEST_PG_DB) get their own database.
+    url = await fresh_pg_database(f"{os.environ.get('OMNI_TEST_PG_DB') or 'omni'}_bench_connectors")
     await run("PostgreSQL", await asyncio.to_thread(open_database, url, pool_size=32))
 
 

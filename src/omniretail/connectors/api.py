@@ -193,22 +193,15 @@ async def receive_push(
         raise NotFound("platform", platform)
     body = await request.body()
     db: Database = request.app.state.db
-    # Read only: on SQLite the lookup takes no write lock, so a storm of pushes queues on the
-    # lock once per push (storing the messages), not twice.
-    async with db.uow(unscoped=True, read_only=True) as uow:
-        tenant_id = await inbound.tenant_of_connection(
-            uow, platform=platform, public_id=connection_id
-        )
-    async with db.uow(tenant_id) as uow:
-        ack, _ = await inbound.do_receive_push(
-            uow,
-            public_id=connection_id,
-            platform=plugin,
-            headers={k.lower(): v for k, v in request.headers.items()},
-            query=dict(request.query_params),
-            body=body,
-            vault=_vault(request),
-        )
+    ack, _ = await inbound.receive_push(
+        db,
+        public_id=connection_id,
+        platform=plugin,
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=dict(request.query_params),
+        body=body,
+        vault=_vault(request),
+    )
     if isinstance(ack.body, str):
         return PlainTextResponse(ack.body)
     return JSONResponse(ack.body)

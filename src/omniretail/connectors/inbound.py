@@ -3,12 +3,14 @@ acknowledged at once; applying them is the worker's job (``connector.message_rec
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
 from omniretail.connectors.models import Connection, InboundMessage
 from omniretail.connectors.platforms.base import (
@@ -20,9 +22,10 @@ from omniretail.connectors.platforms.base import (
 )
 from omniretail.connectors.schemas import MessageOut
 from omniretail.connectors.vault import CredentialVault
-from omniretail.db import UnitOfWork, utcnow
+from omniretail.db import Database, UnitOfWork, utcnow
 from omniretail.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from omniretail.events import record_event
+from omniretail.group_commit import group_commit
 
 
 class SignatureInvalid(Unauthenticated):
@@ -30,21 +33,17 @@ class SignatureInvalid(Unauthenticated):
     title = "The message signature does not match"
 
 
-async def tenant_of_connection(uow: UnitOfWork, *, platform: str, public_id: str) -> int:
-    """For a platform push, which arrives signed instead of with an API key."""
-    tenant_id = await uow.session.scalar(
-        sa.select(Connection.tenant_id).where(
-            Connection.public_id == public_id,
-            Connection.platform == platform,
-            Connection.active.is_(True),
-        )
-    )
-    if tenant_id is None:
-        raise NotFound("connection", public_id)
-    return int(tenant_id)
+@dataclass(frozen=True, slots=True)
+class VerifiedPush:
+    """A push whose signature matched, parsed into its messages (repeats within it dropped)."""
+
+    tenant_id: int
+    connection_id: int
+    public_id: str
+    messages: list[PlatformMessage]
 
 
-async def do_receive_push(
+async def check_push(
     uow: UnitOfWork,
     *,
     public_id: str,
@@ -53,72 +52,137 @@ async def do_receive_push(
     query: Mapping[str, str],
     body: bytes,
     vault: CredentialVault,
-) -> tuple[Acknowledgement, int]:
-    """Verify, then store each new message once. Returns the platform's reply and how many
-    messages were new. A bad signature raises before anything is written."""
-    connection = await uow.session.scalar(
-        sa.select(Connection).where(Connection.public_id == public_id)
-    )
-    if connection is None:
+) -> VerifiedPush:
+    """Find the connection (a push arrives signed instead of with an API key), verify the
+    signature on the raw body and parse it. Reads only: an unscoped, read-only unit of work
+    will do, so on SQLite this takes no write lock."""
+    found = (
+        await uow.session.execute(
+            sa.select(Connection.id, Connection.tenant_id, Connection.credentials).where(
+                Connection.public_id == public_id,
+                Connection.platform == platform.name,
+                Connection.active.is_(True),
+            )
+        )
+    ).one_or_none()
+    if found is None:
         raise NotFound("connection", public_id)
-    credentials = vault.open(connection.credentials)
+    credentials = vault.open(found.credentials)
     if not platform.verify(headers=headers, query=query, body=body, credentials=credentials):
         raise SignatureInvalid("the message signature does not match")
     try:
         messages = platform.parse(body)
     except MessageUnreadable as exc:
         raise ValidationFailed(str(exc), [{"field": "body", "message": str(exc)}]) from exc
-    seen = set(
-        await uow.session.scalars(
-            sa.select(InboundMessage.msg_id).where(
-                InboundMessage.connection_id == connection.id,
-                InboundMessage.msg_id.in_([m.msg_id for m in messages]),
+    unique = list({m.msg_id: m for m in reversed(messages)}.values())[::-1]
+    return VerifiedPush(int(found.tenant_id), int(found.id), public_id, unique)
+
+
+_MESSAGES = cast(sa.Table, InboundMessage.__table__)
+# Built once per dialect: a plain multi-row INSERT that skips the ORM's unit of work; the
+# unique (connection, msg_id) drops a message stored before (or by a concurrent push), and
+# RETURNING names only the rows this statement stored.
+_STORE = {
+    dialect: insert(_MESSAGES)
+    .on_conflict_do_nothing(index_elements=["connection_id", "msg_id"])
+    .returning(_MESSAGES.c.id, _MESSAGES.c.msg_id)
+    for dialect, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
+
+async def do_store_messages(uow: UnitOfWork, push: VerifiedPush) -> int:
+    """Store each new message of ``push`` once, with the outbox event that has the worker apply
+    it; returns how many were new."""
+    if not push.messages:
+        return 0
+    now = utcnow()
+    rows = [_message_row(push, message, now) for message in push.messages]
+    stored = {
+        msg_id: int(row_id)
+        for row_id, msg_id in await uow.session.execute(_STORE[uow.dialect], rows)
+    }
+    for message in push.messages:
+        row_id = stored.get(message.msg_id)
+        if row_id is not None and message.action is not Action.IGNORED:
+            announce_message(
+                uow,
+                connection_id=push.connection_id,
+                public_id=push.public_id,
+                message_id=row_id,
+                platform_order_id=message.platform_order_id or message.msg_id,
             )
+    return len(stored)
+
+
+def _message_row(push: VerifiedPush, message: PlatformMessage, now: dt.datetime) -> dict[str, Any]:
+    ignored = message.action is Action.IGNORED
+    return {
+        "tenant_id": push.tenant_id,
+        "connection_id": push.connection_id,
+        "msg_id": message.msg_id,
+        "topic": message.topic,
+        "action": message.action.value,
+        "platform_order_id": message.platform_order_id,
+        "raw": _raw_text(message.raw),
+        "parsed": message.as_json(),
+        "status": "applied" if ignored else "received",
+        "outcome": "not an order event" if ignored else None,
+        "order_id": None,
+        "received_at": now,
+        "applied_at": now if ignored else None,
+    }
+
+
+async def receive_push(
+    db: Database,
+    *,
+    public_id: str,
+    platform: Platform,
+    headers: Mapping[str, str],
+    query: Mapping[str, str],
+    body: bytes,
+    vault: CredentialVault,
+) -> tuple[Acknowledgement, int]:
+    """Verify, then store each new message once; returns the platform's reply and how many
+    messages were new. A bad signature raises before anything is written. The reply is given
+    only once the messages are committed (durable before the acknowledgement); concurrent
+    pushes to one connection share one short transaction and one commit (group commit), so a
+    storm queues on the write lock once per batch, not once per push."""
+    async with db.uow(unscoped=True, read_only=True) as uow:
+        push = await check_push(
+            uow,
+            public_id=public_id,
+            platform=platform,
+            headers=headers,
+            query=query,
+            body=body,
+            vault=vault,
         )
+
+    async def store(uow: UnitOfWork) -> int:
+        return await do_store_messages(uow, push)
+
+    new: int = await group_commit(db).run(
+        ("connection_messages", push.connection_id), tenant_id=push.tenant_id, work=store
     )
-    new = 0
-    for message in messages:
-        if message.msg_id in seen:
-            continue
-        seen.add(message.msg_id)
-        if await _store(uow, connection, message):
-            new += 1
     return platform.acknowledgement(), new
 
 
-async def _store(uow: UnitOfWork, connection: Connection, message: PlatformMessage) -> bool:
-    ignored = message.action is Action.IGNORED
-    row = InboundMessage(
-        connection_id=connection.id,
-        msg_id=message.msg_id,
-        topic=message.topic,
-        action=message.action.value,
-        platform_order_id=message.platform_order_id,
-        raw=_raw_text(message.raw),
-        parsed=message.as_json(),
-        status="applied" if ignored else "received",
-        outcome="not an order event" if ignored else None,
-        applied_at=utcnow() if ignored else None,
-    )
-    try:
-        async with uow.session.begin_nested():
-            uow.session.add(row)
-            await uow.flush()
-    except IntegrityError:
-        return False  # the same message arrived concurrently; the other request stored it
-    if not ignored:
-        announce_message(uow, connection, row)
-    return True
-
-
-def announce_message(uow: UnitOfWork, connection: Connection, row: InboundMessage) -> None:
+def announce_message(
+    uow: UnitOfWork,
+    *,
+    connection_id: int,
+    public_id: str,
+    message_id: int,
+    platform_order_id: str,
+) -> None:
     # One aggregate per platform order: its messages apply in the order they were received.
     record_event(
         uow,
         "connector.message_received",
         aggregate_type="platform_order",
-        aggregate_id=f"{connection.id}:{row.platform_order_id or row.msg_id}"[:64],
-        payload={"message_id": row.id, "connection_id": connection.public_id},
+        aggregate_id=f"{connection_id}:{platform_order_id}"[:64],
+        payload={"message_id": message_id, "connection_id": public_id},
     )
 
 
@@ -179,6 +243,12 @@ async def do_retry_message(
         raise MessageNotParked(f"message {message_id} is {row.status}")
     row.status = "received"
     row.outcome = None
-    announce_message(uow, connection, row)
+    announce_message(
+        uow,
+        connection_id=connection.id,
+        public_id=connection.public_id,
+        message_id=row.id,
+        platform_order_id=row.platform_order_id or row.msg_id,
+    )
     await uow.flush()
     return message_out(row)

@@ -199,16 +199,15 @@ async def push_test_order(
         order_id = f"SIM-{secrets.token_hex(4).upper()}"
         body = simulator.paid_body(platform, order_id, [(sku, qty)], variant.price * qty)
         headers, query = simulator.signed_request(platform, body, credentials)
-        async with ctx.uow() as uow:
-            await inbound.do_receive_push(
-                uow,
-                public_id=connection_id,
-                platform=platforms[platform],
-                headers={k.lower(): v for k, v in headers.items()},
-                query=query,
-                body=body,
-                vault=vault,
-            )
+        await inbound.receive_push(
+            ctx.db,
+            public_id=connection_id,
+            platform=platforms[platform],
+            headers={k.lower(): v for k, v in headers.items()},
+            query=query,
+            body=body,
+            vault=vault,
+        )
     except DomainError as exc:
         return await _connection_page(
             ctx, connection_id, "connection.html", status_for(exc), problem=exc
