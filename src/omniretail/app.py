@@ -25,6 +25,7 @@ from omniretail.connectors import api as connectors_api
 from omniretail.connectors.platforms import builtin_platforms
 from omniretail.connectors.vault import CredentialVault
 from omniretail.console.mount import install_console
+from omniretail.consumers import NatsConsumers
 from omniretail.customers import api as customers_api
 from omniretail.db import Database
 from omniretail.engagement import api as engagement_api
@@ -48,7 +49,7 @@ from omniretail.relay import NatsRelay
 from omniretail.returns import api as returns_api
 from omniretail.webhooks import api as webhooks_api
 from omniretail.webhooks.delivery import WebhookSender
-from omniretail.wiring import build_registry
+from omniretail.wiring import build_registry, nats_groups
 
 log = logging.getLogger("omniretail")
 
@@ -145,7 +146,7 @@ class BodyLimit:
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
     settings = settings or Settings()
     database = db or Database(settings)
-    registry = build_registry()
+    registry = build_registry(nats=bool(settings.nats_url))
     dispatcher = Dispatcher(
         database, registry, relay=NatsRelay(settings.nats_url) if settings.nats_url else None
     )
@@ -182,6 +183,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
                     )
                 ),
             ]
+            if settings.nats_url:
+                consumers = NatsConsumers(settings.nats_url, database, nats_groups())
+                tasks.append(asyncio.create_task(consumers.run(stop)))
         try:
             yield
         finally:

@@ -31,6 +31,7 @@ from omniretail.auth.schemas import SettingsPatch
 from omniretail.auth.staff_domain import StaffRole
 from omniretail.config import Settings
 from omniretail.connectors.cli import channel_sim, connections_app
+from omniretail.consumers import NatsConsumers
 from omniretail.db import Database
 from omniretail.demo import DEMO_SLUG, DEMO_STEPS, seed_demo
 from omniretail.demo_history import has_history, seed_history
@@ -49,7 +50,7 @@ from omniretail.payments.providers import SandboxProvider, builtin_providers
 from omniretail.problem_texts import problem_detail
 from omniretail.relay import NatsRelay
 from omniretail.webhooks.delivery import WebhookSender
-from omniretail.wiring import build_registry
+from omniretail.wiring import build_registry, nats_groups
 
 app = typer.Typer(help="Omniretail: omnichannel retail platform.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants (merchants).", no_args_is_help=True)
@@ -395,7 +396,7 @@ def worker(
     async def work(db: Database) -> int:
         nats_url = db.settings.nats_url
         dispatcher = Dispatcher(
-            db, build_registry(), relay=NatsRelay(nats_url) if nats_url else None
+            db, build_registry(nats=bool(nats_url)), relay=NatsRelay(nats_url) if nats_url else None
         )
         providers = builtin_providers(db.settings.sandbox_secret())
         webhooks = WebhookSender.from_settings(db.settings)
@@ -417,8 +418,15 @@ def worker(
                 stop,
             )
         )
+        consumers = (
+            asyncio.create_task(NatsConsumers(nats_url, db, nats_groups()).run(stop))
+            if nats_url
+            else None
+        )
         await dispatcher.run_forever(stop, db.settings.dispatcher_poll_seconds)
         await jobs
+        if consumers is not None:
+            await consumers
         return 0
 
     delivered = _run(work)

@@ -215,6 +215,19 @@ class HandlerRegistry:
             raise ValueError(f"{event_type} has per-event handlers")
         self._batch_handlers.setdefault(event_type, []).append(handler)
 
+    def copy_into(self, other: HandlerRegistry) -> None:
+        """Subscribe this registry's handlers in ``other`` too (registries built per group)."""
+        for event_type, handlers in self._handlers.items():
+            for handler in handlers:
+                other.subscribe(event_type, handler)
+        for event_type, batch_handlers in self._batch_handlers.items():
+            for batch_handler in batch_handlers:
+                other.subscribe_batch(event_type, batch_handler)
+
+    def event_types(self) -> list[str]:
+        """The event types with a handler (``"*"`` included when something takes every event)."""
+        return sorted({*self._handlers, *self._batch_handlers})
+
     def handlers_for(self, event_type: str) -> list[Handler]:
         return self._handlers.get(event_type, []) + self._handlers.get("*", [])
 

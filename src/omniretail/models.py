@@ -7,6 +7,7 @@ from omniretail.auth import staff_models
 from omniretail.catalog import models as catalog_models
 from omniretail.channels import models as channels_models
 from omniretail.connectors import models as connectors_models
+from omniretail.consumers import ConsumedEvent
 from omniretail.customers import models as customers_models
 from omniretail.db import Base
 from omniretail.engagement import groupbuy_models

@@ -8,6 +8,7 @@ by ``Nats-Msg-Id`` (the outbox id) within the stream's duplicate window.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 
@@ -23,9 +24,34 @@ STREAM = "OMNI_EVENTS"
 SUBJECT_PREFIX = "omni.events"
 
 
-def subject_of(event: Event) -> str:
+def subject_of(event: Event, prefix: str = SUBJECT_PREFIX) -> str:
     """``omni.events.<tenant>.<event type>``: consumers filter by tenant or type."""
-    return f"{SUBJECT_PREFIX}.{event.tenant_id}.{event.type}"
+    return f"{prefix}.{event.tenant_id}.{event.type}"
+
+
+def event_of(body: bytes) -> Event:
+    """The event a relayed message carries (``body_of`` read back)."""
+    data = json.loads(body)
+    return Event(
+        id=int(data["id"]),
+        tenant_id=int(data["tenant_id"]),
+        type=str(data["type"]),
+        aggregate_type=str(data["aggregate_type"]),
+        aggregate_id=str(data["aggregate_id"]),
+        payload=dict(data["payload"]),
+        occurred_at=dt.datetime.fromisoformat(data["occurred_at"]),
+    )
+
+
+async def declare_stream(
+    js: JetStreamContext, stream: str, subject_prefix: str = SUBJECT_PREFIX
+) -> None:
+    """The stream every relayed event goes to (created, or updated if declared otherwise)."""
+    config = StreamConfig(name=stream, subjects=[f"{subject_prefix}.>"])
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        await js.update_stream(config)
 
 
 def body_of(event: Event) -> bytes:
@@ -46,9 +72,12 @@ def body_of(event: Event) -> bytes:
 class NatsRelay:
     """Publishes to JetStream; connects (and declares the stream) on first use."""
 
-    def __init__(self, url: str, *, stream: str = STREAM) -> None:
+    def __init__(
+        self, url: str, *, stream: str = STREAM, subject_prefix: str = SUBJECT_PREFIX
+    ) -> None:
         self.url = url
         self.stream = stream
+        self.subject_prefix = subject_prefix
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
 
@@ -56,11 +85,7 @@ class NatsRelay:
         if self._js is None:
             self._client = await nats.connect(self.url, connect_timeout=2, max_reconnect_attempts=2)
             js = self._client.jetstream()
-            config = StreamConfig(name=self.stream, subjects=[f"{SUBJECT_PREFIX}.>"])
-            try:
-                await js.add_stream(config)
-            except BadRequestError:
-                await js.update_stream(config)  # declared before with other settings
+            await declare_stream(js, self.stream, self.subject_prefix)
             self._js = js
         return self._js
 
@@ -72,7 +97,9 @@ class NatsRelay:
         js = await self._jetstream()
         for event in events:
             await js.publish(
-                subject_of(event), body_of(event), headers={"Nats-Msg-Id": str(event.id)}
+                subject_of(event, self.subject_prefix),
+                body_of(event),
+                headers={"Nats-Msg-Id": str(event.id)},
             )
 
     async def close(self) -> None:

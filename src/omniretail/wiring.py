@@ -13,7 +13,9 @@ from omniretail.orders import handlers as orders
 from omniretail.webhooks import handlers as webhooks
 
 
-def build_registry() -> HandlerRegistry:
+def build_registry(*, nats: bool = False) -> HandlerRegistry:
+    """The in-process dispatcher's handlers. With ``nats`` (``OMNI_NATS_URL`` set), those of
+    :func:`nats_groups` are left out: NATS consumers run them, so no event is handled twice."""
     registry = HandlerRegistry()
     # Profile (spend by channel, LTV) and points follow completed orders, returns and merges.
     # Checkout and returns also earn and reverse points in their own transaction; the loyalty
@@ -38,8 +40,20 @@ def build_registry() -> HandlerRegistry:
     registry.subscribe("order.completed", engagement.on_order_completed)
     registry.subscribe("order.placed", engagement.on_order_placed)
     registry.subscribe("customer.merged", engagement.on_customer_merged)
-    # Channel connectors apply platform messages and push stock figures out.
-    connectors.subscribe(registry, builtin_platforms())
-    # Merchants' webhook subscriptions get order, fulfilment, stock and return events.
-    webhooks.subscribe(registry)
+    # Channel connectors apply platform messages (in order per platform order: in-process).
+    connectors.subscribe_messages(registry)
+    if not nats:
+        for group in nats_groups().values():
+            group.copy_into(registry)
     return registry
+
+
+def nats_groups() -> dict[str, HandlerRegistry]:
+    """Handlers that NATS JetStream consumers own when ``OMNI_NATS_URL`` is set, by consumer
+    group: each group acknowledges its messages on its own (``omniretail.consumers``)."""
+    stock, hooks = HandlerRegistry(), HandlerRegistry()
+    # Channel connectors push stock figures out to the platforms.
+    connectors.subscribe_stock(stock, builtin_platforms())
+    # Merchants' webhook subscriptions get order, fulfilment, stock and return events.
+    webhooks.subscribe(hooks)
+    return {"connectors-stock": stock, "webhooks": hooks}

@@ -8,9 +8,17 @@ from omniretail.db import UnitOfWork
 from omniretail.events import Event, HandlerRegistry
 
 
-def subscribe(registry: HandlerRegistry, platforms: dict[str, Platform]) -> None:
-    async def on_message_received(uow: UnitOfWork, event: Event) -> None:
-        await apply.do_apply_message(uow, message_id=int(event.payload["message_id"]))
+async def on_message_received(uow: UnitOfWork, event: Event) -> None:
+    await apply.do_apply_message(uow, message_id=int(event.payload["message_id"]))
+
+
+def subscribe_messages(registry: HandlerRegistry) -> None:
+    """Orders in: platform messages applied by the outbox worker."""
+    registry.subscribe("connector.message_received", on_message_received)
+
+
+def subscribe_stock(registry: HandlerRegistry, platforms: dict[str, Platform]) -> None:
+    """Stock out: availability changes pushed to the platforms (in-process, or from NATS)."""
 
     async def on_availability_changed(uow: UnitOfWork, events: list[Event]) -> None:
         # A burst (a checkout's lines, a receipt of thousands) is one delivery: one stock
@@ -21,5 +29,4 @@ def subscribe(registry: HandlerRegistry, platforms: dict[str, Platform]) -> None
             platforms=platforms,
         )
 
-    registry.subscribe("connector.message_received", on_message_received)
     registry.subscribe_batch("inventory.availability_changed", on_availability_changed)
