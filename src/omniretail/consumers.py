@@ -214,5 +214,7 @@ class NatsConsumers:
 
 
 async def _close(client: Client) -> None:
+    # Close, not drain: every message handled was acknowledged already, and draining waits
+    # for the pull requests still open on the server (up to its 30 s timeout).
     with contextlib.suppress(Exception):
-        await client.drain()
+        await client.close()
