@@ -1,6 +1,7 @@
 """A storm of platform pushes: 1,000 signed Youzan messages (800 distinct paid orders and 200
 repeats, shuffled, 16 concurrent senders) through the webhook, then applied by the outbox
-worker into orders. Prints messages/s acknowledged (with ack latency), orders/s applied, that
+worker into orders; then the storm again while `omni worker` applies it from its own
+process. Prints messages/s acknowledged (with ack latency), orders/s applied, that
 each order exists once and the stock ledger is clean; then, with the outbox worker running as
 in the server, how long local sales (in bursts) take to reach the platform's stock figure and
 how many stock requests they became. In-process ASGI, so no network in the figures.
@@ -11,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
@@ -21,7 +25,7 @@ from fastapi import FastAPI
 from bench.common import fresh_pg_database, fresh_sqlite_url, open_database, summary
 from omniretail.app import create_app
 from omniretail.auth import service as auth
-from omniretail.connectors.models import StockPush
+from omniretail.connectors.models import PlatformOrder, StockPush
 from omniretail.connectors.simulator import paid_body, signed_request
 from omniretail.connectors.vault import CredentialVault
 from omniretail.db import Database
@@ -147,6 +151,73 @@ async def _push_count(db: Database, tenant_id: int) -> int:
         return int(await uow.session.scalar(sa.select(sa.func.count()).select_from(StockPush)) or 0)
 
 
+async def _storm(
+    api: httpx.AsyncClient, connection: str, tag: str
+) -> tuple[int, float, list[float]]:
+    """The shuffled storm through the webhook; returns messages sent, seconds, ack latencies."""
+    bodies = [paid_body("youzan", f"{tag}-{n}", [("TEE", 1)], 9900) for n in range(ORDERS)]
+    rng = random.Random(5)
+    storm = bodies + [rng.choice(bodies) for _ in range(REPEATS)]
+    rng.shuffle(storm)
+    queue = list(storm)
+    latencies: list[float] = []
+
+    async def sender() -> None:
+        while queue:
+            body = queue.pop()
+            signed, query = signed_request("youzan", body, CREDENTIALS)
+            started = time.perf_counter()
+            reply = await api.post(
+                f"/hooks/youzan/{connection}", content=body, headers=signed, params=query
+            )
+            latencies.append(time.perf_counter() - started)
+            assert reply.status_code == 200, reply.text
+
+    started = time.perf_counter()
+    await asyncio.gather(*(sender() for _ in range(SENDERS)))
+    return len(storm), time.perf_counter() - started, latencies
+
+
+async def _applied(db: Database, tenant_id: int) -> int:
+    async with db.uow(tenant_id) as uow:
+        return int(
+            await uow.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(PlatformOrder)
+                .where(PlatformOrder.order_id.is_not(None))
+            )
+            or 0
+        )
+
+
+async def _storm_beside_worker(
+    label: str, db: Database, api: httpx.AsyncClient, tenant_id: int, connection: str
+) -> None:
+    """The storm again while `omni worker`, in its own process as a deployment past one
+    process runs it, applies the messages as they arrive."""
+    env = {**os.environ, "OMNI_DATABASE_URL": db.url, "OMNI_LOG_LEVEL": "warning"}
+    worker = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "omni"), "worker", env=env
+    )
+    try:
+        before = await _applied(db, tenant_id)
+        await asyncio.sleep(8)  # the worker's imports and first pass, before the clock starts
+        sent, seconds, latencies = await _storm(api, connection, "W")
+        started = time.perf_counter()
+        while await _applied(db, tenant_id) < before + ORDERS:
+            assert time.perf_counter() - started < 600, "the worker never caught up"
+            await asyncio.sleep(0.2)
+        behind = time.perf_counter() - started
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        await worker.wait()
+    print(
+        f"{label}, `omni worker` applying in its own process: {sent} messages acknowledged at "
+        f"{sent / seconds:.0f}/s (ack {summary(latencies)}); the worker finished "
+        f"{behind:.1f} s after the last acknowledgement"
+    )
+
+
 async def run(label: str, db: Database) -> None:
     app = create_app(db.settings, db=db)
     app.state.connector_vault = CredentialVault([Fernet.generate_key().decode()])
@@ -154,27 +225,7 @@ async def run(label: str, db: Database) -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as api:
         tenant_id, headers, connection = await _setup(db, api)
         await app.state.dispatcher.run_until_idle()
-        bodies = [paid_body("youzan", f"Y-{n}", [("TEE", 1)], 9900) for n in range(ORDERS)]
-        rng = random.Random(5)
-        storm = bodies + [rng.choice(bodies) for _ in range(REPEATS)]
-        rng.shuffle(storm)
-        queue = list(storm)
-        latencies: list[float] = []
-
-        async def sender() -> None:
-            while queue:
-                body = queue.pop()
-                signed, query = signed_request("youzan", body, CREDENTIALS)
-                started = time.perf_counter()
-                reply = await api.post(
-                    f"/hooks/youzan/{connection}", content=body, headers=signed, params=query
-                )
-                latencies.append(time.perf_counter() - started)
-                assert reply.status_code == 200, reply.text
-
-        started = time.perf_counter()
-        await asyncio.gather(*(sender() for _ in range(SENDERS)))
-        acked = time.perf_counter() - started
+        sent, acked, latencies = await _storm(api, connection, "Y")
         started = time.perf_counter()
         await app.state.dispatcher.run_until_idle()
         applied = time.perf_counter() - started
@@ -189,11 +240,12 @@ async def run(label: str, db: Database) -> None:
         async with db.uow(tenant_id) as uow:
             drift = await inventory.check_ledger(uow)
         print(
-            f"{label}: {len(storm)} messages acknowledged at {len(storm) / acked:.0f}/s "
+            f"{label}: {sent} messages acknowledged at {sent / acked:.0f}/s "
             f"(ack {summary(latencies)}); {orders} orders applied at {orders / applied:.0f}/s "
             f"(worker {applied:.1f} s); each once: {orders == ORDERS}; ledger clean: {not drift}"
         )
-        await _stock_out(label, app, api, headers, tenant_id, on_hand=5000 - ORDERS)
+        await _storm_beside_worker(label, db, api, tenant_id, connection)
+        await _stock_out(label, app, api, headers, tenant_id, on_hand=5000 - 2 * ORDERS)
     await db.dispose()
 
 
