@@ -1,7 +1,8 @@
 """A storm of platform pushes: 1,000 signed Youzan messages (800 distinct paid orders and 200
 repeats, shuffled, 16 concurrent senders) through the webhook, then applied by the outbox
-worker into orders; then the storm again while `omni worker` applies it from its own
-process. Prints messages/s acknowledged (with ack latency), orders/s applied, that
+worker into orders; then the storm again while the dispatcher applies it in the same process
+(as `omni serve`), and again while `omni worker` applies it from its own process. Prints
+messages/s acknowledged (with ack latency), orders/s applied, that
 each order exists once and the stock ledger is clean; then, with the outbox worker running as
 in the server, how long local sales (in bursts) take to reach the platform's stock figure and
 how many stock requests they became. In-process ASGI, so no network in the figures.
@@ -190,6 +191,30 @@ async def _applied(db: Database, tenant_id: int) -> int:
         )
 
 
+async def _storm_beside_dispatcher(
+    label: str, app: FastAPI, api: httpx.AsyncClient, tenant_id: int, connection: str
+) -> None:
+    """The storm again while the outbox dispatcher applies it in the same process (woken on
+    each commit), as `omni serve` runs by default."""
+    db: Database = app.state.db
+    stop = asyncio.Event()
+    worker = asyncio.create_task(app.state.dispatcher.run_forever(stop, 0.5))
+    before = await _applied(db, tenant_id)
+    sent, seconds, latencies = await _storm(api, connection, "D")
+    started = time.perf_counter()
+    while await _applied(db, tenant_id) < before + ORDERS:
+        assert time.perf_counter() - started < 600, "the dispatcher never caught up"
+        await asyncio.sleep(0.2)
+    behind = time.perf_counter() - started
+    stop.set()
+    await worker
+    print(
+        f"{label}, dispatcher applying in the same process: {sent} messages acknowledged at "
+        f"{sent / seconds:.0f}/s (ack {summary(latencies)}); it finished "
+        f"{behind:.1f} s after the last acknowledgement"
+    )
+
+
 async def _storm_beside_worker(
     label: str, db: Database, api: httpx.AsyncClient, tenant_id: int, connection: str
 ) -> None:
@@ -244,8 +269,9 @@ async def run(label: str, db: Database) -> None:
             f"(ack {summary(latencies)}); {orders} orders applied at {orders / applied:.0f}/s "
             f"(worker {applied:.1f} s); each once: {orders == ORDERS}; ledger clean: {not drift}"
         )
+        await _storm_beside_dispatcher(label, app, api, tenant_id, connection)
         await _storm_beside_worker(label, db, api, tenant_id, connection)
-        await _stock_out(label, app, api, headers, tenant_id, on_hand=5000 - 2 * ORDERS)
+        await _stock_out(label, app, api, headers, tenant_id, on_hand=5000 - 3 * ORDERS)
     await db.dispose()
 
 

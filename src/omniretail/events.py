@@ -263,6 +263,10 @@ class Dispatcher:
         self.batch_size = batch_size
         self.max_attempts = max_attempts
         self._wake = asyncio.Event()
+        # A pass that has delivered for this long starts over when a commit woke it, so that
+        # a new batched event (a stock change on its way to a platform) does not wait behind
+        # the rest of a long pass of per-event deliveries.
+        self.restart_after_seconds = 0.05
 
     def wake(self) -> None:
         self._wake.set()
@@ -303,6 +307,9 @@ class Dispatcher:
                 waiter.cancel()
 
     async def _deliver_batch(self) -> int:
+        clock = asyncio.get_running_loop().time
+        started = clock()
+        self._wake.clear()  # a commit from now on is seen by the check below
         async with self.db.uow(unscoped=True) as uow:
             rows = (
                 await uow.session.scalars(
@@ -331,6 +338,8 @@ class Dispatcher:
             if await self._deliver_together(batch, handler):
                 delivered += len(batch)
         for event in events:
+            if delivered and self._wake.is_set() and clock() - started > self.restart_after_seconds:
+                break  # the rest stays pending, read again in order by the next pass
             aggregate = (event.aggregate_type, event.aggregate_id)
             if aggregate in held or self.registry.batch_handler_for(event.type) is not None:
                 continue

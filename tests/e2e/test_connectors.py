@@ -339,7 +339,7 @@ async def test_a_platform_order_is_sourced_only_from_its_shops_locations(
     assert parked["platform_order_id"] == "L-2"
 
 
-@pytest.mark.parametrize("platform", ["douyin", "youzan", "xiaohongshu"])
+@pytest.mark.parametrize("platform", PLATFORMS)
 async def test_a_refund_after_delivery_is_a_return_and_before_shipping_a_cancel(
     world: World, app: FastAPI, platform: str
 ) -> None:

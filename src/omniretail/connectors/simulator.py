@@ -73,8 +73,7 @@ def cancel_body(platform: str, order_id: str) -> bytes:
 
 
 def refund_body(platform: str, order_id: str) -> bytes:
-    """A refund (or after-sale) completed on the platform; WeChat 小店's refund events are
-    not mapped yet."""
+    """A refund (or after-sale) completed on the platform."""
     if platform == "douyin":
         text = json.dumps({"p_id": order_id, "aftersale_id": f"as-{order_id}"})
         return json.dumps([{"tag": "200", "msg_id": f"m-refund-{order_id}", "data": text}]).encode()
@@ -86,7 +85,25 @@ def refund_body(platform: str, order_id: str) -> bytes:
     if platform == "xiaohongshu":
         data = {"orderId": order_id, "returnsId": f"rt-{order_id}"}
         return json.dumps([_xhs("msg_after_sale_create", data)]).encode()
+    if platform == "wechat":
+        return json.dumps(after_sale_push(order_id, "MERCHANT_REFUND_SUCCESS", 1700000200)).encode()
     raise ValueError(f"no refund message for {platform}")
+
+
+def after_sale_push(order_id: str, status: str, at: int) -> dict[str, Any]:
+    """WeChat 小店's after-sale update in one state (field names inferred, docs/channels.md)."""
+    return {
+        "ToUserName": "gh_shop",
+        "FromUserName": "platform",
+        "CreateTime": at,
+        "MsgType": "event",
+        "Event": "channels_ec_aftersale_update",
+        "finder_shop_aftersale_status_update": {
+            "status": status,
+            "after_sale_order_id": f"as-{order_id}",
+            "order_id": order_id,
+        },
+    }
 
 
 def _youzan(kind: str, msg_id: str, msg: dict[str, Any]) -> dict[str, Any]:
