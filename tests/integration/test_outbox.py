@@ -301,3 +301,32 @@ async def test_two_batch_handlers_of_one_type_share_the_burst_and_its_transactio
     async with db.uow(tenant.id) as uow:
         codes = sorted(await uow.session.scalars(sa.text("SELECT code FROM channels")))
     assert codes == ["first-1", "second-2"]
+
+
+async def test_a_pass_woken_by_a_commit_starts_over_so_a_new_batch_event_goes_first(
+    db: Database, tenant: TenantHandle
+) -> None:
+    async with db.uow(tenant.id) as uow:
+        for n in range(3):
+            record_event(uow, "slow.thing", aggregate_type="t", aggregate_id=str(n), payload={})
+    order: list[str] = []
+    registry = HandlerRegistry()
+    dispatcher = Dispatcher(db, registry)
+    dispatcher.restart_after_seconds = 0  # any wake restarts: the test needs no clock
+
+    async def slow(uow: UnitOfWork, event: Event) -> None:
+        order.append(f"slow {event.aggregate_id}")
+        if event.aggregate_id == "0":
+            # A sale commits a stock change while the pass is under way, and wakes it.
+            async with db.uow(tenant.id) as other:
+                record_event(other, "stock.moved", aggregate_type="s", aggregate_id="s", payload={})
+            dispatcher.wake()
+
+    async def stock(uow: UnitOfWork, events: list[Event]) -> None:
+        order.append("stock")
+
+    registry.subscribe("slow.thing", slow)
+    registry.subscribe_batch("stock.moved", stock)
+    assert await dispatcher.run_once() == 1  # stopped after the first delivery
+    await dispatcher.run_until_idle()
+    assert order == ["slow 0", "stock", "slow 1", "slow 2"]
