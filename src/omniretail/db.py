@@ -8,8 +8,10 @@ rows get the tenant's id at flush. A session opened with neither a tenant nor an
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any
 
@@ -190,10 +192,24 @@ class Database:
             self.engine, expire_on_commit=False, sync_session_class=OmniSession
         )
         self._commit_listeners: list[Callable[[], None]] = []
+        self._writer_turns = asyncio.Lock()
 
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
+
+    @contextlib.asynccontextmanager
+    async def writer_turn(self) -> AsyncIterator[None]:
+        """On SQLite, a turn at the one write lock among this process's background writers
+        (the outbox dispatcher's deliveries, the platform pushes' group commit), queued in
+        arrival order here rather than in SQLite's busy handler, which sleeps and polls and
+        can leave a waiter behind a stream of back-to-back transactions for seconds. Wrap the
+        whole unit of work. On PostgreSQL (row locks, no single writer) it does nothing."""
+        if not self.is_sqlite:
+            yield
+            return
+        async with self._writer_turns:
+            yield
 
     def on_outbox_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after a unit of work that wrote outbox events commits."""

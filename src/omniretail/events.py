@@ -224,6 +224,12 @@ class HandlerRegistry:
             for batch_handler in batch_handlers:
                 other.subscribe_batch(event_type, batch_handler)
 
+    def batch_types(self) -> list[str]:
+        """The event types delivered in batches (none when a catch-all handler is subscribed)."""
+        if "*" in self._handlers:
+            return []
+        return sorted(self._batch_handlers)
+
     def event_types(self) -> list[str]:
         """The event types with a handler (``"*"`` included when something takes every event)."""
         return sorted({*self._handlers, *self._batch_handlers})
@@ -310,15 +316,28 @@ class Dispatcher:
         clock = asyncio.get_running_loop().time
         started = clock()
         self._wake.clear()  # a commit from now on is seen by the check below
+        pending = sa.select(OutboxEvent).where(
+            OutboxEvent.dispatched_at.is_(None), OutboxEvent.dead_at.is_(None)
+        )
+        batched = self.registry.batch_types()
         async with self.db.uow(unscoped=True) as uow:
-            rows = (
-                await uow.session.scalars(
-                    sa.select(OutboxEvent)
-                    .where(OutboxEvent.dispatched_at.is_(None), OutboxEvent.dead_at.is_(None))
-                    .order_by(OutboxEvent.id)
-                    .limit(self.batch_size)
-                )
-            ).all()
+            rows = list(
+                await uow.session.scalars(pending.order_by(OutboxEvent.id).limit(self.batch_size))
+            )
+            if batched and len(rows) == self.batch_size:
+                # Behind a backlog (thousands of follow-up events of an order storm), the
+                # batched types (stock changes to push out) are fetched on their own: they
+                # need no order relative to the rest, and should not wait for it.
+                seen = {row.id for row in rows}
+                rows += [
+                    row
+                    for row in await uow.session.scalars(
+                        pending.where(OutboxEvent.type.in_(batched))
+                        .order_by(OutboxEvent.id)
+                        .limit(self.batch_size)
+                    )
+                    if row.id not in seen
+                ]
             events = [_to_event(row) for row in rows]
         if self.relay is not None:
             # Before any is marked dispatched: a failure here leaves them all pending.
@@ -362,7 +381,7 @@ class Dispatcher:
 
     async def _deliver(self, event: Event, handlers: list[Handler]) -> bool:
         try:
-            async with self.db.uow(event.tenant_id) as uow:
+            async with self.db.writer_turn(), self.db.uow(event.tenant_id) as uow:
                 for handler in handlers:
                     await handler(uow, event)
                 await uow.session.execute(
@@ -380,7 +399,7 @@ class Dispatcher:
         """One transaction for the whole batch (all of one tenant and type): the handler's
         writes and every event's "dispatched" mark commit together or not at all."""
         try:
-            async with self.db.uow(batch[0].tenant_id) as uow:
+            async with self.db.writer_turn(), self.db.uow(batch[0].tenant_id) as uow:
                 await handler(uow, batch)
                 await uow.session.execute(
                     sa.update(OutboxEvent)

@@ -20,6 +20,7 @@ it stays written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
@@ -57,9 +58,12 @@ class _Pending:
 class GroupCommit:
     """Batches of units of work per key (e.g. one stock position), one batch at a time per key."""
 
-    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH, turns: bool = False) -> None:
+        """``turns``: each batch takes its turn at SQLite's write lock (``Database.writer_turn``)
+        with the outbox dispatcher's deliveries."""
         self.db = db
         self.max_batch = max_batch
+        self.turns = turns
         self._queues: dict[Hashable, list[_Pending]] = {}
         self._writers: dict[Hashable, asyncio.Task[None]] = {}
         self.batches = 0  # committed transactions, for tests and figures
@@ -95,8 +99,9 @@ class GroupCommit:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         outcomes: list[tuple[bool, Any]] = []
+        turn = self.db.writer_turn() if self.turns else contextlib.nullcontext()
         try:
-            async with self.db.uow(batch[0].tenant_id) as uow:
+            async with turn, self.db.uow(batch[0].tenant_id) as uow:
                 shared = batch[0].shared if len(batch) > 1 else None
                 if shared is not None:
                     await shared.open(uow, sum(p.amount for p in batch))
@@ -126,11 +131,14 @@ class GroupCommit:
 
 
 _groups: weakref.WeakKeyDictionary[Database, GroupCommit] = weakref.WeakKeyDictionary()
+_turn_groups: weakref.WeakKeyDictionary[Database, GroupCommit] = weakref.WeakKeyDictionary()
 
 
-def group_commit(db: Database) -> GroupCommit:
-    """The process's group commit on ``db``."""
-    found = _groups.get(db)
+def group_commit(db: Database, *, turns: bool = False) -> GroupCommit:
+    """The process's group commit on ``db`` (``turns``: the one whose batches take turns with
+    the outbox dispatcher at SQLite's write lock, see ``GroupCommit``)."""
+    groups = _turn_groups if turns else _groups
+    found = groups.get(db)
     if found is None:
-        found = _groups[db] = GroupCommit(db)
+        found = groups[db] = GroupCommit(db, turns=turns)
     return found

@@ -330,3 +330,28 @@ async def test_a_pass_woken_by_a_commit_starts_over_so_a_new_batch_event_goes_fi
     assert await dispatcher.run_once() == 1  # stopped after the first delivery
     await dispatcher.run_until_idle()
     assert order == ["slow 0", "stock", "slow 1", "slow 2"]
+
+
+async def test_batched_events_behind_a_backlog_are_delivered_in_the_first_pass(
+    db: Database, tenant: TenantHandle
+) -> None:
+    async with db.uow(tenant.id) as uow:
+        for n in range(3):
+            record_event(uow, "slow.thing", aggregate_type="t", aggregate_id=str(n), payload={})
+        record_event(uow, "stock.moved", aggregate_type="s", aggregate_id="s", payload={})
+    order: list[str] = []
+
+    async def slow(uow: UnitOfWork, event: Event) -> None:
+        order.append(f"slow {event.aggregate_id}")
+
+    async def stock(uow: UnitOfWork, events: list[Event]) -> None:
+        order.append("stock")
+
+    registry = HandlerRegistry()
+    registry.subscribe("slow.thing", slow)
+    registry.subscribe_batch("stock.moved", stock)
+    dispatcher = Dispatcher(db, registry, batch_size=2)  # the backlog fills the first read
+    assert await dispatcher.run_once() == 3
+    assert order == ["stock", "slow 0", "slow 1"]
+    await dispatcher.run_until_idle()
+    assert order == ["stock", "slow 0", "slow 1", "slow 2"]

@@ -147,7 +147,8 @@ async def receive_push(
     messages were new. A bad signature raises before anything is written. The reply is given
     only once the messages are committed (durable before the acknowledgement); concurrent
     pushes to one connection share one short transaction and one commit (group commit), so a
-    storm queues on the write lock once per batch, not once per push."""
+    storm queues on the write lock once per batch, not once per push; on SQLite a batch takes
+    its turn with the outbox dispatcher's deliveries instead of polling for the lock."""
     async with db.uow(unscoped=True, read_only=True) as uow:
         push = await check_push(
             uow,
@@ -162,7 +163,7 @@ async def receive_push(
     async def store(uow: UnitOfWork) -> int:
         return await do_store_messages(uow, push)
 
-    new: int = await group_commit(db).run(
+    new: int = await group_commit(db, turns=True).run(
         ("connection_messages", push.connection_id), tenant_id=push.tenant_id, work=store
     )
     return platform.acknowledgement(), new
