@@ -175,6 +175,11 @@ PROBLEM_TEXTS: dict[str, tuple[str, str, str]] = {
         "不能向该地址发送 Webhook",
         "Webhook 地址须为 http(s)，且只能解析到公网地址",
     ),
+    "webhook_delivery_not_dead": (
+        "Only a dead delivery can be sent again",
+        "只能重发已放弃的投递",
+        "该 Webhook 投递未处于已放弃状态，不能重发",
+    ),
     "connector_keys_missing": (
         "No connector key is configured",
         "未配置连接器密钥",

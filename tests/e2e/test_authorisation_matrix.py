@@ -665,6 +665,17 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/webhook-subscriptions/{subscription_id}/deliveries"): Rule(
         ADMIN, lambda t: (f"/v1/webhook-subscriptions/{t.webhook}/deliveries", None, None)
     ),
+    ("POST", "/v1/webhook-subscriptions/{subscription_id}/deliveries/{delivery_id}/resend"): Rule(
+        ADMIN,
+        lambda t: (
+            f"/v1/webhook-subscriptions/{t.webhook}/deliveries/999999/resend",
+            None,
+            None,
+        ),
+    ),
+    ("POST", "/v1/webhook-subscriptions/{subscription_id}/rotate-secret"): Rule(
+        ADMIN, lambda t: (f"/v1/webhook-subscriptions/{t.webhook}/rotate-secret", None, None)
+    ),
     ("POST", "/v1/presence"): Rule(
         SELLERS,
         lambda t: ("/v1/presence", None, {"customer_id": t.customer, "lat": 31.23, "lng": 121.47}),

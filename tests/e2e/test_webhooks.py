@@ -194,6 +194,65 @@ async def test_a_delivery_is_dead_after_the_last_try(
     assert len(dead.json()["items"]) == 1
 
 
+async def test_a_dead_delivery_can_be_sent_again_once_the_receiver_is_fixed(
+    world: World, app: FastAPI, db: Database
+) -> None:
+    async with receiver(statuses=[503] * MAX_ATTEMPTS) as hook:
+        sub = await subscribe(world.admin, hook.url, "order.placed")
+        await counter_sale(world)
+        await drain(app)
+        now = utcnow()
+        for _ in range(MAX_ATTEMPTS):
+            await deliver_due_webhooks(db, sender(), now=now)
+            now += dt.timedelta(hours=2)
+        [dead] = await deliveries(world.admin, sub["id"])
+        assert dead["status"] == "dead"
+        path = f"/v1/webhook-subscriptions/{sub['id']}/deliveries/{dead['id']}/resend"
+        resent = await world.admin.post(path, {})
+        assert resent.status_code == 200, resent.text
+        assert (resent.json()["status"], resent.json()["attempts"]) == ("pending", 0)
+        assert await deliver_due_webhooks(db, sender(), now=utcnow()) == 1
+        again = await world.admin.post(path, {})  # delivered now: nothing to resend
+        assert again.status_code == 409
+        assert again.json()["code"] == "webhook_delivery_not_dead"
+    bodies = verified(hook, sub["secret"])
+    assert len({b["id"] for b in bodies}) == 1  # the same event id on every try
+    [logged] = await deliveries(world.admin, sub["id"])
+    assert (logged["status"], logged["attempts"]) == ("delivered", 1)
+    missing = await world.admin.post(
+        f"/v1/webhook-subscriptions/{sub['id']}/deliveries/999999/resend", {}
+    )
+    assert missing.status_code == 404
+
+
+async def test_a_rotated_secret_signs_every_later_try_and_the_old_one_none(
+    world: World, app: FastAPI, db: Database
+) -> None:
+    async with receiver(statuses=[503]) as hook:
+        sub = await subscribe(world.admin, hook.url, "order.placed")
+        await counter_sale(world)
+        await drain(app)
+        now = utcnow()
+        assert await deliver_due_webhooks(db, sender(), now=now) == 0  # 503: retried later
+        rotated = await world.admin.post(f"/v1/webhook-subscriptions/{sub['id']}/rotate-secret", {})
+        assert rotated.status_code == 200, rotated.text
+        new_secret = rotated.json()["secret"]
+        assert new_secret.startswith("whsec_")
+        assert new_secret != sub["secret"]
+        assert await deliver_due_webhooks(db, sender(), now=now + dt.timedelta(hours=1)) == 1
+    first, second = hook.received
+    for got, secret, valid in (
+        (first, sub["secret"], True),
+        (second, new_secret, True),
+        (second, sub["secret"], False),
+    ):
+        timestamp = int(got.headers["x-omni-timestamp"])
+        signed = got.headers["x-omni-signature"]
+        assert signature_matches(str(secret), timestamp, got.body, signed) is valid
+    listed = (await world.admin.get("/v1/webhook-subscriptions")).json()["items"]
+    assert all(item["secret"] is None for item in listed)  # shown in the rotation reply only
+
+
 REFUSED = [
     "ftp://example.com/hook",
     "file:///etc/passwd",

@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 from omniretail.auth.domain import Permission
 from omniretail.config import Settings
 from omniretail.connectors.vault import CredentialVault
+from omniretail.db import utcnow
 from omniretail.schemas import Page
-from omniretail.web import CtxDep, PageDep, keyed_page
+from omniretail.web import CtxDep, PageDep, ServerIdPath, keyed_page
 from omniretail.webhooks import service
 from omniretail.webhooks.domain import DeliveryStatus
 from omniretail.webhooks.schemas import DeliveryOut, SubscriptionIn, SubscriptionOut
@@ -82,3 +83,30 @@ async def list_deliveries(
             uow, subscription=subscription, status=status, limit=paging.limit, after=paging.after
         )
     return keyed_page(list(rows), limit=paging.limit)
+
+
+@router.post("/{subscription_id}/deliveries/{delivery_id}/resend", response_model=DeliveryOut)
+async def resend_delivery(
+    subscription_id: SubscriptionId, delivery_id: ServerIdPath, ctx: CtxDep
+) -> DeliveryOut:
+    """Send a dead delivery again (after the receiver was fixed): a new round of tries, the
+    first at once, same body and event id. 409 `webhook_delivery_not_dead` unless it is dead."""
+    ctx.require(Permission.WEBHOOKS_MANAGE)
+    async with ctx.uow() as uow:
+        subscription = await service.access_subscription(uow, subscription_id)
+        return await service.do_resend_delivery(
+            uow, subscription=subscription, delivery_id=delivery_id, now=utcnow()
+        )
+
+
+@router.post("/{subscription_id}/rotate-secret", response_model=SubscriptionOut)
+async def rotate_secret(subscription_id: SubscriptionId, ctx: CtxDep) -> SubscriptionOut:
+    """Replace the signing secret; the reply carries the new `secret`, shown this once. No
+    overlap: from now on every try is signed with the new secret only (tries that fail while
+    the receiver switches are retried with backoff)."""
+    ctx.require(Permission.WEBHOOKS_MANAGE)
+    async with ctx.uow() as uow:
+        subscription = await service.access_subscription(uow, subscription_id)
+        return await service.do_rotate_secret(
+            uow, subscription=subscription, vault=_vault(ctx.request)
+        )

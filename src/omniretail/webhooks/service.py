@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from omniretail.connectors.vault import CredentialVault
 from omniretail.db import UnitOfWork, dialect_insert, utcnow
-from omniretail.errors import NotFound, ValidationFailed
+from omniretail.errors import Conflict, NotFound, ValidationFailed
 from omniretail.webhooks.addresses import resolve_target
 from omniretail.webhooks.domain import DeliveryStatus, WebhookEvent, delivery_body
 from omniretail.webhooks.models import WebhookDelivery, WebhookSubscription
@@ -108,6 +108,48 @@ async def do_delete_subscription(uow: UnitOfWork, *, public_id: str) -> None:
         .values(status=DeliveryStatus.CANCELLED.value, next_attempt_at=None)
     )
     await uow.flush()
+
+
+class DeliveryNotDead(Conflict):
+    code = "webhook_delivery_not_dead"
+    title = "Only a dead delivery can be sent again"
+
+
+async def do_resend_delivery(
+    uow: UnitOfWork, *, subscription: WebhookSubscription, delivery_id: int, now: dt.datetime
+) -> DeliveryOut:
+    """Give a dead delivery (every try failed) a new round of tries, the first one now, with
+    the same body and event id (the receiver dedupes by it). 409 for any other status."""
+    row = await uow.session.scalar(
+        sa.select(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.subscription_id == subscription.id,
+        )
+        .with_for_update()
+    )
+    if row is None:
+        raise NotFound("webhook delivery", delivery_id)
+    if row.status != DeliveryStatus.DEAD.value:
+        raise DeliveryNotDead(f"delivery {delivery_id} is {row.status}")
+    row.status = DeliveryStatus.PENDING.value
+    row.attempts = 0
+    row.next_attempt_at = now
+    await uow.flush()
+    return DeliveryOut.model_validate(row)
+
+
+async def do_rotate_secret(
+    uow: UnitOfWork, *, subscription: WebhookSubscription, vault: CredentialVault
+) -> SubscriptionOut:
+    """Replace the signing secret. No overlap: every try from now on, pending retries included,
+    is signed with the new secret only; a receiver still checking the old one fails those tries,
+    and they are retried with backoff (8 tries over hours) until it has the new one. The reply
+    is the only place the new secret appears."""
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    subscription.secret = vault.seal({"secret": secret})
+    await uow.flush()
+    return subscription_out(subscription, secret=secret)
 
 
 async def list_deliveries(
