@@ -104,6 +104,17 @@ class NatsConsumers:
         self.ack_wait_seconds = ack_wait_seconds
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop``; an unreachable NATS is retried, never the end of the worker
+        (the events wait in the stream, and the relay keeps them pending in the outbox)."""
+        while not stop.is_set():
+            try:
+                await self._run(stop)
+            except Exception:
+                log.exception("NATS consumers stopped; reconnecting")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=2)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         client = await nats.connect(self.url, connect_timeout=2)
         try:
             js = client.jetstream()
@@ -147,7 +158,11 @@ class NatsConsumers:
                 log.exception("fetching %s failed; retrying", name)
                 await asyncio.sleep(FETCH_WAIT_SECONDS)
                 continue
-            await self.handle(name, registry, event_type, messages)
+            try:
+                await self.handle(name, registry, event_type, messages)
+            except Exception:
+                # Unacknowledged messages come back after ack_wait.
+                log.exception("%s: a batch could not be handled", name)
 
     async def handle(
         self, consumer: str, registry: HandlerRegistry, event_type: str, messages: list[Msg]
