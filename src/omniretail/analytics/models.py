@@ -190,31 +190,6 @@ class SalesRollup(TenantScoped, Base):
     units: Mapped[int] = mapped_column(sa.BigInteger)  # signed
 
 
-class CustomerRollup(TenantScoped, Base):
-    """One customer's sales per local month and year (``grain`` m, y; ``day`` is the period's
-    first day), for the whole tenant (``scope`` ``*``) and per store credited: the
-    channels bought on (``CHANNEL_SEPARATOR``-joined), orders, gross and net. Kept by the
-    projection in the facts' transaction; what the customers report merges for a period that
-    is not one whole month or year (with the facts of its loose days)."""
-
-    __tablename__ = "customer_rollups"
-    __table_args__ = (
-        sa.UniqueConstraint("tenant_id", "scope", "grain", "day", "customer_id"),
-        sa.Index("ix_customer_rollups_tenant_customer", "tenant_id", "customer_id"),
-    )
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    grain: Mapped[str] = mapped_column(sa.String(1))
-    scope: Mapped[str] = mapped_column(sa.String(64))
-    day: Mapped[dt.date] = mapped_column(sa.Date)
-    customer_id: Mapped[str] = mapped_column(sa.String(40))
-    channels: Mapped[str] = mapped_column(sa.Text)
-    channel_count: Mapped[int] = mapped_column(sa.Integer)
-    orders: Mapped[int] = mapped_column(sa.BigInteger)
-    gross: Mapped[int] = mapped_column(sa.BigInteger)  # minor units
-    net: Mapped[int] = mapped_column(sa.BigInteger)  # minor units, signed
-
-
 class CustomerGroupRollup(TenantScoped, Base):
     """Per month and year and scope, the totals of each group of customers by channels
     bought on ("1", "2", "3+"): adjusted whenever a customer's row changes (a customer who

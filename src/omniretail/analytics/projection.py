@@ -30,7 +30,6 @@ from omniretail.analytics.domain import (
 from omniretail.analytics.fulfilment_rollups import rebuild_fulfilment_rollups, restate_order
 from omniretail.analytics.models import (
     CustomerGroupRollup,
-    CustomerRollup,
     FulfilmentFact,
     FulfilmentRollup,
     SalesFact,
@@ -75,11 +74,9 @@ async def on_return_completed(uow: UnitOfWork, event: Event) -> None:
 async def on_customer_merged(uow: UnitOfWork, event: Event) -> None:
     """The absorbed customer's sales become the survivor's (channels used, repurchases),
     in the customer rollups as well."""
-    survivor, absorbed = str(event.payload["survivor_id"]), str(event.payload["absorbed_id"])
-    await uow.session.execute(
-        sa.update(SalesFact).where(SalesFact.customer_id == absorbed).values(customer_id=survivor)
+    await merge_customers(
+        uow, survivor=str(event.payload["survivor_id"]), absorbed=str(event.payload["absorbed_id"])
     )
-    await merge_customers(uow, survivor=survivor, absorbed=absorbed)
 
 
 def _dimensions(order: OrderOut) -> dict[str, Any]:
@@ -97,7 +94,7 @@ def _dimensions(order: OrderOut) -> dict[str, Any]:
     }
 
 
-_ROLLED = ("day", "kind", "location", "online", "fulfilled_from", "amount", "units")
+_ROLLED = ("id", "day", "kind", "location", "online", "fulfilled_from", "amount", "units")
 _DIMENSION_COLUMNS = ("channel", "attributed_location", "attributed_staff", "customer_id")
 
 
@@ -410,7 +407,6 @@ async def do_rebuild(uow: UnitOfWork, *, batch: int = 5000) -> int:
     batch at a time. Returns how many events were replayed."""
     await uow.session.execute(sa.delete(SalesFact))
     await uow.session.execute(sa.delete(SalesRollup))
-    await uow.session.execute(sa.delete(CustomerRollup))
     await uow.session.execute(sa.delete(CustomerGroupRollup))
     await uow.session.execute(sa.delete(FulfilmentFact))
     await uow.session.execute(sa.delete(FulfilmentRollup))

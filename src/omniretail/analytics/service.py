@@ -11,14 +11,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from omniretail.analytics.customer_rollups import joined_channels, split_channels
+from omniretail.analytics.customer_rollups import group_totals
 from omniretail.analytics.domain import (
     ALL_STORES,
     DAILY,
     MILESTONES,
     MONTHLY,
     ChannelGroup,
-    CustomerPeriod,
     period_cover,
     period_parts,
     previous_period,
@@ -27,7 +26,6 @@ from omniretail.analytics.domain import (
 from omniretail.analytics.fulfilment_rollups import MEASURES as FULFILMENT_MEASURES
 from omniretail.analytics.models import (
     CustomerGroupRollup,
-    CustomerRollup,
     FulfilmentFact,
     FulfilmentRollup,
     SalesFact,
@@ -200,15 +198,14 @@ async def customers_report(
     """Customers grouped by the number of channels they bought on, with repurchase rate,
     average order value and net sales per customer: the omnichannel premium, measured.
 
-    A whole month or calendar year is read from its three group rows; any other period
-    merges per customer the rows of the years and months it covers and the facts of its
-    loose days (the work grows with the customers active in it)."""
+    A whole month or calendar year is read from its three group rows; any other period is
+    grouped per customer from its facts (the work grows with the facts in it)."""
     pieces = period_cover(start, end)
     grain, first, last = pieces[0]
     if len(pieces) == 1 and grain != DAILY and first == last:
         groups = await _kept_groups(uow, location or ALL_STORES, grain, first)
     else:
-        groups = await _merged_groups(uow, location, pieces)
+        groups = await _merged_groups(uow, start, end, location)
     return CustomersReport(
         start=start,
         end=end,
@@ -237,57 +234,13 @@ async def _kept_groups(uow: UnitOfWork, scope: str, grain: str, day: dt.date) ->
 
 
 async def _merged_groups(
-    uow: UnitOfWork, location: str | None, pieces: list[tuple[str, dt.date, dt.date]]
+    uow: UnitOfWork, start: dt.date, end: dt.date, location: str | None
 ) -> list[ChannelGroup]:
-    """Per customer over the pieces (one grouped query: its channel lists joined, its sums),
-    then per group here: the group needs the union of the channels, not their count."""
-    c, f = CustomerRollup, SalesFact
-    tenant_id = uow.require_tenant()  # said outright as well: the rows meet in a union
-    parts = []
-    rolled = [(g, a, b) for g, a, b in pieces if g != DAILY]
-    if rolled:
-        within = sa.or_(*(sa.and_(c.grain == g, c.day >= a, c.day <= b) for g, a, b in rolled))
-        parts.append(
-            sa.select(
-                c.customer_id.label("customer"),
-                c.channels.label("channels"),
-                c.orders.label("orders"),
-                c.gross.label("gross"),
-                c.net.label("net"),
-            ).where(c.tenant_id == tenant_id, c.scope == (location or ALL_STORES), within)
-        )
-    for _, a, b in (p for p in pieces if p[0] == DAILY):
-        parts.append(
-            sa.select(
-                f.customer_id.label("customer"),
-                sa.case((_SALE, f.channel), else_=sa.literal("")).label("channels"),
-                sa.case((_SALE, 1), else_=0).label("orders"),
-                sa.case((_SALE, f.amount), else_=0).label("gross"),
-                f.amount.label("net"),
-            ).where(f.tenant_id == tenant_id, *_within(a, b, location), f.customer_id.is_not(None))
-        )
-    every = sa.union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
-    e = every.c
-    result = await uow.session.execute(
-        sa.select(
-            joined_channels(uow, e.channels),
-            sa.func.sum(e.orders),
-            sa.func.sum(e.gross),
-            sa.func.sum(e.net),
-        )
-        .group_by(e.customer)
-        .having(sa.func.sum(e.orders) > 0)
-    )
-    totals: dict[str, list[int]] = {}
-    for channels, orders, gross, net in result:
-        customer = CustomerPeriod(split_channels(channels), int(orders), int(gross), int(net))
-        counted = customer.counted()
-        if counted is not None:
-            group, figures = counted
-            total = totals.setdefault(group, [0] * 5)
-            for i, value in enumerate(figures):
-                total[i] += value
-    return [ChannelGroup(group, *totals[group]) for group in sorted(totals)]
+    """Per customer over the period's facts (how many channels they bought on, their
+    sums), then per group, all in one grouped query: three rows come back."""
+    totals = group_totals(uow, where=_within(start, end, location), by=[])
+    result = await uow.session.execute(totals.order_by(sa.literal_column("channel_group")))
+    return [ChannelGroup(str(key), *(int(v) for v in measures)) for key, *measures in result]
 
 
 async def points_report(uow: UnitOfWork) -> PointsReport:
