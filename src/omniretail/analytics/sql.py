@@ -53,3 +53,10 @@ async def lock_names(uow: UnitOfWork, names: Iterable[str]) -> None:
             ),
             {"space": _LOCKS, "keys": keys},
         )
+
+
+async def roomy_sorts(uow: UnitOfWork) -> None:
+    """Let this transaction's grouping of a whole history hash in memory (PostgreSQL's
+    default of a few megabytes spills it to disk in sorted runs); SQLite has no such limit."""
+    if uow.dialect == "postgresql":
+        await uow.session.execute(sa.text("SET LOCAL work_mem = '128MB'"))
