@@ -26,6 +26,8 @@ import sqlalchemy as sa
 
 from omniretail.analytics.domain import (
     ALL_STORES,
+    DAILY,
+    MAX_PERIOD_DAYS,
     MONTHLY,
     YEARLY,
     CustomerKey,
@@ -33,14 +35,19 @@ from omniretail.analytics.domain import (
     GroupKey,
     channel_group,
     customer_keys,
+    customer_spans,
     group_changes,
+    month_of,
     year_of,
 )
-from omniretail.analytics.models import CustomerGroupRollup, SalesFact
+from omniretail.analytics.models import CustomerGroupRollup, CustomerSpanRollup, SalesFact
 from omniretail.analytics.sql import lock_names, period_start, text_literal
 from omniretail.db import UnitOfWork, dialect_insert
 
 _GROUP_KEY = ["tenant_id", "scope", "grain", "day", "channel_group"]
+_SPAN_KEY = ["tenant_id", "scope", "first_grain", "first", "last_grain", "last", "channel_group"]
+# scope, first grain, first, last grain, last, group
+SpanRowKey = tuple[str, str, dt.date, str, dt.date, str]
 _GROUP_MEASURES = ("customers", "orders", "repeat_customers", "gross", "net")
 _FACT_COLUMNS = ("id", "customer_id", "day", "location", "kind", "channel", "amount")
 
@@ -60,14 +67,13 @@ def _states(
 
 
 async def _facts_of(
-    uow: UnitOfWork, customers: list[str], years: set[dt.date] | None
+    uow: UnitOfWork, customers: list[str], days: tuple[dt.date, dt.date] | None
 ) -> list[dict[str, Any]]:
-    """The customers' facts (of the given years only, when given)."""
+    """The customers' facts (of the days from ``days[0]`` to ``days[1]`` only, when given)."""
     f = SalesFact
     where: list[Any] = []
-    if years is not None:
-        first, last = min(years), max(years)
-        where = [f.day >= first, f.day < last.replace(year=last.year + 1)]
+    if days is not None:
+        where = [f.day >= days[0], f.day <= days[1]]
     out: list[dict[str, Any]] = []
     for start in range(0, len(customers), 500):
         result = await uow.session.execute(
@@ -77,6 +83,66 @@ async def _facts_of(
         )
         out += [row._asdict() for row in result]
     return out
+
+
+def span_rows(
+    facts: Iterable[dict[str, Any]], scopes: dict[str, set[str]] | None = None
+) -> dict[SpanRowKey, list[int]]:
+    """The customers' spans as rows, each end per day and per month: every customer's in the
+    whole tenant and per store credited (only ``scopes[customer]``, when given)."""
+    theirs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for fact in facts:
+        customer = fact["customer_id"]
+        if not customer:
+            continue
+        for scope in (ALL_STORES, fact["location"]):
+            if scope and (scopes is None or scope in scopes.get(customer, ())):
+                theirs.setdefault((customer, scope), []).append(fact)
+    out: dict[SpanRowKey, list[int]] = {}
+    for (_, scope), mine in theirs.items():
+        for (first, last, group), change in customer_spans(mine).items():
+            for first_grain, a in ((DAILY, first), (MONTHLY, month_of(first))):
+                for last_grain, b in ((DAILY, last), (MONTHLY, month_of(last))):
+                    total = out.get((scope, first_grain, a, last_grain, b, group))
+                    if total is None:
+                        out[(scope, first_grain, a, last_grain, b, group)] = list(change)
+                    else:
+                        for i, value in enumerate(change):
+                            total[i] += value
+    return out
+
+
+def _difference(
+    before: dict[SpanRowKey, list[int]], after: dict[SpanRowKey, list[int]]
+) -> dict[SpanRowKey, list[int]]:
+    changes = {key: list(value) for key, value in after.items()}
+    for key, value in before.items():
+        total = changes.setdefault(key, [0] * len(value))
+        for i, v in enumerate(value):
+            total[i] -= v
+    return {key: value for key, value in changes.items() if any(value)}
+
+
+async def _move_spans(uow: UnitOfWork, changes: dict[SpanRowKey, list[int]]) -> None:
+    if not changes:
+        return
+    tenant_id = uow.require_tenant()
+    table = CustomerSpanRollup.__table__
+    insert = dialect_insert(uow, table)
+    add = insert.on_conflict_do_update(
+        index_elements=_SPAN_KEY,
+        set_={m: table.c[m] + getattr(insert.excluded, m) for m in _GROUP_MEASURES},
+    )
+    values = [
+        {
+            "tenant_id": tenant_id,
+            **dict(zip(_SPAN_KEY[1:], key, strict=True)),
+            **dict(zip(_GROUP_MEASURES, change, strict=True)),
+        }
+        for key, change in sorted(changes.items())
+    ]
+    for start in range(0, len(values), 2000):
+        await uow.session.execute(add, values[start : start + 2000])
 
 
 async def _move_groups(uow: UnitOfWork, changes: dict[GroupKey, list[int]]) -> None:
@@ -105,33 +171,47 @@ async def _move_groups(uow: UnitOfWork, changes: dict[GroupKey, list[int]]) -> N
 
 
 async def roll_up_customers(uow: UnitOfWork, facts: list[dict[str, Any]]) -> None:
-    """Move the groups for newly inserted sales facts (each with ``id``, ``customer_id``,
-    ``day``, ``location``, ``kind``, ``channel``, ``amount``): their customers' state in each
-    month and year they touch, before them and with them."""
+    """Move the groups and the spans for newly inserted sales facts (each with ``id``,
+    ``customer_id``, ``day``, ``location``, ``kind``, ``channel``, ``amount``): their
+    customers' state in each month and year they touch, and their spans around them (a
+    report's length either side), before them and with them."""
     touched = {key for fact in facts for key in customer_keys(fact)}
     if not touched:
         return
     customers = sorted({key[3] for key in touched})
+    scopes: dict[str, set[str]] = {}
+    for fact in facts:
+        if fact["customer_id"]:
+            mine = scopes.setdefault(fact["customer_id"], {ALL_STORES})
+            if fact["location"]:
+                mine.add(fact["location"])
     await lock_names(uow, customers)
     new = {fact["id"] for fact in facts}
-    theirs = await _facts_of(uow, customers, {year_of(fact["day"]) for fact in facts})
-    before = _states((f for f in theirs if f["id"] not in new), touched)
-    after = _states(theirs, touched)
-    await _move_groups(uow, group_changes(before, after))
+    reach = dt.timedelta(days=MAX_PERIOD_DAYS)
+    days = [fact["day"] for fact in facts]
+    first, last = min(days), max(days)
+    window = (
+        min(year_of(first), first - reach),
+        max(dt.date(last.year, 12, 31), last + reach),
+    )
+    theirs = await _facts_of(uow, customers, window)
+    earlier = [f for f in theirs if f["id"] not in new]
+    await _move_groups(uow, group_changes(_states(earlier, touched), _states(theirs, touched)))
+    await _move_spans(uow, _difference(span_rows(earlier, scopes), span_rows(theirs, scopes)))
 
 
 async def merge_customers(uow: UnitOfWork, *, survivor: str, absorbed: str) -> None:
-    """The absorbed customer's facts become the survivor's, and the groups move from the two
-    customers' states to the merged one's. Idempotent: a repeat finds no fact of the
-    absorbed customer left, so nothing moves."""
+    """The absorbed customer's facts become the survivor's, and the groups and spans move
+    from the two customers' states to the merged one's. Idempotent: a repeat finds no fact
+    of the absorbed customer left, so nothing moves."""
     await lock_names(uow, [survivor, absorbed])
     theirs = await _facts_of(uow, sorted({survivor, absorbed}), None)
-    before = _states(theirs, None)
+    merged = [{**fact, "customer_id": survivor} for fact in theirs]
     await uow.session.execute(
         sa.update(SalesFact).where(SalesFact.customer_id == absorbed).values(customer_id=survivor)
     )
-    after = _states(({**fact, "customer_id": survivor} for fact in theirs), None)
-    await _move_groups(uow, group_changes(before, after))
+    await _move_groups(uow, group_changes(_states(theirs, None), _states(merged, None)))
+    await _move_spans(uow, _difference(span_rows(theirs), span_rows(merged)))
 
 
 def group_totals(uow: UnitOfWork, *, where: list[Any], by: list[tuple[str, Any]]) -> sa.Select[Any]:
@@ -183,9 +263,54 @@ def group_totals(uow: UnitOfWork, *, where: list[Any], by: list[tuple[str, Any]]
     ).group_by(*(p[name] for name in names), p.channel_group)
 
 
+async def rebuild_customer_spans(uow: UnitOfWork) -> None:
+    """The spans recomputed from the facts, a customer at a time (in customer order)."""
+    await uow.session.execute(sa.delete(CustomerSpanRollup))
+    f = SalesFact
+    rows: dict[SpanRowKey, list[int]] = {}
+    pending: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        for key, change in span_rows(pending).items():
+            total = rows.get(key)
+            if total is None:
+                rows[key] = change
+            else:
+                for i, value in enumerate(change):
+                    total[i] += value
+        pending.clear()
+
+    result = await uow.session.stream(
+        sa.select(*(getattr(f, c) for c in _FACT_COLUMNS))
+        .where(f.customer_id.is_not(None))
+        .order_by(f.customer_id)
+        .execution_options(yield_per=20_000)
+    )
+    async for row in result:
+        fact = row._asdict()
+        if pending and pending[-1]["customer_id"] != fact["customer_id"] and len(pending) > 5000:
+            flush()
+        pending.append(fact)
+    flush()
+    tenant_id = uow.require_tenant()
+    values = [
+        {
+            "tenant_id": tenant_id,
+            **dict(zip(_SPAN_KEY[1:], key, strict=True)),
+            **dict(zip(_GROUP_MEASURES, change, strict=True)),
+        }
+        for key, change in rows.items()
+        if any(change)
+    ]
+    table = cast(sa.Table, CustomerSpanRollup.__table__)
+    for start in range(0, len(values), 5000):
+        await uow.session.execute(sa.insert(table), values[start : start + 5000])
+
+
 async def rebuild_customer_rollups(uow: UnitOfWork) -> None:
     """The group totals recomputed from the facts, set-based: per month and year, for the
-    whole tenant and per store credited."""
+    whole tenant and per store credited; then the spans."""
+    await rebuild_customer_spans(uow)
     await uow.session.execute(sa.delete(CustomerGroupRollup))
     f = SalesFact
     tenant_id = uow.require_tenant()

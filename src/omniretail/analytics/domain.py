@@ -223,3 +223,62 @@ class ChannelGroup:
     def lifetime_value(self) -> int:
         """Net sales per customer over the period."""
         return round(self.net / self.customers) if self.customers else 0
+
+
+# Customers by channels over any period, kept per pair of days. A customer's figures for a
+# period [s, e] depend only on their facts inside it, a run of their days i..j. Writing f(i, j)
+# for what that run adds to the groups (customers, orders, repeat customers, gross, net in
+# its group), the "span" of days (a, b) holds
+#     f(a..b) - f(a+1..b) - f(a..b-1) + f(a+1..b-1)        (an empty run adds nothing)
+# so that what a period reports is the plain sum of the spans inside it: the sum over
+# s <= a <= b <= e telescopes to f(s..e) for every customer. Most spans are zero: once the
+# days strictly inside a span hold two orders and every channel the customer ever used (or
+# three channels: "3+"), adding the ends moves no group, so the span and every longer one
+# from the same first day add nothing. A span longer than a report may be is never read.
+SpanKey = tuple[dt.date, dt.date, str]  # first day, last day, group
+
+
+def customer_spans(facts: list[dict[str, Any]]) -> dict[SpanKey, list[int]]:
+    """One customer's non-zero spans (in one scope), from their facts (``day``, ``kind``,
+    ``channel``, ``amount``)."""
+    per_day: dict[dt.date, CustomerPeriod] = {}
+    for fact in facts:
+        state = CustomerPeriod.of_fact(fact)
+        day = fact["day"]
+        per_day[day] = per_day[day].plus(state) if day in per_day else state
+    days = sorted(per_day)
+    states = [per_day[day] for day in days]
+    every = frozenset().union(*(state.channels for state in states))
+    out: dict[SpanKey, list[int]] = {}
+
+    def add(first: dt.date, last: dt.date, run: CustomerPeriod | None, sign: int) -> None:
+        counted = run.counted() if run is not None else None
+        if counted is None:
+            return
+        group, totals = counted
+        change = out.setdefault((first, last, group), [0] * 5)
+        for i, value in enumerate(totals):
+            change[i] += sign * value
+
+    for i, first in enumerate(days):
+        whole: CustomerPeriod | None = None  # days i..j
+        inner: CustomerPeriod | None = None  # days i+1..j
+        for j in range(i, len(days)):
+            last = days[j]
+            if (last - first).days >= MAX_PERIOD_DAYS:
+                break
+            shorter, inside = whole, inner  # i..j-1 and i+1..j-1
+            whole = states[j] if whole is None else whole.plus(states[j])
+            if j > i:
+                inner = states[j] if inner is None else inner.plus(states[j])
+            add(first, last, whole, 1)
+            add(first, last, inner, -1)
+            add(first, last, shorter, -1)
+            add(first, last, inside, 1)
+            if (
+                inner is not None
+                and inner.orders >= 2
+                and (inner.channels == every or len(inner.channels) >= 3)
+            ):
+                break  # every longer span from this day adds nothing
+    return {key: change for key, change in out.items() if any(change)}

@@ -209,3 +209,37 @@ class CustomerGroupRollup(TenantScoped, Base):
     repeat_customers: Mapped[int] = mapped_column(sa.BigInteger)
     gross: Mapped[int] = mapped_column(sa.BigInteger)
     net: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class CustomerSpanRollup(TenantScoped, Base):
+    """The customers' spans (``domain.customer_spans``) summed per scope, group and pair of
+    first and last day, each end kept per day (``d``) and per month (``m``, its first day):
+    a period's customers by channels is the sum of the spans inside it, read as whole months
+    where it has them and days at its loose ends. Kept by the projection with the facts."""
+
+    __tablename__ = "customer_span_rollups"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "tenant_id",
+            "scope",
+            "first_grain",
+            "first",
+            "last_grain",
+            "last",
+            "channel_group",
+            name="uq_customer_span_rollups_key",  # the convention's name is too long
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scope: Mapped[str] = mapped_column(sa.String(64))
+    first_grain: Mapped[str] = mapped_column(sa.String(1))
+    first: Mapped[dt.date] = mapped_column(sa.Date)
+    last_grain: Mapped[str] = mapped_column(sa.String(1))
+    last: Mapped[dt.date] = mapped_column(sa.Date)
+    channel_group: Mapped[str] = mapped_column(sa.String(4))
+    customers: Mapped[int] = mapped_column(sa.BigInteger)
+    orders: Mapped[int] = mapped_column(sa.BigInteger)
+    repeat_customers: Mapped[int] = mapped_column(sa.BigInteger)
+    gross: Mapped[int] = mapped_column(sa.BigInteger)
+    net: Mapped[int] = mapped_column(sa.BigInteger)

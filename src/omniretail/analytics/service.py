@@ -15,6 +15,7 @@ from omniretail.analytics.customer_rollups import group_totals
 from omniretail.analytics.domain import (
     ALL_STORES,
     DAILY,
+    MAX_PERIOD_DAYS,
     MILESTONES,
     MONTHLY,
     ChannelGroup,
@@ -26,6 +27,7 @@ from omniretail.analytics.domain import (
 from omniretail.analytics.fulfilment_rollups import MEASURES as FULFILMENT_MEASURES
 from omniretail.analytics.models import (
     CustomerGroupRollup,
+    CustomerSpanRollup,
     FulfilmentFact,
     FulfilmentRollup,
     SalesFact,
@@ -199,12 +201,15 @@ async def customers_report(
     average order value and net sales per customer: the omnichannel premium, measured.
 
     A whole month or calendar year is read from its three group rows; any other period is
-    grouped per customer from its facts (the work grows with the facts in it)."""
+    the sum of the customers' spans inside it (``domain.customer_spans``): its whole months
+    read per month, its loose days per day, whatever the number of customers."""
     pieces = period_cover(start, end)
     grain, first, last = pieces[0]
     if len(pieces) == 1 and grain != DAILY and first == last:
         groups = await _kept_groups(uow, location or ALL_STORES, grain, first)
-    else:
+    elif (end - start).days < MAX_PERIOD_DAYS:
+        groups = await _spanned_groups(uow, start, end, location or ALL_STORES)
+    else:  # longer than a report may be (spans are kept up to that length)
         groups = await _merged_groups(uow, start, end, location)
     return CustomersReport(
         start=start,
@@ -231,6 +236,43 @@ async def _kept_groups(uow: UnitOfWork, scope: str, grain: str, day: dt.date) ->
         .order_by(g.channel_group)
     )
     return [ChannelGroup(str(key), *(int(v) for v in measures)) for key, *measures in result]
+
+
+async def _spanned_groups(
+    uow: UnitOfWork, start: dt.date, end: dt.date, scope: str
+) -> list[ChannelGroup]:
+    """The spans from a first to a last day inside the period, summed per group: spans
+    whose ends fall in its loose days are read per day, those in its whole months per
+    month (at most a few thousand rows, whatever the number of customers)."""
+    s = CustomerSpanRollup
+    months, loose = period_parts(start, end)
+
+    ends = [(DAILY, loose)] if loose else []
+    if months is not None:
+        ends.append((MONTHLY, [months]))  # the first days of the first and last whole month
+
+    def within(grain: Any, column: Any, end: tuple[str, list[tuple[dt.date, dt.date]]]) -> Any:
+        kept, ranges = end
+        return sa.and_(
+            grain == kept, sa.or_(*(sa.and_(column >= a, column <= b) for a, b in ranges))
+        )
+
+    pairs = [
+        sa.and_(within(s.first_grain, s.first, first), within(s.last_grain, s.last, last))
+        for first in ends
+        for last in ends
+    ]
+    result = await uow.session.execute(
+        sa.select(s.channel_group, *(sa.func.sum(getattr(s, m)) for m in _GROUP_MEASURES))
+        .where(s.scope == scope, sa.or_(*pairs))
+        .group_by(s.channel_group)
+        .order_by(s.channel_group)
+    )
+    groups = [ChannelGroup(str(key), *(int(v) for v in measures)) for key, *measures in result]
+    return [group for group in groups if group.customers]
+
+
+_GROUP_MEASURES = ("customers", "orders", "repeat_customers", "gross", "net")
 
 
 async def _merged_groups(
