@@ -26,7 +26,6 @@ import sqlalchemy as sa
 
 from omniretail.analytics.domain import (
     ALL_STORES,
-    DAILY,
     MAX_PERIOD_DAYS,
     MONTHLY,
     YEARLY,
@@ -37,7 +36,7 @@ from omniretail.analytics.domain import (
     customer_keys,
     customer_spans,
     group_changes,
-    month_of,
+    span_ends,
     year_of,
 )
 from omniretail.analytics.models import CustomerGroupRollup, CustomerSpanRollup, SalesFact
@@ -101,14 +100,13 @@ def span_rows(
     out: dict[SpanRowKey, list[int]] = {}
     for (_, scope), mine in theirs.items():
         for (first, last, group), change in customer_spans(mine).items():
-            for first_grain, a in ((DAILY, first), (MONTHLY, month_of(first))):
-                for last_grain, b in ((DAILY, last), (MONTHLY, month_of(last))):
-                    total = out.get((scope, first_grain, a, last_grain, b, group))
-                    if total is None:
-                        out[(scope, first_grain, a, last_grain, b, group)] = list(change)
-                    else:
-                        for i, value in enumerate(change):
-                            total[i] += value
+            for ends in span_ends(first, last):
+                total = out.get((scope, *ends, group))
+                if total is None:
+                    out[(scope, *ends, group)] = list(change)
+                else:
+                    for i, value in enumerate(change):
+                        total[i] += value
     return out
 
 

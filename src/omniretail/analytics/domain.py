@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import zoneinfo
 from dataclasses import dataclass
 from typing import Any
@@ -282,3 +283,45 @@ def customer_spans(facts: list[dict[str, Any]]) -> dict[SpanKey, list[int]]:
             ):
                 break  # every longer span from this day adds nothing
     return {key: change for key, change in out.items() if any(change)}
+
+
+def span_ends(first: dt.date, last: dt.date) -> list[tuple[str, dt.date, str, dt.date]]:
+    """Where a span from ``first`` to ``last`` is kept: each end per day and per month (its
+    first day), so a period reads its whole months per month and its loose days per day."""
+    return [
+        (first_grain, a, last_grain, b)
+        for first_grain, a in ((DAILY, first), (MONTHLY, month_of(first)))
+        for last_grain, b in ((DAILY, last), (MONTHLY, month_of(last)))
+    ]
+
+
+# Orders split over several fulfilments of a mode, counted once in any period: an order
+# reaching its milestones on the distinct days d1 < ... < dk (within one grouping) is +1 on
+# each day and -1 on each pair of consecutive days (d_i, d_i+1); the items inside a period
+# sum to 1 when it holds any of those days (the days inside are consecutive), else 0.
+SPLIT_DIMS = ("location", "location_type", "mode")
+SplitSpanKey = tuple[str, str, str, dt.date, dt.date]  # dim, mode, key, first day, last day
+
+
+def split_spans(facts: list[dict[str, Any]]) -> dict[SplitSpanKey, int]:
+    """One order's split items from its fulfilment facts (``mode``, ``day``, ``location``,
+    ``location_type``), per location, per location type and per mode (key ``''``)."""
+    per_mode: dict[str, int] = {}
+    for fact in facts:
+        per_mode[fact["mode"]] = per_mode.get(fact["mode"], 0) + 1
+    days: dict[tuple[str, str, str], set[dt.date]] = {}
+    for fact in facts:
+        mode = fact["mode"]
+        if per_mode[mode] < 2:
+            continue
+        for dim in SPLIT_DIMS:
+            key = "" if dim == "mode" else str(fact[dim])
+            days.setdefault((dim, mode, key), set()).add(fact["day"])
+    out: dict[SplitSpanKey, int] = {}
+    for (dim, mode, key), seen in days.items():
+        ordered = sorted(seen)
+        for day in ordered:
+            out[(dim, mode, key, day, day)] = 1
+        for a, b in itertools.pairwise(ordered):
+            out[(dim, mode, key, a, b)] = -1
+    return out

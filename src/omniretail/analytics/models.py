@@ -243,3 +243,35 @@ class CustomerSpanRollup(TenantScoped, Base):
     repeat_customers: Mapped[int] = mapped_column(sa.BigInteger)
     gross: Mapped[int] = mapped_column(sa.BigInteger)
     net: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class FulfilmentSplitSpan(TenantScoped, Base):
+    """The items of the orders split over several fulfilments of a mode
+    (``domain.split_spans``), summed per grouping (``dim``: location, location type or the
+    mode alone), mode, key and pair of first and last day, each end per day (``d``) and per
+    month (``m``): a period's split orders are the sum of the items inside it."""
+
+    __tablename__ = "fulfilment_split_spans"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "tenant_id",
+            "dim",
+            "mode",
+            "key",
+            "first_grain",
+            "first",
+            "last_grain",
+            "last",
+            name="uq_fulfilment_split_spans_key",  # the convention's name is too long
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    dim: Mapped[str] = mapped_column(sa.String(16))
+    mode: Mapped[str] = mapped_column(sa.String(16))
+    key: Mapped[str] = mapped_column(sa.String(64))
+    first_grain: Mapped[str] = mapped_column(sa.String(1))
+    first: Mapped[dt.date] = mapped_column(sa.Date)
+    last_grain: Mapped[str] = mapped_column(sa.String(1))
+    last: Mapped[dt.date] = mapped_column(sa.Date)
+    orders: Mapped[int] = mapped_column(sa.BigInteger)

@@ -28,8 +28,8 @@ from omniretail.analytics.fulfilment_rollups import MEASURES as FULFILMENT_MEASU
 from omniretail.analytics.models import (
     CustomerGroupRollup,
     CustomerSpanRollup,
-    FulfilmentFact,
     FulfilmentRollup,
+    FulfilmentSplitSpan,
     SalesFact,
     SalesRollup,
     StockRollup,
@@ -245,9 +245,21 @@ async def _spanned_groups(
     whose ends fall in its loose days are read per day, those in its whole months per
     month (at most a few thousand rows, whatever the number of customers)."""
     s = CustomerSpanRollup
-    months, loose = period_parts(start, end)
+    result = await uow.session.execute(
+        sa.select(s.channel_group, *(sa.func.sum(getattr(s, m)) for m in _GROUP_MEASURES))
+        .where(s.scope == scope, _spans_within(s, start, end))
+        .group_by(s.channel_group)
+        .order_by(s.channel_group)
+    )
+    groups = [ChannelGroup(str(key), *(int(v) for v in measures)) for key, *measures in result]
+    return [group for group in groups if group.customers]
 
-    ends = [(DAILY, loose)] if loose else []
+
+def _spans_within(table: Any, start: dt.date, end: dt.date) -> Any:
+    """A span table's rows from a first to a last day inside [start, end]: each end read
+    per month within the period's whole months, per day within its loose days."""
+    months, loose = period_parts(start, end)
+    ends: list[tuple[str, list[tuple[dt.date, dt.date]]]] = [(DAILY, loose)] if loose else []
     if months is not None:
         ends.append((MONTHLY, [months]))  # the first days of the first and last whole month
 
@@ -257,19 +269,16 @@ async def _spanned_groups(
             grain == kept, sa.or_(*(sa.and_(column >= a, column <= b) for a, b in ranges))
         )
 
-    pairs = [
-        sa.and_(within(s.first_grain, s.first, first), within(s.last_grain, s.last, last))
-        for first in ends
-        for last in ends
-    ]
-    result = await uow.session.execute(
-        sa.select(s.channel_group, *(sa.func.sum(getattr(s, m)) for m in _GROUP_MEASURES))
-        .where(s.scope == scope, sa.or_(*pairs))
-        .group_by(s.channel_group)
-        .order_by(s.channel_group)
+    return sa.or_(
+        *(
+            sa.and_(
+                within(table.first_grain, table.first, first),
+                within(table.last_grain, table.last, last),
+            )
+            for first in ends
+            for last in ends
+        )
     )
-    groups = [ChannelGroup(str(key), *(int(v) for v in measures)) for key, *measures in result]
-    return [group for group in groups if group.customers]
 
 
 _GROUP_MEASURES = ("customers", "orders", "repeat_customers", "gross", "net")
@@ -301,7 +310,7 @@ async def fulfilment_report(
     """Ship-from-store against warehouse (by location type) or store by store: share,
     distance, promise kept, and how often orders were split, per mode. Read from the
     rollups; orders split over several fulfilments of a mode are counted from their facts."""
-    r, f = FulfilmentRollup, FulfilmentFact
+    r = FulfilmentRollup
     key = r.location_type if by is FulfilmentBy.LOCATION_TYPE else r.location
     where = [_rolled(r, start, end)]
     if location is not None:
@@ -313,23 +322,34 @@ async def fulfilment_report(
         .order_by(r.mode, key)
     )
     raw = [(mode, str(k), *(int(v) for v in values)) for mode, k, *values in result]
-    split_key = f.location_type if by is FulfilmentBy.LOCATION_TYPE else f.location
-    split_where = [f.split.is_(True), f.day >= start, f.day <= end]
-    if location is not None:
-        split_where.append(f.location == location)
-    distinct = sa.func.count(sa.distinct(f.order_id))
+    # Orders split over several fulfilments of a mode: the sum of their items in the period.
+    sp = FulfilmentSplitSpan
+    dim = "location_type" if by is FulfilmentBy.LOCATION_TYPE else "location"
+    inside = _spans_within(sp, start, end)
+    if location is not None:  # one location: its own items, under its type or its code
+        where_split = [sp.dim == "location", sp.key == location, inside]
+    else:
+        where_split = [sp.dim == dim, inside]
     split_orders = {
         (mode, str(k)): int(n)
         for mode, k, n in await uow.session.execute(
-            sa.select(f.mode, split_key, distinct).where(*split_where).group_by(f.mode, split_key)
+            sa.select(sp.mode, sp.key, sa.func.sum(sp.orders))
+            .where(*where_split)
+            .group_by(sp.mode, sp.key)
         )
     }
-    split_per_mode = {
-        mode: int(n)
-        for mode, n in await uow.session.execute(
-            sa.select(f.mode, distinct).where(*split_where).group_by(f.mode)
-        )
-    }
+    if location is not None:
+        split_per_mode = {mode: n for (mode, _), n in split_orders.items()}
+        split_orders = {(mode, k): split_per_mode.get(mode, 0) for mode, k, *_ in raw}
+    else:
+        split_per_mode = {
+            mode: int(n)
+            for mode, n in await uow.session.execute(
+                sa.select(sp.mode, sa.func.sum(sp.orders))
+                .where(sp.dim == "mode", inside)
+                .group_by(sp.mode)
+            )
+        }
     mode_total: dict[str, int] = {}
     mode_orders: dict[str, int] = dict(split_per_mode)
     for mode, _, n, single, *_ in raw:
