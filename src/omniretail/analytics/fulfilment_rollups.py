@@ -27,7 +27,7 @@ from omniretail.analytics.domain import (
     year_of,
 )
 from omniretail.analytics.models import FulfilmentFact, FulfilmentRollup, FulfilmentSplitSpan
-from omniretail.analytics.sql import period_start, text_literal
+from omniretail.analytics.sql import lock_names, period_start, text_literal
 from omniretail.db import UnitOfWork, dialect_insert
 
 MEASURES = (
@@ -90,7 +90,10 @@ async def restate_order(
     uow: UnitOfWork, order_id: str, change: Callable[[], Awaitable[None]]
 ) -> None:
     """Make ``change`` to the order's facts and move the rollups (and the split marks) by
-    what it did."""
+    what it did. The order is locked first: two fulfilments of one order projected at the
+    same moment take turns, the second reading the first's committed fact (else each would
+    miss the other's, and the split marks and ``single_orders`` be off)."""
+    await lock_names(uow, [f"order:{order_id}"])
     before = await _order_facts(uow, order_id)
     await change()
     after = await _order_facts(uow, order_id)
