@@ -32,6 +32,7 @@ from omniretail.analytics.domain import (
     CustomerKey,
     CustomerPeriod,
     GroupKey,
+    SpanKey,
     channel_group,
     customer_keys,
     customer_spans,
@@ -84,29 +85,32 @@ async def _facts_of(
     return out
 
 
-def span_rows(
-    facts: Iterable[dict[str, Any]], scopes: dict[str, set[str]] | None = None
-) -> dict[SpanRowKey, list[int]]:
-    """The customers' spans as rows, each end per day and per month: every customer's in the
-    whole tenant and per store credited (only ``scopes[customer]``, when given)."""
-    theirs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+def span_rows(facts: Iterable[dict[str, Any]]) -> dict[SpanRowKey, list[int]]:
+    """The customers' spans in the whole tenant as rows, each end per day and per month. (A
+    store's own periods are grouped from its facts, a fortieth of them or so: no spans.)"""
+    theirs: dict[str, list[dict[str, Any]]] = {}
     for fact in facts:
-        customer = fact["customer_id"]
-        if not customer:
-            continue
-        for scope in (ALL_STORES, fact["location"]):
-            if scope and (scopes is None or scope in scopes.get(customer, ())):
-                theirs.setdefault((customer, scope), []).append(fact)
+        if fact["customer_id"]:
+            theirs.setdefault(fact["customer_id"], []).append(fact)
+    spans: dict[SpanKey, list[int]] = {}
+    for mine in theirs.values():
+        for key, change in customer_spans(mine).items():
+            total = spans.get(key)
+            if total is None:
+                spans[key] = change
+            else:
+                for i, value in enumerate(change):
+                    total[i] += value
     out: dict[SpanRowKey, list[int]] = {}
-    for (_, scope), mine in theirs.items():
-        for (first, last, group), change in customer_spans(mine).items():
-            for ends in span_ends(first, last):
-                total = out.get((scope, *ends, group))
-                if total is None:
-                    out[(scope, *ends, group)] = list(change)
-                else:
-                    for i, value in enumerate(change):
-                        total[i] += value
+    for (first, last, group), change in spans.items():
+        for ends in span_ends(first, last):
+            row = (ALL_STORES, *ends, group)
+            total = out.get(row)
+            if total is None:
+                out[row] = list(change)
+            else:
+                for i, value in enumerate(change):
+                    total[i] += value
     return out
 
 
@@ -177,12 +181,6 @@ async def roll_up_customers(uow: UnitOfWork, facts: list[dict[str, Any]]) -> Non
     if not touched:
         return
     customers = sorted({key[3] for key in touched})
-    scopes: dict[str, set[str]] = {}
-    for fact in facts:
-        if fact["customer_id"]:
-            mine = scopes.setdefault(fact["customer_id"], {ALL_STORES})
-            if fact["location"]:
-                mine.add(fact["location"])
     await lock_names(uow, customers)
     new = {fact["id"] for fact in facts}
     reach = dt.timedelta(days=MAX_PERIOD_DAYS)
@@ -195,7 +193,7 @@ async def roll_up_customers(uow: UnitOfWork, facts: list[dict[str, Any]]) -> Non
     theirs = await _facts_of(uow, customers, window)
     earlier = [f for f in theirs if f["id"] not in new]
     await _move_groups(uow, group_changes(_states(earlier, touched), _states(theirs, touched)))
-    await _move_spans(uow, _difference(span_rows(earlier, scopes), span_rows(theirs, scopes)))
+    await _move_spans(uow, _difference(span_rows(earlier), span_rows(theirs)))
 
 
 async def merge_customers(uow: UnitOfWork, *, survivor: str, absorbed: str) -> None:

@@ -212,10 +212,11 @@ class CustomerGroupRollup(TenantScoped, Base):
 
 
 class CustomerSpanRollup(TenantScoped, Base):
-    """The customers' spans (``domain.customer_spans``) summed per scope, group and pair of
-    first and last day, each end kept per day (``d``) and per month (``m``, its first day):
-    a period's customers by channels is the sum of the spans inside it, read as whole months
-    where it has them and days at its loose ends. Kept by the projection with the facts."""
+    """The customers' spans (``domain.customer_spans``) summed per group and pair of first
+    and last day, each end kept per day (``d``) and per month (``m``, its first day): a
+    period's customers by channels is the sum of the spans inside it, read as whole months
+    where it has them and days at its loose ends. Kept by the projection with the facts.
+    ``scope`` is ``*`` (the whole tenant): a store's own periods are grouped from its facts."""
 
     __tablename__ = "customer_span_rollups"
     __table_args__ = (

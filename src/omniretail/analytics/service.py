@@ -202,14 +202,15 @@ async def customers_report(
 
     A whole month or calendar year is read from its three group rows; any other period is
     the sum of the customers' spans inside it (``domain.customer_spans``): its whole months
-    read per month, its loose days per day, whatever the number of customers."""
+    read per month, its loose days per day, whatever the number of customers. A store's
+    other periods are grouped per customer from its own facts."""
     pieces = period_cover(start, end)
     grain, first, last = pieces[0]
     if len(pieces) == 1 and grain != DAILY and first == last:
         groups = await _kept_groups(uow, location or ALL_STORES, grain, first)
-    elif (end - start).days < MAX_PERIOD_DAYS:
-        groups = await _spanned_groups(uow, start, end, location or ALL_STORES)
-    else:  # longer than a report may be (spans are kept up to that length)
+    elif location is None and (end - start).days < MAX_PERIOD_DAYS:
+        groups = await _spanned_groups(uow, start, end, ALL_STORES)
+    else:  # a store's own facts (a small share), or longer than spans are kept
         groups = await _merged_groups(uow, start, end, location)
     return CustomersReport(
         start=start,
