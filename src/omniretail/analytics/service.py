@@ -264,22 +264,23 @@ def _spans_within(table: Any, start: dt.date, end: dt.date) -> Any:
     if months is not None:
         ends.append((MONTHLY, [months]))  # the first days of the first and last whole month
 
-    def within(grain: Any, column: Any, end: tuple[str, list[tuple[dt.date, dt.date]]]) -> Any:
-        kept, ranges = end
-        return sa.and_(
-            grain == kept, sa.or_(*(sa.and_(column >= a, column <= b) for a, b in ranges))
+    # One flat OR of plain ranges (no OR nested in an AND), each term an index range.
+    terms = [
+        sa.and_(
+            table.first_grain == first_grain,
+            table.first >= a,
+            table.first <= b,
+            table.last_grain == last_grain,
+            table.last >= c,
+            table.last <= d,
         )
-
-    return sa.or_(
-        *(
-            sa.and_(
-                within(table.first_grain, table.first, first),
-                within(table.last_grain, table.last, last),
-            )
-            for first in ends
-            for last in ends
-        )
-    )
+        for first_grain, firsts in ends
+        for a, b in firsts
+        for last_grain, lasts in ends
+        for c, d in lasts
+        if a <= d  # a span never ends before it begins
+    ]
+    return sa.or_(*terms)
 
 
 _GROUP_MEASURES = ("customers", "orders", "repeat_customers", "gross", "net")
