@@ -34,6 +34,11 @@ PERIODS = [
     (dt.date(2026, 10, 1), dt.date(2026, 10, 31)),
     (dt.date(2026, 11, 1), dt.date(2026, 11, 30)),
     (dt.date(2026, 10, 31), dt.date(2026, 11, 1)),
+    # No whole month or year: the customers' groups are taken from the facts across months.
+    (dt.date(2026, 9, 20), dt.date(2026, 11, 10)),
+    (dt.date(2026, 10, 1), dt.date(2026, 11, 10)),
+    (dt.date(2026, 10, 20), dt.date(2026, 11, 30)),
+    (dt.date(2026, 11, 3), dt.date(2026, 11, 20)),
     (dt.date(2026, 1, 1), dt.date(2026, 12, 31)),
 ]
 
@@ -317,26 +322,22 @@ async def reported(db: Database, tenant: TenantHandle) -> dict[str, Any]:
 
 
 async def rollups(db: Database, tenant: TenantHandle) -> list[tuple[Any, ...]]:
-    """Every rollup row: sales, customers (their channels as a set) and customer groups (an
-    emptied group row left by a customer who moved on counts as no row)."""
+    """Every rollup row: sales, customer groups and customer spans (an emptied row left by a
+    customer who moved on counts as no row)."""
     queries = (
         "SELECT grain, dim, scope, day, key, kind, amount, facts, units FROM sales_rollups"
         " WHERE tenant_id = :t",
-        "SELECT grain, scope, day, customer_id, channels, channel_count, orders, gross, net"
-        " FROM customer_rollups WHERE tenant_id = :t",
         "SELECT grain, scope, day, channel_group, customers, orders, repeat_customers, gross,"
         " net FROM customer_group_rollups WHERE tenant_id = :t AND customers <> 0",
+        "SELECT scope, first_grain, first, last_grain, last, channel_group, customers, orders,"
+        " repeat_customers, gross, net FROM customer_span_rollups WHERE tenant_id = :t AND"
+        " (customers <> 0 OR orders <> 0 OR repeat_customers <> 0 OR gross <> 0 OR net <> 0)",
     )
     out: list[tuple[Any, ...]] = []
     async with db.engine.connect() as conn:
         for i, query in enumerate(queries):
             result = await conn.execute(sa.text(query), {"t": tenant.id})
-            out += sorted(
-                (i, *row[:4], frozenset(row[4].split("\x1f")) - {""}, *row[5:])
-                if i == 1
-                else (i, *row)
-                for row in result
-            )
+            out += sorted((i, *row) for row in result)
     return out
 
 

@@ -375,6 +375,8 @@ async def rollup_rows(db: Database, tenant: TenantHandle) -> list[tuple[Any, ...
         "SELECT grain, day, mode, location, location_type, fulfilments, single_orders,"
         " distance_m, measured, promised, kept, done, cancelled FROM fulfilment_rollups"
         " WHERE tenant_id = :t",
+        "SELECT dim, mode, key, first_grain, first, last_grain, last, orders"
+        " FROM fulfilment_split_spans WHERE tenant_id = :t AND orders <> 0",
     )
     async with db.engine.connect() as conn:
         return [
@@ -482,7 +484,11 @@ async def test_an_order_split_over_two_parcels_is_one_order_in_every_period(
     await Dispatcher(db, build_registry()).run_until_idle()
 
     f_rows = await fulfilment_rows(db, tenant, s)
-    periods = [(dt.date(2026, 11, d), dt.date(2026, 11, e)) for d, e in ((20, 20), (22, 22))]
+    periods = [
+        (dt.date(2026, 11, d), dt.date(2026, 11, e))
+        for d, e in ((20, 20), (22, 22), (21, 25), (20, 22), (10, 21))
+    ]
+    periods += [(dt.date(2026, 10, 15), dt.date(2026, 11, 21))]
     periods += [(dt.date(2026, 11, 1), dt.date(2026, 11, 30))]
     async with db.uow(tenant.id) as uow:
         for start, end in periods:

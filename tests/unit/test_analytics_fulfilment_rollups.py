@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from omniretail.analytics.domain import DAILY, MONTHLY, YEARLY
+from omniretail.analytics.domain import DAILY, MONTHLY, YEARLY, split_spans
 from omniretail.analytics.fulfilment_rollups import MEASURES, contribution
 
 
@@ -51,3 +51,23 @@ def test_a_split_order_is_left_to_its_facts_for_the_distinct_count() -> None:
         1, 0, 1, 0,
     )  # fmt: skip
     assert (wh["measured"], wh["promised"], wh["distance_m"]) == (0, 0, 0)
+
+
+def test_a_split_order_is_one_order_in_any_period_holding_one_of_its_days() -> None:
+    facts = [
+        fact(3, "ST-A"),
+        fact(3, "ST-B"),
+        fact(9, "ST-A"),
+        fact(20, "WH", location_type="warehouse"),
+        fact(4, "ST-A", mode="pickup"),  # the order's only pickup: not split
+    ]
+    items = split_spans(facts)
+    assert {k[4] for k in items if k[1] == "pickup"} == set()
+    for dim, key in (("mode", ""), ("location_type", "store"), ("location", "ST-A")):
+        mine = {k: v for k, v in items.items() if k[:3] == (dim, "ship", key)}
+        days = sorted({k[3] for k in mine})
+        for first in range(1, 25):
+            for last in range(first, 25):
+                start, end = dt.date(2026, 11, first), dt.date(2026, 11, last)
+                counted = sum(v for k, v in mine.items() if start <= k[3] and k[4] <= end)
+                assert counted == int(any(start <= d <= end for d in days))

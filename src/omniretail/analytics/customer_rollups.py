@@ -1,105 +1,150 @@
-"""Customers by channels used, kept incrementally: each customer's figures per month and
-year (``customer_rollups``) and each group's totals per such period
-(``customer_group_rollups``), both written in the transaction that inserts the facts.
+"""Customers by channels used, kept incrementally: per month and year and scope, the totals
+of each group of customers by channels bought on (``customer_group_rollups``), written in the
+transaction that inserts the facts.
 
 A customer's group for a period depends on every channel they bought on in it, so a new fact
-cannot simply be added to a group: the customer's rows it touches are locked (created empty
-when missing), their new state computed, and each group total moved by the difference
-(:func:`omniretail.analytics.domain.group_changes`). Two projections touching the same
-customer take turns on the row lock; the group totals are only ever added to, so they never
-conflict beyond the row's own lock.
+cannot simply be added to a group: the customer's facts of the years it touches are read
+(a few rows: one customer's), their state before and after the new facts computed per month
+and year, and each group total moved by the difference
+(:func:`omniretail.analytics.domain.group_changes`). A transaction lock per customer
+(:func:`omniretail.analytics.sql.lock_names`, taken after the facts are inserted and before
+they are read) makes two projections adding to one customer take turns, the second reading
+the first's committed facts.
 
 A merge of two customers (``customer.merged``) moves the absorbed customer's facts to the
-survivor: the survivor's rows are recomputed from its facts, the absorbed customer's rows are
-dropped, and the groups follow. A rebuild computes both tables set-based from the facts and
-gives the same figures."""
+survivor, and the groups from both customers' states to the merged one's. A rebuild sums
+the groups set-based from the facts (:func:`group_totals`, which the customers report also
+uses for a period that is not one whole month or year) and gives the same rows."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from typing import Any, cast
 
 import sqlalchemy as sa
 
 from omniretail.analytics.domain import (
     ALL_STORES,
+    MAX_PERIOD_DAYS,
     MONTHLY,
     YEARLY,
     CustomerKey,
     CustomerPeriod,
     GroupKey,
+    SpanKey,
     channel_group,
     customer_keys,
+    customer_spans,
     group_changes,
+    span_ends,
+    year_of,
 )
-from omniretail.analytics.models import CustomerGroupRollup, CustomerRollup, SalesFact
-from omniretail.analytics.sql import period_start, text_literal
+from omniretail.analytics.models import CustomerGroupRollup, CustomerSpanRollup, SalesFact
+from omniretail.analytics.sql import lock_names, period_start, text_literal
 from omniretail.db import UnitOfWork, dialect_insert
 
-CHANNEL_SEPARATOR = "\x1f"
-_KEY = ["tenant_id", "scope", "grain", "day", "customer_id"]
 _GROUP_KEY = ["tenant_id", "scope", "grain", "day", "channel_group"]
-_MEASURES = ("channels", "channel_count", "orders", "gross", "net")
+_SPAN_KEY = ["tenant_id", "scope", "first_grain", "first", "last_grain", "last", "channel_group"]
+# scope, first grain, first, last grain, last, group
+SpanRowKey = tuple[str, str, dt.date, str, dt.date, str]
 _GROUP_MEASURES = ("customers", "orders", "repeat_customers", "gross", "net")
+_FACT_COLUMNS = ("id", "customer_id", "day", "location", "kind", "channel", "amount")
 
 
-def split_channels(joined: str | None) -> frozenset[str]:
-    return frozenset(c for c in (joined or "").split(CHANNEL_SEPARATOR) if c)
-
-
-def _values(tenant_id: int, key: CustomerKey, state: CustomerPeriod) -> dict[str, Any]:
-    grain, scope, day, customer = key
-    return {
-        "tenant_id": tenant_id,
-        "grain": grain,
-        "scope": scope,
-        "day": day,
-        "customer_id": customer,
-        "channels": CHANNEL_SEPARATOR.join(sorted(state.channels)),
-        "channel_count": len(state.channels),
-        "orders": state.orders,
-        "gross": state.gross,
-        "net": state.net,
-    }
-
-
-async def _lock(uow: UnitOfWork, keys: list[CustomerKey]) -> dict[CustomerKey, CustomerPeriod]:
-    """The rows' current state, each row locked until commit (created empty when missing,
-    so a row a concurrent transaction is about to create is waited for, not raced)."""
-    table = CustomerRollup.__table__
-    insert = dialect_insert(uow, table)
-    empty = CustomerPeriod()
-    statement = insert.on_conflict_do_update(
-        index_elements=_KEY, set_={"orders": table.c.orders}
-    ).returning(*(table.c[c] for c in ("grain", "scope", "day", "customer_id", *_MEASURES)))
-    tenant_id = uow.require_tenant()
-    # In key order: two transactions locking overlapping rows take them in the same order.
-    values = [_values(tenant_id, key, empty) for key in sorted(keys)]
+def _states(
+    facts: Iterable[dict[str, Any]], wanted: set[CustomerKey] | None
+) -> dict[CustomerKey, CustomerPeriod]:
+    """Each customer's state per month and year and scope, from their facts (only the
+    ``wanted`` keys, when given)."""
     out: dict[CustomerKey, CustomerPeriod] = {}
-    for start in range(0, len(values), 2000):
-        result = await uow.session.execute(statement, values[start : start + 2000])
-        for grain, scope, day, customer, channels, _, orders, gross, net in result:
-            out[(grain, scope, day, customer)] = CustomerPeriod(
-                split_channels(channels), int(orders), int(gross), int(net)
-            )
+    for fact in facts:
+        state = CustomerPeriod.of_fact(fact)
+        for key in customer_keys(fact):
+            if wanted is None or key in wanted:
+                out[key] = out[key].plus(state) if key in out else state
     return out
 
 
-async def _write(
-    uow: UnitOfWork,
-    before: dict[CustomerKey, CustomerPeriod],
-    after: dict[CustomerKey, CustomerPeriod],
-) -> None:
-    """Store the customers' new rows (already locked) and move the group totals."""
+async def _facts_of(
+    uow: UnitOfWork, customers: list[str], days: tuple[dt.date, dt.date] | None
+) -> list[dict[str, Any]]:
+    """The customers' facts (of the days from ``days[0]`` to ``days[1]`` only, when given)."""
+    f = SalesFact
+    where: list[Any] = []
+    if days is not None:
+        where = [f.day >= days[0], f.day <= days[1]]
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(customers), 500):
+        result = await uow.session.execute(
+            sa.select(*(getattr(f, c) for c in _FACT_COLUMNS)).where(
+                f.customer_id.in_(customers[start : start + 500]), *where
+            )
+        )
+        out += [row._asdict() for row in result]
+    return out
+
+
+def span_rows(facts: Iterable[dict[str, Any]]) -> dict[SpanRowKey, list[int]]:
+    """The customers' spans in the whole tenant as rows, each end per day and per month. (A
+    store's own periods are grouped from its facts, a fortieth of them or so: no spans.)"""
+    theirs: dict[str, list[dict[str, Any]]] = {}
+    for fact in facts:
+        if fact["customer_id"]:
+            theirs.setdefault(fact["customer_id"], []).append(fact)
+    spans: dict[SpanKey, list[int]] = {}
+    for mine in theirs.values():
+        for key, change in customer_spans(mine).items():
+            total = spans.get(key)
+            if total is None:
+                spans[key] = change
+            else:
+                for i, value in enumerate(change):
+                    total[i] += value
+    out: dict[SpanRowKey, list[int]] = {}
+    for (first, last, group), change in spans.items():
+        for ends in span_ends(first, last):
+            row = (ALL_STORES, *ends, group)
+            total = out.get(row)
+            if total is None:
+                out[row] = list(change)
+            else:
+                for i, value in enumerate(change):
+                    total[i] += value
+    return out
+
+
+def _difference(
+    before: dict[SpanRowKey, list[int]], after: dict[SpanRowKey, list[int]]
+) -> dict[SpanRowKey, list[int]]:
+    changes = {key: list(value) for key, value in after.items()}
+    for key, value in before.items():
+        total = changes.setdefault(key, [0] * len(value))
+        for i, v in enumerate(value):
+            total[i] -= v
+    return {key: value for key, value in changes.items() if any(value)}
+
+
+async def _move_spans(uow: UnitOfWork, changes: dict[SpanRowKey, list[int]]) -> None:
+    if not changes:
+        return
     tenant_id = uow.require_tenant()
-    table = CustomerRollup.__table__
+    table = CustomerSpanRollup.__table__
     insert = dialect_insert(uow, table)
-    replace = insert.on_conflict_do_update(
-        index_elements=_KEY, set_={m: getattr(insert.excluded, m) for m in _MEASURES}
+    add = insert.on_conflict_do_update(
+        index_elements=_SPAN_KEY,
+        set_={m: table.c[m] + getattr(insert.excluded, m) for m in _GROUP_MEASURES},
     )
-    values = [_values(tenant_id, key, state) for key, state in sorted(after.items())]
+    values = [
+        {
+            "tenant_id": tenant_id,
+            **dict(zip(_SPAN_KEY[1:], key, strict=True)),
+            **dict(zip(_GROUP_MEASURES, change, strict=True)),
+        }
+        for key, change in sorted(changes.items())
+    ]
     for start in range(0, len(values), 2000):
-        await uow.session.execute(replace, values[start : start + 2000])
-    await _move_groups(uow, group_changes(before, after))
+        await uow.session.execute(add, values[start : start + 2000])
 
 
 async def _move_groups(uow: UnitOfWork, changes: dict[GroupKey, list[int]]) -> None:
@@ -128,155 +173,163 @@ async def _move_groups(uow: UnitOfWork, changes: dict[GroupKey, list[int]]) -> N
 
 
 async def roll_up_customers(uow: UnitOfWork, facts: list[dict[str, Any]]) -> None:
-    """Add newly inserted sales facts (each with ``customer_id``, ``day``, ``location``,
-    ``kind``, ``channel``, ``amount``) to their customers' rows and groups."""
-    added: dict[CustomerKey, CustomerPeriod] = {}
-    for fact in facts:
-        keys = customer_keys(fact)
-        if not keys:
-            continue
-        state = CustomerPeriod.of_fact(fact)
-        for key in keys:
-            added[key] = added[key].plus(state) if key in added else state
-    if not added:
+    """Move the groups and the spans for newly inserted sales facts (each with ``id``,
+    ``customer_id``, ``day``, ``location``, ``kind``, ``channel``, ``amount``): their
+    customers' state in each month and year they touch, and their spans around them (a
+    report's length either side), before them and with them."""
+    touched = {key for fact in facts for key in customer_keys(fact)}
+    if not touched:
         return
-    before = await _lock(uow, list(added))
-    after = {key: before[key].plus(state) for key, state in added.items()}
-    await _write(uow, before, after)
+    customers = sorted({key[3] for key in touched})
+    await lock_names(uow, customers)
+    new = {fact["id"] for fact in facts}
+    reach = dt.timedelta(days=MAX_PERIOD_DAYS)
+    days = [fact["day"] for fact in facts]
+    first, last = min(days), max(days)
+    window = (
+        min(year_of(first), first - reach),
+        max(dt.date(last.year, 12, 31), last + reach),
+    )
+    theirs = await _facts_of(uow, customers, window)
+    earlier = [f for f in theirs if f["id"] not in new]
+    await _move_groups(uow, group_changes(_states(earlier, touched), _states(theirs, touched)))
+    await _move_spans(uow, _difference(span_rows(earlier), span_rows(theirs)))
 
 
 async def merge_customers(uow: UnitOfWork, *, survivor: str, absorbed: str) -> None:
-    """After the absorbed customer's facts became the survivor's: the survivor's rows
-    recomputed from its facts, the absorbed customer's dropped, the groups moved to match.
-    Idempotent: a repeat finds the rows already right and nothing to drop."""
+    """The absorbed customer's facts become the survivor's, and the groups and spans move
+    from the two customers' states to the merged one's. Idempotent: a repeat finds no fact
+    of the absorbed customer left, so nothing moves."""
+    await lock_names(uow, [survivor, absorbed])
+    theirs = await _facts_of(uow, sorted({survivor, absorbed}), None)
+    merged = [{**fact, "customer_id": survivor} for fact in theirs]
+    await uow.session.execute(
+        sa.update(SalesFact).where(SalesFact.customer_id == absorbed).values(customer_id=survivor)
+    )
+    await _move_groups(uow, group_changes(_states(theirs, None), _states(merged, None)))
+    await _move_spans(uow, _difference(span_rows(theirs), span_rows(merged)))
+
+
+def group_totals(uow: UnitOfWork, *, where: list[Any], by: list[tuple[str, Any]]) -> sa.Select[Any]:
+    """The groups' totals (``channel_group`` and ``_GROUP_MEASURES``) of the facts matching
+    ``where``, per the ``by`` columns (name, expression): per customer and channel first,
+    then per customer (how many channels they bought on), then per group. A customer with no
+    order in it (only a refund) is in no group."""
     f = SalesFact
-    facts = (
-        await uow.session.execute(
-            sa.select(f.customer_id, f.day, f.location, f.kind, f.channel, f.amount).where(
-                f.customer_id == survivor
-            )
+    sale = f.kind == "sale"
+    names = [name for name, _ in by]
+    per_channel = (
+        sa.select(
+            *(expression.label(name) for name, expression in by),
+            f.customer_id.label("customer_id"),
+            sa.func.sum(sa.case((sale, 1), else_=0)).label("orders"),
+            sa.func.sum(sa.case((sale, f.amount), else_=0)).label("gross"),
+            sa.func.sum(f.amount).label("net"),
         )
-    ).all()
-    after: dict[CustomerKey, CustomerPeriod] = {}
-    for fact in facts:
-        row = fact._asdict()
-        state = CustomerPeriod.of_fact(row)
-        for key in customer_keys(row):
-            after[key] = after[key].plus(state) if key in after else state
-    before = await _lock(uow, list(after)) if after else {}
-    r = CustomerRollup
-    gone = (
-        await uow.session.execute(
-            sa.delete(r)
-            .where(r.customer_id == absorbed)
-            .returning(
-                r.grain,
-                r.scope,
-                r.day,
-                r.customer_id,
-                r.channels,
-                r.channel_count,
-                r.orders,
-                r.gross,
-                r.net,
-            )
-            .execution_options(synchronize_session=False)
+        .where(f.customer_id.is_not(None), *where)
+        .group_by(*(expression for _, expression in by), f.customer_id, f.channel)
+        .subquery()
+    )
+    c = per_channel.c
+    channels = sa.func.sum(sa.case((c.orders > 0, 1), else_=0))
+    per_customer = (
+        sa.select(
+            *(c[name] for name in names),
+            sa.case(
+                (channels >= 3, text_literal(channel_group(3))),
+                else_=sa.cast(channels, sa.String),
+            ).label("channel_group"),
+            sa.func.sum(c.orders).label("orders"),
+            sa.func.sum(c.gross).label("gross"),
+            sa.func.sum(c.net).label("net"),
         )
-    ).all()
-    for grain, scope, day, customer, channels, _, orders, gross, net in gone:
-        before[(grain, scope, day, customer)] = CustomerPeriod(
-            split_channels(channels), int(orders), int(gross), int(net)
-        )
-    await _write(uow, before, after)
+        .group_by(*(c[name] for name in names), c.customer_id)
+        .having(sa.func.sum(c.orders) > 0)
+        .subquery()
+    )
+    p = per_customer.c
+    return sa.select(
+        *(p[name] for name in names),
+        p.channel_group,
+        sa.func.count().label("customers"),
+        sa.func.sum(p.orders).label("orders"),
+        sa.func.sum(sa.case((p.orders >= 2, 1), else_=0)).label("repeat_customers"),
+        sa.func.sum(p.gross).label("gross"),
+        sa.func.sum(p.net).label("net"),
+    ).group_by(*(p[name] for name in names), p.channel_group)
 
 
-def joined_channels(uow: UnitOfWork, column: Any) -> Any:
-    """The aggregate that joins channel names with ``CHANNEL_SEPARATOR`` (NULLs skipped)."""
-    separator: Any = sa.literal_column("chr(31)" if uow.dialect == "postgresql" else "char(31)")
-    name = "string_agg" if uow.dialect == "postgresql" else "group_concat"
-    return getattr(sa.func, name)(column, separator)
+async def rebuild_customer_spans(uow: UnitOfWork) -> None:
+    """The spans recomputed from the facts, a customer at a time (in customer order)."""
+    await uow.session.execute(sa.delete(CustomerSpanRollup))
+    f = SalesFact
+    rows: dict[SpanRowKey, list[int]] = {}
+    pending: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        for key, change in span_rows(pending).items():
+            total = rows.get(key)
+            if total is None:
+                rows[key] = change
+            else:
+                for i, value in enumerate(change):
+                    total[i] += value
+        pending.clear()
+
+    result = await uow.session.stream(
+        sa.select(*(getattr(f, c) for c in _FACT_COLUMNS))
+        .where(f.customer_id.is_not(None))
+        .order_by(f.customer_id)
+        .execution_options(yield_per=20_000)
+    )
+    async for row in result:
+        fact = row._asdict()
+        if pending and pending[-1]["customer_id"] != fact["customer_id"] and len(pending) > 5000:
+            flush()
+        pending.append(fact)
+    flush()
+    tenant_id = uow.require_tenant()
+    values = [
+        {
+            "tenant_id": tenant_id,
+            **dict(zip(_SPAN_KEY[1:], key, strict=True)),
+            **dict(zip(_GROUP_MEASURES, change, strict=True)),
+        }
+        for key, change in rows.items()
+        if any(change)
+    ]
+    table = cast(sa.Table, CustomerSpanRollup.__table__)
+    for start in range(0, len(values), 5000):
+        await uow.session.execute(sa.insert(table), values[start : start + 5000])
 
 
 async def rebuild_customer_rollups(uow: UnitOfWork) -> None:
-    """Both tables recomputed from the facts in a few set-based statements: per customer and
-    channel first, then per customer (the channels bought on joined), then per group."""
-    await uow.session.execute(sa.delete(CustomerRollup))
+    """The group totals recomputed from the facts, set-based: per month and year, for the
+    whole tenant and per store credited; then the spans."""
+    await rebuild_customer_spans(uow)
     await uow.session.execute(sa.delete(CustomerGroupRollup))
     f = SalesFact
-    sale = f.kind == "sale"
-    mine = f.tenant_id == uow.require_tenant()  # said outright: an INSERT ... SELECT
-    table = cast(sa.Table, CustomerRollup.__table__)
-    target = ["tenant_id", "grain", "scope", "day", "customer_id", *_MEASURES]
+    tenant_id = uow.require_tenant()
+    table = cast(sa.Table, CustomerGroupRollup.__table__)
+    target = ["tenant_id", "grain", "scope", "day", "channel_group", *_GROUP_MEASURES]
     for grain in (MONTHLY, YEARLY):
         day = period_start(uow, grain, f.day)
-        for scope, per_store in ((text_literal(ALL_STORES), False), (f.location, True)):
+        for per_store in (False, True):
             # A constant is not grouped by (PostgreSQL refuses a constant in GROUP BY).
-            stores = [f.location] if per_store else []
-            per_channel = (
-                sa.select(
-                    f.tenant_id.label("tenant_id"),
-                    scope.label("scope"),
-                    day.label("day"),
-                    f.customer_id.label("customer_id"),
-                    f.channel.label("channel"),
-                    sa.func.sum(sa.case((sale, 1), else_=0)).label("orders"),
-                    sa.func.sum(sa.case((sale, f.amount), else_=0)).label("gross"),
-                    sa.func.sum(f.amount).label("net"),
-                )
-                .where(mine, f.customer_id.is_not(None), *(s.is_not(None) for s in stores))
-                .group_by(f.tenant_id, *stores, day, f.customer_id, f.channel)
-                .subquery()
-            )
-            c = per_channel.c
-            bought = c.orders > 0
+            by = [("scope", f.location)] if per_store else []
+            totals = group_totals(
+                uow,
+                # Said outright: an INSERT ... SELECT carries no tenant criteria.
+                where=[f.tenant_id == tenant_id, *([f.location.is_not(None)] if per_store else [])],
+                by=[*by, ("day", day)],
+            ).subquery()
+            t = totals.c
             select = sa.select(
-                c.tenant_id,
+                sa.literal(tenant_id, sa.BigInteger),
                 text_literal(grain),
-                c.scope,
-                c.day,
-                c.customer_id,
-                sa.func.coalesce(
-                    joined_channels(uow, sa.case((bought, c.channel))), text_literal("")
-                ),
-                sa.func.sum(sa.case((bought, 1), else_=0)),
-                sa.func.sum(c.orders),
-                sa.func.sum(c.gross),
-                sa.func.sum(c.net),
-            ).group_by(c.tenant_id, c.scope, c.day, c.customer_id)
+                t.scope if per_store else text_literal(ALL_STORES),
+                t.day,
+                t.channel_group,
+                *(t[m] for m in _GROUP_MEASURES),
+            )
             await uow.session.execute(sa.insert(table).from_select(target, select))
-    r = CustomerRollup
-    bucketed = (
-        sa.select(
-            r.tenant_id.label("tenant_id"),
-            r.grain.label("grain"),
-            r.scope.label("scope"),
-            r.day.label("day"),
-            sa.case(
-                (r.channel_count >= 3, text_literal(channel_group(3))),
-                else_=sa.cast(r.channel_count, sa.String),
-            ).label("channel_group"),
-            r.orders.label("orders"),
-            r.gross.label("gross"),
-            r.net.label("net"),
-        )
-        .where(r.tenant_id == uow.require_tenant(), r.orders > 0)
-        .subquery()
-    )
-    b = bucketed.c
-    groups = sa.select(
-        b.tenant_id,
-        b.grain,
-        b.scope,
-        b.day,
-        b.channel_group,
-        sa.func.count(),
-        sa.func.sum(b.orders),
-        sa.func.sum(sa.case((b.orders >= 2, 1), else_=0)),
-        sa.func.sum(b.gross),
-        sa.func.sum(b.net),
-    ).group_by(b.tenant_id, b.grain, b.scope, b.day, b.channel_group)
-    await uow.session.execute(
-        sa.insert(cast(sa.Table, CustomerGroupRollup.__table__)).from_select(
-            ["tenant_id", "grain", "scope", "day", "channel_group", *_GROUP_MEASURES], groups
-        )
-    )

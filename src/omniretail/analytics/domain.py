@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import zoneinfo
 from dataclasses import dataclass
 from typing import Any
@@ -223,3 +224,135 @@ class ChannelGroup:
     def lifetime_value(self) -> int:
         """Net sales per customer over the period."""
         return round(self.net / self.customers) if self.customers else 0
+
+
+# Customers by channels over any period, kept per pair of days. A customer's figures for a
+# period [s, e] depend only on their facts inside it, a run of their days i..j. Writing f(i, j)
+# for what that run adds to the groups (customers, orders, repeat customers, gross, net in
+# its group), the "span" of days (a, b) holds
+#     f(a..b) - f(a+1..b) - f(a..b-1) + f(a+1..b-1)        (an empty run adds nothing)
+# so that what a period reports is the plain sum of the spans inside it: the sum over
+# s <= a <= b <= e telescopes to f(s..e) for every customer. Most spans are zero: once the
+# days strictly inside a span hold two orders and every channel the customer ever used (or
+# three channels: "3+"), adding the ends moves no group, so the span and every longer one
+# from the same first day add nothing. A span longer than a report may be is never read.
+SpanKey = tuple[dt.date, dt.date, str]  # first day, last day, group
+
+
+def customer_spans(facts: list[dict[str, Any]]) -> dict[SpanKey, list[int]]:
+    """One customer's non-zero spans, from their facts (``day``, ``kind``, ``channel``,
+    ``amount``). Written for speed (a rebuild runs it for every customer): a state is a plain
+    tuple (channels, orders, gross, net)."""
+    per_day: dict[dt.date, tuple[frozenset[str], int, int, int]] = {}
+    for fact in facts:
+        amount = int(fact["amount"])
+        sale = fact["kind"] == "sale"
+        channels = frozenset((fact["channel"],)) if sale else frozenset()
+        day = fact["day"]
+        held = per_day.get(day)
+        if held is None:
+            per_day[day] = (channels, int(sale), amount if sale else 0, amount)
+        else:
+            per_day[day] = (
+                held[0] | channels,
+                held[1] + int(sale),
+                held[2] + (amount if sale else 0),
+                held[3] + amount,
+            )
+    out: dict[SpanKey, list[int]] = {}
+
+    def add(first: dt.date, last: dt.date, run: Any, sign: int) -> None:
+        if run is None or run[1] <= 0:
+            return  # no order in the run: in no group
+        channels, orders, gross, net = run
+        key = (first, last, channel_group(len(channels)))
+        change = out.get(key)
+        if change is None:
+            change = out[key] = [0, 0, 0, 0, 0]
+        change[0] += sign
+        change[1] += sign * orders
+        change[2] += sign * (orders >= 2)
+        change[3] += sign * gross
+        change[4] += sign * net
+
+    days = sorted(per_day)
+    states = [per_day[day] for day in days]
+    if len(days) == 1:
+        add(days[0], days[0], states[0], 1)
+        return out
+    every = frozenset().union(*(state[0] for state in states))
+
+    def plus(a: Any, b: Any) -> Any:
+        return (a[0] | b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
+
+    for i, first in enumerate(days):
+        whole: Any = None  # days i..j
+        inner: Any = None  # days i+1..j
+        for j in range(i, len(days)):
+            last = days[j]
+            if (last - first).days >= MAX_PERIOD_DAYS:
+                break
+            shorter, inside = whole, inner  # i..j-1 and i+1..j-1
+            whole = states[j] if whole is None else plus(whole, states[j])
+            if j > i:
+                inner = states[j] if inner is None else plus(inner, states[j])
+            if inside is not None and inside[1] > 0:
+                # All four runs hold orders: when they fall in one group with the same
+                # repeat flag, their sums cancel (the usual case, skipped for speed).
+                mark = (len(inside[0]) if len(inside[0]) < 3 else 3, inside[1] >= 2)
+                if all(
+                    (len(r[0]) if len(r[0]) < 3 else 3, r[1] >= 2) == mark
+                    for r in (whole, inner, shorter)
+                ):
+                    if inside[1] >= 2 and (inside[0] == every or len(inside[0]) >= 3):
+                        break
+                    continue
+            add(first, last, whole, 1)
+            add(first, last, inner, -1)
+            add(first, last, shorter, -1)
+            add(first, last, inside, 1)
+            if inner is not None and inner[1] >= 2 and (inner[0] == every or len(inner[0]) >= 3):
+                break  # every longer span from this day adds nothing
+    return {key: change for key, change in out.items() if any(change)}
+
+
+def span_ends(first: dt.date, last: dt.date) -> list[tuple[str, dt.date, str, dt.date]]:
+    """Where a span from ``first`` to ``last`` is kept: each end per day and per month (its
+    first day), so a period reads its whole months per month and its loose days per day."""
+    return [
+        (first_grain, a, last_grain, b)
+        for first_grain, a in ((DAILY, first), (MONTHLY, month_of(first)))
+        for last_grain, b in ((DAILY, last), (MONTHLY, month_of(last)))
+    ]
+
+
+# Orders split over several fulfilments of a mode, counted once in any period: an order
+# reaching its milestones on the distinct days d1 < ... < dk (within one grouping) is +1 on
+# each day and -1 on each pair of consecutive days (d_i, d_i+1); the items inside a period
+# sum to 1 when it holds any of those days (the days inside are consecutive), else 0.
+SPLIT_DIMS = ("location", "location_type", "mode")
+SplitSpanKey = tuple[str, str, str, dt.date, dt.date]  # dim, mode, key, first day, last day
+
+
+def split_spans(facts: list[dict[str, Any]]) -> dict[SplitSpanKey, int]:
+    """One order's split items from its fulfilment facts (``mode``, ``day``, ``location``,
+    ``location_type``), per location, per location type and per mode (key ``''``)."""
+    per_mode: dict[str, int] = {}
+    for fact in facts:
+        per_mode[fact["mode"]] = per_mode.get(fact["mode"], 0) + 1
+    days: dict[tuple[str, str, str], set[dt.date]] = {}
+    for fact in facts:
+        mode = fact["mode"]
+        if per_mode[mode] < 2:
+            continue
+        for dim in SPLIT_DIMS:
+            key = "" if dim == "mode" else str(fact[dim])
+            days.setdefault((dim, mode, key), set()).add(fact["day"])
+    out: dict[SplitSpanKey, int] = {}
+    for (dim, mode, key), seen in days.items():
+        ordered = sorted(seen)
+        for day in ordered:
+            out[(dim, mode, key, day, day)] = 1
+        for a, b in itertools.pairwise(ordered):
+            out[(dim, mode, key, a, b)] = -1
+    return out

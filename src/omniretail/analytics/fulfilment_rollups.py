@@ -11,14 +11,23 @@ the same rows."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import datetime as dt
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
 import sqlalchemy as sa
 
-from omniretail.analytics.domain import DAILY, MONTHLY, YEARLY, month_of, year_of
-from omniretail.analytics.models import FulfilmentFact, FulfilmentRollup
-from omniretail.analytics.sql import period_start, text_literal
+from omniretail.analytics.domain import (
+    DAILY,
+    MONTHLY,
+    YEARLY,
+    month_of,
+    span_ends,
+    split_spans,
+    year_of,
+)
+from omniretail.analytics.models import FulfilmentFact, FulfilmentRollup, FulfilmentSplitSpan
+from omniretail.analytics.sql import lock_names, period_start, text_literal
 from omniretail.db import UnitOfWork, dialect_insert
 
 MEASURES = (
@@ -81,7 +90,10 @@ async def restate_order(
     uow: UnitOfWork, order_id: str, change: Callable[[], Awaitable[None]]
 ) -> None:
     """Make ``change`` to the order's facts and move the rollups (and the split marks) by
-    what it did."""
+    what it did. The order is locked first: two fulfilments of one order projected at the
+    same moment take turns, the second reading the first's committed fact (else each would
+    miss the other's, and the split marks and ``single_orders`` be off)."""
+    await lock_names(uow, [f"order:{order_id}"])
     before = await _order_facts(uow, order_id)
     await change()
     after = await _order_facts(uow, order_id)
@@ -101,6 +113,43 @@ async def restate_order(
         for i, value in enumerate(removed):
             total[i] -= value
     await _add(uow, {k: v for k, v in changes.items() if any(v)})
+    spans = split_span_rows([after])
+    for row, gone in split_span_rows([before]).items():
+        spans[row] = spans.get(row, 0) - gone
+    await _add_spans(uow, {row: n for row, n in spans.items() if n})
+
+
+# dim, mode, key, first grain, first, last grain, last
+SplitRowKey = tuple[str, str, str, str, dt.date, str, dt.date]
+_SPAN_KEY = ["tenant_id", "dim", "mode", "key", "first_grain", "first", "last_grain", "last"]
+
+
+def split_span_rows(orders: Iterable[list[dict[str, Any]]]) -> dict[SplitRowKey, int]:
+    """The orders' split items (each order's fulfilment facts given together) as rows."""
+    out: dict[SplitRowKey, int] = {}
+    for facts in orders:
+        for (dim, mode, key, first, last), orders_ in split_spans(facts).items():
+            for ends in span_ends(first, last):
+                row = (dim, mode, key, *ends)
+                out[row] = out.get(row, 0) + orders_
+    return out
+
+
+async def _add_spans(uow: UnitOfWork, changes: dict[SplitRowKey, int]) -> None:
+    if not changes:
+        return
+    tenant_id = uow.require_tenant()
+    table = FulfilmentSplitSpan.__table__
+    insert = dialect_insert(uow, table)
+    add = insert.on_conflict_do_update(
+        index_elements=_SPAN_KEY, set_={"orders": table.c.orders + insert.excluded.orders}
+    )
+    values = [
+        {"tenant_id": tenant_id, **dict(zip(_SPAN_KEY[1:], key, strict=True)), "orders": n}
+        for key, n in sorted(changes.items())
+    ]
+    for start in range(0, len(values), 2000):
+        await uow.session.execute(add, values[start : start + 2000])
 
 
 async def _add(uow: UnitOfWork, changes: dict[RollupKey, list[int]]) -> None:
@@ -143,6 +192,7 @@ async def rebuild_fulfilment_rollups(uow: UnitOfWork) -> None:
     await uow.session.execute(
         sa.update(f).where(sa.tuple_(f.order_id, f.mode).in_(several)).values(split=True)
     )
+    await _rebuild_split_spans(uow)
     measures = (
         sa.func.count(),
         _count(f.split.is_(False)),
@@ -163,3 +213,19 @@ async def rebuild_fulfilment_rollups(uow: UnitOfWork) -> None:
             .group_by(f.tenant_id, day, f.mode, f.location, f.location_type)
         )
         await uow.session.execute(sa.insert(table).from_select([*_KEY, *MEASURES], select))
+
+
+async def _rebuild_split_spans(uow: UnitOfWork) -> None:
+    """The split orders' items from their (few) facts, an order at a time."""
+    await uow.session.execute(sa.delete(FulfilmentSplitSpan))
+    f = FulfilmentFact
+    result = await uow.session.execute(
+        sa.select(f.order_id, f.mode, f.day, f.location, f.location_type)
+        .where(f.split.is_(True))
+        .order_by(f.order_id)
+    )
+    orders: dict[str, list[dict[str, Any]]] = {}
+    for row in result:
+        orders.setdefault(row.order_id, []).append(row._asdict())
+    rows = split_span_rows(orders.values())
+    await _add_spans(uow, {k: v for k, v in rows.items() if v})

@@ -190,31 +190,6 @@ class SalesRollup(TenantScoped, Base):
     units: Mapped[int] = mapped_column(sa.BigInteger)  # signed
 
 
-class CustomerRollup(TenantScoped, Base):
-    """One customer's sales per local month and year (``grain`` m, y; ``day`` is the period's
-    first day), for the whole tenant (``scope`` ``*``) and per store credited: the
-    channels bought on (``CHANNEL_SEPARATOR``-joined), orders, gross and net. Kept by the
-    projection in the facts' transaction; what the customers report merges for a period that
-    is not one whole month or year (with the facts of its loose days)."""
-
-    __tablename__ = "customer_rollups"
-    __table_args__ = (
-        sa.UniqueConstraint("tenant_id", "scope", "grain", "day", "customer_id"),
-        sa.Index("ix_customer_rollups_tenant_customer", "tenant_id", "customer_id"),
-    )
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    grain: Mapped[str] = mapped_column(sa.String(1))
-    scope: Mapped[str] = mapped_column(sa.String(64))
-    day: Mapped[dt.date] = mapped_column(sa.Date)
-    customer_id: Mapped[str] = mapped_column(sa.String(40))
-    channels: Mapped[str] = mapped_column(sa.Text)
-    channel_count: Mapped[int] = mapped_column(sa.Integer)
-    orders: Mapped[int] = mapped_column(sa.BigInteger)
-    gross: Mapped[int] = mapped_column(sa.BigInteger)  # minor units
-    net: Mapped[int] = mapped_column(sa.BigInteger)  # minor units, signed
-
-
 class CustomerGroupRollup(TenantScoped, Base):
     """Per month and year and scope, the totals of each group of customers by channels
     bought on ("1", "2", "3+"): adjusted whenever a customer's row changes (a customer who
@@ -234,3 +209,70 @@ class CustomerGroupRollup(TenantScoped, Base):
     repeat_customers: Mapped[int] = mapped_column(sa.BigInteger)
     gross: Mapped[int] = mapped_column(sa.BigInteger)
     net: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class CustomerSpanRollup(TenantScoped, Base):
+    """The customers' spans (``domain.customer_spans``) summed per group and pair of first
+    and last day, each end kept per day (``d``) and per month (``m``, its first day): a
+    period's customers by channels is the sum of the spans inside it, read as whole months
+    where it has them and days at its loose ends. Kept by the projection with the facts.
+    ``scope`` is ``*`` (the whole tenant): a store's own periods are grouped from its facts."""
+
+    __tablename__ = "customer_span_rollups"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "tenant_id",
+            "scope",
+            "first_grain",
+            "first",
+            "last_grain",
+            "last",
+            "channel_group",
+            name="uq_customer_span_rollups_key",  # the convention's name is too long
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scope: Mapped[str] = mapped_column(sa.String(64))
+    first_grain: Mapped[str] = mapped_column(sa.String(1))
+    first: Mapped[dt.date] = mapped_column(sa.Date)
+    last_grain: Mapped[str] = mapped_column(sa.String(1))
+    last: Mapped[dt.date] = mapped_column(sa.Date)
+    channel_group: Mapped[str] = mapped_column(sa.String(4))
+    customers: Mapped[int] = mapped_column(sa.BigInteger)
+    orders: Mapped[int] = mapped_column(sa.BigInteger)
+    repeat_customers: Mapped[int] = mapped_column(sa.BigInteger)
+    gross: Mapped[int] = mapped_column(sa.BigInteger)
+    net: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class FulfilmentSplitSpan(TenantScoped, Base):
+    """The items of the orders split over several fulfilments of a mode
+    (``domain.split_spans``), summed per grouping (``dim``: location, location type or the
+    mode alone), mode, key and pair of first and last day, each end per day (``d``) and per
+    month (``m``): a period's split orders are the sum of the items inside it."""
+
+    __tablename__ = "fulfilment_split_spans"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "tenant_id",
+            "dim",
+            "mode",
+            "key",
+            "first_grain",
+            "first",
+            "last_grain",
+            "last",
+            name="uq_fulfilment_split_spans_key",  # the convention's name is too long
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    dim: Mapped[str] = mapped_column(sa.String(16))
+    mode: Mapped[str] = mapped_column(sa.String(16))
+    key: Mapped[str] = mapped_column(sa.String(64))
+    first_grain: Mapped[str] = mapped_column(sa.String(1))
+    first: Mapped[dt.date] = mapped_column(sa.Date)
+    last_grain: Mapped[str] = mapped_column(sa.String(1))
+    last: Mapped[dt.date] = mapped_column(sa.Date)
+    orders: Mapped[int] = mapped_column(sa.BigInteger)

@@ -30,13 +30,12 @@ from omniretail.analytics.domain import (
 from omniretail.analytics.fulfilment_rollups import rebuild_fulfilment_rollups, restate_order
 from omniretail.analytics.models import (
     CustomerGroupRollup,
-    CustomerRollup,
     FulfilmentFact,
     FulfilmentRollup,
     SalesFact,
     SalesRollup,
 )
-from omniretail.analytics.sql import period_start, text_literal
+from omniretail.analytics.sql import period_start, roomy_sorts, text_literal
 from omniretail.auth import service as auth
 from omniretail.db import UnitOfWork, dialect_insert
 from omniretail.errors import NotFound
@@ -75,11 +74,9 @@ async def on_return_completed(uow: UnitOfWork, event: Event) -> None:
 async def on_customer_merged(uow: UnitOfWork, event: Event) -> None:
     """The absorbed customer's sales become the survivor's (channels used, repurchases),
     in the customer rollups as well."""
-    survivor, absorbed = str(event.payload["survivor_id"]), str(event.payload["absorbed_id"])
-    await uow.session.execute(
-        sa.update(SalesFact).where(SalesFact.customer_id == absorbed).values(customer_id=survivor)
+    await merge_customers(
+        uow, survivor=str(event.payload["survivor_id"]), absorbed=str(event.payload["absorbed_id"])
     )
-    await merge_customers(uow, survivor=survivor, absorbed=absorbed)
 
 
 def _dimensions(order: OrderOut) -> dict[str, Any]:
@@ -97,7 +94,7 @@ def _dimensions(order: OrderOut) -> dict[str, Any]:
     }
 
 
-_ROLLED = ("day", "kind", "location", "online", "fulfilled_from", "amount", "units")
+_ROLLED = ("id", "day", "kind", "location", "online", "fulfilled_from", "amount", "units")
 _DIMENSION_COLUMNS = ("channel", "attributed_location", "attributed_staff", "customer_id")
 
 
@@ -272,6 +269,9 @@ async def project_completed_orders(
         str(e.payload["order_id"]): dt.datetime.fromisoformat(str(e.payload["completed_at"]))
         for e in events
     }
+    if not roll_up and uow.dialect == "postgresql":
+        await _insert_sales_set_based(uow, completed)
+        return
     orders = (
         await uow.session.execute(
             sa.select(
@@ -342,6 +342,47 @@ async def project_completed_orders(
         )
 
 
+# A rebuild's completed orders, on PostgreSQL: the facts joined and inserted by the database
+# in one statement per batch (the ids, times and local days passed as arrays), the same
+# values as the rows built above, without a round trip of every order through Python.
+_SALES_FROM_ORDERS = sa.text(
+    """
+    INSERT INTO sales_facts (tenant_id, kind, ref, order_id, day, at, channel, online,
+        location, fulfilled_from, attributed_location, attributed_staff, customer_id,
+        amount, units)
+    SELECT o.tenant_id, 'sale', o.public_id, o.public_id, e.day, e.at, o.channel,
+        o.placed_at_location IS NULL, COALESCE(o.placed_at_location, f.location_code),
+        f.location_code, o.attributed_location, o.attributed_staff, o.customer_id,
+        o.total - o.delivery_fee, COALESCE(l.qty, 0)
+    FROM unnest(CAST(:ids AS text[]), CAST(:ats AS timestamptz[]), CAST(:days AS date[]))
+        AS e(public_id, at, day)
+    JOIN orders o ON o.public_id = e.public_id AND o.tenant_id = :tenant_id
+    LEFT JOIN LATERAL (
+        SELECT sum(qty) AS qty FROM order_lines WHERE order_lines.order_id = o.id
+    ) AS l ON true
+    LEFT JOIN LATERAL (
+        SELECT location_code FROM fulfilments
+        WHERE fulfilments.order_id = o.id AND fulfilments.status <> 'cancelled'
+        ORDER BY fulfilments.id LIMIT 1
+    ) AS f ON true
+    ON CONFLICT (tenant_id, kind, ref) DO NOTHING
+    """
+)
+
+
+async def _insert_sales_set_based(uow: UnitOfWork, completed: dict[str, dt.datetime]) -> None:
+    timezone = (await auth.get_tenant(uow)).timezone
+    await uow.session.execute(
+        _SALES_FROM_ORDERS,
+        {
+            "tenant_id": uow.require_tenant(),
+            "ids": list(completed),
+            "ats": list(completed.values()),
+            "days": [local_day(at, timezone) for at in completed.values()],
+        },
+    )
+
+
 async def project_events(uow: UnitOfWork, events: list[Event], *, roll_up: bool = True) -> None:
     """Events in their order, consecutive completed orders taken together."""
     run: list[Event] = []
@@ -361,7 +402,8 @@ async def project_events(uow: UnitOfWork, events: list[Event], *, roll_up: bool 
 
 async def rebuild_rollups(uow: UnitOfWork) -> None:
     """The rollups recomputed from the facts in a few set-based statements (what the
-    projection adds up fact by fact, :func:`omniretail.analytics.domain.rollup_keys`)."""
+    projection adds up fact by fact, :func:`omniretail.analytics.domain.rollup_keys`): the
+    daily rows from the facts, the monthly ones from the daily rows."""
     await uow.session.execute(sa.delete(SalesRollup))
     f = SalesFact
     table = cast(sa.Table, SalesRollup.__table__)
@@ -369,48 +411,53 @@ async def rebuild_rollups(uow: UnitOfWork) -> None:
     target += ["amount", "facts", "units"]
     measures = (sa.func.sum(f.amount), sa.func.count(), sa.func.sum(f.units))
     selects = []
-    for grain, day in ((DAILY, f.day), (MONTHLY, period_start(uow, MONTHLY, f.day))):
-        for dim in SALES_DIMS:
-            value = sa.func.coalesce(getattr(f, dim), text_literal(""))
-            head = (f.tenant_id, text_literal(grain), text_literal(dim))
-            selects.append(
-                sa.select(*head, text_literal(ALL_STORES), day, value, f.kind, *measures).group_by(
-                    f.tenant_id, day, value, f.kind
-                )
+    day, grain = f.day, text_literal(DAILY)
+    for dim in SALES_DIMS:
+        value = sa.func.coalesce(getattr(f, dim), text_literal(""))
+        head = (f.tenant_id, grain, text_literal(dim))
+        selects.append(
+            sa.select(*head, text_literal(ALL_STORES), day, value, f.kind, *measures).group_by(
+                f.tenant_id, day, value, f.kind
             )
-            selects.append(
-                sa.select(*head, f.location, day, value, f.kind, *measures)
-                .where(f.location.is_not(None))
-                .group_by(f.tenant_id, f.location, day, value, f.kind)
-            )
-        for dim, column, online in (
-            ("in_store", f.location, False),
-            ("fulfilled_online", f.fulfilled_from, True),
-            ("attributed_online", f.attributed_location, True),
-        ):
-            everywhere = (
-                f.tenant_id,
-                text_literal(grain),
-                text_literal(dim),
-                text_literal(ALL_STORES),
-            )
-            selects.append(
-                sa.select(*everywhere, day, column, f.kind, *measures)
-                .where(f.online.is_(online), column.is_not(None), column != "")
-                .group_by(f.tenant_id, day, column, f.kind)
-            )
-    mine = f.tenant_id == uow.require_tenant()  # said outright: an INSERT ... SELECT
+        )
+        selects.append(
+            sa.select(*head, f.location, day, value, f.kind, *measures)
+            .where(f.location.is_not(None))
+            .group_by(f.tenant_id, f.location, day, value, f.kind)
+        )
+    for dim, column, online in (
+        ("in_store", f.location, False),
+        ("fulfilled_online", f.fulfilled_from, True),
+        ("attributed_online", f.attributed_location, True),
+    ):
+        everywhere = (f.tenant_id, grain, text_literal(dim), text_literal(ALL_STORES))
+        selects.append(
+            sa.select(*everywhere, day, column, f.kind, *measures)
+            .where(f.online.is_(online), column.is_not(None), column != "")
+            .group_by(f.tenant_id, day, column, f.kind)
+        )
+    tenant_id = uow.require_tenant()
+    mine = f.tenant_id == tenant_id  # said outright: an INSERT ... SELECT
     for select in selects:
         await uow.session.execute(sa.insert(table).from_select(target, select.where(mine)))
+    r = SalesRollup
+    month = period_start(uow, MONTHLY, r.day)
+    monthly = (
+        sa.select(r.tenant_id, text_literal(MONTHLY), r.dim, r.scope, month, r.key, r.kind)
+        .add_columns(sa.func.sum(r.amount), sa.func.sum(r.facts), sa.func.sum(r.units))
+        .where(r.tenant_id == tenant_id, r.grain == DAILY)
+        .group_by(r.tenant_id, r.dim, r.scope, month, r.key, r.kind)
+    )
+    await uow.session.execute(sa.insert(table).from_select(target, monthly))
     await rebuild_customer_rollups(uow)
 
 
 async def do_rebuild(uow: UnitOfWork, *, batch: int = 5000) -> int:
     """Drop the tenant's facts and replay every kept event that feeds them, in order, a
     batch at a time. Returns how many events were replayed."""
+    await roomy_sorts(uow)
     await uow.session.execute(sa.delete(SalesFact))
     await uow.session.execute(sa.delete(SalesRollup))
-    await uow.session.execute(sa.delete(CustomerRollup))
     await uow.session.execute(sa.delete(CustomerGroupRollup))
     await uow.session.execute(sa.delete(FulfilmentFact))
     await uow.session.execute(sa.delete(FulfilmentRollup))

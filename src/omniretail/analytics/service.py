@@ -11,14 +11,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from omniretail.analytics.customer_rollups import joined_channels, split_channels
+from omniretail.analytics.customer_rollups import group_totals
 from omniretail.analytics.domain import (
     ALL_STORES,
     DAILY,
+    MAX_PERIOD_DAYS,
     MILESTONES,
     MONTHLY,
     ChannelGroup,
-    CustomerPeriod,
     period_cover,
     period_parts,
     previous_period,
@@ -27,9 +27,9 @@ from omniretail.analytics.domain import (
 from omniretail.analytics.fulfilment_rollups import MEASURES as FULFILMENT_MEASURES
 from omniretail.analytics.models import (
     CustomerGroupRollup,
-    CustomerRollup,
-    FulfilmentFact,
+    CustomerSpanRollup,
     FulfilmentRollup,
+    FulfilmentSplitSpan,
     SalesFact,
     SalesRollup,
     StockRollup,
@@ -200,15 +200,18 @@ async def customers_report(
     """Customers grouped by the number of channels they bought on, with repurchase rate,
     average order value and net sales per customer: the omnichannel premium, measured.
 
-    A whole month or calendar year is read from its three group rows; any other period
-    merges per customer the rows of the years and months it covers and the facts of its
-    loose days (the work grows with the customers active in it)."""
+    A whole month or calendar year is read from its three group rows; any other period is
+    the sum of the customers' spans inside it (``domain.customer_spans``): its whole months
+    read per month, its loose days per day, whatever the number of customers. A store's
+    other periods are grouped per customer from its own facts."""
     pieces = period_cover(start, end)
     grain, first, last = pieces[0]
     if len(pieces) == 1 and grain != DAILY and first == last:
         groups = await _kept_groups(uow, location or ALL_STORES, grain, first)
-    else:
-        groups = await _merged_groups(uow, location, pieces)
+    elif location is None and (end - start).days < MAX_PERIOD_DAYS:
+        groups = await _spanned_groups(uow, start, end, ALL_STORES)
+    else:  # a store's own facts (a small share), or longer than spans are kept
+        groups = await _merged_groups(uow, start, end, location)
     return CustomersReport(
         start=start,
         end=end,
@@ -236,58 +239,61 @@ async def _kept_groups(uow: UnitOfWork, scope: str, grain: str, day: dt.date) ->
     return [ChannelGroup(str(key), *(int(v) for v in measures)) for key, *measures in result]
 
 
-async def _merged_groups(
-    uow: UnitOfWork, location: str | None, pieces: list[tuple[str, dt.date, dt.date]]
+async def _spanned_groups(
+    uow: UnitOfWork, start: dt.date, end: dt.date, scope: str
 ) -> list[ChannelGroup]:
-    """Per customer over the pieces (one grouped query: its channel lists joined, its sums),
-    then per group here: the group needs the union of the channels, not their count."""
-    c, f = CustomerRollup, SalesFact
-    tenant_id = uow.require_tenant()  # said outright as well: the rows meet in a union
-    parts = []
-    rolled = [(g, a, b) for g, a, b in pieces if g != DAILY]
-    if rolled:
-        within = sa.or_(*(sa.and_(c.grain == g, c.day >= a, c.day <= b) for g, a, b in rolled))
-        parts.append(
-            sa.select(
-                c.customer_id.label("customer"),
-                c.channels.label("channels"),
-                c.orders.label("orders"),
-                c.gross.label("gross"),
-                c.net.label("net"),
-            ).where(c.tenant_id == tenant_id, c.scope == (location or ALL_STORES), within)
-        )
-    for _, a, b in (p for p in pieces if p[0] == DAILY):
-        parts.append(
-            sa.select(
-                f.customer_id.label("customer"),
-                sa.case((_SALE, f.channel), else_=sa.literal("")).label("channels"),
-                sa.case((_SALE, 1), else_=0).label("orders"),
-                sa.case((_SALE, f.amount), else_=0).label("gross"),
-                f.amount.label("net"),
-            ).where(f.tenant_id == tenant_id, *_within(a, b, location), f.customer_id.is_not(None))
-        )
-    every = sa.union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
-    e = every.c
+    """The spans from a first to a last day inside the period, summed per group: spans
+    whose ends fall in its loose days are read per day, those in its whole months per
+    month (at most a few thousand rows, whatever the number of customers)."""
+    s = CustomerSpanRollup
     result = await uow.session.execute(
-        sa.select(
-            joined_channels(uow, e.channels),
-            sa.func.sum(e.orders),
-            sa.func.sum(e.gross),
-            sa.func.sum(e.net),
-        )
-        .group_by(e.customer)
-        .having(sa.func.sum(e.orders) > 0)
+        sa.select(s.channel_group, *(sa.func.sum(getattr(s, m)) for m in _GROUP_MEASURES))
+        .where(s.scope == scope, _spans_within(s, start, end))
+        .group_by(s.channel_group)
+        .order_by(s.channel_group)
     )
-    totals: dict[str, list[int]] = {}
-    for channels, orders, gross, net in result:
-        customer = CustomerPeriod(split_channels(channels), int(orders), int(gross), int(net))
-        counted = customer.counted()
-        if counted is not None:
-            group, figures = counted
-            total = totals.setdefault(group, [0] * 5)
-            for i, value in enumerate(figures):
-                total[i] += value
-    return [ChannelGroup(group, *totals[group]) for group in sorted(totals)]
+    groups = [ChannelGroup(str(key), *(int(v) for v in measures)) for key, *measures in result]
+    return [group for group in groups if group.customers]
+
+
+def _spans_within(table: Any, start: dt.date, end: dt.date) -> Any:
+    """A span table's rows from a first to a last day inside [start, end]: each end read
+    per month within the period's whole months, per day within its loose days."""
+    months, loose = period_parts(start, end)
+    ends: list[tuple[str, list[tuple[dt.date, dt.date]]]] = [(DAILY, loose)] if loose else []
+    if months is not None:
+        ends.append((MONTHLY, [months]))  # the first days of the first and last whole month
+
+    # One flat OR of plain ranges (no OR nested in an AND), each term an index range.
+    terms = [
+        sa.and_(
+            table.first_grain == first_grain,
+            table.first >= a,
+            table.first <= b,
+            table.last_grain == last_grain,
+            table.last >= c,
+            table.last <= d,
+        )
+        for first_grain, firsts in ends
+        for a, b in firsts
+        for last_grain, lasts in ends
+        for c, d in lasts
+        if a <= d  # a span never ends before it begins
+    ]
+    return sa.or_(*terms)
+
+
+_GROUP_MEASURES = ("customers", "orders", "repeat_customers", "gross", "net")
+
+
+async def _merged_groups(
+    uow: UnitOfWork, start: dt.date, end: dt.date, location: str | None
+) -> list[ChannelGroup]:
+    """Per customer over the period's facts (how many channels they bought on, their
+    sums), then per group, all in one grouped query: three rows come back."""
+    totals = group_totals(uow, where=_within(start, end, location), by=[])
+    result = await uow.session.execute(totals.order_by(sa.literal_column("channel_group")))
+    return [ChannelGroup(str(key), *(int(v) for v in measures)) for key, *measures in result]
 
 
 async def points_report(uow: UnitOfWork) -> PointsReport:
@@ -306,7 +312,7 @@ async def fulfilment_report(
     """Ship-from-store against warehouse (by location type) or store by store: share,
     distance, promise kept, and how often orders were split, per mode. Read from the
     rollups; orders split over several fulfilments of a mode are counted from their facts."""
-    r, f = FulfilmentRollup, FulfilmentFact
+    r = FulfilmentRollup
     key = r.location_type if by is FulfilmentBy.LOCATION_TYPE else r.location
     where = [_rolled(r, start, end)]
     if location is not None:
@@ -318,23 +324,34 @@ async def fulfilment_report(
         .order_by(r.mode, key)
     )
     raw = [(mode, str(k), *(int(v) for v in values)) for mode, k, *values in result]
-    split_key = f.location_type if by is FulfilmentBy.LOCATION_TYPE else f.location
-    split_where = [f.split.is_(True), f.day >= start, f.day <= end]
-    if location is not None:
-        split_where.append(f.location == location)
-    distinct = sa.func.count(sa.distinct(f.order_id))
+    # Orders split over several fulfilments of a mode: the sum of their items in the period.
+    sp = FulfilmentSplitSpan
+    dim = "location_type" if by is FulfilmentBy.LOCATION_TYPE else "location"
+    inside = _spans_within(sp, start, end)
+    if location is not None:  # one location: its own items, under its type or its code
+        where_split = [sp.dim == "location", sp.key == location, inside]
+    else:
+        where_split = [sp.dim == dim, inside]
     split_orders = {
         (mode, str(k)): int(n)
         for mode, k, n in await uow.session.execute(
-            sa.select(f.mode, split_key, distinct).where(*split_where).group_by(f.mode, split_key)
+            sa.select(sp.mode, sp.key, sa.func.sum(sp.orders))
+            .where(*where_split)
+            .group_by(sp.mode, sp.key)
         )
     }
-    split_per_mode = {
-        mode: int(n)
-        for mode, n in await uow.session.execute(
-            sa.select(f.mode, distinct).where(*split_where).group_by(f.mode)
-        )
-    }
+    if location is not None:
+        split_per_mode = {mode: n for (mode, _), n in split_orders.items()}
+        split_orders = {(mode, k): split_per_mode.get(mode, 0) for mode, k, *_ in raw}
+    else:
+        split_per_mode = {
+            mode: int(n)
+            for mode, n in await uow.session.execute(
+                sa.select(sp.mode, sa.func.sum(sp.orders))
+                .where(sp.dim == "mode", inside)
+                .group_by(sp.mode)
+            )
+        }
     mode_total: dict[str, int] = {}
     mode_orders: dict[str, int] = dict(split_per_mode)
     for mode, _, n, single, *_ in raw:
