@@ -9,8 +9,10 @@ import datetime as dt
 import hashlib
 import string
 import zoneinfo
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 MAX_ATTEMPTS = 6
 BACKOFF_BASE = dt.timedelta(seconds=30)
@@ -234,8 +236,8 @@ SUGGESTION_BASIS = 20
 # Each SKU of the basis contributes its strongest pairings of each kind, up to this many: a
 # suggestion reads at most 2 x 20 x 40 pair rows, however long the history.
 PAIRINGS_PER_BASIS = 40
-# Candidates ranked before the stock filter: enough that a store short of the best ones still
-# fills the guide's list.
+# A SKU's pairings read before the stock filter of ``GET /v1/skus/{sku}/pairings?location=``:
+# enough that a store short of the best ones still fills the list.
 SUGGESTION_CANDIDATES = 100
 DEFAULT_ATTRIBUTION_DAYS = 14
 
@@ -247,6 +249,41 @@ def signal_owner(customer_id: str | None, order_id: str) -> str:
 
 def pairing_score(counts: dict[Signal, int]) -> int:
     return sum(SIGNAL_WEIGHT[kind] * n for kind, n in counts.items())
+
+
+class PairRow(NamedTuple):
+    """One pair count read for a suggestion: ``basis`` (a SKU of the customer's) was bought
+    or looked at (``kind``) together with ``other`` by ``customers`` customers."""
+
+    basis: str
+    kind: str
+    other: str
+    customers: int
+
+
+class Ranked(NamedTuple):
+    other: str
+    score: int
+    because: tuple[str, ...]  # the basis SKUs it pairs with, in basis order
+
+
+def rank_pairings(basis: Sequence[str], rows: Iterable[PairRow]) -> list[Ranked]:
+    """The candidates of ``rows`` best first: each one's pair counts summed over the basis,
+    a co-purchase weighing :data:`SIGNAL_WEIGHT` times a co-view; ties by SKU. Plain integer
+    arithmetic here rather than in SQL, so both databases rank exactly alike."""
+    order = {sku: i for i, sku in enumerate(basis)}
+    scores: dict[str, int] = {}
+    because: dict[str, set[str]] = {}
+    for row in rows:
+        scores[row.other] = (
+            scores.get(row.other, 0) + row.customers * SIGNAL_WEIGHT[Signal(row.kind)]
+        )
+        because.setdefault(row.other, set()).add(row.basis)
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return [
+        Ranked(other, score, tuple(sorted(because[other], key=order.__getitem__)))
+        for other, score in ranked
+    ]
 
 
 def scan_credits(scanned_at: dt.datetime, placed_at: dt.datetime, window_days: int) -> bool:
