@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import string
 import zoneinfo
 from collections.abc import Iterable, Sequence
@@ -231,6 +232,12 @@ SIGNAL_WEIGHT = {Signal.BOUGHT: 3, Signal.LOOKED: 1}
 # A new signal pairs with the customer's most recent signals of its kind, up to this many: a
 # customer with thousands of views adds bounded work, and old interests fade.
 MAX_PARTNERS = 20
+# A pairing seen with fewer customers is noise to its similarity (one customer's whim): it
+# ranks after every pairing seen with at least this many, by its count.
+MIN_SUPPORT = 2
+# Best sellers read with a suggestion, to fill the list when the basis pairs with too few
+# (the most a suggestion may ask for).
+POPULAR_FALLBACK = 50
 # The customer's most recent signals a suggestion is built from.
 SUGGESTION_BASIS = 20
 # Each SKU of the basis contributes its strongest pairings of each kind, up to this many: a
@@ -253,37 +260,65 @@ def pairing_score(counts: dict[Signal, int]) -> int:
 
 class PairRow(NamedTuple):
     """One pair count read for a suggestion: ``basis`` (a SKU of the customer's) was bought
-    or looked at (``kind``) together with ``other`` by ``customers`` customers."""
+    or looked at (``kind``) together with ``other`` by ``customers`` customers; ``basis_total``
+    and ``other_total`` customers did so with each SKU at all."""
 
     basis: str
     kind: str
     other: str
     customers: int
+    basis_total: int
+    other_total: int
 
 
 class Ranked(NamedTuple):
     other: str
-    score: int
+    score: int  # the evidence: SIGNAL_WEIGHT-weighted pair counts summed over the basis
     because: tuple[str, ...]  # the basis SKUs it pairs with, in basis order
 
 
-def rank_pairings(basis: Sequence[str], rows: Iterable[PairRow]) -> list[Ranked]:
-    """The candidates of ``rows`` best first: each one's pair counts summed over the basis,
-    a co-purchase weighing :data:`SIGNAL_WEIGHT` times a co-view; ties by SKU. Plain integer
-    arithmetic here rather than in SQL, so both databases rank exactly alike."""
+def similarity(row: PairRow) -> float:
+    """Cosine of the two SKUs' customer sets: pairs / sqrt(customers of one x of the other).
+    A raw pair count grows with the popularity of ``other`` alone (a best seller is bought
+    with everything); this does not, so a pairing outranks a best seller only when the two
+    go together more than their popularity explains."""
+    return row.customers / math.sqrt(
+        max(row.basis_total, row.customers) * max(row.other_total, row.customers)
+    )
+
+
+def rank_pairings(
+    basis: Sequence[str], rows: Iterable[PairRow], popular: Sequence[str] = ()
+) -> list[Ranked]:
+    """The candidates best first, in three tiers:
+
+    1. pairings seen with at least :data:`MIN_SUPPORT` customers, by their
+       :data:`SIGNAL_WEIGHT`-weighted :func:`similarity` summed over the basis;
+    2. the rest of the pairings (seen once: weak evidence, but still about this customer),
+       by their weighted pair counts;
+    3. ``popular`` (best sellers, most bought first), when the basis pairs with too few.
+
+    Ties by SKU. Plain arithmetic here rather than in SQL, so both databases rank alike."""
     order = {sku: i for i, sku in enumerate(basis)}
-    scores: dict[str, int] = {}
+    similar: dict[str, float] = {}
+    evidence: dict[str, int] = {}
     because: dict[str, set[str]] = {}
     for row in rows:
-        scores[row.other] = (
-            scores.get(row.other, 0) + row.customers * SIGNAL_WEIGHT[Signal(row.kind)]
-        )
+        weight = SIGNAL_WEIGHT[Signal(row.kind)]
+        evidence[row.other] = evidence.get(row.other, 0) + row.customers * weight
         because.setdefault(row.other, set()).add(row.basis)
-    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-    return [
-        Ranked(other, score, tuple(sorted(because[other], key=order.__getitem__)))
-        for other, score in ranked
+        if row.customers >= MIN_SUPPORT:
+            similar[row.other] = similar.get(row.other, 0.0) + weight * similarity(row)
+    supported = sorted(similar, key=lambda sku: (-similar[sku], sku))
+    weak = sorted(
+        (sku for sku in evidence if sku not in similar), key=lambda sku: (-evidence[sku], sku)
+    )
+    ranked = [
+        Ranked(sku, evidence[sku], tuple(sorted(because[sku], key=order.__getitem__)))
+        for sku in supported + weak
     ]
+    ranked += [Ranked(sku, 0, ()) for sku in dict.fromkeys(popular) if sku not in evidence]
+    return ranked
 
 
 def scan_credits(scanned_at: dt.datetime, placed_at: dt.datetime, window_days: int) -> bool:

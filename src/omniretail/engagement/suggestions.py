@@ -18,6 +18,7 @@ from omniretail.customers import service as customers
 from omniretail.db import UnitOfWork
 from omniretail.engagement.domain import (
     PAIRINGS_PER_BASIS,
+    POPULAR_FALLBACK,
     SIGNAL_WEIGHT,
     SUGGESTION_BASIS,
     SUGGESTION_CANDIDATES,
@@ -26,7 +27,7 @@ from omniretail.engagement.domain import (
     Signal,
     rank_pairings,
 )
-from omniretail.engagement.models import ItemPair, ItemSignal
+from omniretail.engagement.models import ItemCount, ItemPair, ItemSignal
 from omniretail.engagement.schemas import PairingOut, SkuPairingsOut, SuggestionOut, SuggestionsOut
 from omniretail.errors import NotFound
 from omniretail.inventory import positions
@@ -179,14 +180,26 @@ def _strongest(dialect: str, basis: sa.CTE, kinds: sa.CTE) -> sa.Select[Any]:
     )
 
 
+def _nothing(type_: type[sa.types.TypeEngine[Any]], name: str) -> sa.Label[Any]:
+    """An empty column of a UNION, typed (PostgreSQL takes a bare NULL for text)."""
+    return sa.cast(sa.null(), type_).label(name)
+
+
 def _suggestion_statement(dialect: str, *, stocked: bool) -> TenantStatement:
     """One statement for a customer's suggestions, built and checked once at import (so every
-    request hits the compiled cache): each SKU of the customer's basis with its ``place`` (a
-    row of its own, the other columns empty, so a basis SKU without pairings still comes
-    back), then a row per (basis SKU, kind, other) for each one's strongest pairings
-    (:func:`_strongest`), never a SKU the customer bought, and with ``stocked`` only those
-    available at the store bound as ``location`` (inventory's own rule,
-    :func:`positions.available_here`), with what is available there."""
+    request hits the compiled cache). Rows of (basis, place, kind, other, customers,
+    basis_total, other_total, available), in three sorts:
+
+    - each SKU of the customer's basis with its ``place`` (the rest empty), so that a basis
+      SKU without pairings still comes back;
+    - a row per (basis SKU, kind, other) for each one's strongest pairings
+      (:func:`_strongest`), with how many customers did that kind with each SKU at all;
+    - the :data:`POPULAR_FALLBACK` best sellers (``basis`` empty), for a basis that pairs
+      with too few.
+
+    Never a SKU the customer bought; with ``stocked`` only those available at the store bound
+    as ``location`` (inventory's own rule, :func:`positions.available_here`), with what is
+    available there."""
     basis, kinds = _basis(dialect), _kinds()
     top = _strongest(dialect, basis, kinds).subquery("top")
     bought = sa.select(ItemSignal.sku).where(
@@ -194,33 +207,81 @@ def _suggestion_statement(dialect: str, *, stocked: bool) -> TenantStatement:
         ItemSignal.customer_id == sa.bindparam("owner"),
         ItemSignal.kind == Signal.BOUGHT.value,
     )
-    available: sa.ColumnElement[Any] = sa.null()
-    paired_from: sa.FromClause = top
+    of_basis = sa.orm.aliased(ItemCount, name="of_basis")
+    paired_from = top.outerjoin(
+        ItemCount,
+        sa.and_(
+            ItemCount.tenant_id == sa.bindparam(TENANT),
+            ItemCount.sku == top.c.other,
+            ItemCount.kind == top.c.kind,
+        ),
+    ).outerjoin(
+        of_basis,
+        sa.and_(
+            of_basis.tenant_id == sa.bindparam(TENANT),
+            of_basis.sku == top.c.basis,
+            of_basis.kind == top.c.kind,
+        ),
+    )
+    best = sa.orm.aliased(ItemCount, name="best")
+    best_from: sa.FromClause = sa.inspect(best).selectable
+    available: sa.ColumnElement[Any] = _nothing(sa.BigInteger, "available")
+    best_available: sa.ColumnElement[Any] = _nothing(sa.BigInteger, "available")
     if stocked:
         here = positions.available_here()
         available = here.c.available
-        paired_from = top.join(here, here.c.sku == top.c.other)
+        paired_from = paired_from.join(here, here.c.sku == top.c.other)
+        best_here = positions.available_here("best_here")
+        best_available = best_here.c.available
+        best_from = best_from.join(best_here, best_here.c.sku == best.sku)
+    places = sa.select(
+        basis.c.sku.label("basis"),
+        basis.c.place,
+        _nothing(sa.String, "kind"),
+        _nothing(sa.String, "other"),
+        _nothing(sa.Integer, "customers"),
+        _nothing(sa.Integer, "basis_total"),
+        _nothing(sa.Integer, "other_total"),
+        _nothing(sa.BigInteger, "available"),
+    )
     paired = (
         sa.select(
             top.c.basis,
-            sa.null().label("place"),
+            _nothing(sa.BigInteger, "place"),
             top.c.kind,
             top.c.other,
             top.c.customers,
-            available.label("available"),
+            of_basis.customers,
+            ItemCount.customers,
+            available,
         )
         .select_from(paired_from)
         .where(top.c.other.not_in(bought))
     )
-    places = sa.select(
-        basis.c.sku.label("basis"),
-        basis.c.place,
-        sa.null().label("kind"),
-        sa.null().label("other"),
-        sa.null().label("customers"),
-        sa.null().label("available"),
+    popular = (
+        sa.select(
+            _nothing(sa.String, "basis"),
+            _nothing(sa.BigInteger, "place"),
+            best.kind,
+            best.sku,
+            _nothing(sa.Integer, "customers"),
+            _nothing(sa.Integer, "basis_total"),
+            best.customers.label("other_total"),
+            best_available.label("available"),
+        )
+        .select_from(best_from)
+        .where(
+            best.tenant_id == sa.bindparam(TENANT),
+            best.kind == Signal.BOUGHT.value,
+            best.sku.not_in(bought),
+        )
+        .order_by(best.customers.desc(), best.sku)
+        .limit(POPULAR_FALLBACK)
+        .subquery("popular")
     )
-    return tenant_statement(sa.union_all(places, paired))  # type: ignore[arg-type]
+    return tenant_statement(
+        sa.union_all(places, paired, sa.select(popular))  # type: ignore[arg-type]
+    )
 
 
 _PAIRED = {
@@ -237,23 +298,34 @@ class Paired(NamedTuple):
 
 
 async def paired_for(uow: UnitOfWork, *, owner: str, location: str | None = None) -> Paired:
-    """The SKUs paired with what ``owner`` bought or looked at lately, ranked (with
-    ``location``, only those available there); never one ``owner`` bought. One round trip."""
+    """What goes with what ``owner`` bought or looked at lately, ranked by
+    :func:`~omniretail.engagement.domain.rank_pairings` (best sellers last, to fill the
+    list); with ``location``, only what is available there. Never a SKU ``owner`` bought;
+    nothing without a basis. One round trip."""
     statement = _PAIRED[uow.dialect, location is not None]
     params = {"owner": owner} if location is None else {"owner": owner, "location": location}
     places: dict[str, int] = {}
     rows: list[PairRow] = []
+    popular: list[tuple[int, str]] = []
     available: dict[str, int] = {}
     for row in await read_in(uow, statement, **params):
-        sku, place, kind, other, count, here = tuple(row)
+        sku, place, kind, other, count, basis_total, other_total, here = tuple(row)
         if other is None:
             places[sku] = int(place)
             continue
-        rows.append(PairRow(sku, kind, other, int(count)))
         if here is not None:
             available[other] = int(here)
+        if sku is None:
+            popular.append((-int(other_total), other))
+        else:
+            rows.append(
+                PairRow(sku, kind, other, int(count), int(basis_total or 0), int(other_total or 0))
+            )
+    if not places:
+        return Paired([], [], {})
     basis = sorted(places, key=places.__getitem__)
-    return Paired(basis, rank_pairings(basis, rows), available)
+    best_sellers = [sku for _, sku in sorted(popular)]
+    return Paired(basis, rank_pairings(basis, rows, best_sellers), available)
 
 
 async def customer_suggestions(
