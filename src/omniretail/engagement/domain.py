@@ -238,6 +238,9 @@ MIN_SUPPORT = 2
 # Best sellers read with a suggestion, to fill the list when the basis pairs with too few
 # (the most a suggestion may ask for).
 POPULAR_FALLBACK = 50
+# ... chosen among this many of the most bought (before the stock filter and the customer's
+# own purchases), so that reading them stays a bounded index range.
+POPULAR_READ = 200
 # The customer's most recent signals a suggestion is built from.
 SUGGESTION_BASIS = 20
 # Each SKU of the basis contributes its strongest pairings of each kind, up to this many: a

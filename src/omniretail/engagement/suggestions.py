@@ -19,6 +19,7 @@ from omniretail.db import UnitOfWork
 from omniretail.engagement.domain import (
     PAIRINGS_PER_BASIS,
     POPULAR_FALLBACK,
+    POPULAR_READ,
     SIGNAL_WEIGHT,
     SUGGESTION_BASIS,
     SUGGESTION_CANDIDATES,
@@ -133,9 +134,10 @@ def _kinds() -> sa.CTE:
     ).cte("kinds")
 
 
-# Each basis SKU's strongest pairings of a kind, read from the top of the (tenant, sku, kind,
-# customers) index; ties by SKU, so that both databases pick the same ones.
-_STRONGEST_FIRST = (ItemPair.customers.desc(), ItemPair.other)
+# Each basis SKU's strongest pairings of a kind, read backwards from the top of the covering
+# (tenant, sku, kind, customers, other) index, no sort; ties by SKU (descending, the index's
+# order), so that both databases pick the same ones.
+_STRONGEST_FIRST = (ItemPair.customers.desc(), ItemPair.other.desc())
 
 
 def _strongest(dialect: str, basis: sa.CTE, kinds: sa.CTE) -> sa.Select[Any]:
@@ -167,7 +169,7 @@ def _strongest(dialect: str, basis: sa.CTE, kinds: sa.CTE) -> sa.Select[Any]:
             strongest.sku == basis.c.sku,
             strongest.kind == kinds.c.kind,
         )
-        .order_by(strongest.customers.desc(), strongest.other)
+        .order_by(strongest.customers.desc(), strongest.other.desc())
         .limit(PAIRINGS_PER_BASIS)
     )
     return sa.select(
@@ -224,7 +226,17 @@ def _suggestion_statement(dialect: str, *, stocked: bool) -> TenantStatement:
         ),
     )
     best = sa.orm.aliased(ItemCount, name="best")
-    best_from: sa.FromClause = sa.inspect(best).selectable
+    # The most bought, from the top of the (tenant, kind, customers, sku) index read backwards
+    # (ties by SKU descending), a bounded range however many SKUs the tenant sells; the stock
+    # and the customer's purchases then filter those.
+    most = (
+        sa.select(best.sku, best.customers)
+        .where(best.tenant_id == sa.bindparam(TENANT), best.kind == Signal.BOUGHT.value)
+        .order_by(best.customers.desc(), best.sku.desc())
+        .limit(POPULAR_READ)
+        .subquery("most")
+    )
+    best_from: sa.FromClause = most
     available: sa.ColumnElement[Any] = _nothing(sa.BigInteger, "available")
     best_available: sa.ColumnElement[Any] = _nothing(sa.BigInteger, "available")
     if stocked:
@@ -233,7 +245,7 @@ def _suggestion_statement(dialect: str, *, stocked: bool) -> TenantStatement:
         paired_from = paired_from.join(here, here.c.sku == top.c.other)
         best_here = positions.available_here("best_here")
         best_available = best_here.c.available
-        best_from = best_from.join(best_here, best_here.c.sku == best.sku)
+        best_from = most.join(best_here, best_here.c.sku == most.c.sku)
     places = sa.select(
         basis.c.sku.label("basis"),
         basis.c.place,
@@ -262,20 +274,16 @@ def _suggestion_statement(dialect: str, *, stocked: bool) -> TenantStatement:
         sa.select(
             _nothing(sa.String, "basis"),
             _nothing(sa.BigInteger, "place"),
-            best.kind,
-            best.sku,
+            _nothing(sa.String, "kind"),
+            most.c.sku,
             _nothing(sa.Integer, "customers"),
             _nothing(sa.Integer, "basis_total"),
-            best.customers.label("other_total"),
+            most.c.customers.label("other_total"),
             best_available.label("available"),
         )
         .select_from(best_from)
-        .where(
-            best.tenant_id == sa.bindparam(TENANT),
-            best.kind == Signal.BOUGHT.value,
-            best.sku.not_in(bought),
-        )
-        .order_by(best.customers.desc(), best.sku)
+        .where(most.c.sku.not_in(bought))
+        .order_by(most.c.customers.desc(), most.c.sku.desc())
         .limit(POPULAR_FALLBACK)
         .subquery("popular")
     )
@@ -316,7 +324,7 @@ async def paired_for(uow: UnitOfWork, *, owner: str, location: str | None = None
         if here is not None:
             available[other] = int(here)
         if sku is None:
-            popular.append((-int(other_total), other))
+            popular.append((int(other_total), other))
         else:
             rows.append(
                 PairRow(sku, kind, other, int(count), int(basis_total or 0), int(other_total or 0))
@@ -324,7 +332,8 @@ async def paired_for(uow: UnitOfWork, *, owner: str, location: str | None = None
     if not places:
         return Paired([], [], {})
     basis = sorted(places, key=places.__getitem__)
-    best_sellers = [sku for _, sku in sorted(popular)]
+    # The statement's order: most bought first, ties by SKU descending (its index's).
+    best_sellers = [sku for _, sku in sorted(popular, reverse=True)]
     return Paired(basis, rank_pairings(basis, rows, best_sellers), available)
 
 
