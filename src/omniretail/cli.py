@@ -35,6 +35,7 @@ from omniretail.consumers import NatsConsumers
 from omniretail.db import Database
 from omniretail.demo import DEMO_SLUG, DEMO_STEPS, seed_demo
 from omniretail.demo_history import has_history, seed_history
+from omniretail.engagement import pairings
 from omniretail.errors import DomainError
 from omniretail.events import Dispatcher
 from omniretail.i18n import LOCALES, choose_cli_locale, cli_locale, message
@@ -63,6 +64,8 @@ app.add_typer(connections_app, name="connections")
 app.command("channel-sim")(channel_sim)
 analytics_app = typer.Typer(help="The data hub's facts.", no_args_is_help=True)
 app.add_typer(analytics_app, name="analytics")
+engagement_app = typer.Typer(help="Engagement: pairings and suggestions.", no_args_is_help=True)
+app.add_typer(engagement_app, name="engagement")
 sandbox_app = typer.Typer(help="The sandbox payment gateway (development).", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 staff_app = typer.Typer(
@@ -563,6 +566,22 @@ def analytics_rebuild(tenant: Annotated[str, typer.Option(help="tenant slug")]) 
             events = await analytics.do_rebuild(uow)
             entries = await analytics_stock.do_rebuild_stock(uow)
         return {"events_replayed": events, "ledger_entries_projected": entries}
+
+    _print_json({"tenant": tenant, **_run(work)})
+
+
+@engagement_app.command("rebuild-pairings")
+def engagement_rebuild_pairings(tenant: Annotated[str, typer.Option(help="tenant slug")]) -> None:
+    """Rebuild the tenant's pairings from scratch: drop its signals, pair counts and SKU
+    counts and replay the kept outbox events that feed them, in order (after a change to how
+    pairs are counted, or to repair them)."""
+
+    async def work(db: Database) -> dict[str, int]:
+        async with db.uow(unscoped=True) as uow:
+            tenant_id = await auth.tenant_id_by_slug(uow, tenant)
+        async with db.uow(tenant_id) as uow:
+            events = await pairings.do_rebuild_pairings(uow)
+        return {"events_replayed": events}
 
     _print_json({"tenant": tenant, **_run(work)})
 

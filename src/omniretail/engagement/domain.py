@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import string
 import zoneinfo
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 MAX_ATTEMPTS = 6
 BACKOFF_BASE = dt.timedelta(seconds=30)
@@ -229,13 +232,22 @@ SIGNAL_WEIGHT = {Signal.BOUGHT: 3, Signal.LOOKED: 1}
 # A new signal pairs with the customer's most recent signals of its kind, up to this many: a
 # customer with thousands of views adds bounded work, and old interests fade.
 MAX_PARTNERS = 20
+# A pairing seen with fewer customers is noise to its similarity (one customer's whim): it
+# ranks after every pairing seen with at least this many, by its count.
+MIN_SUPPORT = 2
+# Best sellers read with a suggestion, to fill the list when the basis pairs with too few
+# (the most a suggestion may ask for).
+POPULAR_FALLBACK = 50
+# ... chosen among this many of the most bought (before the stock filter and the customer's
+# own purchases), so that reading them stays a bounded index range.
+POPULAR_READ = 200
 # The customer's most recent signals a suggestion is built from.
 SUGGESTION_BASIS = 20
 # Each SKU of the basis contributes its strongest pairings of each kind, up to this many: a
 # suggestion reads at most 2 x 20 x 40 pair rows, however long the history.
 PAIRINGS_PER_BASIS = 40
-# Candidates ranked before the stock filter: enough that a store short of the best ones still
-# fills the guide's list.
+# A SKU's pairings read before the stock filter of ``GET /v1/skus/{sku}/pairings?location=``:
+# enough that a store short of the best ones still fills the list.
 SUGGESTION_CANDIDATES = 100
 DEFAULT_ATTRIBUTION_DAYS = 14
 
@@ -247,6 +259,69 @@ def signal_owner(customer_id: str | None, order_id: str) -> str:
 
 def pairing_score(counts: dict[Signal, int]) -> int:
     return sum(SIGNAL_WEIGHT[kind] * n for kind, n in counts.items())
+
+
+class PairRow(NamedTuple):
+    """One pair count read for a suggestion: ``basis`` (a SKU of the customer's) was bought
+    or looked at (``kind``) together with ``other`` by ``customers`` customers; ``basis_total``
+    and ``other_total`` customers did so with each SKU at all."""
+
+    basis: str
+    kind: str
+    other: str
+    customers: int
+    basis_total: int
+    other_total: int
+
+
+class Ranked(NamedTuple):
+    other: str
+    score: int  # the evidence: SIGNAL_WEIGHT-weighted pair counts summed over the basis
+    because: tuple[str, ...]  # the basis SKUs it pairs with, in basis order
+
+
+def similarity(row: PairRow) -> float:
+    """Cosine of the two SKUs' customer sets: pairs / sqrt(customers of one x of the other).
+    A raw pair count grows with the popularity of ``other`` alone (a best seller is bought
+    with everything); this does not, so a pairing outranks a best seller only when the two
+    go together more than their popularity explains."""
+    return row.customers / math.sqrt(
+        max(row.basis_total, row.customers) * max(row.other_total, row.customers)
+    )
+
+
+def rank_pairings(
+    basis: Sequence[str], rows: Iterable[PairRow], popular: Sequence[str] = ()
+) -> list[Ranked]:
+    """The candidates best first, in three tiers:
+
+    1. pairings seen with at least :data:`MIN_SUPPORT` customers, by their
+       :data:`SIGNAL_WEIGHT`-weighted :func:`similarity` summed over the basis;
+    2. the rest of the pairings (seen once: weak evidence, but still about this customer),
+       by their weighted pair counts;
+    3. ``popular`` (best sellers, most bought first), when the basis pairs with too few.
+
+    Ties by SKU. Plain arithmetic here rather than in SQL, so both databases rank alike."""
+    order = {sku: i for i, sku in enumerate(basis)}
+    similar: dict[str, float] = {}
+    evidence: dict[str, int] = {}
+    because: dict[str, set[str]] = {}
+    for row in rows:
+        weight = SIGNAL_WEIGHT[Signal(row.kind)]
+        evidence[row.other] = evidence.get(row.other, 0) + row.customers * weight
+        because.setdefault(row.other, set()).add(row.basis)
+        if row.customers >= MIN_SUPPORT:
+            similar[row.other] = similar.get(row.other, 0.0) + weight * similarity(row)
+    supported = sorted(similar, key=lambda sku: (-similar[sku], sku))
+    weak = sorted(
+        (sku for sku in evidence if sku not in similar), key=lambda sku: (-evidence[sku], sku)
+    )
+    ranked = [
+        Ranked(sku, evidence[sku], tuple(sorted(because[sku], key=order.__getitem__)))
+        for sku in supported + weak
+    ]
+    ranked += [Ranked(sku, 0, ()) for sku in dict.fromkeys(popular) if sku not in evidence]
+    return ranked
 
 
 def scan_credits(scanned_at: dt.datetime, placed_at: dt.datetime, window_days: int) -> bool:

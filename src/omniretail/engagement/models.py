@@ -132,14 +132,34 @@ class ItemPair(TenantScoped, Base):
     __tablename__ = "engagement_item_pairs"
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "sku", "kind", "other"),
-        # A SKU's strongest pairings of a kind, read from the top (suggestions).
-        sa.Index("ix_engagement_item_pairs_strongest", "tenant_id", "sku", "kind", "customers"),
+        # A SKU's strongest pairings of a kind, read from the top (suggestions); ``other``
+        # in it breaks ties without a sort and without a visit to the table.
+        sa.Index(
+            "ix_engagement_item_pairs_strongest", "tenant_id", "sku", "kind", "customers", "other"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     sku: Mapped[str] = mapped_column(sa.String(64))
     kind: Mapped[str] = mapped_column(sa.String(8))
     other: Mapped[str] = mapped_column(sa.String(64))
+    customers: Mapped[int] = mapped_column(sa.Integer)
+
+
+class ItemCount(TenantScoped, Base):
+    """How many customers bought (or looked at) ``sku``: the signals' count, kept beside the
+    pair counts by the same inserts, so that a pairing can be weighed against the popularity
+    of both its SKUs (suggestions) and the best sellers are one index range."""
+
+    __tablename__ = "engagement_item_counts"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "sku", "kind"),
+        sa.Index("ix_engagement_item_counts_most", "tenant_id", "kind", "customers", "sku"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sku: Mapped[str] = mapped_column(sa.String(64))
+    kind: Mapped[str] = mapped_column(sa.String(8))
     customers: Mapped[int] = mapped_column(sa.Integer)
 
 

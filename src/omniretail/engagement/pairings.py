@@ -4,8 +4,10 @@ Each completed order adds ``bought`` signals for its customer (a guest order is 
 own), each ``customer.looked_at`` event ``looked`` signals. A signal is one row per (customer,
 kind, SKU); only a row that is new adds to the pair counts, pairing the SKU with the customer's
 :data:`~omniretail.engagement.domain.MAX_PARTNERS` most recent signals of the same kind, in both
-directions. So a count is "how many customers bought (looked at) both", a redelivered event adds
-nothing, and :func:`do_rebuild_pairings` replaying the kept outbox in order gives the same counts.
+directions, and counts one more customer for the SKU itself (its popularity, which suggestions
+weigh a pairing against). So a count is "how many customers bought (looked at) both", a
+redelivered event adds nothing, and :func:`do_rebuild_pairings` replaying the kept outbox in
+order gives the same counts.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sqlalchemy as sa
 
 from omniretail.db import UnitOfWork, dialect_insert
 from omniretail.engagement.domain import MAX_PARTNERS, Signal, signal_owner
-from omniretail.engagement.models import ExperienceScan, ItemPair, ItemSignal
+from omniretail.engagement.models import ExperienceScan, ItemCount, ItemPair, ItemSignal
 from omniretail.errors import NotFound
 from omniretail.events import Event, kept_events
 from omniretail.orders import queries as orders
@@ -63,6 +65,25 @@ async def _add_pairs(uow: UnitOfWork, kind: Signal, pairs: Counter[tuple[str, st
     )
 
 
+async def _add_counts(uow: UnitOfWork, kind: Signal, skus: list[str]) -> None:
+    """One more customer for each of these SKUs (their new signals), in one upsert."""
+    if not skus:
+        return
+    table = ItemCount.__table__
+    tenant_id = uow.require_tenant()
+    insert = dialect_insert(uow, table)
+    await uow.session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["tenant_id", "sku", "kind"],
+            set_={"customers": table.c.customers + insert.excluded.customers},
+        ),
+        [
+            {"tenant_id": tenant_id, "sku": sku, "kind": kind.value, "customers": 1}
+            for sku in sorted(skus)
+        ],
+    )
+
+
 async def do_note_signals(
     uow: UnitOfWork, *, owner: str, kind: Signal, seen: Mapping[str, dt.datetime]
 ) -> int:
@@ -96,6 +117,7 @@ async def do_note_signals(
         )
     )
     pairs: Counter[tuple[str, str]] = Counter()
+    counted: list[str] = []
     for at, sku in new:
         inserted = await uow.session.execute(
             dialect_insert(uow, ItemSignal.__table__)
@@ -111,11 +133,13 @@ async def do_note_signals(
         )
         if inserted.rowcount != 1:  # type: ignore[attr-defined]
             continue  # another delivery of the same event got there first
+        counted.append(sku)
         for partner in partners[:MAX_PARTNERS]:
             pairs[(sku, partner)] += 1
             pairs[(partner, sku)] += 1
         partners.insert(0, sku)
     await _add_pairs(uow, kind, pairs)
+    await _add_counts(uow, kind, counted)
     return len(pairs) // 2
 
 
@@ -219,10 +243,11 @@ async def apply_event(uow: UnitOfWork, event: Event) -> None:
 
 
 async def do_rebuild_pairings(uow: UnitOfWork, *, batch: int = 2000) -> int:
-    """Drop the tenant's signals and pair counts and replay every kept event that feeds them,
-    in order. Returns how many events were replayed. (Experience scans are not rebuilt: they
-    are credits already given, explained on the orders.)"""
+    """Drop the tenant's signals, pair counts and SKU counts and replay every kept event that
+    feeds them, in order. Returns how many events were replayed. (Experience scans are not
+    rebuilt: they are credits already given, explained on the orders.)"""
     await uow.session.execute(sa.delete(ItemPair))
+    await uow.session.execute(sa.delete(ItemCount))
     await uow.session.execute(sa.delete(ItemSignal))
     count = 0
     async for events in kept_events(uow, FED_BY, batch=batch):

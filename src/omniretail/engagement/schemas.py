@@ -186,11 +186,14 @@ class SuggestionOut(Output):
     title: str = Field(description="the product's title")
     price: int = Field(description="list price, integer minor units (fen)")
     score: int = Field(
-        description="the rank: over the basis SKUs it pairs with, 3 x co_purchase + co_view "
-        "summed (each basis SKU's 40 strongest pairings of each kind count)"
+        description="the evidence: over the basis SKUs it pairs with, 3 x co_purchase + "
+        "co_view summed (each basis SKU's 40 strongest pairings of each kind count); 0 for a "
+        "best seller filling the list"
     )
     available: int = Field(description="available at the store now (always > 0)")
-    because: list[str] = Field(description="the customer's SKUs this one pairs with")
+    because: list[str] = Field(
+        description="the customer's SKUs this one pairs with; empty for a best seller"
+    )
 
 
 class SuggestionsOut(Output):
@@ -200,6 +203,9 @@ class SuggestionsOut(Output):
     location: str = Field(description="the store's code whose stock the suggestions are in")
     basis: list[str] = Field(description="what the customer bought or looked at lately")
     items: list[SuggestionOut] = Field(
-        description="best first by score, at most `limit`: available at the store, on sale, "
-        "never a SKU the customer bought; empty without a basis"
+        description="best first, at most `limit`: pairings seen with 2 customers or more by "
+        "similarity (pair count over the geometric mean of the two SKUs' customers, weighted "
+        "3 for co-purchase, summed over the basis), then pairings seen once by score, then "
+        "best sellers; available at the store, on sale, never a SKU the customer bought; "
+        "empty without a basis"
     )

@@ -384,6 +384,24 @@ _AVAILABLE_AT = tenant_statement(
 )
 
 
+def available_here(name: str = "available_here") -> sa.Subquery:
+    """``(sku, available)`` of the positions with something available at the location whose
+    code is bound as ``location``, limited to the bound ``tenant_id``: for another context's
+    statement built once at import (:func:`omniretail.scoped.tenant_statement`) to join on
+    SKU, so that its stock filter stays inventory's rule. One lookup per SKU on the (tenant,
+    sku, location) key."""
+    free = P.on_hand - P.reserved - P.safety_stock
+    return (
+        sa.select(P.sku, free.label("available"))
+        .where(
+            P.tenant_id == sa.bindparam(TENANT),
+            P.location_code == sa.bindparam("location"),
+            free > 0,
+        )
+        .subquery(name)
+    )
+
+
 async def available_by_location(
     uow: UnitOfWork, skus: Sequence[str], *, location_ids: Sequence[int] | None = None
 ) -> dict[int, dict[str, int]]:
