@@ -1,7 +1,7 @@
 """analytics: customer groups kept from the facts (customer_rollups dropped), customer and split-order spans
 
 Revision ID: 0025
-Revises: 0022
+Revises: 0024
 Create Date: 2026-11-27 07:45:00.000000
 
 The customer groups are now moved from each customer's facts (a few rows) and a period that
@@ -21,7 +21,7 @@ from alembic import op
 import omniretail.db  # noqa: F401  (column types used by autogenerate)
 
 revision: str = '0025'
-down_revision: str | Sequence[str] | None = '0022'
+down_revision: str | Sequence[str] | None = '0024'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

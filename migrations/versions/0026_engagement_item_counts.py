@@ -1,7 +1,7 @@
 """engagement item counts (popularity beside the pair counts) and a covering strongest index
 
 Revision ID: 0026
-Revises: 0022
+Revises: 0025
 Create Date: 2026-11-27 07:50:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0026'
-down_revision: str | Sequence[str] | None = '0022'
+down_revision: str | Sequence[str] | None = '0025'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
