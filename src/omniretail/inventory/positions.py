@@ -137,6 +137,8 @@ class BatchHold:
         self.drawn = 0
 
     async def open(self, uow: UnitOfWork, total: int) -> None:
+        # From scratch: a batch may be attempted twice (group_commit: without savepoints first).
+        self.figures, self.claimed, self.drawn = None, 0, 0
         if total < 1:
             return
         location, sku = self.key
