@@ -15,11 +15,8 @@ class Settings(BaseSettings):
     workers: int | None = None
     log_level: str = "info"
     # Pool per process; hot SKUs want it small (see ANCHORS: the WAL flush under the row lock).
-    # No overflow by default: an overflow connection is closed when it is given back to a full
-    # pool, so under a steady load above the pool every request connected afresh (a new
-    # PostgreSQL backend each time); the same 20 connections are kept open instead.
-    db_pool_size: int = 20
-    db_max_overflow: int = 0
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
     # How long a request waits for a pooled connection before it is answered 503 database_busy.
     db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
     # The outbox dispatcher runs inside `omni serve` unless a separate `omni worker` is used.
