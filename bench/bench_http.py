@@ -8,16 +8,29 @@ header says which drove the run), each path for a bounded time. Ratios compare w
 measured in the same run. On PostgreSQL the hot-SKU row also shows pgbench running the same
 hot-row conditional UPDATE, the database's own ceiling for that path.
 
+Two topologies, each in its own table: ``together`` is ``omni serve`` alone, delivering the
+outbox and running the periodic jobs in its API processes (the default of a single-box
+install); ``apart`` is ``omni serve`` with ``OMNI_RUN_DISPATCHER=false`` and one ``omni worker``
+beside it (the production topology). The checkout is driven twice: every order on the same
+three SKUs (the worst case: all checkouts queue on the same three stock rows) and spread over
+``SPREAD`` SKUs of the store, three at random per order, as a real store's tills would be.
+After each writing path the table says how many outbox events were still pending (the
+dispatcher's backlog), and on PostgreSQL what the server's busy backends were waiting on
+(``pg_stat_activity`` sampled every 50 ms: lock waits show contention on rows).
+
 Environment: ``OMNI_BENCH_SECONDS`` (per path, default 5), ``OMNI_BENCH_CONNECTIONS`` (32),
-``OMNI_BENCH_DATABASES`` (``postgresql,sqlite``), ``OMNI_BENCH_PATHS`` (parts of path labels).
+``OMNI_BENCH_DATABASES`` (``postgresql,sqlite``), ``OMNI_BENCH_PATHS`` (parts of path labels),
+``OMNI_BENCH_TOPOLOGIES`` (``together,apart``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import os
+import random
 import re
 import shutil
 import statistics
@@ -31,6 +44,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import sqlalchemy as sa
 
 from bench.common import (
     PG_HOST,
@@ -62,8 +76,11 @@ CONNECTIONS = int(os.environ.get("OMNI_BENCH_CONNECTIONS", "32"))
 DATABASES = os.environ.get("OMNI_BENCH_DATABASES", "postgresql,sqlite").split(",")
 # Substrings of path labels to run (all when empty), e.g. ``hot-SKU``.
 ONLY = [p for p in os.environ.get("OMNI_BENCH_PATHS", "").split(",") if p]
+TOPOLOGIES = os.environ.get("OMNI_BENCH_TOPOLOGIES", "together,apart").split(",")
 STORE = "ST-000"
 SKUS = ["TEE-S", "TEE-M", "TEE-L"]
+# The store's range for the spread checkout: each order takes three of these at random.
+SPREAD = [f"SPREAD-{n:03d}" for n in range(200)]
 HOT = "HOT-1"
 PRICE = 9900
 PLENTY = 100_000_000
@@ -81,6 +98,8 @@ class Path:
     path: str
     key: str | None = None
     body: dict[str, Any] | None = None
+    # When given, each request sends one of these at random instead of ``body``.
+    bodies: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +138,7 @@ async def seed(url: str) -> Keys:
                         "code": "P",
                         "title": "Bench tee",
                         "category": "bench",
-                        "variants": [{"sku": sku, "price": PRICE} for sku in [*SKUS, HOT]],
+                        "variants": [{"sku": sku, "price": PRICE} for sku in [*SKUS, HOT, *SPREAD]],
                     }
                 ),
                 actor="bench",
@@ -129,7 +148,7 @@ async def seed(url: str) -> Keys:
                 actor="bench",
                 lines=[
                     MovementLineIn(sku=sku, location=STORE, reason="receipt", qty=PLENTY)
-                    for sku in [*SKUS, HOT]
+                    for sku in [*SKUS, HOT, *SPREAD]
                 ],
             )
             store = await auth.do_create_key(uow, role=Role.STORE, location=STORE)
@@ -138,21 +157,29 @@ async def seed(url: str) -> Keys:
         await db.dispose()
 
 
+def in_store_order(skus: list[str]) -> dict[str, Any]:
+    return {
+        "channel": "pos",
+        "lines": [{"sku": sku, "qty": 1} for sku in skus],
+        "fulfillment": {"mode": "in_store", "location": STORE},
+        "payments": [{"method": "cash", "amount": len(skus) * PRICE}],
+    }
+
+
 def paths(keys: Keys) -> list[Path]:
+    picker = random.Random(7)
+    spread = tuple(in_store_order(picker.sample(SPREAD, 3)) for _ in range(500))
     return [
         Path("GET /healthz", "/healthz"),
         Path("GET /v1/me", "/v1/me", keys.admin),
         Path("GET /v1/locations/{code}", f"/v1/locations/{STORE}", keys.admin),
+        Path("3-line in-store checkout", "/v1/orders", keys.store, in_store_order(SKUS)),
         Path(
-            "3-line in-store checkout",
+            "3-line checkout, spread SKUs",
             "/v1/orders",
             keys.store,
-            {
-                "channel": "pos",
-                "lines": [{"sku": sku, "qty": 1} for sku in SKUS],
-                "fulfillment": {"mode": "in_store", "location": STORE},
-                "payments": [{"method": "cash", "amount": len(SKUS) * PRICE}],
-            },
+            spread[0],
+            bodies=spread,
         ),
         Path(
             "hot-SKU holds (1 SKU)",
@@ -215,6 +242,15 @@ def _wrk_script(path: Path, workdir: str) -> str:
         ]
     if path.key is not None:
         lines.append(f'wrk.headers["Authorization"] = "Bearer {path.key}"')
+    if path.bodies:
+        lines.append("bodies = {")
+        lines += [f"  {json.dumps(json.dumps(body))}," for body in path.bodies]
+        lines += [
+            "}",
+            "request = function()",
+            "  return wrk.format(nil, nil, nil, bodies[math.random(#bodies)])",
+            "end",
+        ]
     script = os.path.join(workdir, f"{abs(hash(path.label))}.lua")
     with open(script, "w") as handle:
         handle.write("\n".join(lines) + "\n")
@@ -272,7 +308,8 @@ async def drive_httpx(base: str, path: Path, seconds: float) -> Figures:
                 if path.body is None:
                     response = await client.get(path.path)
                 else:
-                    response = await client.post(path.path, json=path.body)
+                    body = random.choice(path.bodies) if path.bodies else path.body
+                    response = await client.post(path.path, json=body)
                 samples.append(time.perf_counter() - started)
                 failed += response.status_code >= 300
 
@@ -341,26 +378,123 @@ def print_table(title: str, floor_figures: Figures, rows: list[tuple[str, Figure
         )
 
 
+@contextlib.asynccontextmanager
+async def wait_events(db_name: str | None) -> AsyncIterator[collections.Counter[str]]:
+    """What the database's backends for ``db_name`` are doing, sampled every 50 ms while the
+    block runs: ``Lock:transactionid`` is a wait on another transaction's row lock, ``CPU`` a
+    running statement, ``idle in transaction`` a transaction waiting on the application."""
+    seen: collections.Counter[str] = collections.Counter()
+    if db_name is None:
+        yield seen
+        return
+    conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=db_name)
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        while not stop.is_set():
+            rows = await conn.fetch(
+                "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid() "
+                "AND state IN ('active', 'idle in transaction')",
+                db_name,
+            )
+            for row in rows:
+                if row["state"] != "active":
+                    seen["idle in transaction"] += 1
+                elif row["wait_event_type"] is None:
+                    seen["CPU"] += 1
+                else:
+                    seen[f"{row['wait_event_type']}:{row['wait_event']}"] += 1
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(sample())
+    try:
+        yield seen
+    finally:
+        stop.set()
+        await task
+        await conn.close()
+
+
+async def pending_events(db: Database) -> int:
+    async with db.engine.connect() as conn:
+        count = await conn.scalar(
+            sa.text(
+                "SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL AND dead_at IS NULL"
+            )
+        )
+    return int(count or 0)
+
+
+def load_average() -> str:
+    return " ".join(f"{figure:.2f}" for figure in os.getloadavg())
+
+
 async def run_one(name: str, url: str, workers: int, db_name: str | None) -> None:
     keys = await seed(url)
     async with floor(workers) as floor_base:
         await drive(floor_base, Path("warm-up", "/v1/locations/x"), 1)
         floor_figures = await drive(floor_base, Path("floor", "/v1/locations/x"), SECONDS)
+    observer = Database(Settings(database_url=url, run_dispatcher=False, db_pool_size=1))
+    try:
+        for topology in TOPOLOGIES:
+            await run_topology(name, topology, url, workers, db_name, keys, floor_figures, observer)
+    finally:
+        await observer.dispose()
+
+
+async def run_topology(
+    name: str,
+    topology: str,
+    url: str,
+    workers: int,
+    db_name: str | None,
+    keys: Keys,
+    floor_figures: Figures,
+    observer: Database,
+) -> None:
+    env = {"OMNI_RUN_DISPATCHER": "false"} if topology == "apart" else {}
     rows: list[tuple[str, Figures]] = []
-    async with served(url, workers=workers) as base:
+    notes: list[str] = []
+    started_load = load_average()
+    async with served(url, workers=workers, env=env) as base:
         for path in paths(keys):
             if ONLY and not any(part in path.label for part in ONLY):
                 continue
             await drive(base, path, 1)  # warm up every worker's pool and caches
-            rows.append((path.label, await drive(base, path, SECONDS)))
-    title = f"{name}, {workers} worker(s), {CONNECTIONS} connections, {SECONDS:g} s per path"
+            async with wait_events(db_name if path.body is not None else None) as seen:
+                rows.append((path.label, await drive(base, path, SECONDS)))
+            if path.body is not None:
+                pending = await pending_events(observer)
+                total = sum(seen.values()) or 1
+                waits = ", ".join(f"{k} {n / total:.0%}" for k, n in seen.most_common(4))
+                notes.append(
+                    f"{path.label}: {pending} outbox events pending after it"
+                    + (f"; busy backends: {waits}" if waits else "")
+                )
+        # Let the dispatcher catch up before the next topology starts on the same database.
+        for _ in range(600):
+            if await pending_events(observer) == 0:
+                break
+            await asyncio.sleep(0.5)
+    where = (
+        "API + dispatcher in the same processes"
+        if topology == "together"
+        else ("API processes + one `omni worker` apart")
+    )
+    title = (
+        f"{name}, {where}, {workers} API worker(s), {CONNECTIONS} connections, "
+        f"{SECONDS:g} s per path; load average {started_load} -> {load_average()}"
+    )
     print_table(title, floor_figures, rows)
+    for note in notes:
+        print(f"   {note}")
     if db_name is not None:
-        tps = await pgbench_hot_row(db_name, SECONDS)
+        holds = [figures.rate for label, figures in rows if label.startswith("hot-SKU")]
+        tps = await pgbench_hot_row(db_name, SECONDS) if holds else None
         if tps is not None:
-            holds = rows[-1][1].rate
             print(f"   pgbench hot-row conditional UPDATE: {tps:,.0f}/s; holds / pgbench "
-                  f"{holds / tps:.3f}")  # fmt: skip
+                  f"{holds[0] / tps:.3f}")  # fmt: skip
 
 
 async def drop_pg_database(name: str) -> None:

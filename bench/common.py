@@ -65,7 +65,8 @@ async def served(
     url: str, *, workers: int | None = None, env: dict[str, str] | None = None
 ) -> AsyncIterator[str]:
     """``omni serve`` in a subprocess on a free local port (its default worker count unless
-    ``workers`` is given); yields the base URL once /healthz answers."""
+    ``workers`` is given); yields the base URL once /healthz answers. With
+    ``OMNI_RUN_DISPATCHER=false`` in ``env``, an ``omni worker`` runs beside it."""
     port = free_port()
     environment = {
         **os.environ,
@@ -78,6 +79,13 @@ async def served(
     if workers is not None:
         command += ["--workers", str(workers)]
     proc = subprocess.Popen(command, env=environment)  # noqa: ASYNC220
+    # The production topology: API processes that only answer, and `omni worker` apart
+    # delivering the outbox and running the periodic jobs.
+    worker = (
+        subprocess.Popen([omni, "worker"], env=environment)  # noqa: ASYNC220
+        if environment.get("OMNI_RUN_DISPATCHER") == "false"
+        else None
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
@@ -88,5 +96,7 @@ async def served(
                 await asyncio.sleep(0.1)
         yield base
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for running in (proc, worker):
+            if running is not None:
+                running.terminate()
+                running.wait(timeout=30)

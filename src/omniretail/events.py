@@ -260,6 +260,7 @@ class Dispatcher:
         registry: HandlerRegistry,
         *,
         batch_size: int = 200,
+        group_size: int = 50,
         max_attempts: int = 10,
         relay: EventRelay | None = None,
     ) -> None:
@@ -267,6 +268,9 @@ class Dispatcher:
         self.relay = relay
         self.registry = registry
         self.batch_size = batch_size
+        # Per-event deliveries sharing one transaction: bounds how long a group holds the
+        # rows its handlers lock (and, on SQLite, the write lock).
+        self.group_size = group_size
         self.max_attempts = max_attempts
         self._wake = asyncio.Event()
         # A pass that has delivered for this long starts over when a commit woke it, so that
@@ -356,20 +360,25 @@ class Dispatcher:
             assert handler is not None
             if await self._deliver_together(batch, handler):
                 delivered += len(batch)
+        # Per-event types: a tenant's events in groups, each group one transaction with each
+        # event in its own savepoint (one commit, one WAL flush, per group instead of per event).
+        groups: dict[int, list[Event]] = {}
         for event in events:
-            if delivered and self._wake.is_set() and clock() - started > self.restart_after_seconds:
-                break  # the rest stays pending, read again in order by the next pass
-            aggregate = (event.aggregate_type, event.aggregate_id)
-            if aggregate in held or self.registry.batch_handler_for(event.type) is not None:
+            if self.registry.batch_handler_for(event.type) is not None:
                 continue
-            handlers = self.registry.handlers_for(event.type)
-            if not handlers:
+            if not self.registry.handlers_for(event.type):
                 silent.append(event.id)
                 continue
-            if await self._deliver(event, handlers):
-                delivered += 1
-            else:
-                held.add(aggregate)
+            groups.setdefault(event.tenant_id, []).append(event)
+        chunks = [
+            tenant_events[at : at + self.group_size]
+            for tenant_events in groups.values()
+            for at in range(0, len(tenant_events), self.group_size)
+        ]
+        for chunk in chunks:
+            if delivered and self._wake.is_set() and clock() - started > self.restart_after_seconds:
+                break  # the rest stays pending, read again in order by the next pass
+            delivered += await self._deliver_group(chunk, held)
         if silent:
             async with self.db.uow(unscoped=True) as uow:
                 await uow.session.execute(
@@ -378,6 +387,56 @@ class Dispatcher:
                     .values(dispatched_at=utcnow())
                 )
         return delivered + len(silent)
+
+    async def _deliver_group(self, group: list[Event], held: set[tuple[str, str]]) -> int:
+        """Deliver ``group`` (one tenant's events, in id order) in one transaction, each event
+        in its own savepoint with its handlers: a failing event rolls back its own savepoint,
+        has its failure counted in the same transaction and holds its aggregate's later
+        events back; the others' writes and marks commit together. If the transaction as a
+        whole fails (a lost connection, a failed commit), nothing of it is kept and each
+        event is delivered again on its own, so a failure is still counted per event."""
+        done: list[int] = []
+        failed: list[tuple[Event, Exception]] = []
+        held_before = set(held)
+        try:
+            async with self.db.writer_turn(), self.db.uow(group[0].tenant_id) as uow:
+                for event in group:
+                    aggregate = (event.aggregate_type, event.aggregate_id)
+                    if aggregate in held:
+                        continue
+                    try:
+                        async with uow.session.begin_nested():
+                            for handler in self.registry.handlers_for(event.type):
+                                await handler(uow, event)
+                    except Exception as exc:
+                        log.warning("event %s (%s) failed: %r", event.id, event.type, exc)
+                        held.add(aggregate)
+                        failed.append((event, exc))
+                        continue
+                    done.append(event.id)
+                if done:
+                    await uow.session.execute(
+                        sa.update(OutboxEvent)
+                        .where(OutboxEvent.id.in_(done))
+                        .values(dispatched_at=utcnow(), attempts=OutboxEvent.attempts + 1)
+                    )
+                for event, error in failed:
+                    await self._count_failure(uow, event, error)
+            return len(done)
+        except Exception as whole:
+            log.warning("a group of %s events failed as a whole: %r", len(group), whole)
+        held.clear()
+        held.update(held_before)
+        delivered = 0
+        for event in group:
+            aggregate = (event.aggregate_type, event.aggregate_id)
+            if aggregate in held:
+                continue
+            if await self._deliver(event, self.registry.handlers_for(event.type)):
+                delivered += 1
+            else:
+                held.add(aggregate)
+        return delivered
 
     async def _deliver(self, event: Event, handlers: list[Handler]) -> bool:
         try:
@@ -415,15 +474,18 @@ class Dispatcher:
 
     async def _record_failure(self, event: Event, exc: Exception) -> None:
         async with self.db.uow(event.tenant_id) as uow:
-            row = await uow.session.get(OutboxEvent, event.id)
-            if row is None:
-                return
-            row.attempts += 1
-            row.last_error = repr(exc)[:2000]
-            if row.attempts >= self.max_attempts:
-                # Dead letter: kept for an operator, no longer holding its aggregate back.
-                row.dead_at = utcnow()
-                log.error("event %s dead-lettered after %s attempts", event.id, row.attempts)
+            await self._count_failure(uow, event, exc)
+
+    async def _count_failure(self, uow: UnitOfWork, event: Event, exc: Exception) -> None:
+        row = await uow.session.get(OutboxEvent, event.id)
+        if row is None:
+            return
+        row.attempts += 1
+        row.last_error = repr(exc)[:2000]
+        if row.attempts >= self.max_attempts:
+            # Dead letter: kept for an operator, no longer holding its aggregate back.
+            row.dead_at = utcnow()
+            log.error("event %s dead-lettered after %s attempts", event.id, row.attempts)
 
 
 def _to_event(row: OutboxEvent) -> Event:

@@ -12,6 +12,12 @@ before the requests run (say one conditional UPDATE holding the sum of the batch
 one stock position), drawn on by each request, and settled once after them (what was not drawn
 given back), all in the batch's transaction.
 
+Savepoints cost two round trips a request, paid while the hot row is locked, and are needed
+only when a request fails. So a batch is first run without them; if a request fails, that attempt
+is rolled back whole and the batch is run again with a savepoint per request (and so are the
+key's next batches, until one has no failure: a sold-out SKU fails every batch). A lone request
+never needs one: its error rolls back only its own writes.
+
 Nothing is reported before the commit: a request's result is released only once the whole
 batch is durable; if the commit fails, every request of the batch gets the error and nothing of
 it stays written.
@@ -66,6 +72,8 @@ class GroupCommit:
         self.turns = turns
         self._queues: dict[Hashable, list[_Pending]] = {}
         self._writers: dict[Hashable, asyncio.Task[None]] = {}
+        # Keys whose last batch had a failing request: their batches use savepoints at once.
+        self._careful: dict[Hashable, bool] = {}
         self.batches = 0  # committed transactions, for tests and figures
 
     async def run(
@@ -92,42 +100,97 @@ class GroupCommit:
         try:
             while queue := self._queues.get(key):
                 batch, self._queues[key] = queue[: self.max_batch], queue[self.max_batch :]
-                await self._commit(batch)
+                await self._commit(key, batch)
         finally:
             del self._writers[key]
             self._queues.pop(key, None)
 
-    async def _commit(self, batch: list[_Pending]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
-        turn = self.db.writer_turn() if self.turns else contextlib.nullcontext()
-        try:
-            async with turn, self.db.uow(batch[0].tenant_id) as uow:
-                shared = batch[0].shared if len(batch) > 1 else None
-                if shared is not None:
-                    await shared.open(uow, sum(p.amount for p in batch))
-                for pending in batch:
-                    try:
-                        async with uow.session.begin_nested():
-                            outcomes.append((True, await pending.work(uow)))
-                    except Exception as exc:
-                        outcomes.append((False, exc))
-                if shared is not None:
-                    await shared.close(uow)
-        except BaseException as exc:
-            # The commit failed or the writer was cancelled: nothing of the batch was written.
-            failure = exc if isinstance(exc, Exception) else RuntimeError("group commit stopped")
-            for pending in batch:
-                if not pending.outcome.done():
-                    pending.outcome.set_exception(failure)
-            if not isinstance(exc, Exception):
-                raise
-            return
+    async def _commit(self, key: Hashable, batch: list[_Pending]) -> None:
+        outcomes: list[tuple[bool, Any]] | None = None
+        if len(batch) == 1:
+            # Alone, a request needs no savepoint: its error rolls back only its own writes.
+            try:
+                outcomes = await self._attempt(batch, savepoints=False)
+            except _RequestFailed as failed:
+                outcomes = [(False, failed.error)]
+            except BaseException as exc:
+                self._fail(batch, exc)
+                if not isinstance(exc, Exception):
+                    raise
+                return
+        elif not self._careful.get(key, False):
+            try:
+                outcomes = await self._attempt(batch, savepoints=False)
+            except _RequestFailed:
+                # Nothing of the attempt stays: the batch again, each request in a savepoint,
+                # and the next batches too until one goes through without a failure (a sold
+                # out SKU refuses every batch: it should not pay for two attempts each).
+                self._careful[key] = True
+            except BaseException as exc:
+                if not isinstance(exc, Exception):
+                    self._fail(batch, exc)
+                    raise
+                # The commit itself failed: the careful attempt below tells each request.
+        if outcomes is None:
+            try:
+                outcomes = await self._attempt(batch, savepoints=True)
+            except BaseException as exc:
+                # The commit failed or the writer was cancelled: nothing of the batch was
+                # written.
+                self._fail(batch, exc)
+                if not isinstance(exc, Exception):
+                    raise
+                return
+            if all(ok for ok, _ in outcomes):
+                self._careful.pop(key, None)
         self.batches += 1
         for pending, (ok, value) in zip(batch, outcomes, strict=True):
             if ok:
                 pending.outcome.set_result(value)
             else:
                 pending.outcome.set_exception(value)
+
+    async def _attempt(self, batch: list[_Pending], *, savepoints: bool) -> list[tuple[bool, Any]]:
+        """One transaction for the batch. With ``savepoints`` each request runs in its own and
+        a request's error is its outcome; without, the requests run straight in the
+        transaction (two round trips fewer each) and the first error rolls the whole attempt
+        back (``_RequestFailed``)."""
+        outcomes: list[tuple[bool, Any]] = []
+        turn = self.db.writer_turn() if self.turns else contextlib.nullcontext()
+        async with turn, self.db.uow(batch[0].tenant_id) as uow:
+            shared = batch[0].shared if len(batch) > 1 else None
+            if shared is not None:
+                await shared.open(uow, sum(p.amount for p in batch))
+            for pending in batch:
+                if not savepoints:
+                    try:
+                        outcomes.append((True, await pending.work(uow)))
+                    except Exception as exc:
+                        raise _RequestFailed(exc) from exc
+                    continue
+                try:
+                    async with uow.session.begin_nested():
+                        outcomes.append((True, await pending.work(uow)))
+                except Exception as exc:
+                    outcomes.append((False, exc))
+            if shared is not None:
+                await shared.close(uow)
+        return outcomes
+
+    @staticmethod
+    def _fail(batch: list[_Pending], exc: BaseException) -> None:
+        failure = exc if isinstance(exc, Exception) else RuntimeError("group commit stopped")
+        for pending in batch:
+            if not pending.outcome.done():
+                pending.outcome.set_exception(failure)
+
+
+class _RequestFailed(Exception):
+    """A request of a batch run without savepoints failed: the attempt is rolled back."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(repr(error))
+        self.error = error
 
 
 _groups: weakref.WeakKeyDictionary[Database, GroupCommit] = weakref.WeakKeyDictionary()

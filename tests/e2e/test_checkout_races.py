@@ -73,6 +73,43 @@ async def test_points_spent_in_a_failed_checkout_are_not_lost(world: World) -> N
     assert points["balance"] == 500
 
 
+async def test_a_three_line_in_store_sale_issues_a_fixed_number_of_statements(
+    world: World, db: Database
+) -> None:
+    """The till's sale: on PostgreSQL its three stock lines are one UPDATE, taken after the
+    order is written, and its ledger rows go in one INSERT at the commit."""
+    for sku in ("TEE-S", "TEE-M", "JEANS-32"):
+        await world.stock("ST-A", sku, 10)
+    lines = [{"sku": s, "qty": 1} for s in ("TEE-S", "TEE-M", "JEANS-32")]
+    frozen = time.monotonic()
+    principal_cache(db).clock = lambda: frozen
+    assert (await world.admin.get("/v1/me")).status_code == 200
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        placed = await world.order(
+            lines=lines,
+            channel="pos",
+            fulfillment={"mode": "in_store", "location": "ST-A"},
+            payments=[{"method": "cash", "amount": 9900 * 2 + 29900}],
+        )
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert placed.status_code == 201, placed.text
+    control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+    work = [s for s in statements if not s.startswith(control)]
+    assert len(work) == {"sqlite": 27, "postgresql": 14}[db.dialect], "\n".join(work)
+    stock = [i for i, s in enumerate(work) if "UPDATE stock_positions" in s]
+    assert len(stock) == {"sqlite": 3, "postgresql": 1}[db.dialect]
+    # The sale's stock rows are locked by the last statements but the writes staged for the
+    # commit (the ledger rows and the events): nothing else waits on them meanwhile.
+    assert work[stock[-1] + 1 :] == [s for s in work[stock[-1] + 1 :] if s.startswith("INSERT")]
+
+
 async def test_a_three_line_checkout_issues_a_fixed_number_of_statements(
     world: World, db: Database
 ) -> None:

@@ -120,3 +120,34 @@ async def test_a_batch_that_fits_is_held_by_one_update_and_each_hold_sees_its_ow
     assert sorted(before - after for before, after in chain) == sorted(
         [1 + i % 3 for i in range(30)] + [2]
     )
+
+
+async def test_a_batch_without_failures_takes_no_savepoints_and_one_with_a_failure_is_redone(
+    admin: Api, db: Database
+) -> None:
+    await setup_shop(admin)
+    await admin.post("/v1/inventory/movements", batch("init", ("TEE-S", "ST-1", "receipt", 10)))
+    savepoints: list[str] = []
+
+    def count(*args: object) -> None:
+        if str(args[2]).startswith("SAVEPOINT"):
+            savepoints.append(str(args[2]))
+
+    too_many = {"lines": [{"sku": "TEE-S", "location": "ST-1", "qty": 40}], "ttl_seconds": 600}
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        clean = await asyncio.gather(*(admin.post("/v1/reservations", HOLD) for _ in range(6)))
+        assert [r.status_code for r in clean] == [201] * 6
+        assert savepoints == []
+        mixed = await asyncio.gather(
+            admin.post("/v1/reservations", HOLD),
+            admin.post("/v1/reservations", too_many),
+            admin.post("/v1/reservations", HOLD),
+        )
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    # The refused request's outcome is its own; the others' holds are kept exactly once.
+    assert [r.status_code for r in mixed] == [201, 409, 201]
+    assert savepoints != []
+    position = (await admin.get("/v1/inventory/TEE-S")).json()["positions"][0]
+    assert (position["reserved"], position["available"]) == (8, 2)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 import pytest
 import sqlalchemy as sa
@@ -355,3 +356,93 @@ async def test_batched_events_behind_a_backlog_are_delivered_in_the_first_pass(
     assert order == ["stock", "slow 0", "slow 1"]
     await dispatcher.run_until_idle()
     assert order == ["stock", "slow 0", "slow 1", "slow 2"]
+
+
+class Transactions:
+    """Transactions begun on ``db``'s engine while the block runs."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.count = 0
+
+    def begin(self, conn: sa.Connection) -> None:
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            self.count += 1
+
+    def __enter__(self) -> Transactions:
+        sa.event.listen(self.db.engine.sync_engine, "begin", self.begin)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sa.event.remove(self.db.engine.sync_engine, "begin", self.begin)
+
+
+async def test_a_tenants_events_share_one_transaction_and_a_failure_keeps_only_its_own_out(
+    db: Database, tenant: TenantHandle
+) -> None:
+    async with db.uow(tenant.id) as uow:
+        for aggregate in ("a", "b", "c", "d"):
+            record_event(
+                uow, "thing.changed", aggregate_type="thing", aggregate_id=aggregate, payload={}
+            )
+
+    async def write_or_fail(uow: UnitOfWork, event: Event) -> None:
+        await do_create_channel(
+            uow, code=f"from-{event.aggregate_id}", kind=ChannelKind.WEB, name="x"
+        )
+        if event.aggregate_id == "b":
+            raise RuntimeError("crash after a write")
+
+    registry = HandlerRegistry()
+    registry.subscribe("thing.changed", write_or_fail)
+    with Transactions(db) as transactions:
+        assert await Dispatcher(db, registry).run_once() == 3
+    # The read of the pending events and the one group, not one transaction per event (and on
+    # PostgreSQL the advisory lock's connection).
+    assert transactions.count == (3 if db.dialect == "postgresql" else 2)
+    async with db.uow(tenant.id) as uow:
+        codes = (await uow.session.scalars(sa.text("SELECT code FROM channels"))).all()
+        failed = await uow.session.scalar(
+            sa.select(OutboxEvent).where(OutboxEvent.aggregate_id == "b")
+        )
+    assert sorted(codes) == ["from-a", "from-c", "from-d"]
+    assert failed is not None
+    assert failed.dispatched_at is None
+    assert failed.attempts == 1
+    assert "crash after a write" in (failed.last_error or "")
+    async with db.uow(unscoped=True) as uow:
+        left = await uow.session.scalars(
+            sa.select(OutboxEvent.aggregate_id).where(
+                OutboxEvent.type == "thing.changed", OutboxEvent.dispatched_at.is_(None)
+            )
+        )
+        assert left.all() == ["b"]
+
+
+async def test_a_group_that_fails_as_a_whole_is_delivered_event_by_event(
+    db: Database, tenant: TenantHandle
+) -> None:
+    async with db.uow(tenant.id) as uow:
+        for aggregate in ("a", "b"):
+            record_event(
+                uow, "thing.changed", aggregate_type="thing", aggregate_id=aggregate, payload={}
+            )
+    calls: list[str] = []
+
+    async def poison_the_group(uow: UnitOfWork, event: Event) -> None:
+        calls.append(event.aggregate_id)
+        if len(calls) == 1:
+            # Written at the group's commit, outside any event's savepoint: the commit fails.
+            uow.stage_insert(
+                cast(sa.Table, OutboxEvent.__table__), {"tenant_id": uow.require_tenant()}
+            )
+
+    registry = HandlerRegistry()
+    registry.subscribe("thing.changed", poison_the_group)
+    assert await Dispatcher(db, registry).run_once() == 2
+    # Both again on their own after the group's transaction failed, and neither counted twice.
+    assert calls == ["a", "b", "a", "b"]
+    assert await pending(db) == 0
+    async with db.uow(unscoped=True) as uow:
+        attempts = (await uow.session.scalars(sa.select(OutboxEvent.attempts))).all()
+    assert attempts == [1, 1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -28,6 +28,7 @@ from omniretail.inventory.service import (
 from omniretail.scoped import TENANT, read_in, tenant_statement
 
 P = StockPosition
+LEDGER = cast(sa.Table, StockMovement.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,8 @@ class BatchHold:
         self.drawn = 0
 
     async def open(self, uow: UnitOfWork, total: int) -> None:
+        # From scratch: a batch may be attempted twice (group_commit: without savepoints first).
+        self.figures, self.claimed, self.drawn = None, 0, 0
         if total < 1:
             return
         location, sku = self.key
@@ -327,7 +330,11 @@ async def do_sell_in_store(
     now = now or utcnow()
     won: dict[tuple[str, str], Any] = {}
     short: list[tuple[str, str]] = []
-    for (loc, sku), (qty, _) in merged.items():
+    together = uow.dialect == "postgresql" and not allow_negative and len(merged) > 1
+    if together:
+        won = await _sell_together(uow, merged, now)
+        short = [key for key in merged if key not in won]
+    for (loc, sku), (qty, _) in () if together else merged.items():
         guard = [P.sku == sku, P.location_code == loc]
         values: dict[str, Any] = {"on_hand": P.on_hand - qty, "updated_at": now}
         if allow_negative:
@@ -352,25 +359,74 @@ async def do_sell_in_store(
             await move_position(uow, row.id, on_hand=merged[key][0])
         raise await short_lines(uow, merged, short)
     changes = []
+    tenant_id = uow.require_tenant()
     for (loc, sku), (qty, _) in merged.items():
         row = won[(loc, sku)]
-        write_ledger(
-            uow,
-            position_id=row.id,
-            sku=sku,
-            location=loc,
-            reason=Reason.SALE,
-            on_hand=-qty,
-            reservation_id=None,
-            reference=reference,
-            actor=actor,
-            at=now,
+        # Staged: written with the events in one INSERT each at the commit, not flushed while
+        # the sold rows are locked.
+        uow.stage_insert(
+            LEDGER,
+            {
+                "tenant_id": tenant_id,
+                "position_id": row.id,
+                "sku": sku,
+                "location_code": loc,
+                "reason": Reason.SALE.value,
+                "on_hand_delta": -qty,
+                "reserved_delta": 0,
+                "reservation_id": None,
+                "reference": reference,
+                "actor": actor,
+                "created_at": now,
+            },
         )
         changes.append(change_of(sku, loc, row, on_hand=-qty, reserved=0))
     await notify_availability(uow, changes)
     await notify_at_risk(uow, [c for c in changes if c.on_hand < c.reserved])
-    await uow.flush()
     return changes
+
+
+async def _sell_together(
+    uow: UnitOfWork, merged: dict[tuple[str, str], tuple[int, list[int]]], now: dt.datetime
+) -> dict[tuple[str, str], Any]:
+    """Every line of an in-store sale in ONE conditional UPDATE (PostgreSQL): one round trip
+    while the rows are locked instead of one per line. The rows are first locked in (location,
+    SKU) order by a materialised ``SELECT ... ORDER BY ... FOR UPDATE``, the order every
+    multi-line change takes them in, so two sales of overlapping SKUs cannot deadlock; the
+    guard (``on_hand - reserved >= qty``) is then checked on each row's latest version.
+    Returns the rows that had enough, by (location, SKU)."""
+    tenant_id = uow.require_tenant()
+    wanted = sa.values(
+        sa.column("location", sa.String),
+        sa.column("sku", sa.String),
+        sa.column("qty", sa.BigInteger),
+        name="wanted",
+    ).data([(loc, sku, qty) for (loc, sku), (qty, _) in merged.items()])
+    locked = (
+        sa.select(P.id)
+        .where(
+            P.tenant_id == tenant_id,
+            sa.tuple_(P.location_code, P.sku).in_(list(merged)),
+        )
+        .order_by(P.location_code, P.sku)
+        .with_for_update()
+        .cte("locked")
+        .prefix_with("MATERIALIZED")
+    )
+    rows = await uow.session.execute(
+        sa.update(P)
+        .where(
+            P.tenant_id == tenant_id,
+            P.id == locked.c.id,
+            P.location_code == wanted.c.location,
+            P.sku == wanted.c.sku,
+            P.on_hand - P.reserved >= wanted.c.qty,
+        )
+        .values(on_hand=P.on_hand - wanted.c.qty, updated_at=now)
+        .returning(P.location_code, P.sku, *POSITION_COLUMNS)
+        .execution_options(synchronize_session=False)
+    )
+    return {(row.location_code, row.sku): row for row in rows}
 
 
 _HOLDERS = sa.select(P.location_id, P.sku, P.on_hand, P.reserved, P.safety_stock).where(

@@ -281,6 +281,8 @@ async def do_place_order(
     uow.session.add(order)
     await uow.flush()
     await _announce(uow, order, now)
+    if mode is Mode.IN_STORE:
+        await _sell_in_store(uow, data, draft, actor=caller.actor, now=now)
     return order_out(order, {f.id: code for f, code in codes if code is not None})
 
 
@@ -355,11 +357,10 @@ async def _source_and_hold(
     mode = data.fulfillment.mode
     lines = [(line.sku, line.qty) for line in data.lines]
     if mode is Mode.IN_STORE:
+        # The stock itself leaves last (``_sell_in_store``): its rows are the ones every till
+        # of the store contends for, so they are locked for the commit only.
         location = data.fulfillment.location
         assert location is not None
-        await positions.do_sell_in_store(
-            uow, location=location, lines=lines, actor=actor, reference=draft.public_id, now=now
-        )
         draft.plan = [(location, None, lines)]
         draft.sourcing = {"mode": mode.value, "chosen": [location], "reason": "sold in store"}
         return
@@ -392,6 +393,25 @@ async def _source_and_hold(
             continue
         draft.reservation_id = held.id
         return
+
+
+async def _sell_in_store(
+    uow: UnitOfWork, data: OrderIn, draft: Draft, *, actor: str, now: dt.datetime
+) -> None:
+    """The till's stock leaves at once, after everything else of the order is written: the
+    conditional UPDATEs lock the store's stock rows, and every other checkout at the store
+    waits on them until this transaction commits, so nothing that needs no lock runs while
+    they are held. Short stock still refuses the whole order (the unit of work rolls back)."""
+    location = data.fulfillment.location
+    assert location is not None
+    await positions.do_sell_in_store(
+        uow,
+        location=location,
+        lines=[(line.sku, line.qty) for line in data.lines],
+        actor=actor,
+        reference=draft.public_id,
+        now=now,
+    )
 
 
 async def _plan(

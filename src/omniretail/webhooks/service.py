@@ -175,6 +175,26 @@ async def list_deliveries(
     return [(row.id, DeliveryOut.model_validate(row)) for row in await uow.session.scalars(query)]
 
 
+async def _live_subscriptions(uow: UnitOfWork) -> list[tuple[int, list[str]]]:
+    """The tenant's live subscriptions (id, event types), read once per unit of work: the
+    dispatcher delivers a group of events in one, and most tenants have none, so the group
+    asks once instead of once per event. A subscription made meanwhile gets the events
+    delivered after this unit of work, as it would had it been made a moment later."""
+    known: list[tuple[int, list[str]]] | None = uow.session.info.get(_SUBSCRIPTIONS)
+    if known is None:
+        rows = await uow.session.execute(
+            sa.select(WebhookSubscription.id, WebhookSubscription.event_types).where(
+                WebhookSubscription.deleted_at.is_(None)
+            )
+        )
+        known = [(row.id, list(row.event_types)) for row in rows]
+        uow.session.info[_SUBSCRIPTIONS] = known
+    return known
+
+
+_SUBSCRIPTIONS = "webhook_subscriptions"
+
+
 async def do_record_deliveries(
     uow: UnitOfWork,
     *,
@@ -186,11 +206,9 @@ async def do_record_deliveries(
     if not events:
         return
     subscriptions = [
-        row.id
-        for row in await uow.session.scalars(
-            sa.select(WebhookSubscription).where(WebhookSubscription.deleted_at.is_(None))
-        )
-        if event_type.value in row.event_types
+        subscription_id
+        for subscription_id, event_types in await _live_subscriptions(uow)
+        if event_type.value in event_types
     ]
     if not subscriptions:
         return
