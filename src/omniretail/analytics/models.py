@@ -20,6 +20,8 @@ class SalesFact(TenantScoped, Base):
         sa.UniqueConstraint("tenant_id", "kind", "ref"),
         sa.Index("ix_sales_facts_tenant_day", "tenant_id", "day"),
         sa.Index("ix_sales_facts_tenant_customer", "tenant_id", "customer_id"),
+        # A store's customers over loose days group its own facts (no spans per store).
+        sa.Index("ix_sales_facts_tenant_location_day", "tenant_id", "location", "day"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
