@@ -357,5 +357,8 @@ async def _until_someone_waits_on_a_lock(db: Database, task: asyncio.Task[object
             )
             if waiting:
                 return
+            # pg_stat_activity is read once per transaction (PostgreSQL keeps the snapshot
+            # until it ends): each poll must look in a new one, or it sees the first for ever.
+            await conn.rollback()
             await asyncio.sleep(0.01)
     raise AssertionError("nobody ever waited on the lock")
