@@ -41,6 +41,8 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+LIVE_TIMEOUT_S = 60
+expect.set_options(timeout=LIVE_TIMEOUT_S * 1000)  # its own default is 5 s
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 
 
@@ -56,7 +58,8 @@ class Live:
     async def page(self, journey: str) -> Page:
         context = await self.browser.new_context(viewport={"width": 1100, "height": 800})
         page = await context.new_page()
-        page.set_default_timeout(15_000)
+        # Generous waits: these check what the pages do, not how fast a loaded CI machine is.
+        page.set_default_timeout(LIVE_TIMEOUT_S * 1000)
         (ARTIFACTS / journey).mkdir(parents=True, exist_ok=True)
         return page
 
@@ -101,7 +104,11 @@ async def live(backend_urls: dict[str, str]) -> AsyncIterator[Live]:
         await asyncio.sleep(0.05)
     tenant = await make_tenant(db, "acme")
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        # httpx's default 5 s read timeout is a timing assertion in disguise: a callback took
+        # longer than that once on a loaded CI machine (two xdist workers and Chromium on 2 cores).
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=LIVE_TIMEOUT_S
+        ) as http:
             world = await build_world(Api(http, tenant.admin_key), db, tenant)
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
