@@ -60,6 +60,11 @@ PROBLEM_TEXTS: dict[str, tuple[str, str, str]] = {
         "尚未成团",
         "拼团未成功前，提货码不能核销",
     ),
+    "group_buy_already_filled": (
+        "The group has already filled",
+        "已成团",
+        "拼团已成功，不能再退团；请取消或退货该订单",
+    ),
     "group_buy_refund_refused": (
         "The payment provider refused the refund",
         "退款被拒绝",

@@ -78,11 +78,13 @@ class Side:
     connection: str
     group_buy: str
     group: str  # an open group of that group buy, one seat taken
+    member: str  # that seat's member
     webhook: str
 
     def markers(self) -> set[str]:
         return {
             self.group,
+            self.member,
             self.order,
             self.fulfilment,
             self.sale,
@@ -721,6 +723,13 @@ RULES: dict[tuple[str, str], Rule] = {
         store=True,
         channel=True,
     ),
+    # Scope follows the member: the channel it joined through, the store it collects at.
+    ("POST", "/v1/group-buys/groups/{group_id}/members/{member_id}/leave"): Rule(
+        SELLERS,
+        lambda t: (f"/v1/group-buys/groups/{t.group}/members/{t.member}/leave", None, None),
+        store=True,
+        channel=True,
+    ),
     ("GET", "/v1/group-buys/groups/{group_id}/members"): Rule(
         HQ, lambda t: (f"/v1/group-buys/groups/{t.group}/members", None, None)
     ),
@@ -944,6 +953,7 @@ async def _side(admin: Api, *, store: str, channel: str, sku: str, product: str)
         connection=connection["id"],
         group_buy=group_buy,
         group=opened["group"]["id"],
+        member=opened["member"]["id"],
         webhook=webhook["id"],
     )
 

@@ -78,6 +78,11 @@ class AlreadyInGroup(Conflict):
     title = "The customer is already in this group"
 
 
+class GroupAlreadyFilled(Conflict):
+    code = "group_buy_already_filled"
+    title = "The group has already filled"
+
+
 class GroupNotComplete(Conflict):
     code = "group_buy_not_complete"
     title = "The group is not complete yet"
@@ -123,7 +128,7 @@ def _group_out(group: GroupBuyGroup, campaign: str) -> GroupOut:
     )
 
 
-def _member_out(member: GroupBuyMember, group_id: str, code: str | None = None) -> MemberOut:
+def member_out(member: GroupBuyMember, group_id: str, code: str | None = None) -> MemberOut:
     return MemberOut(
         id=member.public_id,
         group_id=group_id,
@@ -178,7 +183,7 @@ async def list_open_groups(uow: UnitOfWork, code: str, *, now: dt.datetime) -> l
 
 async def list_members(uow: UnitOfWork, group_id: str) -> list[MemberOut]:
     group, _ = await _group(uow, group_id)
-    return [_member_out(m, group.public_id) for m in await members_of(uow, group.id)]
+    return [member_out(m, group.public_id) for m in await members_of(uow, group.id)]
 
 
 async def members_of(uow: UnitOfWork, group_pk: int) -> Sequence[GroupBuyMember]:
@@ -372,7 +377,7 @@ async def _take_seat(
             GroupBuyMember.group_id == group.id, GroupBuyMember.customer_id == customer_id
         )
     ):
-        raise AlreadyInGroup(f"{customer_id} already holds a seat in {group.public_id}")
+        raise AlreadyInGroup(f"{customer_id} holds or held a seat in {group.public_id}")
     seat_number = await _claim_group_seat(uow, group, now)
     member_id = new_member_id()
     location_id, _ = await network.location_ref(uow, seat.pickup_location)
@@ -437,7 +442,7 @@ async def _take_seat(
         await _fill(uow, group, campaign, providers, now=now)
     group, _ = await _group(uow, group.public_id)  # its seats and status as they are now
     return SeatOut(
-        group=_group_out(group, campaign.code), member=_member_out(member, group.public_id, code)
+        group=_group_out(group, campaign.code), member=member_out(member, group.public_id, code)
     )
 
 
@@ -460,6 +465,8 @@ async def _fill(
     actor = f"group-buy:{group.public_id}"
     orders = []
     for member in await members_of(uow, group.id):
+        if member.status != MemberStatus.HELD.value:
+            continue  # left while the group was open: refunded already
         # Released and held again by checkout in one transaction: nobody can take it between.
         await reservations.do_release_reservation(
             uow, reservation_id=member.reservation_id, actor=actor, now=now
@@ -543,14 +550,19 @@ async def check_code_redeemable(
     location_id, _ = await network.location_ref(uow, location)
     await pickup.check_attempts(uow, location_id, key_id, now)
     digest = pickup_code_digest(uow.require_tenant(), location_id, code)
-    status = await uow.session.scalar(
-        sa.select(GroupBuyGroup.status)
-        .join(GroupBuyMember, GroupBuyMember.group_id == GroupBuyGroup.id)
-        .where(
-            GroupBuyMember.location_id == location_id,
-            GroupBuyMember.pickup_code_digest == digest,
+    found = (
+        await uow.session.execute(
+            sa.select(GroupBuyGroup.status, GroupBuyMember.status)
+            .join(GroupBuyMember, GroupBuyMember.group_id == GroupBuyGroup.id)
+            .where(
+                GroupBuyMember.location_id == location_id,
+                GroupBuyMember.pickup_code_digest == digest,
+            )
         )
-    )
+    ).first()
+    status, member_status = found if found is not None else (None, None)
+    if member_status == MemberStatus.LEFT.value:
+        raise GroupClosed("the member left the group; the payment was refunded")
     if status == GroupStatus.OPEN.value:
         raise GroupNotComplete("the group has seats left: the code is redeemable once it fills")
     if status == GroupStatus.FAILED.value:

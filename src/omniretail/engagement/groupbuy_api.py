@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from omniretail.auth.domain import Permission
 from omniretail.db import utcnow
-from omniretail.engagement import groupbuy, groupbuy_campaigns
+from omniretail.engagement import groupbuy, groupbuy_campaigns, groupbuy_close
 from omniretail.engagement.groupbuy_schemas import (
     GroupBuyIn,
     GroupBuyOut,
@@ -110,6 +110,32 @@ async def join_group(group_id: Code, body: SeatIn, ctx: CtxDep, request: Request
             lambda: groupbuy.do_join_group(
                 uow, group_id=group_id, seat=body, providers=_providers(request), actor=ctx.actor
             ),
+        )
+
+
+@router.post("/groups/{group_id}/members/{member_id}/leave", response_model=MemberOut)
+async def leave_group(group_id: Code, member_id: Code, ctx: CtxDep, request: Request) -> MemberOut:
+    """The member leaves the group while it is open: refunded exactly what they paid, their
+    unit released, their seat free for another customer. Leaving again answers the member as
+    it is. 409 ``group_buy_already_filled`` once the group filled (cancel or return the order
+    instead), ``group_buy_closed`` once it failed, ``group_buy_refund_refused`` when the
+    provider refuses (nothing changes). Scope follows the member: a channel key for members who
+    joined through its channel, a store key for members collecting at its store."""
+    ctx.require(Permission.ORDERS_WRITE)
+    async with ctx.uow() as uow:
+        channel, location = await groupbuy_close.member_scope(
+            uow, group_id=group_id, member_id=member_id
+        )
+        ctx.require_channel(channel)
+        own = ctx.principal.location_code
+        if own is not None and location != own:
+            raise Forbidden(f"this key acts for location {own!r} only")
+        return await groupbuy_close.do_leave_group(
+            uow,
+            group_id=group_id,
+            member_id=member_id,
+            providers=_providers(request),
+            actor=ctx.actor,
         )
 
 

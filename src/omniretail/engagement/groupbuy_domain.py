@@ -22,6 +22,7 @@ class MemberStatus(StrEnum):
     HELD = "held"  # paid (the provider's authorisation held), stock held at the pickup store
     ORDERED = "ordered"  # the group filled: an order for pickup exists
     REFUNDED = "refunded"  # the group failed: the payment refunded in full
+    LEFT = "left"  # left while the group was open: refunded in full, stock and seat given back
 
 
 def new_group_id() -> str:

@@ -22,7 +22,8 @@ GROUP_STATUS = (
 )
 MEMBER_STATUS = (
     "held (paid, a unit held at the pickup store), ordered (the group filled: the member's "
-    "pickup order exists) or refunded (the group failed: the payment refunded in full)"
+    "pickup order exists), refunded (the group failed: the payment refunded in full) or left "
+    "(the member left while the group was open: refunded in full, the seat free again)"
 )
 PAYMENT_METHOD = (
     "a public online method: sandbox or wechat_pay (when configured); not cash or card_present"
