@@ -19,6 +19,7 @@ from omniretail.catalog.demo import seed_catalog
 from omniretail.channels import service as channels
 from omniretail.channels.schemas import ChannelKind
 from omniretail.db import Database
+from omniretail.engagement.groupbuy_demo import seed_group_buys
 from omniretail.errors import NotFound
 from omniretail.i18n import CHINESE
 from omniretail.inventory.demo import seed_inventory
@@ -174,7 +175,14 @@ DEMO_CHANNELS = [
 ]
 
 
-DEMO_STEPS = ("channels and locations", "catalogue", "customers", "stock", "orders")
+DEMO_STEPS = (
+    "channels and locations",
+    "catalogue",
+    "customers",
+    "stock",
+    "orders",
+    "group buys",
+)
 
 
 async def seed_demo(
@@ -221,11 +229,15 @@ async def seed_demo(
     async def catalogue(db: Database, tenant_id: int) -> int:
         return await seed_catalog(db, tenant_id, locale=locale)
 
+    async def group_buys(db: Database, tenant_id: int) -> int:
+        return await seed_group_buys(db, tenant_id, english=not zh)
+
     seeders: tuple[Callable[[Database, int], Awaitable[Any]], ...] = (
         catalogue,
         seed_customers,
         seed_inventory,
         seed_orders,
+        group_buys,
     )
     for done, seed in enumerate(seeders, start=1):
         tell(DEMO_STEPS[done], done)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import uuid
@@ -10,11 +11,21 @@ import pytest
 from typer.testing import CliRunner
 
 from omniretail.cli import app
+from omniretail.config import Settings
+from omniretail.db import Database
 from omniretail.demo import DEMO_STEPS
 from omniretail.payments.providers import SandboxProvider
-from tests.conftest import backend_url
+from tests.conftest import backend_url, empty_all_tables
 
 runner = CliRunner()
+
+
+async def _empty(url: str) -> None:
+    db = Database(Settings(database_url=url))
+    try:
+        await empty_all_tables(db)
+    finally:
+        await db.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -61,8 +72,9 @@ def test_bad_cli_input_exits_non_zero_with_a_message() -> None:
     assert unknown.exit_code == 2
 
 
-@pytest.mark.usefixtures("database_url")
-def test_demo_seeds_once_and_then_hands_out_a_new_key() -> None:
+def test_demo_seeds_once_and_then_hands_out_a_new_key(database_url: str) -> None:
+    # From an empty database, whichever test of this worker seeded the demo before.
+    asyncio.run(_empty(database_url))
     first = runner.invoke(app, ["demo"])
     assert first.exit_code == 0, first.output
     # The seed takes a while: its progress, with counts, goes to stderr (stdout stays JSON).

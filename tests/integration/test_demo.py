@@ -7,8 +7,11 @@ import sqlalchemy as sa
 from omniretail.auth import service as auth
 from omniretail.catalog.demo import demo_products
 from omniretail.catalog.models import Product, Variant
-from omniretail.db import Database
+from omniretail.db import Database, utcnow
 from omniretail.demo import DEMO_SLUG, demo_locations, seed_demo
+from omniretail.engagement import groupbuy, groupbuy_campaigns
+from omniretail.engagement.groupbuy_demo import DEMO_GROUP_BUY
+from omniretail.engagement.groupbuy_models import GroupBuyGroup
 from omniretail.inventory.models import StockPosition
 from omniretail.network.models import Location
 from omniretail.orders.models import Order
@@ -29,6 +32,24 @@ async def test_the_demo_seeds_once_and_its_orders_cover_every_mode(db: Database)
         statuses = set((await uow.session.scalars(sa.select(Order.status))).all())
     assert modes == {"ship", "pickup", "local_delivery", "in_store"}
     assert {"completed", "confirmed"} <= statuses
+
+    # Group buying: one group filled across channels (its members' pickup orders placed at
+    # the group price), one open with a seat taken.
+    async with db.uow(tenant_id) as uow:
+        groups = await groupbuy.list_open_groups(uow, DEMO_GROUP_BUY, now=utcnow())
+        [campaign] = [c for c in await groupbuy_campaigns.list_group_buys(uow)]
+        filled = (
+            await uow.session.scalars(
+                sa.select(GroupBuyGroup.public_id).where(GroupBuyGroup.status == "filled")
+            )
+        ).all()
+        assert len(filled) == 1
+        members = await groupbuy.list_members(uow, filled[0])
+    assert [(g.seats_taken, g.size) for g in groups] == [(1, 3)]
+    assert campaign.code == DEMO_GROUP_BUY
+    assert [m.status.value for m in members] == ["ordered"] * 3
+    assert len({m.channel for m in members}) == 3
+    assert all(m.order_id for m in members)
 
     async with db.uow(tenant_id) as uow:
         store = await uow.session.scalar(sa.select(Location.name).where(Location.code == "ST-001"))
