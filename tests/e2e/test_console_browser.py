@@ -28,6 +28,7 @@ from omniretail.wiring import build_registry
 from tests.conftest import empty_all_tables
 from tests.console_helpers import PASSWORD, make_staff
 from tests.e2e.test_analytics_fulfilment_stock import history
+from tests.e2e.test_group_buying import campaign, seat
 from tests.factories import SANDBOX_SECRET, Api, TenantHandle, make_tenant
 from tests.orders_world import CUSTOMER, PRICES, World, build_world, paid_online, tee_sold_at_st_a
 
@@ -443,3 +444,38 @@ async def test_journey_9_hq_connects_a_platform_shop_and_sees_its_first_order(li
     await expect(page.locator("#messages tr[data-status='applied']")).to_have_count(1)
     await expect(page.locator("#messages a.order-link")).to_have_count(1)
     await shot(page, journey, "2-first-order")
+
+
+async def test_journey_10_hq_follows_a_group_buy_to_its_members(live: Live) -> None:
+    journey = "10-group-buys"
+    world = live.world
+    await world.stock("ST-A", "TEE-S", 3)
+    created = await world.admin.post("/v1/group-buys", campaign())
+    assert created.status_code == 201, created.text
+    people = []
+    for phone in ("13800130001", "13800130002"):
+        made = await world.admin.post(
+            "/v1/customers", {"identities": [{"type": "phone", "value": phone}]}
+        )
+        assert made.status_code == 201, made.text
+        people.append(made.json()["id"])
+    opened = (await world.admin.post("/v1/group-buys/TEE3/groups", seat(people[0]))).json()
+    group = opened["group"]["id"]
+    joined = await world.admin.post(f"/v1/group-buys/groups/{group}/members", seat(people[1]))
+    leaver = joined.json()["member"]["id"]
+    left = await world.admin.post(f"/v1/group-buys/groups/{group}/members/{leaver}/leave")
+    assert left.status_code == 200, left.text
+    await make_staff(live.db, live.tenant, StaffRole.OPS, "ops@acme.test")
+    page = await live.page(journey)
+    await live.sign_in(page, "ops@acme.test")
+    await page.click("header >> text=Group buys")
+    await expect(page.locator("#gb-TEE3 td.open")).to_have_text("1")
+    await shot(page, journey, "1-campaigns")
+    await page.click("#gb-TEE3 a")
+    await expect(page.locator(f"#g-{group}")).to_have_attribute("data-status", "open")
+    await page.click(f"#g-{group} a")
+    await expect(page.locator(f"#m-{leaver}")).to_have_attribute("data-status", "left")
+    await expect(page.locator(f"#m-{opened['member']['id']}")).to_have_attribute(
+        "data-status", "held"
+    )
+    await shot(page, journey, "2-members")

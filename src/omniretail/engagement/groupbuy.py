@@ -181,6 +181,36 @@ async def list_open_groups(uow: UnitOfWork, code: str, *, now: dt.datetime) -> l
     return [_group_out(g, campaign.code) for g in rows]
 
 
+async def list_groups(
+    uow: UnitOfWork, code: str, *, limit: int, after: str | None = None
+) -> list[GroupOut]:
+    """Every group of the campaign, whatever its status, newest first (``after``: the last
+    group id of the previous page): head office's view in the console."""
+    campaign = await access_group_buy(uow, code)
+    query = sa.select(GroupBuyGroup).where(GroupBuyGroup.campaign_id == campaign.id)
+    if after:
+        before = await uow.session.scalar(
+            sa.select(GroupBuyGroup.id).where(GroupBuyGroup.public_id == after)
+        )
+        if before is not None:
+            query = query.where(GroupBuyGroup.id < before)
+    rows = await uow.session.scalars(query.order_by(GroupBuyGroup.id.desc()).limit(limit))
+    return [_group_out(g, campaign.code) for g in rows]
+
+
+async def group_counts(uow: UnitOfWork) -> dict[str, dict[str, int]]:
+    """Per campaign code, its groups by status (one grouped read)."""
+    rows = await uow.session.execute(
+        sa.select(GroupBuy.code, GroupBuyGroup.status, sa.func.count())
+        .join(GroupBuyGroup, GroupBuyGroup.campaign_id == GroupBuy.id)
+        .group_by(GroupBuy.code, GroupBuyGroup.status)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for code, status, n in rows:
+        counts.setdefault(str(code), {})[str(status)] = int(n)
+    return counts
+
+
 async def list_members(uow: UnitOfWork, group_id: str) -> list[MemberOut]:
     group, _ = await _group(uow, group_id)
     return [member_out(m, group.public_id) for m in await members_of(uow, group.id)]
