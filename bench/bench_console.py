@@ -80,6 +80,8 @@ async def main() -> None:
         (hq, "/console/customers"),
         (hq, f"/console/customers/{person.id}"),
         (hq, "/console/keys"),
+        (hq, "/console/group-buys"),
+        (hq, "/console/group-buys/DUO-TEE"),
     ]
     for client, path in pages:
         print(f"   GET {path}: {summary(await _time(client, path))}", flush=True)
