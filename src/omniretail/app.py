@@ -41,6 +41,7 @@ from omniretail.observability import Liveness, install_telemetry
 from omniretail.openapi import install_openapi
 from omniretail.orders import api as orders_api
 from omniretail.orders import notify_api as payment_notify_api
+from omniretail.payments.alipay import AlipayProvider
 from omniretail.payments.providers import builtin_providers
 from omniretail.payments.wechatpay import WeChatPayProvider
 from omniretail.pricing import api as pricing_api
@@ -143,6 +144,20 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+def alipay_provider(settings: Settings) -> AlipayProvider:
+    private_key = settings.alipay_merchant_private_key
+    if private_key is None or not settings.alipay_public_key:
+        raise ValueError(
+            "OMNI_ALIPAY_APP_ID needs OMNI_ALIPAY_PUBLIC_KEY and OMNI_ALIPAY_MERCHANT_PRIVATE_KEY"
+        )
+    return AlipayProvider.from_keys(
+        app_id=settings.alipay_app_id,
+        alipay_public_key=settings.alipay_public_key,
+        merchant_private_key=private_key.get_secret_value(),
+        seller_id=settings.alipay_seller_id,
+    )
+
+
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
     settings = settings or Settings()
     database = db or Database(settings)
@@ -159,6 +174,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             api_v3_key=settings.wechatpay_api_v3_key,
             certificates_pem=Path(settings.wechatpay_platform_certs).read_bytes(),
         )
+    if settings.alipay_app_id:
+        providers["alipay"] = alipay_provider(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     wechatpay_mchid: str = ""
     wechatpay_api_v3_key: str = ""
     wechatpay_platform_certs: str = ""
+    # Alipay: enabled when the app id is set. Alipay's public key and the app's private key are
+    # PEM or the bare base64 Alipay's console shows; the private key is a secret.
+    alipay_app_id: str = ""
+    alipay_public_key: str = ""
+    alipay_merchant_private_key: SecretStr | None = None
+    alipay_seller_id: str = ""
 
     @property
     def is_sqlite(self) -> bool:

@@ -25,7 +25,8 @@ MEMBER_STATUS = (
     "pickup order exists) or refunded (the group failed: the payment refunded in full)"
 )
 PAYMENT_METHOD = (
-    "a public online method: sandbox or wechat_pay (when configured); not cash or card_present"
+    "a public online method: sandbox, wechat_pay or alipay (when configured); not cash or "
+    "card_present"
 )
 
 
