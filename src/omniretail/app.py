@@ -42,7 +42,7 @@ from omniretail.openapi import install_openapi
 from omniretail.orders import api as orders_api
 from omniretail.orders import notify_api as payment_notify_api
 from omniretail.payments.alipay import AlipayProvider
-from omniretail.payments.providers import builtin_providers
+from omniretail.payments.providers import PaymentProvider, builtin_providers
 from omniretail.payments.wechatpay import WeChatPayProvider
 from omniretail.pricing import api as pricing_api
 from omniretail.problems import install_error_handlers, problem, scope_problem
@@ -158,15 +158,9 @@ def alipay_provider(settings: Settings) -> AlipayProvider:
     )
 
 
-def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
-    settings = settings or Settings()
-    database = db or Database(settings)
-    registry = build_registry(nats=bool(settings.nats_url))
-    dispatcher = Dispatcher(
-        database, registry, relay=NatsRelay(settings.nats_url) if settings.nats_url else None
-    )
-    database.on_outbox_commit(dispatcher.wake)
-    heads = script_heads()
+def payment_providers(settings: Settings) -> dict[str, PaymentProvider]:
+    """The built-in tenders and the gateways the settings enable (the API and the worker
+    share them: the worker's jobs refund through them too)."""
     providers = builtin_providers(settings.sandbox_secret())
     if settings.wechatpay_api_v3_key:
         providers["wechat_pay"] = WeChatPayProvider.from_pem(
@@ -176,6 +170,19 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         )
     if settings.alipay_app_id:
         providers["alipay"] = alipay_provider(settings)
+    return providers
+
+
+def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
+    settings = settings or Settings()
+    database = db or Database(settings)
+    registry = build_registry(nats=bool(settings.nats_url))
+    dispatcher = Dispatcher(
+        database, registry, relay=NatsRelay(settings.nats_url) if settings.nats_url else None
+    )
+    database.on_outbox_commit(dispatcher.wake)
+    heads = script_heads()
+    providers = payment_providers(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -195,6 +202,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
                             providers,
                             hold_expiry_seconds=settings.expiry_poll_seconds,
                             webhooks=WebhookSender.from_settings(settings),
+                            consumed_events_retention=settings.consumed_events_retention,
                         ),
                         stop,
                     )
