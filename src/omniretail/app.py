@@ -41,7 +41,8 @@ from omniretail.observability import Liveness, install_telemetry
 from omniretail.openapi import install_openapi
 from omniretail.orders import api as orders_api
 from omniretail.orders import notify_api as payment_notify_api
-from omniretail.payments.providers import builtin_providers
+from omniretail.payments.alipay import AlipayProvider
+from omniretail.payments.providers import PaymentProvider, builtin_providers
 from omniretail.payments.wechatpay import WeChatPayProvider
 from omniretail.pricing import api as pricing_api
 from omniretail.problems import install_error_handlers, problem, scope_problem
@@ -143,6 +144,35 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+def alipay_provider(settings: Settings) -> AlipayProvider:
+    private_key = settings.alipay_merchant_private_key
+    if private_key is None or not settings.alipay_public_key:
+        raise ValueError(
+            "OMNI_ALIPAY_APP_ID needs OMNI_ALIPAY_PUBLIC_KEY and OMNI_ALIPAY_MERCHANT_PRIVATE_KEY"
+        )
+    return AlipayProvider.from_keys(
+        app_id=settings.alipay_app_id,
+        alipay_public_key=settings.alipay_public_key,
+        merchant_private_key=private_key.get_secret_value(),
+        seller_id=settings.alipay_seller_id,
+    )
+
+
+def payment_providers(settings: Settings) -> dict[str, PaymentProvider]:
+    """The built-in tenders and the gateways the settings enable (the API and the worker
+    share them: the worker's jobs refund through them too)."""
+    providers = builtin_providers(settings.sandbox_secret())
+    if settings.wechatpay_api_v3_key:
+        providers["wechat_pay"] = WeChatPayProvider.from_pem(
+            mchid=settings.wechatpay_mchid,
+            api_v3_key=settings.wechatpay_api_v3_key,
+            certificates_pem=Path(settings.wechatpay_platform_certs).read_bytes(),
+        )
+    if settings.alipay_app_id:
+        providers["alipay"] = alipay_provider(settings)
+    return providers
+
+
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
     settings = settings or Settings()
     database = db or Database(settings)
@@ -152,13 +182,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     )
     database.on_outbox_commit(dispatcher.wake)
     heads = script_heads()
-    providers = builtin_providers(settings.sandbox_secret())
-    if settings.wechatpay_api_v3_key:
-        providers["wechat_pay"] = WeChatPayProvider.from_pem(
-            mchid=settings.wechatpay_mchid,
-            api_v3_key=settings.wechatpay_api_v3_key,
-            certificates_pem=Path(settings.wechatpay_platform_certs).read_bytes(),
-        )
+    providers = payment_providers(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -178,6 +202,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
                             providers,
                             hold_expiry_seconds=settings.expiry_poll_seconds,
                             webhooks=WebhookSender.from_settings(settings),
+                            consumed_events_retention=settings.consumed_events_retention,
                         ),
                         stop,
                     )

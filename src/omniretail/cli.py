@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ from sqlalchemy import exc as sa_exc
 from omniretail import __version__
 from omniretail.analytics import projection as analytics
 from omniretail.analytics import stock as analytics_stock
+from omniretail.app import payment_providers
 from omniretail.auth import service as auth
 from omniretail.auth import staff
 from omniretail.auth.domain import Role
@@ -31,7 +33,7 @@ from omniretail.auth.schemas import SettingsPatch
 from omniretail.auth.staff_domain import StaffRole
 from omniretail.config import Settings
 from omniretail.connectors.cli import channel_sim, connections_app
-from omniretail.consumers import NatsConsumers
+from omniretail.consumers import NatsConsumers, purge_consumed_events
 from omniretail.db import Database
 from omniretail.demo import DEMO_SLUG, DEMO_STEPS, seed_demo
 from omniretail.demo_history import has_history, seed_history
@@ -47,7 +49,7 @@ from omniretail.jobs import build_jobs, run_due, run_jobs_forever
 from omniretail.logs import configure_logging, logging_config
 from omniretail.metrics import prepare_multiprocess_metrics
 from omniretail.migrate import upgrade
-from omniretail.payments.providers import SandboxProvider, builtin_providers
+from omniretail.payments.providers import SandboxProvider
 from omniretail.problem_texts import problem_detail
 from omniretail.relay import NatsRelay
 from omniretail.webhooks.delivery import WebhookSender
@@ -66,6 +68,10 @@ analytics_app = typer.Typer(help="The data hub's facts.", no_args_is_help=True)
 app.add_typer(analytics_app, name="analytics")
 engagement_app = typer.Typer(help="Engagement: pairings and suggestions.", no_args_is_help=True)
 app.add_typer(engagement_app, name="engagement")
+consumers_app = typer.Typer(
+    help="NATS consumers' records of the events they handled.", no_args_is_help=True
+)
+app.add_typer(consumers_app, name="consumers")
 sandbox_app = typer.Typer(help="The sandbox payment gateway (development).", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 staff_app = typer.Typer(
@@ -401,10 +407,14 @@ def worker(
         dispatcher = Dispatcher(
             db, build_registry(nats=bool(nats_url)), relay=NatsRelay(nats_url) if nats_url else None
         )
-        providers = builtin_providers(db.settings.sandbox_secret())
+        providers = payment_providers(db.settings)
         webhooks = WebhookSender.from_settings(db.settings)
+        retention = db.settings.consumed_events_retention
         if once:
-            await run_due(db, build_jobs(providers, webhooks=webhooks), {}, 0.0)
+            jobs_once = build_jobs(
+                providers, webhooks=webhooks, consumed_events_retention=retention
+            )
+            await run_due(db, jobs_once, {}, 0.0)
             return await dispatcher.run_until_idle()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -417,6 +427,7 @@ def worker(
                     providers,
                     hold_expiry_seconds=db.settings.expiry_poll_seconds,
                     webhooks=webhooks,
+                    consumed_events_retention=retention,
                 ),
                 stop,
             )
@@ -435,6 +446,32 @@ def worker(
     delivered = _run(work)
     if once:
         err.print(f"delivered {delivered} events")
+
+
+@consumers_app.command("purge")
+def consumers_purge(
+    retention_days: Annotated[
+        float | None,
+        typer.Option(help="keep this many days (default OMNI_CONSUMED_EVENTS_RETENTION_DAYS)"),
+    ] = None,
+) -> None:
+    """Delete consumed-event records past their retention, in bounded batches (the worker does
+    this hourly). A retention too short to catch a redelivery is refused."""
+
+    async def work(db: Database) -> int:
+        retention = (
+            dt.timedelta(days=retention_days)
+            if retention_days is not None
+            else db.settings.consumed_events_retention
+        )
+        return await purge_consumed_events(db, retention=retention)
+
+    try:
+        deleted = _run(work)
+    except ValueError as exc:
+        _fail(str(exc))
+        raise typer.Exit(2) from exc
+    _print_json({"deleted": deleted})
 
 
 @inventory_app.command("check")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -56,6 +58,19 @@ class Settings(BaseSettings):
     wechatpay_mchid: str = ""
     wechatpay_api_v3_key: str = ""
     wechatpay_platform_certs: str = ""
+    # Alipay: enabled when the app id is set. Alipay's public key and the app's private key are
+    # PEM or the bare base64 Alipay's console shows; the private key is a secret.
+    alipay_app_id: str = ""
+    alipay_public_key: str = ""
+    alipay_merchant_private_key: SecretStr | None = None
+    alipay_seller_id: str = ""
+    # NATS consumers' record of handled events (consumed_events) is kept this long: longer than
+    # the stream keeps messages (relay.STREAM_MAX_AGE, 7 days), so a redelivery finds its row.
+    consumed_events_retention_days: float = Field(default=14, gt=0)
+
+    @property
+    def consumed_events_retention(self) -> dt.timedelta:
+        return dt.timedelta(days=self.consumed_events_retention_days)
 
     @property
     def is_sqlite(self) -> bool:

@@ -12,6 +12,12 @@ exists is acknowledged without running the handler again. The message is acknowl
 after that transaction commits; a crash in between means a redelivery, which the row absorbs.
 A failing handler's message is redelivered with a growing delay and, after ``max_deliver``
 attempts, terminated and logged (JetStream's dead letter).
+
+The rows are kept for ``OMNI_CONSUMED_EVENTS_RETENTION_DAYS`` (14 by default), then deleted in
+bounded batches by the worker's jobs or ``omni consumers purge``. The retention must be longer
+than the stream keeps a message (``relay.STREAM_MAX_AGE``, 7 days) plus JetStream's duplicate
+window: a message older than that is gone from the stream, so nothing can deliver it again and
+its row has nothing left to catch.
 """
 
 from __future__ import annotations
@@ -35,7 +41,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from omniretail.db import Base, BigId, Database, TenantScoped, UnitOfWork, UTCDateTime, utcnow
 from omniretail.events import BatchHandler, Event, Handler, HandlerRegistry
-from omniretail.relay import STREAM, SUBJECT_PREFIX, declare_stream, event_of
+from omniretail.relay import (
+    DUPLICATE_WINDOW,
+    STREAM,
+    STREAM_MAX_AGE,
+    SUBJECT_PREFIX,
+    declare_stream,
+    event_of,
+)
 
 log = logging.getLogger("omniretail.consumers")
 
@@ -53,7 +66,8 @@ class ConsumedEvent(TenantScoped, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     consumer: Mapped[str] = mapped_column(sa.String(120))
     event_id: Mapped[int] = mapped_column(sa.BigInteger)
-    consumed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Indexed for the retention purge, which deletes by age.
+    consumed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 _CONSUMED = cast(sa.Table, ConsumedEvent.__table__)
@@ -74,6 +88,47 @@ async def mark_consumed(uow: UnitOfWork, consumer: str, events: list[Event]) -> 
         for e in events
     ]
     return {int(event_id) for (event_id,) in await uow.session.execute(_MARK[uow.dialect], rows)}
+
+
+DEFAULT_RETENTION = dt.timedelta(days=14)
+PURGE_BATCH = 1000
+
+
+def check_retention(retention: dt.timedelta) -> None:
+    """Refuse a retention under which a redelivered message could outlive its dedupe row."""
+    floor = STREAM_MAX_AGE + DUPLICATE_WINDOW
+    if retention <= floor:
+        raise ValueError(
+            f"consumed events must be kept longer than the stream keeps messages plus the "
+            f"duplicate window ({floor}); {retention} is too short"
+        )
+
+
+async def purge_consumed_batch(uow: UnitOfWork, *, before: dt.datetime, limit: int) -> int:
+    """Delete at most ``limit`` rows consumed before ``before`` (one bounded statement)."""
+    due = sa.select(_CONSUMED.c.id).where(_CONSUMED.c.consumed_at < before).limit(limit)
+    result = await uow.session.execute(sa.delete(_CONSUMED).where(_CONSUMED.c.id.in_(due)))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def purge_consumed_events(
+    db: Database,
+    *,
+    retention: dt.timedelta,
+    now: dt.datetime | None = None,
+    batch: int = PURGE_BATCH,
+) -> int:
+    """Delete every row older than ``retention``, ``batch`` rows per transaction so that no
+    transaction holds many locks or a long write; returns how many went."""
+    check_retention(retention)
+    before = (now or utcnow()) - retention
+    deleted = 0
+    while True:
+        async with db.uow(unscoped=True) as uow:
+            done = await purge_consumed_batch(uow, before=before, limit=batch)
+        deleted += done
+        if done < batch:
+            return deleted
 
 
 def durable_name(group: str, event_type: str) -> str:

@@ -1,9 +1,9 @@
 """Periodic jobs: unpaid orders past their window, expired stock holds, points expiry, old
-idempotency keys, outbound messages, delayed campaign checks and group buys whose window
-ended unfilled. ``omni worker`` runs them,
-and so does ``omni serve`` unless ``OMNI_RUN_DISPATCHER=false``. Every job is safe to run in
-several processes at once: each change it makes is a conditional update that only one of
-them can win."""
+idempotency keys, old NATS consumers' dedupe rows, outbound messages, delayed campaign checks
+and group buys whose window ended unfilled. ``omni worker`` runs them, and so does
+``omni serve`` unless ``OMNI_RUN_DISPATCHER=false``. Every job is safe to run in several
+processes at once: each change it makes is a conditional update that only one of them can win
+(or, for the purges, a delete that finds nothing left)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from omniretail.analytics.stock import project_stock_everywhere
+from omniretail.consumers import DEFAULT_RETENTION, check_retention, purge_consumed_events
 from omniretail.db import Database, utcnow
 from omniretail.engagement.campaigns import evaluate_due_targets
 from omniretail.engagement.domain import Medium
@@ -44,6 +45,13 @@ class Job:
 async def _purge_keys(db: Database, now: dt.datetime) -> int:
     async with db.uow(unscoped=True) as uow:
         return await purge_idempotency_keys(uow, older_than=dt.timedelta(hours=24))
+
+
+def _purge_consumed(retention: dt.timedelta) -> JobFn:
+    async def run(db: Database, now: dt.datetime) -> int:
+        return await purge_consumed_events(db, retention=retention, now=now)
+
+    return run
 
 
 def _cancel_unpaid(providers: dict[str, PaymentProvider]) -> JobFn:
@@ -102,9 +110,12 @@ def build_jobs(
     hold_expiry_seconds: float = 5,
     senders: Mapping[Medium, Sender] | None = None,
     webhooks: WebhookSender | None = None,
+    consumed_events_retention: dt.timedelta = DEFAULT_RETENTION,
 ) -> list[Job]:
     """``senders``: the message gateways (the local simulators unless given); ``webhooks``:
-    how merchants' webhooks are sent (none are sent without it)."""
+    how merchants' webhooks are sent (none are sent without it); ``consumed_events_retention``:
+    how long the NATS consumers' dedupe rows are kept (refused if too short to dedupe)."""
+    check_retention(consumed_events_retention)
     jobs = [
         Job("deliver messages", 5, _deliver_messages(senders or simulated_senders())),
         Job("evaluate campaigns", 30, _evaluate_campaigns),
@@ -113,6 +124,7 @@ def build_jobs(
         Job("fail unfilled group buys", 30, _fail_unfilled_groups(providers)),
         Job("expire points", 3600, _expire_points),
         Job("purge idempotency keys", 3600, _purge_keys),
+        Job("purge consumed events", 3600, _purge_consumed(consumed_events_retention)),
         Job("project stock facts", 5, project_stock_everywhere),
     ]
     if webhooks is not None:

@@ -22,6 +22,12 @@ from omniretail.events import Event
 
 STREAM = "OMNI_EVENTS"
 SUBJECT_PREFIX = "omni.events"
+# JetStream drops a repeated Nats-Msg-Id within this window (its default, stated here).
+DUPLICATE_WINDOW = dt.timedelta(minutes=2)
+# How long the stream keeps a message: every delivery of a message, first or redelivered, and
+# a new consumer's replay from the start, happen within this age of its publication. The
+# consumers' dedupe rows (consumed_events) must outlive it (see consumers.check_retention).
+STREAM_MAX_AGE = dt.timedelta(days=7)
 
 
 def subject_of(event: Event, prefix: str = SUBJECT_PREFIX) -> str:
@@ -47,7 +53,12 @@ async def declare_stream(
     js: JetStreamContext, stream: str, subject_prefix: str = SUBJECT_PREFIX
 ) -> None:
     """The stream every relayed event goes to (created, or updated if declared otherwise)."""
-    config = StreamConfig(name=stream, subjects=[f"{subject_prefix}.>"])
+    config = StreamConfig(
+        name=stream,
+        subjects=[f"{subject_prefix}.>"],
+        max_age=STREAM_MAX_AGE.total_seconds(),
+        duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+    )
     try:
         await js.add_stream(config)
     except BadRequestError:

@@ -760,6 +760,7 @@ PUBLIC = {
     ("GET", "/readyz"): "database reachability and schema revision; no tenant data",
     ("POST", "/v1/payments/sandbox/callback"): "the gateway's HMAC signature over the payment",
     ("POST", "/v1/payments/wechat_pay/notify"): "WeChat Pay's SHA256withRSA signature, by serial",
+    ("POST", "/v1/payments/alipay/notify"): "Alipay's RSA2 signature over the sorted parameters",
     ("POST", "/hooks/{platform}/{connection_id}"): "the platform's signature over the raw body",
 }
 

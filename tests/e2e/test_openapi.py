@@ -62,7 +62,14 @@ def test_every_authenticated_operation_names_the_bearer_scheme(spec: dict[str, A
         "description": spec["components"]["securitySchemes"]["bearer"]["description"],
     }
     # Signed by the platform or gateway instead of an API key (docs/security.md).
-    open_ops = {"healthz", "readyz", "sandbox_callback", "receive_push", "wechat_pay_notify"}
+    open_ops = {
+        "healthz",
+        "readyz",
+        "sandbox_callback",
+        "receive_push",
+        "wechat_pay_notify",
+        "alipay_notify",
+    }
     for _, _, operation in operations(spec):
         if operation["operationId"] in open_ops:
             assert "security" not in operation

@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import secrets
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 import sqlalchemy as sa
 
-from omniretail.consumers import ConsumedEvent, NatsConsumers, durable_name
+from omniretail.consumers import (
+    DEFAULT_RETENTION,
+    ConsumedEvent,
+    NatsConsumers,
+    durable_name,
+    purge_consumed_events,
+)
 from omniretail.db import Database, UnitOfWork, utcnow
 from omniretail.events import Dispatcher, Event, HandlerRegistry, record_event
 from omniretail.relay import NatsRelay, body_of, subject_of
@@ -175,3 +182,33 @@ def test_with_nats_the_in_process_registry_leaves_the_consumers_handlers_out() -
     assert (
         len(everything.handlers_for("order.placed")) == len(local.handlers_for("order.placed")) + 1
     )
+
+
+async def test_a_redelivery_after_the_retention_purge_is_still_ignored(
+    db: Database, tenant: TenantHandle, bus: Nats
+) -> None:
+    await _record(db, tenant, 2)
+    await Dispatcher(db, HandlerRegistry(), relay=bus.relay).run_until_idle()
+    recorder = Recorder()
+    group = HandlerRegistry()
+    group.subscribe("thing.changed", recorder)
+    name = durable_name("things", "thing.changed")
+
+    async def settled() -> bool:
+        return await _pending(bus, name) == (0, 0)
+
+    async with running(bus.consumers(db, {"things": group})):
+        await until(lambda: len(recorder.calls) == 2, "two events handled")
+        await until(settled, "every message acknowledged")
+        # Ten days on (past the stream's max age, inside the retention) the purge keeps the
+        # rows; the same event published again as a new message is still a repeat.
+        async with db.uow(tenant.id) as uow:
+            await uow.session.execute(
+                sa.update(ConsumedEvent).values(consumed_at=utcnow() - dt.timedelta(days=10))
+            )
+        assert await purge_consumed_events(db, retention=DEFAULT_RETENTION) == 0
+        first = Event(recorder.calls[0], tenant.id, "thing.changed", "thing", "0", {}, utcnow())
+        js = await bus.relay._jetstream()
+        await js.publish(subject_of(first, bus.prefix), body_of(first), headers={"x": "again"})
+        await until(settled, "the repeat acknowledged")
+    assert len(recorder.calls) == 2

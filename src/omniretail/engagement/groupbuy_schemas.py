@@ -26,7 +26,8 @@ MEMBER_STATUS = (
     "(the member left while the group was open: refunded in full, the seat free again)"
 )
 PAYMENT_METHOD = (
-    "a public online method: sandbox or wechat_pay (when configured); not cash or card_present"
+    "a public online method: sandbox, wechat_pay or alipay (when configured); not cash or "
+    "card_present"
 )
 
 

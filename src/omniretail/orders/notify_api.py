@@ -1,14 +1,17 @@
-"""Payment providers' signed notifications that settle online payments (WeChat Pay APIv3)."""
+"""Payment providers' signed notifications that settle online payments (WeChat Pay APIv3,
+Alipay)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 
 from omniretail.db import Database, utcnow
 from omniretail.errors import NotFound, Unauthenticated
 from omniretail.orders import payments
-from omniretail.payments.providers import PaymentProvider
+from omniretail.payments import alipay
+from omniretail.payments.alipay import AlipayProvider
+from omniretail.payments.providers import PaymentProvider, PaymentStatus
 from omniretail.payments.wechatpay import NotificationRefused, WeChatPayProvider
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
@@ -46,3 +49,33 @@ async def wechat_pay_notify(request: Request) -> Response:
             providers=providers,
         )
     return Response(status_code=204)
+
+
+@router.post("/alipay/notify", response_class=PlainTextResponse)
+async def alipay_notify(request: Request) -> PlainTextResponse:
+    """Alipay's asynchronous notification (form-encoded), verified before anything is stored.
+    ``success`` (plain text, what Alipay waits for) once settled, or when the trade status
+    settles nothing (``WAIT_BUYER_PAY``, ``TRADE_CLOSED``); a repeat of a settled notification
+    is ``success`` and changes nothing. A bad signature or another app's notification is 401,
+    an unknown trade 404, a wrong amount 422: Alipay retries anything but ``success``."""
+    providers: dict[str, PaymentProvider] = request.app.state.payment_providers
+    provider = providers.get("alipay")
+    if not isinstance(provider, AlipayProvider):
+        raise NotFound("payment provider", "alipay")
+    try:
+        verdict = provider.verify_notification(await request.body())
+    except alipay.NotificationRefused as exc:
+        raise NotificationInvalid(str(exc)) from exc
+    if verdict.settles:
+        db: Database = request.app.state.db
+        async with db.uow(unscoped=True) as uow:
+            tenant_id = await payments.tenant_of_payment(uow, verdict.provider_ref)
+        async with db.uow(tenant_id) as uow:
+            await payments.do_settle_payment(
+                uow,
+                provider_ref=verdict.provider_ref,
+                status=PaymentStatus.CAPTURED,
+                amount=verdict.amount,
+                providers=providers,
+            )
+    return PlainTextResponse("success")

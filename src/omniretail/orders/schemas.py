@@ -63,7 +63,8 @@ class FulfilmentIn(Input):
 
 class PaymentIn(Input):
     method: Annotated[str, Field(pattern=r"^[a-z_]{2,32}$")] = Field(
-        description="sandbox, wechat_pay (when configured), cash or card_present (at a till)"
+        description="sandbox, wechat_pay or alipay (when configured), cash or card_present "
+        "(at a till)"
     )
     # A tender of nothing is no tender: leave it out (the table refuses amounts below 1).
     amount: Annotated[int, Field(ge=1, le=10**13, description="integer minor units (fen)")]
@@ -123,8 +124,8 @@ class TotalsOut(Output):
 
 class PaymentOut(Output):
     method: str = Field(
-        description="sandbox, wechat_pay, cash, card_present, or exchange_credit and platform "
-        "(set by the server: an exchange's credit, a marketplace's payment)"
+        description="sandbox, wechat_pay, alipay, cash, card_present, or exchange_credit and "
+        "platform (set by the server: an exchange's credit, a marketplace's payment)"
     )
     amount: int = Field(description=f"the tender's amount, {FEN}")
     status: str = Field(
