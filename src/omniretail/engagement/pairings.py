@@ -181,13 +181,18 @@ async def _owned(uow: UnitOfWork, noted: list[Noted]) -> dict[tuple[str, str], _
         ranked = sa.select(*columns, rank.label("rank")).where(mine, s.customer_id.in_(some))
         recent = ranked.subquery()
         reads = [
-            sa.select(*columns).where(mine, s.customer_id.in_(some), s.sku.in_(skus)),
-            sa.select(*(recent.c[c.key] for c in columns)).where(recent.c.rank <= MAX_PARTNERS),
+            sa.select(*columns).where(
+                mine, s.customer_id.in_(some), s.sku.in_(skus[at : at + 2000])
+            )
+            for at in range(0, len(skus), 2000)
         ]
+        reads.append(
+            sa.select(*(recent.c[c.key] for c in columns)).where(recent.c.rank <= MAX_PARTNERS)
+        )
         for read in reads:
             for owner, kind, sku, last_at, row_id in await uow.session.execute(read):
                 owned = out.get((owner, kind))
-                if owned is not None and (read is reads[1] or (owner, kind, sku) in wanted):
+                if owned is not None and (read is reads[-1] or (owner, kind, sku) in wanted):
                     owned.rows[sku] = [last_at, row_id]
     return out
 
