@@ -7,7 +7,9 @@ backlog of ``OMNI_BENCH_CHECKOUTS`` (default 600) three-line in-store checkouts 
 of them by one of 60 repeat customers, so that the pairings have history to pair with), then
 ``Dispatcher.run_until_idle`` times the delivery of the whole backlog (the per-event types in
 the dispatcher's groups of 50; the stock changes in their batches). Printed: events delivered
-per second, and SQL statements per event (BEGIN/COMMIT/SAVEPOINT not counted). The two
+per second, SQL statements per event (BEGIN/COMMIT/SAVEPOINT not counted) and this process's
+CPU time per event (Python, and on SQLite the database engine too: it moves little when other
+processes share the cores, unlike the rate). The two
 wirings alternate, ``OMNI_BENCH_ROUNDS`` (default 2) rounds each, and the median is shown with
 the load average: the machine is shared.
 
@@ -93,8 +95,8 @@ async def _pending(db: Database) -> collections.Counter[str]:
         return collections.Counter({kind: int(n) for kind, n in rows})
 
 
-async def _deliver(db: Database, grouped: bool) -> tuple[float, int, float]:
-    """Events per second, events, statements per event."""
+async def _deliver(db: Database, grouped: bool) -> tuple[float, int, float, float]:
+    """Events per second, events, statements per event, CPU ms of this process per event."""
     statements = 0
 
     def count(*args: Any) -> None:
@@ -105,12 +107,13 @@ async def _deliver(db: Database, grouped: bool) -> tuple[float, int, float]:
     dispatcher = Dispatcher(db, build_registry(grouped=grouped))
     sa.event.listen(db.engine.sync_engine, "before_cursor_execute", count)
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         delivered = await dispatcher.run_until_idle()
-        took = time.perf_counter() - started
+        took, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
         sa.event.remove(db.engine.sync_engine, "before_cursor_execute", count)
-    return delivered / took, delivered, statements / max(delivered, 1)
+    n = max(delivered, 1)
+    return delivered / took, delivered, statements / n, cpu * 1000 / n
 
 
 async def _one(label: str, fresh: Any, grouped: bool, checkouts: int = CHECKOUTS) -> float:
@@ -118,13 +121,14 @@ async def _one(label: str, fresh: Any, grouped: bool, checkouts: int = CHECKOUTS
     db = await _backlog(url, checkouts, grouped)
     try:
         pending = await _pending(db)
-        rate, delivered, per_event = await _deliver(db, grouped)
+        rate, delivered, per_event, cpu = await _deliver(db, grouped)
         if checkouts != CHECKOUTS:
             return rate  # a warm-up (compiled statements, first imports)
         left = sum((await _pending(db)).values())
         mix = ", ".join(f"{kind} {n}" for kind, n in sorted(pending.items()))
         wiring = "grouped" if grouped else "one by one"
         print(f"   {label} {wiring:<10} {rate:8,.0f} events/s  {per_event:5.1f} statements/event"
+              f"  {cpu:6.2f} ms CPU/event"
               f"  ({delivered} delivered, {left} left; {mix})", flush=True)  # fmt: skip
         return rate
     finally:
