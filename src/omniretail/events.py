@@ -198,6 +198,7 @@ class HandlerRegistry:
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = {}
         self._batch_handlers: dict[str, list[BatchHandler]] = {}
+        self._group_handlers: dict[str, list[BatchHandler]] = {}
 
     def subscribe(self, event_type: str, handler: Handler) -> None:
         """``event_type`` ``"*"`` receives every event."""
@@ -211,15 +212,30 @@ class HandlerRegistry:
         delivery). Only for a type whose events need no per-aggregate order among other
         types' events, and that has no per-event handler. Several batch handlers of one type
         run one after the other in that one transaction."""
-        if event_type in self._handlers or event_type == "*":
+        if event_type in self._handlers or event_type in self._group_handlers or event_type == "*":
             raise ValueError(f"{event_type} has per-event handlers")
         self._batch_handlers.setdefault(event_type, []).append(handler)
+
+    def subscribe_group(self, event_type: str, handler: BatchHandler) -> None:
+        """``handler`` takes a dispatcher group's delivered events at once: the events of the
+        types it is subscribed to whose per-event handlers succeeded (its aggregate not held
+        back), in id order, after them, in the group's transaction. It must give what it
+        would give called once per event in that order (so a projection can write them in a
+        few set-based statements); when it fails, the group is delivered again event by event
+        and it is called with one event at a time (so are other consumers, see
+        :meth:`handlers_for`)."""
+        if event_type in self._batch_handlers or event_type == "*":
+            raise ValueError(f"{event_type} has batch handlers")
+        self._group_handlers.setdefault(event_type, []).append(handler)
 
     def copy_into(self, other: HandlerRegistry) -> None:
         """Subscribe this registry's handlers in ``other`` too (registries built per group)."""
         for event_type, handlers in self._handlers.items():
             for handler in handlers:
                 other.subscribe(event_type, handler)
+        for event_type, group_handlers in self._group_handlers.items():
+            for group_handler in group_handlers:
+                other.subscribe_group(event_type, group_handler)
         for event_type, batch_handlers in self._batch_handlers.items():
             for batch_handler in batch_handlers:
                 other.subscribe_batch(event_type, batch_handler)
@@ -232,10 +248,29 @@ class HandlerRegistry:
 
     def event_types(self) -> list[str]:
         """The event types with a handler (``"*"`` included when something takes every event)."""
-        return sorted({*self._handlers, *self._batch_handlers})
+        return sorted({*self._handlers, *self._batch_handlers, *self._group_handlers})
 
     def handlers_for(self, event_type: str) -> list[Handler]:
+        """Every handler of one event on its own: the group handlers called with just it."""
+        return self.each_event_handlers_for(event_type) + [
+            _one_at_a_time(handler) for handler in self._group_handlers.get(event_type, [])
+        ]
+
+    def each_event_handlers_for(self, event_type: str) -> list[Handler]:
+        """The handlers that take one event (not those subscribed with ``subscribe_group``)."""
         return self._handlers.get(event_type, []) + self._handlers.get("*", [])
+
+    def group_deliveries(self, events: list[Event]) -> list[tuple[BatchHandler, list[Event]]]:
+        """Each group handler with its share of ``events`` (in their order), in the order the
+        handlers were first subscribed."""
+        shares: dict[BatchHandler, list[Event]] = {}
+        for handlers in self._group_handlers.values():
+            for handler in handlers:
+                shares.setdefault(handler, [])
+        for event in events:
+            for handler in self._group_handlers.get(event.type, []):
+                shares[handler].append(event)
+        return [(handler, share) for handler, share in shares.items() if share]
 
     def batch_handler_for(self, event_type: str) -> BatchHandler | None:
         if "*" in self._handlers:
@@ -251,6 +286,13 @@ class HandlerRegistry:
                 await handler(uow, events)
 
         return every_handler
+
+
+def _one_at_a_time(handler: BatchHandler) -> Handler:
+    async def deliver_one(uow: UnitOfWork, event: Event) -> None:
+        await handler(uow, [event])
+
+    return deliver_one
 
 
 class Dispatcher:
@@ -405,15 +447,22 @@ class Dispatcher:
                     if aggregate in held:
                         continue
                     try:
-                        async with uow.session.begin_nested():
-                            for handler in self.registry.handlers_for(event.type):
-                                await handler(uow, event)
+                        if handlers := self.registry.each_event_handlers_for(event.type):
+                            async with uow.session.begin_nested():
+                                for handler in handlers:
+                                    await handler(uow, event)
                     except Exception as exc:
                         log.warning("event %s (%s) failed: %r", event.id, event.type, exc)
                         held.add(aggregate)
                         failed.append((event, exc))
                         continue
                     done.append(event.id)
+                # A group handler that fails fails the group as a whole (delivered again
+                # below, event by event).
+                delivered_ids = set(done)
+                delivered_events = [event for event in group if event.id in delivered_ids]
+                for group_handler, share in self.registry.group_deliveries(delivered_events):
+                    await group_handler(uow, share)
                 if done:
                     await uow.session.execute(
                         sa.update(OutboxEvent)

@@ -74,48 +74,82 @@ def contribution(facts: list[dict[str, Any]]) -> dict[RollupKey, list[int]]:
     return out
 
 
-async def _order_facts(uow: UnitOfWork, order_id: str) -> list[dict[str, Any]]:
+async def orders_facts(uow: UnitOfWork, order_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The orders' fulfilment facts (in id order), by order, locked for this transaction."""
     f = FulfilmentFact
-    result = await uow.session.execute(
-        sa.select(f.id, f.day, f.mode, f.location, f.location_type, f.distance_m)
-        .add_columns(f.promise_kept, f.outcome, f.split)
-        .where(f.order_id == order_id)
-        .order_by(f.id)
-        .with_for_update()
-    )
-    return [row._asdict() for row in result]
+    out: dict[str, list[dict[str, Any]]] = {order_id: [] for order_id in order_ids}
+    for start in range(0, len(order_ids), 500):
+        result = await uow.session.execute(
+            sa.select(f.id, f.order_id, f.ref, f.day, f.mode, f.location, f.location_type)
+            .add_columns(f.distance_m, f.promise_kept, f.outcome, f.split)
+            .where(f.order_id.in_(order_ids[start : start + 500]))
+            .order_by(f.id)
+            .with_for_update()
+        )
+        for row in result:
+            fact = row._asdict()
+            out[fact.pop("order_id")].append(fact)
+    return out
 
 
 async def restate_order(
     uow: UnitOfWork, order_id: str, change: Callable[[], Awaitable[None]]
 ) -> None:
     """Make ``change`` to the order's facts and move the rollups (and the split marks) by
-    what it did. The order is locked first: two fulfilments of one order projected at the
-    same moment take turns, the second reading the first's committed fact (else each would
-    miss the other's, and the split marks and ``single_orders`` be off)."""
-    await lock_names(uow, [f"order:{order_id}"])
-    before = await _order_facts(uow, order_id)
-    await change()
-    after = await _order_facts(uow, order_id)
-    if before == after:
-        return
-    modes: dict[str, int] = {}
-    for fact in after:
-        modes[fact["mode"]] = modes.get(fact["mode"], 0) + 1
-    f = FulfilmentFact
-    for fact in after:
-        split = modes[fact["mode"]] > 1
-        if fact["split"] != split:
-            await uow.session.execute(sa.update(f).where(f.id == fact["id"]).values(split=split))
-    changes = contribution(after)
-    for key, removed in contribution(before).items():
-        total = changes.setdefault(key, [0] * len(MEASURES))
-        for i, value in enumerate(removed):
-            total[i] -= value
+    what it did (:func:`restate_orders` for one order)."""
+
+    async def changed(_: dict[str, list[dict[str, Any]]]) -> None:
+        await change()
+
+    await restate_orders(uow, [order_id], changed)
+
+
+async def restate_orders(
+    uow: UnitOfWork,
+    order_ids: list[str],
+    change: Callable[[dict[str, list[dict[str, Any]]]], Awaitable[None]],
+) -> None:
+    """Make ``change`` to the orders' facts (it is given them as they were, by order) and move
+    the rollups (and the split marks) by what it did, in a few statements for any number of
+    orders: each order's contribution after, less before. The orders are locked first: two
+    fulfilments of one order projected at the same moment take turns, the second reading the
+    first's committed fact (else each would miss the other's, and the split marks and
+    ``single_orders`` be off)."""
+    order_ids = sorted(set(order_ids))
+    await lock_names(uow, [f"order:{order_id}" for order_id in order_ids])
+    before = await orders_facts(uow, order_ids)
+    await change(before)
+    after = await orders_facts(uow, order_ids)
+    changes: dict[RollupKey, list[int]] = {}
+    spans: dict[SplitRowKey, int] = {}
+    splits: list[dict[str, Any]] = []
+    for order_id in order_ids:
+        was, now = before[order_id], after[order_id]
+        if was == now:
+            continue
+        modes: dict[str, int] = {}
+        for fact in now:
+            modes[fact["mode"]] = modes.get(fact["mode"], 0) + 1
+        for fact in now:
+            split = modes[fact["mode"]] > 1
+            if fact["split"] != split:
+                splits.append({"fact_id": fact["id"], "split_now": split})
+        for sign, facts in ((1, now), (-1, was)):
+            for key, value in contribution(facts).items():
+                total = changes.setdefault(key, [0] * len(MEASURES))
+                for i, v in enumerate(value):
+                    total[i] += sign * v
+            for row, n in split_span_rows([facts]).items():
+                spans[row] = spans.get(row, 0) + sign * n
+    if splits:
+        table = cast(sa.Table, FulfilmentFact.__table__)
+        await uow.session.execute(
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("fact_id"))
+            .values(split=sa.bindparam("split_now")),
+            splits,
+        )
     await _add(uow, {k: v for k, v in changes.items() if any(v)})
-    spans = split_span_rows([after])
-    for row, gone in split_span_rows([before]).items():
-        spans[row] = spans.get(row, 0) - gone
     await _add_spans(uow, {row: n for row, n in spans.items() if n})
 
 

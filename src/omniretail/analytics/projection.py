@@ -27,7 +27,7 @@ from omniretail.analytics.domain import (
     promise_kept,
     rollup_keys,
 )
-from omniretail.analytics.fulfilment_rollups import rebuild_fulfilment_rollups, restate_order
+from omniretail.analytics.fulfilment_rollups import rebuild_fulfilment_rollups, restate_orders
 from omniretail.analytics.models import (
     CustomerGroupRollup,
     FulfilmentFact,
@@ -190,66 +190,97 @@ def _event_time(event: Event) -> dt.datetime:
 async def on_fulfilment_event(uow: UnitOfWork, event: Event) -> None:
     """At its milestone a fulfilment becomes a fact (promise kept or not); its end (handed
     over, delivered, cancelled, rejected) is recorded on the same row."""
-    status = event.type.removeprefix("fulfillment.")
-    ref = str(event.payload["fulfillment_id"])
-    row = (
-        await uow.session.execute(
+    await project_fulfilments(uow, [event])
+
+
+async def project_fulfilments(uow: UnitOfWork, events: list[Event]) -> None:
+    """Fulfilment status events, in their order, in a few statements for any number: the
+    fulfilments read at once, their orders' facts locked and restated together
+    (:func:`~omniretail.analytics.fulfilment_rollups.restate_orders`), the new facts in one
+    insert and the outcomes of those already kept in one update. Worked out in memory as one
+    by one: a milestone makes a fact once (a redelivery inserts nothing), an outcome lands on
+    the fact if there is one by then."""
+    refs = sorted({str(e.payload["fulfillment_id"]) for e in events})
+    held: dict[str, Any] = {}
+    for start in range(0, len(refs), 500):
+        result = await uow.session.execute(
             sa.select(Fulfilment, Order.public_id, Order.channel, Location.type)
             .join(Order, Order.id == Fulfilment.order_id)
             .join(Location, Location.id == Fulfilment.location_id)
-            .where(Fulfilment.public_id == ref)
+            .where(Fulfilment.public_id.in_(refs[start : start + 500]))
         )
-    ).first()
-    if row is None:
-        log.info("analytics: fulfilment %s is not held here; not counted", ref)
+        held.update({row[0].public_id: row for row in result})
+    missing = [ref for ref in refs if ref not in held]
+    if missing:
+        log.info("analytics: fulfilments %s are not held here; not counted", missing[:10])
+    if not held:
         return
-    ful, order_id, channel, location_type = row
     timezone = (await auth.get_tenant(uow)).timezone
 
-    async def record() -> None:
-        if MILESTONES.get(ful.mode) == status:
-            await _reach_milestone(uow, event, ful, order_id, channel, location_type, timezone)
-        if status in OUTCOMES:
+    async def record(before: dict[str, list[dict[str, Any]]]) -> None:
+        kept = {fact["ref"] for facts in before.values() for fact in facts}
+        new: dict[str, dict[str, Any]] = {}
+        outcomes: dict[str, str] = {}
+        for event in events:
+            ref = str(event.payload["fulfillment_id"])
+            if ref not in held:
+                continue
+            ful, order_id, channel, location_type = held[ref]
+            status = event.type.removeprefix("fulfillment.")
+            if MILESTONES.get(ful.mode) == status and ref not in kept and ref not in new:
+                at = _event_time(event)
+                new[ref] = _milestone_fact(uow, ful, order_id, channel, location_type, at, timezone)
+            if status in OUTCOMES:
+                if ref in new:
+                    new[ref]["outcome"] = OUTCOMES[status]
+                elif ref in kept:
+                    outcomes[ref] = OUTCOMES[status]
+        if new:
             await uow.session.execute(
-                sa.update(FulfilmentFact)
-                .where(FulfilmentFact.ref == ref)
-                .values(outcome=OUTCOMES[status])
+                dialect_insert(uow, FulfilmentFact.__table__).on_conflict_do_nothing(
+                    index_elements=["tenant_id", "ref"]
+                ),
+                list(new.values()),
+            )
+        if outcomes:
+            table = cast(sa.Table, FulfilmentFact.__table__)
+            await uow.session.execute(
+                sa.update(table)
+                .where(table.c.tenant_id == uow.require_tenant())
+                .where(table.c.ref == sa.bindparam("fact_ref"))
+                .values(outcome=sa.bindparam("outcome_now")),
+                [{"fact_ref": ref, "outcome_now": o} for ref, o in sorted(outcomes.items())],
             )
 
-    await restate_order(uow, order_id, record)
+    await restate_orders(uow, [row[1] for row in held.values()], record)
 
 
-async def _reach_milestone(
+def _milestone_fact(
     uow: UnitOfWork,
-    event: Event,
     ful: Fulfilment,
     order_id: str,
     channel: str,
     location_type: str,
+    at: dt.datetime,
     timezone: str,
-) -> None:
-    """The fulfilment becomes a fact, dated when it reached its milestone (once: a
-    redelivery inserts nothing)."""
-    at = _event_time(event)
-    await uow.session.execute(
-        dialect_insert(uow, FulfilmentFact.__table__)
-        .values(
-            tenant_id=uow.require_tenant(),
-            ref=ful.public_id,
-            order_id=order_id,
-            day=local_day(at, timezone),
-            channel=channel,
-            mode=ful.mode,
-            location=ful.location_code,
-            location_type=location_type,
-            distance_m=None if ful.distance_km is None else round(ful.distance_km * 1000),
-            promised_at=ful.promised_at,
-            milestone_at=at,
-            promise_kept=promise_kept(ful.promised_at, at),
-            outcome="open",
-        )
-        .on_conflict_do_nothing(index_elements=["tenant_id", "ref"])
-    )
+) -> dict[str, Any]:
+    """The fulfilment's fact, dated when it reached its milestone (still open)."""
+    return {
+        "tenant_id": uow.require_tenant(),
+        "ref": ful.public_id,
+        "order_id": order_id,
+        "day": local_day(at, timezone),
+        "channel": channel,
+        "mode": ful.mode,
+        "location": ful.location_code,
+        "location_type": location_type,
+        "distance_m": None if ful.distance_km is None else round(ful.distance_km * 1000),
+        "promised_at": ful.promised_at,
+        "milestone_at": at,
+        "promise_kept": promise_kept(ful.promised_at, at),
+        "outcome": "open",
+        "split": False,
+    }
 
 
 HANDLERS = {
@@ -265,10 +296,10 @@ async def project_completed_orders(
 ) -> None:
     """``order.completed`` events, one or thousands, in three reads and one multi-row insert
     (live delivery, a rebuild, the benchmark). Orders not held here are skipped."""
-    completed = {
-        str(e.payload["order_id"]): dt.datetime.fromisoformat(str(e.payload["completed_at"]))
-        for e in events
-    }
+    completed: dict[str, dt.datetime] = {}
+    for e in events:  # the first of an order's repeated events, as one by one
+        at = dt.datetime.fromisoformat(str(e.payload["completed_at"]))
+        completed.setdefault(str(e.payload["order_id"]), at)
     if not roll_up and uow.dialect == "postgresql":
         await _insert_sales_set_based(uow, completed)
         return
@@ -383,10 +414,23 @@ async def _insert_sales_set_based(uow: UnitOfWork, completed: dict[str, dt.datet
     )
 
 
+async def project_group(uow: UnitOfWork, events: list[Event]) -> None:
+    """A dispatcher group's events (of :data:`PROJECTED`) at once, in their order: what
+    :data:`HANDLERS` do one by one, its completed orders in a few multi-row statements."""
+    await project_events(uow, events)
+
+
 async def project_events(uow: UnitOfWork, events: list[Event], *, roll_up: bool = True) -> None:
-    """Events in their order, consecutive completed orders taken together."""
+    """Events in their order, consecutive completed orders taken together; the fulfilment
+    events together too, before the rest (the sales facts and the fulfilment facts read
+    nothing of each other's)."""
+    fulfilments = [e for e in events if e.type.startswith("fulfillment.")]
+    for start in range(0, len(fulfilments), 5000):
+        await project_fulfilments(uow, fulfilments[start : start + 5000])
     run: list[Event] = []
     for event in events:
+        if event.type.startswith("fulfillment."):
+            continue
         if event.type == "order.completed":
             run.append(event)
             if len(run) < 5000:

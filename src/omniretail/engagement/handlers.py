@@ -30,6 +30,22 @@ async def on_looked_at(uow: UnitOfWork, event: Event) -> None:
     customer_id = str(payload["customer_id"])
     items = [(str(i["sku"]), dt.datetime.fromisoformat(str(i["at"]))) for i in payload["items"]]
     await pairings.do_note_looked_at(uow, customer_id=customer_id, items=items)
+    await on_scanned(uow, event)
+
+
+async def on_signals(uow: UnitOfWork, events: list[Event]) -> None:
+    """A dispatcher group's ``order.completed``, ``customer.looked_at`` and
+    ``customer.merged`` events, in their order, into the pairings at once (set-based): what
+    :func:`on_order_completed`, the co-view half of :func:`on_looked_at` and the signal half of
+    :func:`on_customer_merged` do one by one."""
+    await pairings.apply_events(uow, events)
+
+
+async def on_scanned(uow: UnitOfWork, event: Event) -> None:
+    """``customer.looked_at``: keep its scans made in experience stores (once per event),
+    before any later event (an ``order.placed`` to credit) is handled."""
+    payload = event.payload
+    customer_id = str(payload["customer_id"])
     scans = [
         ScanLine(
             sku=str(i["sku"]),
@@ -65,6 +81,16 @@ async def on_order_placed(uow: UnitOfWork, event: Event) -> None:
 
 async def on_customer_merged(uow: UnitOfWork, event: Event) -> None:
     await pairings.do_move_customer(
+        uow,
+        absorbed_id=str(event.payload["absorbed_id"]),
+        survivor_id=str(event.payload["survivor_id"]),
+    )
+
+
+async def on_customer_merged_scans(uow: UnitOfWork, event: Event) -> None:
+    """``customer.merged``: the absorbed customer's experience scans become the survivor's
+    (their signals move with :func:`on_signals`)."""
+    await pairings.do_move_scans(
         uow,
         absorbed_id=str(event.payload["absorbed_id"]),
         survivor_id=str(event.payload["survivor_id"]),
