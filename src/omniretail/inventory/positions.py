@@ -317,22 +317,26 @@ async def do_sell_in_store(
     actor: str,
     reference: str | None = None,
     now: dt.datetime | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> list[Change]:
     """An in-store sale without a reservation ((sku, qty) lines, e.g. scan to buy): stock leaves
     at once. Each line is one conditional UPDATE that may use safety stock but never stock held
     for others (``on_hand - reserved >= qty``); all lines or none (409 naming the short lines).
-    A tenant with ``allow_negative_stock`` records the sale even beyond what is on hand."""
+    A tenant with ``allow_negative_stock`` records the sale even beyond what is on hand.
+    ``settings``: the tenant's settings when the caller has read them already in this unit of
+    work (no second read)."""
     stock_lines = [StockLine(sku=sku, location=location, qty=qty) for sku, qty in lines]
     check_quantities(stock_lines, None)
     merged = merge_lines(stock_lines)
-    settings = await auth.tenant_settings(uow)
+    if settings is None:
+        settings = await auth.tenant_settings(uow)
     allow_negative = bool(settings.get("allow_negative_stock", False))
     now = now or utcnow()
     won: dict[tuple[str, str], Any] = {}
     short: list[tuple[str, str]] = []
     together = uow.dialect == "postgresql" and not allow_negative and len(merged) > 1
     if together:
-        won = await _sell_together(uow, merged, now)
+        won = await _sell_together(uow, merged, now, actor=actor, reference=reference)
         short = [key for key in merged if key not in won]
     for (loc, sku), (qty, _) in () if together else merged.items():
         guard = [P.sku == sku, P.location_code == loc]
@@ -362,6 +366,9 @@ async def do_sell_in_store(
     tenant_id = uow.require_tenant()
     for (loc, sku), (qty, _) in merged.items():
         row = won[(loc, sku)]
+        changes.append(change_of(sku, loc, row, on_hand=-qty, reserved=0))
+        if together:
+            continue  # its ledger rows were written by the sale's own statement
         # Staged: written with the events in one INSERT each at the commit, not flushed while
         # the sold rows are locked.
         uow.stage_insert(
@@ -380,21 +387,27 @@ async def do_sell_in_store(
                 "created_at": now,
             },
         )
-        changes.append(change_of(sku, loc, row, on_hand=-qty, reserved=0))
     await notify_availability(uow, changes)
     await notify_at_risk(uow, [c for c in changes if c.on_hand < c.reserved])
     return changes
 
 
 async def _sell_together(
-    uow: UnitOfWork, merged: dict[tuple[str, str], tuple[int, list[int]]], now: dt.datetime
+    uow: UnitOfWork,
+    merged: dict[tuple[str, str], tuple[int, list[int]]],
+    now: dt.datetime,
+    *,
+    actor: str,
+    reference: str | None,
 ) -> dict[tuple[str, str], Any]:
-    """Every line of an in-store sale in ONE conditional UPDATE (PostgreSQL): one round trip
-    while the rows are locked instead of one per line. The rows are first locked in (location,
-    SKU) order by a materialised ``SELECT ... ORDER BY ... FOR UPDATE``, the order every
-    multi-line change takes them in, so two sales of overlapping SKUs cannot deadlock; the
-    guard (``on_hand - reserved >= qty``) is then checked on each row's latest version.
-    Returns the rows that had enough, by (location, SKU)."""
+    """Every line of an in-store sale in ONE statement (PostgreSQL): one round trip while the
+    rows are locked instead of one per line, its ledger rows included. The rows are first
+    locked in (location, SKU) order by a materialised ``SELECT ... ORDER BY ... FOR UPDATE``,
+    the order every multi-line change takes them in, so two sales of overlapping SKUs cannot
+    deadlock; the guard (``on_hand - reserved >= qty``) is then checked on each row's latest
+    version. The ledger rows (``sale``, one a line) are written by the same statement only if
+    every line had enough (a short sale writes none). Returns the rows that had enough, by
+    (location, SKU)."""
     tenant_id = uow.require_tenant()
     wanted = sa.values(
         sa.column("location", sa.String),
@@ -413,7 +426,7 @@ async def _sell_together(
         .cte("locked")
         .prefix_with("MATERIALIZED")
     )
-    rows = await uow.session.execute(
+    sold = (
         sa.update(P)
         .where(
             P.tenant_id == tenant_id,
@@ -423,8 +436,43 @@ async def _sell_together(
             P.on_hand - P.reserved >= wanted.c.qty,
         )
         .values(on_hand=P.on_hand - wanted.c.qty, updated_at=now)
-        .returning(P.location_code, P.sku, *POSITION_COLUMNS)
-        .execution_options(synchronize_session=False)
+        .returning(P.location_code, P.sku, *POSITION_COLUMNS, wanted.c.qty)
+        .cte("sold")
+    )
+    ledger = sa.insert(LEDGER).from_select(
+        [
+            "tenant_id",
+            "position_id",
+            "sku",
+            "location_code",
+            "reason",
+            "on_hand_delta",
+            "reserved_delta",
+            "reservation_id",
+            "reference",
+            "actor",
+            "created_at",
+        ],
+        sa.select(
+            sa.literal(tenant_id, sa.BigInteger),
+            sold.c.id,
+            sold.c.sku,
+            sold.c.location_code,
+            sa.literal(Reason.SALE.value, sa.String),
+            -sold.c.qty,
+            sa.literal(0, sa.BigInteger),
+            sa.null(),
+            sa.literal(reference, sa.String),
+            sa.literal(actor, sa.String),
+            sa.literal(now, sa.DateTime(timezone=True)),
+        )
+        .where(sa.select(sa.func.count()).select_from(sold).scalar_subquery() == len(merged))
+        .order_by(sold.c.location_code, sold.c.sku),
+    )
+    rows = await uow.session.execute(
+        sa.select(sold.c.location_code, sold.c.sku, sold.c.id, sold.c.on_hand)
+        .add_columns(sold.c.reserved, sold.c.safety_stock)
+        .add_cte(ledger.cte("ledger"))
     )
     return {(row.location_code, row.sku): row for row in rows}
 
