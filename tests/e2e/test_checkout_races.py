@@ -7,10 +7,13 @@ import asyncio
 import time
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import event
 
 from omniretail.auth.cache import principal_cache
 from omniretail.db import Database
+from omniretail.inventory import service as inventory
+from omniretail.inventory.models import StockMovement
 from tests.factories import Api, TenantHandle
 from tests.orders_world import World, build_world
 
@@ -71,6 +74,44 @@ async def test_points_spent_in_a_failed_checkout_are_not_lost(world: World) -> N
     assert [p["method"] for p in paid.json()["payments"]] == ["points", "sandbox"]
     points = (await world.admin.get(f"/v1/customers/{customer['id']}/points")).json()
     assert points["balance"] == 500
+
+
+async def test_a_short_line_refuses_the_whole_in_store_sale_and_writes_no_ledger_row(
+    world: World, db: Database, tenant: TenantHandle
+) -> None:
+    """On PostgreSQL the sale and its ledger rows are one statement: a short line leaves every
+    position and the ledger as they were; a sale that fits writes one movement a line."""
+    for sku, qty in (("TEE-S", 5), ("TEE-M", 1), ("JEANS-32", 5)):
+        await world.stock("ST-A", sku, qty)
+    sale = {
+        "channel": "pos",
+        "fulfillment": {"mode": "in_store", "location": "ST-A"},
+        "payments": [{"method": "cash", "amount": 9900 * 4 + 29900}],
+        "lines": [
+            {"sku": "TEE-S", "qty": 1},
+            {"sku": "TEE-M", "qty": 3},
+            {"sku": "JEANS-32", "qty": 1},
+        ],
+    }
+    refused = await world.order(**sale)
+    assert refused.status_code == 409, refused.text
+    assert [line["sku"] for line in refused.json()["lines"]] == ["TEE-M"]
+    for sku, qty in (("TEE-S", 5), ("TEE-M", 1), ("JEANS-32", 5)):
+        assert await world.on_hand("ST-A", sku) == {"on_hand": qty, "reserved": 0}
+    sale["lines"][1]["qty"] = 1
+    sale["payments"] = [{"method": "cash", "amount": 9900 * 2 + 29900}]
+    placed = await world.order(**sale)
+    assert placed.status_code == 201, placed.text
+    for sku, qty in (("TEE-S", 4), ("TEE-M", 0), ("JEANS-32", 4)):
+        assert await world.on_hand("ST-A", sku) == {"on_hand": qty, "reserved": 0}
+    async with db.uow(tenant.id) as uow:
+        assert await inventory.check_ledger(uow) == []
+        sales = await uow.session.scalars(
+            sa.select(StockMovement.sku).where(
+                StockMovement.reason == "sale", StockMovement.reference == placed.json()["id"]
+            )
+        )
+        assert sorted(sales) == ["JEANS-32", "TEE-M", "TEE-S"]
 
 
 async def test_a_three_line_in_store_sale_issues_a_fixed_number_of_statements(

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from omniretail.auth import service as auth
-from omniretail.db import UnitOfWork, utcnow
+from omniretail.db import UnitOfWork, UTCDateTime, utcnow
 from omniretail.errors import ValidationFailed
 from omniretail.inventory.domain import MAX_TTL_SECONDS, Reason, available
 from omniretail.inventory.models import StockMovement, StockPosition
@@ -392,34 +393,31 @@ async def do_sell_in_store(
     return changes
 
 
-async def _sell_together(
-    uow: UnitOfWork,
-    merged: dict[tuple[str, str], tuple[int, list[int]]],
-    now: dt.datetime,
-    *,
-    actor: str,
-    reference: str | None,
-) -> dict[tuple[str, str], Any]:
-    """Every line of an in-store sale in ONE statement (PostgreSQL): one round trip while the
-    rows are locked instead of one per line, its ledger rows included. The rows are first
-    locked in (location, SKU) order by a materialised ``SELECT ... ORDER BY ... FOR UPDATE``,
-    the order every multi-line change takes them in, so two sales of overlapping SKUs cannot
-    deadlock; the guard (``on_hand - reserved >= qty``) is then checked on each row's latest
-    version. The ledger rows (``sale``, one a line) are written by the same statement only if
-    every line had enough (a short sale writes none). Returns the rows that had enough, by
-    (location, SKU)."""
-    tenant_id = uow.require_tenant()
-    wanted = sa.values(
-        sa.column("location", sa.String),
-        sa.column("sku", sa.String),
-        sa.column("qty", sa.BigInteger),
-        name="wanted",
-    ).data([(loc, sku, qty) for (loc, sku), (qty, _) in merged.items()])
+def _sale_statement() -> sa.Select[Any]:
+    """PostgreSQL: every line of an in-store sale, and its ledger rows, in ONE statement, built
+    once (the lines come as three arrays, ``unnest`` into ``wanted``, so every sale has the
+    same SQL text: compiled and prepared once, whatever its lines)."""
+    wanted = (
+        sa.func.unnest(
+            sa.bindparam("locations", type_=postgresql.ARRAY(sa.String)),
+            sa.bindparam("skus", type_=postgresql.ARRAY(sa.String)),
+            sa.bindparam("qtys", type_=postgresql.ARRAY(sa.BigInteger)),
+        )
+        .table_valued(
+            sa.column("location", sa.String),
+            sa.column("sku", sa.String),
+            sa.column("qty", sa.BigInteger),
+        )
+        .render_derived(name="wanted")
+    )
+    # Named apart from every column: a bind named like a column would also be SET by the UPDATE.
+    tenant_id = sa.bindparam("sale_tenant", type_=sa.BigInteger)
+    sold_at = sa.bindparam("sold_at", type_=UTCDateTime)
     locked = (
         sa.select(P.id)
         .where(
             P.tenant_id == tenant_id,
-            sa.tuple_(P.location_code, P.sku).in_(list(merged)),
+            sa.tuple_(P.location_code, P.sku).in_(sa.select(wanted.c.location, wanted.c.sku)),
         )
         .order_by(P.location_code, P.sku)
         .with_for_update()
@@ -435,7 +433,7 @@ async def _sell_together(
             P.sku == wanted.c.sku,
             P.on_hand - P.reserved >= wanted.c.qty,
         )
-        .values(on_hand=P.on_hand - wanted.c.qty, updated_at=now)
+        .values(on_hand=P.on_hand - wanted.c.qty, updated_at=sold_at)
         .returning(P.location_code, P.sku, *POSITION_COLUMNS, wanted.c.qty)
         .cte("sold")
     )
@@ -454,7 +452,7 @@ async def _sell_together(
             "created_at",
         ],
         sa.select(
-            sa.literal(tenant_id, sa.BigInteger),
+            tenant_id,
             sold.c.id,
             sold.c.sku,
             sold.c.location_code,
@@ -462,17 +460,58 @@ async def _sell_together(
             -sold.c.qty,
             sa.literal(0, sa.BigInteger),
             sa.null(),
-            sa.literal(reference, sa.String),
-            sa.literal(actor, sa.String),
-            sa.literal(now, sa.DateTime(timezone=True)),
+            sa.bindparam("reference", type_=sa.String),
+            sa.bindparam("actor", type_=sa.String),
+            sold_at,
         )
-        .where(sa.select(sa.func.count()).select_from(sold).scalar_subquery() == len(merged))
+        .where(
+            sa.select(sa.func.count()).select_from(sold).scalar_subquery()
+            == sa.bindparam("lines", type_=sa.Integer)
+        )
         .order_by(sold.c.location_code, sold.c.sku),
     )
+    return sa.select(
+        sold.c.location_code,
+        sold.c.sku,
+        sold.c.id,
+        sold.c.on_hand,
+        sold.c.reserved,
+        sold.c.safety_stock,
+    ).add_cte(ledger.cte("ledger"))
+
+
+_SALE = _sale_statement()
+
+
+async def _sell_together(
+    uow: UnitOfWork,
+    merged: dict[tuple[str, str], tuple[int, list[int]]],
+    now: dt.datetime,
+    *,
+    actor: str,
+    reference: str | None,
+) -> dict[tuple[str, str], Any]:
+    """Every line of an in-store sale in ONE statement (PostgreSQL, ``_SALE``): one round trip
+    while the rows are locked instead of one per line, its ledger rows included. The rows are
+    first locked in (location, SKU) order by a materialised ``SELECT ... ORDER BY ... FOR
+    UPDATE``, the order every multi-line change takes them in, so two sales of overlapping
+    SKUs cannot deadlock; the guard (``on_hand - reserved >= qty``) is then checked on each
+    row's latest version. The ledger rows (``sale``, one a line) are written by the same
+    statement only if every line had enough (a short sale writes none). Returns the rows that
+    had enough, by (location, SKU)."""
+    keys = list(merged)
     rows = await uow.session.execute(
-        sa.select(sold.c.location_code, sold.c.sku, sold.c.id, sold.c.on_hand)
-        .add_columns(sold.c.reserved, sold.c.safety_stock)
-        .add_cte(ledger.cte("ledger"))
+        _SALE,
+        {
+            "sale_tenant": uow.require_tenant(),
+            "locations": [loc for loc, _ in keys],
+            "skus": [sku for _, sku in keys],
+            "qtys": [merged[key][0] for key in keys],
+            "sold_at": now,
+            "reference": reference,
+            "actor": actor,
+            "lines": len(keys),
+        },
     )
     return {(row.location_code, row.sku): row for row in rows}
 
