@@ -12,6 +12,7 @@ from sqlalchemy import event
 
 from omniretail.auth.cache import principal_cache
 from omniretail.db import Database
+from omniretail.events import OutboxEvent
 from omniretail.inventory import service as inventory
 from omniretail.inventory.models import StockMovement
 from tests.factories import Api, TenantHandle
@@ -112,14 +113,37 @@ async def test_a_short_line_refuses_the_whole_in_store_sale_and_writes_no_ledger
             )
         )
         assert sorted(sales) == ["JEANS-32", "TEE-M", "TEE-S"]
+        # The sale's availability events (written by the sale's own statement on PostgreSQL)
+        # say what it changed, and nothing of the refused sale.
+        events = await uow.session.scalars(
+            sa.select(OutboxEvent.payload)
+            .where(
+                OutboxEvent.type == "inventory.availability_changed",
+                OutboxEvent.aggregate_id.in_(["ST-A/TEE-S", "ST-A/TEE-M", "ST-A/JEANS-32"]),
+            )
+            .order_by(OutboxEvent.id.desc())
+            .limit(3)
+        )
+        assert sorted(events, key=lambda e: e["sku"]) == [
+            {
+                "sku": sku,
+                "location": "ST-A",
+                "available_before": before,
+                "available_after": before - 1,
+                "on_hand": before - 1,
+                "reserved": 0,
+            }
+            for sku, before in (("JEANS-32", 5), ("TEE-M", 1), ("TEE-S", 5))
+        ]
 
 
 async def test_a_three_line_in_store_sale_issues_a_fixed_number_of_statements(
     world: World, db: Database
 ) -> None:
-    """The till's sale: on PostgreSQL its three stock lines and their ledger rows are one
-    statement, taken after the order is written; only the events' INSERT follows it before
-    the commit. On SQLite the ledger rows go in one INSERT at the commit."""
+    """The till's sale: on PostgreSQL its three stock lines, their ledger rows and their
+    availability events are one statement, taken after the order and its events are written,
+    and nothing but the commit follows it. On SQLite the ledger rows and the events go in one
+    INSERT each at the commit."""
     for sku in ("TEE-S", "TEE-M", "JEANS-32"):
         await world.stock("ST-A", sku, 10)
     lines = [{"sku": s, "qty": 1} for s in ("TEE-S", "TEE-M", "JEANS-32")]
@@ -150,6 +174,8 @@ async def test_a_three_line_in_store_sale_issues_a_fixed_number_of_statements(
     # The sale's stock rows are locked by the last statements but the writes staged for the
     # commit (the ledger rows and the events): nothing else waits on them meanwhile.
     assert work[stock[-1] + 1 :] == [s for s in work[stock[-1] + 1 :] if s.startswith("INSERT")]
+    if db.dialect == "postgresql":  # and there, nothing at all: the sale's statement is last
+        assert stock[-1] == len(work) - 1, "\n".join(work)
 
 
 async def test_a_three_line_checkout_issues_a_fixed_number_of_statements(

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql
 from omniretail.auth import service as auth
 from omniretail.db import UnitOfWork, UTCDateTime, utcnow
 from omniretail.errors import ValidationFailed
+from omniretail.events import OUTBOX
 from omniretail.inventory.domain import MAX_TTL_SECONDS, Reason, available
 from omniretail.inventory.models import StockMovement, StockPosition
 from omniretail.inventory.service import (
@@ -337,6 +338,9 @@ async def do_sell_in_store(
     short: list[tuple[str, str]] = []
     together = uow.dialect == "postgresql" and not allow_negative and len(merged) > 1
     if together:
+        # What the unit of work staged (the order's events) goes in before the rows are locked:
+        # the sale's statement is then the last before the commit.
+        await uow.write_staged()
         won = await _sell_together(uow, merged, now, actor=actor, reference=reference)
         short = [key for key in merged if key not in won]
     for (loc, sku), (qty, _) in () if together else merged.items():
@@ -388,13 +392,17 @@ async def do_sell_in_store(
                 "created_at": now,
             },
         )
+    if together:
+        uow.wrote_events = True  # its availability events were written by the sale's statement
+        return changes
     await notify_availability(uow, changes)
     await notify_at_risk(uow, [c for c in changes if c.on_hand < c.reserved])
     return changes
 
 
 def _sale_statement() -> sa.Select[Any]:
-    """PostgreSQL: every line of an in-store sale, and its ledger rows, in ONE statement, built
+    """PostgreSQL: every line of an in-store sale, its ledger rows and its availability events
+    in ONE statement, built
     once (the lines come as three arrays, ``unnest`` into ``wanted``, so every sale has the
     same SQL text: compiled and prepared once, whatever its lines)."""
     wanted = (
@@ -437,6 +445,10 @@ def _sale_statement() -> sa.Select[Any]:
         .returning(P.location_code, P.sku, *POSITION_COLUMNS, wanted.c.qty)
         .cte("sold")
     )
+    # Written only when every line had enough: a short sale writes nothing.
+    every_line = sa.select(sa.func.count()).select_from(sold).scalar_subquery() == sa.bindparam(
+        "lines", type_=sa.Integer
+    )
     ledger = sa.insert(LEDGER).from_select(
         [
             "tenant_id",
@@ -464,20 +476,63 @@ def _sale_statement() -> sa.Select[Any]:
             sa.bindparam("actor", type_=sa.String),
             sold_at,
         )
-        .where(
-            sa.select(sa.func.count()).select_from(sold).scalar_subquery()
-            == sa.bindparam("lines", type_=sa.Integer)
-        )
+        .where(every_line)
         .order_by(sold.c.location_code, sold.c.sku),
     )
-    return sa.select(
-        sold.c.location_code,
-        sold.c.sku,
-        sold.c.id,
-        sold.c.on_hand,
-        sold.c.reserved,
-        sold.c.safety_stock,
-    ).add_cte(ledger.cte("ledger"))
+    # ``inventory.availability_changed`` for each line whose available figure moved, with the
+    # payload ``service.notify_availability`` gives it (a sale that fits never puts a position
+    # at risk: on hand stays at or above reserved), so nothing is left to write after the rows
+    # are locked but the commit.
+    free = sold.c.on_hand - sold.c.reserved - sold.c.safety_stock
+    before = sa.func.greatest(0, free + sold.c.qty)
+    after = sa.func.greatest(0, free)
+    events = sa.insert(OUTBOX).from_select(
+        [
+            "tenant_id",
+            "type",
+            "aggregate_type",
+            "aggregate_id",
+            "payload",
+            "occurred_at",
+            "attempts",
+        ],
+        sa.select(
+            tenant_id,
+            sa.literal_column("'inventory.availability_changed'"),
+            sa.literal_column("'stock'"),
+            sa.func.left(sold.c.location_code + sa.literal_column("'/'") + sold.c.sku, 64),
+            sa.func.jsonb_build_object(
+                sa.literal_column("'sku'"),
+                sold.c.sku,
+                sa.literal_column("'location'"),
+                sold.c.location_code,
+                sa.literal_column("'available_before'"),
+                before,
+                sa.literal_column("'available_after'"),
+                after,
+                sa.literal_column("'on_hand'"),
+                sold.c.on_hand,
+                sa.literal_column("'reserved'"),
+                sold.c.reserved,
+            ),
+            sold_at,
+            sa.literal_column("0"),
+        )
+        .where(every_line, before != after)
+        .order_by(sold.c.location_code, sold.c.sku),
+    )
+    return (
+        sa.select(
+            sold.c.location_code,
+            sold.c.sku,
+            sold.c.id,
+            sold.c.on_hand,
+            sold.c.reserved,
+            sold.c.safety_stock,
+        )
+        .add_cte(ledger.cte("ledger"))
+        .add_cte(events.cte("announced"))
+    )
 
 
 _SALE = _sale_statement()
@@ -492,7 +547,9 @@ async def _sell_together(
     reference: str | None,
 ) -> dict[tuple[str, str], Any]:
     """Every line of an in-store sale in ONE statement (PostgreSQL, ``_SALE``): one round trip
-    while the rows are locked instead of one per line, its ledger rows included. The rows are
+    while the rows are locked instead of one per line, its ledger rows and availability events
+    included, so nothing but the commit follows it (the caller's staged rows are written
+    before it, in ``do_sell_in_store``). The rows are
     first locked in (location, SKU) order by a materialised ``SELECT ... ORDER BY ... FOR
     UPDATE``, the order every multi-line change takes them in, so two sales of overlapping
     SKUs cannot deadlock; the guard (``on_hand - reserved >= qty``) is then checked on each
