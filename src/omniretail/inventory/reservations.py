@@ -120,8 +120,12 @@ async def do_reserve(
         if len(found) == len(merged):
             await _insert_ledger(uow, reservation_id, reference=reference, actor=actor, now=now)
     if len(found) < len(merged):
-        # A line has no position at all: tell every line that cannot be held now.
-        await uow.session.execute(sa.delete(MOVES).where(MOVES.c.reservation_id == reservation_id))
+        # A line has no position at all: tell every line that cannot be held now (on
+        # PostgreSQL the found lines' ledger rows were written with them: they go too).
+        if uow.dialect == "postgresql":
+            await uow.session.execute(
+                sa.delete(MOVES).where(MOVES.c.reservation_id == reservation_id)
+            )
         await uow.session.execute(
             sa.delete(RESERVATIONS).where(RESERVATIONS.c.id == reservation_id)
         )
