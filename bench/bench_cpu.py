@@ -5,7 +5,9 @@ group commit's case) is sent N times through ``httpx.ASGITransport`` to an app b
 ``create_app``. For each it prints the CPU time this process spent per request (Python: the
 app, the driver, and on SQLite the database engine too; on PostgreSQL the server's CPU is not
 in it), the SQL statements sent per request (BEGIN/COMMIT/SAVEPOINT not counted) and the
-transactions begun per request (a one-statement read on PostgreSQL begins none). CPU
+transactions begun per request (a one-statement read on PostgreSQL begins none), and the
+statements SQLAlchemy compiled per request (0 in steady state: a statement rebuilt per request
+that its compiled cache cannot hold, such as a multi-row ``VALUES``, shows here). CPU
 time, unlike wall-clock rates, hardly moves when other processes share the cores, so these
 figures compare before/after on a busy machine (the cheapest of three rounds is shown);
 ``bench_http`` gives the rates.
@@ -24,6 +26,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from sqlalchemy.engine.default import CACHE_HIT
 
 from bench.bench_http import SKUS, Path, drop_pg_database, paths, seed
 from bench.common import fresh_pg_database, fresh_sqlite_url
@@ -42,16 +45,22 @@ CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 
 class Counter:
-    """Statements (without transaction control) and transactions begun, on one engine."""
+    """Statements (without transaction control), statements SQLAlchemy had to compile (not
+    found in its compiled cache, or not cacheable: a statement built per request that misses
+    every time costs milliseconds) and transactions begun, on one engine."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.statements = 0
+        self.compiled = 0
         self.transactions = 0
 
     def statement(self, *args: Any) -> None:
         if not str(args[2]).startswith(CONTROL):
             self.statements += 1
+            context = args[4]
+            if getattr(context, "compiled", None) is not None and context.cache_hit != CACHE_HIT:
+                self.compiled += 1
 
     def begin(self, conn: sa.Connection) -> None:
         # An AUTOCOMMIT connection (a hot read on PostgreSQL) sends no BEGIN.
@@ -111,8 +120,8 @@ async def measure(label: str, url: str) -> None:
     db = Database(Settings(database_url=url, run_dispatcher=False))
     app = create_app(db.settings, db=db)
     transport = httpx.ASGITransport(app=app)
-    print(f"   {label}: per request: CPU ms (this process), statements, transactions; "
-          f"n={REQUESTS}")  # fmt: skip
+    print(f"   {label}: per request: CPU ms (this process), statements, transactions, "
+          f"statements compiled; n={REQUESTS}")  # fmt: skip
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             chosen = paths(keys)
@@ -124,7 +133,8 @@ async def measure(label: str, url: str) -> None:
                 cpu, counter = await rounds_of(db, [path] * REQUESTS, client)
                 print(f"   {path.label:<34} {cpu * 1000:7.3f} ms "
                       f"{counter.statements / REQUESTS:6.1f} "
-                      f"{counter.transactions / REQUESTS:6.2f}")  # fmt: skip
+                      f"{counter.transactions / REQUESTS:6.2f} "
+                      f"{counter.compiled / REQUESTS:6.2f}")  # fmt: skip
             hold = chosen[-1]
             if ONLY and not any(part in "concurrent holds" for part in ONLY):
                 return
@@ -135,7 +145,7 @@ async def measure(label: str, url: str) -> None:
             n = waves * CONCURRENT_HOLDS
             print(f"   {f'{CONCURRENT_HOLDS} concurrent holds (1 SKU)':<34} "
                   f"{cpu * 1000:7.3f} ms {counter.statements / n:6.1f} "
-                  f"{counter.transactions / n:6.2f}")  # fmt: skip
+                  f"{counter.transactions / n:6.2f} {counter.compiled / n:6.2f}")  # fmt: skip
     finally:
         await db.dispose()
 

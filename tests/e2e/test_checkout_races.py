@@ -7,10 +7,14 @@ import asyncio
 import time
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import event
 
 from omniretail.auth.cache import principal_cache
 from omniretail.db import Database
+from omniretail.events import OutboxEvent
+from omniretail.inventory import service as inventory
+from omniretail.inventory.models import StockMovement
 from tests.factories import Api, TenantHandle
 from tests.orders_world import World, build_world
 
@@ -73,11 +77,73 @@ async def test_points_spent_in_a_failed_checkout_are_not_lost(world: World) -> N
     assert points["balance"] == 500
 
 
+async def test_a_short_line_refuses_the_whole_in_store_sale_and_writes_no_ledger_row(
+    world: World, db: Database, tenant: TenantHandle
+) -> None:
+    """On PostgreSQL the sale and its ledger rows are one statement: a short line leaves every
+    position and the ledger as they were; a sale that fits writes one movement a line."""
+    for sku, qty in (("TEE-S", 5), ("TEE-M", 1), ("JEANS-32", 5)):
+        await world.stock("ST-A", sku, qty)
+    sale = {
+        "channel": "pos",
+        "fulfillment": {"mode": "in_store", "location": "ST-A"},
+        "payments": [{"method": "cash", "amount": 9900 * 4 + 29900}],
+        "lines": [
+            {"sku": "TEE-S", "qty": 1},
+            {"sku": "TEE-M", "qty": 3},
+            {"sku": "JEANS-32", "qty": 1},
+        ],
+    }
+    refused = await world.order(**sale)
+    assert refused.status_code == 409, refused.text
+    assert [line["sku"] for line in refused.json()["lines"]] == ["TEE-M"]
+    for sku, qty in (("TEE-S", 5), ("TEE-M", 1), ("JEANS-32", 5)):
+        assert await world.on_hand("ST-A", sku) == {"on_hand": qty, "reserved": 0}
+    sale["lines"][1]["qty"] = 1
+    sale["payments"] = [{"method": "cash", "amount": 9900 * 2 + 29900}]
+    placed = await world.order(**sale)
+    assert placed.status_code == 201, placed.text
+    for sku, qty in (("TEE-S", 4), ("TEE-M", 0), ("JEANS-32", 4)):
+        assert await world.on_hand("ST-A", sku) == {"on_hand": qty, "reserved": 0}
+    async with db.uow(tenant.id) as uow:
+        assert await inventory.check_ledger(uow) == []
+        sales = await uow.session.scalars(
+            sa.select(StockMovement.sku).where(
+                StockMovement.reason == "sale", StockMovement.reference == placed.json()["id"]
+            )
+        )
+        assert sorted(sales) == ["JEANS-32", "TEE-M", "TEE-S"]
+        # The sale's availability events (written by the sale's own statement on PostgreSQL)
+        # say what it changed, and nothing of the refused sale.
+        events = await uow.session.scalars(
+            sa.select(OutboxEvent.payload)
+            .where(
+                OutboxEvent.type == "inventory.availability_changed",
+                OutboxEvent.aggregate_id.in_(["ST-A/TEE-S", "ST-A/TEE-M", "ST-A/JEANS-32"]),
+            )
+            .order_by(OutboxEvent.id.desc())
+            .limit(3)
+        )
+        assert sorted(events, key=lambda e: e["sku"]) == [
+            {
+                "sku": sku,
+                "location": "ST-A",
+                "available_before": before,
+                "available_after": before - 1,
+                "on_hand": before - 1,
+                "reserved": 0,
+            }
+            for sku, before in (("JEANS-32", 5), ("TEE-M", 1), ("TEE-S", 5))
+        ]
+
+
 async def test_a_three_line_in_store_sale_issues_a_fixed_number_of_statements(
     world: World, db: Database
 ) -> None:
-    """The till's sale: on PostgreSQL its three stock lines are one UPDATE, taken after the
-    order is written, and its ledger rows go in one INSERT at the commit."""
+    """The till's sale: on PostgreSQL its three stock lines, their ledger rows and their
+    availability events are one statement, taken after the order and its events are written,
+    and nothing but the commit follows it. On SQLite the ledger rows and the events go in one
+    INSERT each at the commit."""
     for sku in ("TEE-S", "TEE-M", "JEANS-32"):
         await world.stock("ST-A", sku, 10)
     lines = [{"sku": s, "qty": 1} for s in ("TEE-S", "TEE-M", "JEANS-32")]
@@ -102,12 +168,14 @@ async def test_a_three_line_in_store_sale_issues_a_fixed_number_of_statements(
     assert placed.status_code == 201, placed.text
     control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
     work = [s for s in statements if not s.startswith(control)]
-    assert len(work) == {"sqlite": 27, "postgresql": 14}[db.dialect], "\n".join(work)
+    assert len(work) == {"sqlite": 22, "postgresql": 12}[db.dialect], "\n".join(work)
     stock = [i for i, s in enumerate(work) if "UPDATE stock_positions" in s]
     assert len(stock) == {"sqlite": 3, "postgresql": 1}[db.dialect]
     # The sale's stock rows are locked by the last statements but the writes staged for the
     # commit (the ledger rows and the events): nothing else waits on them meanwhile.
     assert work[stock[-1] + 1 :] == [s for s in work[stock[-1] + 1 :] if s.startswith("INSERT")]
+    if db.dialect == "postgresql":  # and there, nothing at all: the sale's statement is last
+        assert stock[-1] == len(work) - 1, "\n".join(work)
 
 
 async def test_a_three_line_checkout_issues_a_fixed_number_of_statements(
@@ -136,14 +204,16 @@ async def test_a_three_line_checkout_issues_a_fixed_number_of_statements(
     assert placed.status_code == 201, placed.text
     control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
     work = [s for s in statements if not s.startswith(control)]
-    # SQLite sends the three order lines and fulfilment lines as one INSERT each; PostgreSQL
-    # batches them (insertmanyvalues). SQLite prices and plans before its write lock first.
+    # Both send the three order lines, and the fulfilment lines, in one INSERT ... RETURNING
+    # each (insertmanyvalues; on SQLite thanks to the lines' insert sentinel, migration 0030).
+    # SQLite prices and plans before its write lock first.
+    # On PostgreSQL the hold's reservation, its lines and their ledger rows are one statement.
     # Authentication costs no statement (auth/cache.py); the hold's availability events and
     # the order's events go in one INSERT at commit (UnitOfWork.stage_insert).
-    assert len(work) == {"sqlite": 29, "postgresql": 18}[db.dialect], "\n".join(work)
+    assert len(work) == {"sqlite": 25, "postgresql": 16}[db.dialect], "\n".join(work)
     if db.dialect == "sqlite":
         # Under the write lock: confirm the quote and plan (4 reads; no pricing, no sourcing),
         # then the writes and the reads they need.
         begins = [i for i, s in enumerate(statements) if s.startswith("BEGIN IMMEDIATE")]
         locked = [s for s in statements[begins[-1] :] if not s.startswith(control)]
-        assert len(locked) == 21, "\n".join(locked)
+        assert len(locked) == 17, "\n".join(locked)

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from omniretail.auth import service as auth
-from omniretail.db import UnitOfWork, utcnow
+from omniretail.db import UnitOfWork, UTCDateTime, utcnow
 from omniretail.errors import ValidationFailed
+from omniretail.events import OUTBOX
 from omniretail.inventory.domain import MAX_TTL_SECONDS, Reason, available
 from omniretail.inventory.models import StockMovement, StockPosition
 from omniretail.inventory.service import (
@@ -317,22 +319,29 @@ async def do_sell_in_store(
     actor: str,
     reference: str | None = None,
     now: dt.datetime | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> list[Change]:
     """An in-store sale without a reservation ((sku, qty) lines, e.g. scan to buy): stock leaves
     at once. Each line is one conditional UPDATE that may use safety stock but never stock held
     for others (``on_hand - reserved >= qty``); all lines or none (409 naming the short lines).
-    A tenant with ``allow_negative_stock`` records the sale even beyond what is on hand."""
+    A tenant with ``allow_negative_stock`` records the sale even beyond what is on hand.
+    ``settings``: the tenant's settings when the caller has read them already in this unit of
+    work (no second read)."""
     stock_lines = [StockLine(sku=sku, location=location, qty=qty) for sku, qty in lines]
     check_quantities(stock_lines, None)
     merged = merge_lines(stock_lines)
-    settings = await auth.tenant_settings(uow)
+    if settings is None:
+        settings = await auth.tenant_settings(uow)
     allow_negative = bool(settings.get("allow_negative_stock", False))
     now = now or utcnow()
     won: dict[tuple[str, str], Any] = {}
     short: list[tuple[str, str]] = []
     together = uow.dialect == "postgresql" and not allow_negative and len(merged) > 1
     if together:
-        won = await _sell_together(uow, merged, now)
+        # What the unit of work staged (the order's events) goes in before the rows are locked:
+        # the sale's statement is then the last before the commit.
+        await uow.write_staged()
+        won = await _sell_together(uow, merged, now, actor=actor, reference=reference)
         short = [key for key in merged if key not in won]
     for (loc, sku), (qty, _) in () if together else merged.items():
         guard = [P.sku == sku, P.location_code == loc]
@@ -362,6 +371,9 @@ async def do_sell_in_store(
     tenant_id = uow.require_tenant()
     for (loc, sku), (qty, _) in merged.items():
         row = won[(loc, sku)]
+        changes.append(change_of(sku, loc, row, on_hand=-qty, reserved=0))
+        if together:
+            continue  # its ledger rows were written by the sale's own statement
         # Staged: written with the events in one INSERT each at the commit, not flushed while
         # the sold rows are locked.
         uow.stage_insert(
@@ -380,40 +392,47 @@ async def do_sell_in_store(
                 "created_at": now,
             },
         )
-        changes.append(change_of(sku, loc, row, on_hand=-qty, reserved=0))
+    if together:
+        uow.wrote_events = True  # its availability events were written by the sale's statement
+        return changes
     await notify_availability(uow, changes)
     await notify_at_risk(uow, [c for c in changes if c.on_hand < c.reserved])
     return changes
 
 
-async def _sell_together(
-    uow: UnitOfWork, merged: dict[tuple[str, str], tuple[int, list[int]]], now: dt.datetime
-) -> dict[tuple[str, str], Any]:
-    """Every line of an in-store sale in ONE conditional UPDATE (PostgreSQL): one round trip
-    while the rows are locked instead of one per line. The rows are first locked in (location,
-    SKU) order by a materialised ``SELECT ... ORDER BY ... FOR UPDATE``, the order every
-    multi-line change takes them in, so two sales of overlapping SKUs cannot deadlock; the
-    guard (``on_hand - reserved >= qty``) is then checked on each row's latest version.
-    Returns the rows that had enough, by (location, SKU)."""
-    tenant_id = uow.require_tenant()
-    wanted = sa.values(
-        sa.column("location", sa.String),
-        sa.column("sku", sa.String),
-        sa.column("qty", sa.BigInteger),
-        name="wanted",
-    ).data([(loc, sku, qty) for (loc, sku), (qty, _) in merged.items()])
+def _sale_statement() -> sa.Select[Any]:
+    """PostgreSQL: every line of an in-store sale, its ledger rows and its availability events
+    in ONE statement, built
+    once (the lines come as three arrays, ``unnest`` into ``wanted``, so every sale has the
+    same SQL text: compiled and prepared once, whatever its lines)."""
+    wanted = (
+        sa.func.unnest(
+            sa.bindparam("locations", type_=postgresql.ARRAY(sa.String)),
+            sa.bindparam("skus", type_=postgresql.ARRAY(sa.String)),
+            sa.bindparam("qtys", type_=postgresql.ARRAY(sa.BigInteger)),
+        )
+        .table_valued(
+            sa.column("location", sa.String),
+            sa.column("sku", sa.String),
+            sa.column("qty", sa.BigInteger),
+        )
+        .render_derived(name="wanted")
+    )
+    # Named apart from every column: a bind named like a column would also be SET by the UPDATE.
+    tenant_id = sa.bindparam("sale_tenant", type_=sa.BigInteger)
+    sold_at = sa.bindparam("sold_at", type_=UTCDateTime)
     locked = (
         sa.select(P.id)
         .where(
             P.tenant_id == tenant_id,
-            sa.tuple_(P.location_code, P.sku).in_(list(merged)),
+            sa.tuple_(P.location_code, P.sku).in_(sa.select(wanted.c.location, wanted.c.sku)),
         )
         .order_by(P.location_code, P.sku)
         .with_for_update()
         .cte("locked")
         .prefix_with("MATERIALIZED")
     )
-    rows = await uow.session.execute(
+    sold = (
         sa.update(P)
         .where(
             P.tenant_id == tenant_id,
@@ -422,9 +441,134 @@ async def _sell_together(
             P.sku == wanted.c.sku,
             P.on_hand - P.reserved >= wanted.c.qty,
         )
-        .values(on_hand=P.on_hand - wanted.c.qty, updated_at=now)
-        .returning(P.location_code, P.sku, *POSITION_COLUMNS)
-        .execution_options(synchronize_session=False)
+        .values(on_hand=P.on_hand - wanted.c.qty, updated_at=sold_at)
+        .returning(P.location_code, P.sku, *POSITION_COLUMNS, wanted.c.qty)
+        .cte("sold")
+    )
+    # Written only when every line had enough: a short sale writes nothing.
+    every_line = sa.select(sa.func.count()).select_from(sold).scalar_subquery() == sa.bindparam(
+        "lines", type_=sa.Integer
+    )
+    ledger = sa.insert(LEDGER).from_select(
+        [
+            "tenant_id",
+            "position_id",
+            "sku",
+            "location_code",
+            "reason",
+            "on_hand_delta",
+            "reserved_delta",
+            "reservation_id",
+            "reference",
+            "actor",
+            "created_at",
+        ],
+        sa.select(
+            tenant_id,
+            sold.c.id,
+            sold.c.sku,
+            sold.c.location_code,
+            sa.literal(Reason.SALE.value, sa.String),
+            -sold.c.qty,
+            sa.literal(0, sa.BigInteger),
+            sa.null(),
+            sa.bindparam("reference", type_=sa.String),
+            sa.bindparam("actor", type_=sa.String),
+            sold_at,
+        )
+        .where(every_line)
+        .order_by(sold.c.location_code, sold.c.sku),
+    )
+    # ``inventory.availability_changed`` for each line whose available figure moved, with the
+    # payload ``service.notify_availability`` gives it (a sale that fits never puts a position
+    # at risk: on hand stays at or above reserved), so nothing is left to write after the rows
+    # are locked but the commit.
+    free = sold.c.on_hand - sold.c.reserved - sold.c.safety_stock
+    before = sa.func.greatest(0, free + sold.c.qty)
+    after = sa.func.greatest(0, free)
+    events = sa.insert(OUTBOX).from_select(
+        [
+            "tenant_id",
+            "type",
+            "aggregate_type",
+            "aggregate_id",
+            "payload",
+            "occurred_at",
+            "attempts",
+        ],
+        sa.select(
+            tenant_id,
+            sa.literal_column("'inventory.availability_changed'"),
+            sa.literal_column("'stock'"),
+            sa.func.left(sold.c.location_code + sa.literal_column("'/'") + sold.c.sku, 64),
+            sa.func.jsonb_build_object(
+                sa.literal_column("'sku'"),
+                sold.c.sku,
+                sa.literal_column("'location'"),
+                sold.c.location_code,
+                sa.literal_column("'available_before'"),
+                before,
+                sa.literal_column("'available_after'"),
+                after,
+                sa.literal_column("'on_hand'"),
+                sold.c.on_hand,
+                sa.literal_column("'reserved'"),
+                sold.c.reserved,
+            ),
+            sold_at,
+            sa.literal_column("0"),
+        )
+        .where(every_line, before != after)
+        .order_by(sold.c.location_code, sold.c.sku),
+    )
+    return (
+        sa.select(
+            sold.c.location_code,
+            sold.c.sku,
+            sold.c.id,
+            sold.c.on_hand,
+            sold.c.reserved,
+            sold.c.safety_stock,
+        )
+        .add_cte(ledger.cte("ledger"))
+        .add_cte(events.cte("announced"))
+    )
+
+
+_SALE = _sale_statement()
+
+
+async def _sell_together(
+    uow: UnitOfWork,
+    merged: dict[tuple[str, str], tuple[int, list[int]]],
+    now: dt.datetime,
+    *,
+    actor: str,
+    reference: str | None,
+) -> dict[tuple[str, str], Any]:
+    """Every line of an in-store sale in ONE statement (PostgreSQL, ``_SALE``): one round trip
+    while the rows are locked instead of one per line, its ledger rows and availability events
+    included, so nothing but the commit follows it (the caller's staged rows are written
+    before it, in ``do_sell_in_store``). The rows are
+    first locked in (location, SKU) order by a materialised ``SELECT ... ORDER BY ... FOR
+    UPDATE``, the order every multi-line change takes them in, so two sales of overlapping
+    SKUs cannot deadlock; the guard (``on_hand - reserved >= qty``) is then checked on each
+    row's latest version. The ledger rows (``sale``, one a line) are written by the same
+    statement only if every line had enough (a short sale writes none). Returns the rows that
+    had enough, by (location, SKU)."""
+    keys = list(merged)
+    rows = await uow.session.execute(
+        _SALE,
+        {
+            "sale_tenant": uow.require_tenant(),
+            "locations": [loc for loc, _ in keys],
+            "skus": [sku for _, sku in keys],
+            "qtys": [merged[key][0] for key in keys],
+            "sold_at": now,
+            "reference": reference,
+            "actor": actor,
+            "lines": len(keys),
+        },
     )
     return {(row.location_code, row.sku): row for row in rows}
 

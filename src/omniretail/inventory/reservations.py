@@ -93,23 +93,43 @@ async def do_reserve(
     # separate read of the positions.
     status = ReservationStatus.CONFIRMED if ttl_seconds is None else ReservationStatus.ACTIVE
     expires_at = None if ttl_seconds is None else expiry(now, ttl_seconds)
-    reservation_id = await _insert_reservation(
-        uow,
-        status=status.value,
-        reference=reference,
-        channel=channel,
-        actor=actor,
-        expires_at=expires_at,
-        now=now,
-    )
-    found = await _insert_lines(uow, reservation_id, merged)
+    if uow.dialect == "postgresql":
+        # The reservation, its lines and their ledger rows in ONE statement (CTEs): a hold in a
+        # group-commit batch runs while the batch's hot row is locked.
+        reservation_id, found = await _insert_together(
+            uow,
+            merged,
+            status=status.value,
+            reference=reference,
+            channel=channel,
+            actor=actor,
+            expires_at=expires_at,
+            now=now,
+        )
+    else:
+        reservation_id = await _insert_reservation(
+            uow,
+            status=status.value,
+            reference=reference,
+            channel=channel,
+            actor=actor,
+            expires_at=expires_at,
+            now=now,
+        )
+        found = await _insert_lines(uow, reservation_id, merged)
+        if len(found) == len(merged):
+            await _insert_ledger(uow, reservation_id, reference=reference, actor=actor, now=now)
     if len(found) < len(merged):
-        # A line has no position at all: tell every line that cannot be held now.
+        # A line has no position at all: tell every line that cannot be held now (on
+        # PostgreSQL the found lines' ledger rows were written with them: they go too).
+        if uow.dialect == "postgresql":
+            await uow.session.execute(
+                sa.delete(MOVES).where(MOVES.c.reservation_id == reservation_id)
+            )
         await uow.session.execute(
             sa.delete(RESERVATIONS).where(RESERVATIONS.c.id == reservation_id)
         )
         raise await short_lines(uow, merged, list(merged), only_short=True)
-    await _insert_ledger(uow, reservation_id, reference=reference, actor=actor, now=now)
     keyed = [(key, qty) for key, (qty, _) in merged.items()]
     won, short = await hold_all(uow, merged)
     if short:
@@ -197,20 +217,21 @@ async def _insert_lines(
     return {(r.location_code, r.sku) for r in rows}
 
 
+_LEDGER_COLUMNS = [
+    "tenant_id",
+    "position_id",
+    "sku",
+    "location_code",
+    "reason",
+    "on_hand_delta",
+    "reserved_delta",
+    "reservation_id",
+    "reference",
+    "actor",
+    "created_at",
+]
 _LEDGER = sa.insert(MOVES).from_select(
-    [
-        "tenant_id",
-        "position_id",
-        "sku",
-        "location_code",
-        "reason",
-        "on_hand_delta",
-        "reserved_delta",
-        "reservation_id",
-        "reference",
-        "actor",
-        "created_at",
-    ],
+    _LEDGER_COLUMNS,
     sa.select(
         LINES.c.tenant_id,
         LINES.c.position_id,
@@ -244,6 +265,123 @@ async def _insert_ledger(
             "created_at": now,
         },
     )
+
+
+_NEW_RESERVATION = (
+    sa.insert(RESERVATIONS)
+    .values(
+        tenant_id=sa.bindparam("tenant_id", type_=BigId),
+        status=sa.bindparam("status", type_=sa.String),
+        reference=sa.bindparam("reference", type_=sa.String),
+        channel_code=sa.bindparam("channel", type_=sa.String),
+        actor=sa.bindparam("actor", type_=sa.String),
+        expires_at=sa.bindparam("expires_at", type_=UTCDateTime),
+        created_at=sa.bindparam("created_at", type_=UTCDateTime),
+    )
+    .returning(RESERVATIONS.c.id)
+    .cte("new_reservation")
+)
+
+
+def _together(positions: sa.Select[Any]) -> sa.Select[Any]:
+    """PostgreSQL: the reservation (``_NEW_RESERVATION``), one held line per position of
+    ``positions`` (which names ``_NEW_RESERVATION``'s id) and a ``reserve`` ledger row per line,
+    in one statement; yields the reservation's id with each line written (one row with no line
+    when no position matched)."""
+    held = (
+        sa.insert(LINES)
+        .from_select([*_LINE_COLUMNS, "state"], positions.order_by(P.location_code, P.sku))
+        .returning(*(LINES.c[name] for name in _LINE_COLUMNS))
+        .cte("held")
+    )
+    ledger = sa.insert(MOVES).from_select(
+        _LEDGER_COLUMNS,
+        sa.select(
+            held.c.tenant_id,
+            held.c.position_id,
+            held.c.sku,
+            held.c.location_code,
+            sa.literal(Reason.RESERVE.value),
+            sa.literal(0, sa.Integer),
+            held.c.qty,
+            held.c.reservation_id,
+            sa.bindparam("reference", type_=sa.String),
+            sa.bindparam("actor", type_=sa.String),
+            sa.bindparam("created_at", type_=UTCDateTime),
+        ),
+    )
+    return (
+        sa.select(_NEW_RESERVATION.c.id, held.c.location_code, held.c.sku)
+        .select_from(_NEW_RESERVATION.outerjoin(held, sa.true()))
+        .add_cte(ledger.cte("ledger"))
+    )
+
+
+def _positions_of_new(qty: Any) -> sa.Select[Any]:
+    # Core INSERT ... SELECT: the session's tenant criteria do not reach it, so it names the
+    # tenant itself.
+    return (
+        sa.select(
+            sa.bindparam("tenant_id", type_=BigId),
+            _NEW_RESERVATION.c.id,
+            P.id,
+            P.sku,
+            P.location_code,
+            qty,
+            sa.literal("held"),
+        )
+        .select_from(_NEW_RESERVATION.join(P, sa.true()))
+        .where(P.tenant_id == sa.bindparam("tenant_id", type_=BigId))
+    )
+
+
+# Built once: the one-position hold (every hot-SKU hold) hits the compiled cache.
+_ONE_TOGETHER = _together(
+    _positions_of_new(sa.bindparam("qty", type_=sa.Integer)).where(
+        P.location_code == sa.bindparam("location"), P.sku == sa.bindparam("sku")
+    )
+)
+
+
+async def _insert_together(
+    uow: UnitOfWork,
+    merged: dict[tuple[str, str], tuple[int, list[int]]],
+    *,
+    status: str,
+    reference: str | None,
+    channel: str | None,
+    actor: str,
+    expires_at: dt.datetime | None,
+    now: dt.datetime,
+) -> tuple[int, set[tuple[str, str]]]:
+    """The reservation, its lines and their ledger rows in one statement (PostgreSQL); returns
+    the reservation's id and the keys with a line (a missing position writes no line)."""
+    params: dict[str, Any] = {
+        "tenant_id": uow.require_tenant(),
+        "status": status,
+        "reference": reference,
+        "channel": channel,
+        "actor": actor,
+        "expires_at": expires_at,
+        "created_at": now,
+    }
+    if len(merged) == 1:
+        [((location, sku), (qty, _))] = merged.items()
+        statement = _ONE_TOGETHER
+        params |= {"location": location, "sku": sku, "qty": qty}
+    else:
+        quantities = sa.case(
+            *(
+                (sa.and_(P.location_code == loc, P.sku == sku), q)
+                for (loc, sku), (q, _) in merged.items()
+            )
+        )
+        statement = _together(
+            _positions_of_new(quantities).where(sa.tuple_(P.location_code, P.sku).in_(list(merged)))
+        )
+    rows = (await uow.session.execute(statement, params)).all()
+    found = {(r.location_code, r.sku) for r in rows if r.location_code is not None}
+    return int(rows[0].id), found
 
 
 async def _insert_reservation(

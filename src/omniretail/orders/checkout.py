@@ -282,7 +282,7 @@ async def do_place_order(
     await uow.flush()
     await _announce(uow, order, now)
     if mode is Mode.IN_STORE:
-        await _sell_in_store(uow, data, draft, actor=caller.actor, now=now)
+        await _sell_in_store(uow, data, draft, actor=caller.actor, now=now, settings=settings)
     return order_out(order, {f.id: code for f, code in codes if code is not None})
 
 
@@ -396,7 +396,13 @@ async def _source_and_hold(
 
 
 async def _sell_in_store(
-    uow: UnitOfWork, data: OrderIn, draft: Draft, *, actor: str, now: dt.datetime
+    uow: UnitOfWork,
+    data: OrderIn,
+    draft: Draft,
+    *,
+    actor: str,
+    now: dt.datetime,
+    settings: dict[str, Any],
 ) -> None:
     """The till's stock leaves at once, after everything else of the order is written: the
     conditional UPDATEs lock the store's stock rows, and every other checkout at the store
@@ -411,6 +417,7 @@ async def _sell_in_store(
         actor=actor,
         reference=draft.public_id,
         now=now,
+        settings=settings,
     )
 
 

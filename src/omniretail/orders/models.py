@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, orm_insert_sentinel, relationship
 
 from omniretail.db import Base, BigId, JsonType, TenantScoped, UTCDateTime, utcnow
 
@@ -69,6 +69,8 @@ class OrderLine(TenantScoped, Base):
     line_total: Mapped[int] = mapped_column(sa.BigInteger)
     discounts: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
     returned_qty: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # Lets SQLite take an order's lines in one INSERT ... RETURNING (migration 0030).
+    _sentinel: Mapped[int | None] = orm_insert_sentinel()
 
 
 class Payment(TenantScoped, Base):
@@ -132,6 +134,8 @@ class FulfilmentLine(TenantScoped, Base):
     )
     sku: Mapped[str] = mapped_column(sa.String(64))
     qty: Mapped[int] = mapped_column(sa.Integer)
+    # Lets SQLite take a fulfilment's lines in one INSERT ... RETURNING (migration 0030).
+    _sentinel: Mapped[int | None] = orm_insert_sentinel()
 
 
 class PickupAttempt(TenantScoped, Base):
