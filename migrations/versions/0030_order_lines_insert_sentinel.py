@@ -5,7 +5,7 @@ the rows of a multi-row INSERT, so it sent one INSERT a line. A nullable column 
 fills with each row's position in the batch (``orm_insert_sentinel``) lets it send one.
 
 Revision ID: 0030
-Revises: 0027
+Revises: 0029
 Create Date: 2026-11-27 11:20:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0030'
-down_revision: str | Sequence[str] | None = '0027'
+down_revision: str | Sequence[str] | None = '0029'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
