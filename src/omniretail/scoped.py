@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, cast
 
-import asyncpg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -204,9 +203,9 @@ class ReadCache:
         generation: tuple[int, ...] | None,
     ) -> None:
         """Keep ``row``, read at ``read_at``, unless its tables moved since ``generation``."""
+        key = _cache_key(scoped, tenant_id, params)
         if generation is None or generation != self.generation(scoped):
             return
-        key = _cache_key(scoped, tenant_id, params)
         self._rows[key] = (read_at, row)
         self._rows.move_to_end(key)
         while len(self._rows) > self.max_rows:
@@ -276,9 +275,10 @@ class HotConnections:
     autocommit), and only the checked ``SELECT`` of a :class:`TenantStatement`: so it never holds
     a transaction, a lock, a cursor, a ``SET`` or a ``LISTEN``, and goes back to the pool with
     **no reset** (SQLAlchemy's pool would roll back and run its checkout and checkin events; a
-    general-purpose pool such as asyncpg's resets with a round trip). A statement the server
-    refused leaves it as clean (still outside a transaction); anything else (a broken socket, a
-    cancelled request mid-statement) throws the connection away. The pool never grows past
+    general-purpose pool such as asyncpg's resets with a round trip). Any error while it is in
+    use (a statement refused, a broken socket, a request cancelled mid-statement) throws the
+    connection away: such errors are rare on these reads, and no state can then be carried
+    over. The pool never grows past
     ``size``: more readers wait their turn, in arrival order, rather than open and close
     overflow connections (each a new backend for the server to fork and warm). Connections are
     opened through the engine, so they have its URL's options and its dialect's codecs, then
@@ -300,9 +300,6 @@ class HotConnections:
             if direct.processors is None:
                 await direct.learn(connection)
             record = await connection.fetchrow(direct.sql, *values)
-        except asyncpg.PostgresError:
-            self._release(connection)  # the server said no; still outside any transaction
-            raise
         except BaseException:
             self._discard(connection)
             raise
