@@ -459,7 +459,8 @@ class TenantRead:
 
 async def read_in(uow: UnitOfWork, scoped: TenantStatement, **params: Any) -> sa.Result[Any]:
     """Run ``scoped`` in ``uow``'s transaction for ``uow``'s tenant, past the ORM (no identity
-    map, no loader criteria: the statement is already limited to the tenant)."""
+    map, no loader criteria: the statement is already limited to the tenant). Never answered
+    from the :class:`ReadCache`: a use case reads what its own transaction sees."""
     if TENANT in params:
         raise TenantScopeError("the tenant is bound by the unit of work, never by its caller")
     await uow.session.flush()  # as the ORM's autoflush would: see this use case's writes
