@@ -163,8 +163,9 @@ class ReadCache:
     until its connection is back in the pool (after its COMMIT or ROLLBACK) every read of that
     table goes to the database and stores nothing; when it is back, the rows are dropped again,
     and a read that started before that is not stored (each table has a generation). A write
-    made by **another** process (another worker, ``omni worker``, the CLI) is seen when the row
-    turns ``cache_seconds`` old. Misses are not cached."""
+    made by **another** process (another worker, ``omni worker``, the CLI), or by this one past
+    the engine (raw asyncpg: nothing writes a cached table so), is seen when the row turns
+    ``cache_seconds`` old. Misses are not cached."""
 
     def __init__(
         self, *, clock: Callable[[], float] = time.monotonic, max_rows: int = MAX_CACHED_ROWS
