@@ -386,7 +386,7 @@ _hot: weakref.WeakKeyDictionary[Database, HotConnections] = weakref.WeakKeyDicti
 
 def hot_connections(db: Database) -> HotConnections:
     """The process's hot-read connections to ``db`` (PostgreSQL), opened as first needed and
-    closed with the database (``Database.dispose``)."""
+    closed with the database (``Database.dispose``; a later read opens a new pool)."""
     pool = _hot.get(db)
     if pool is None:
         settings = db.settings
@@ -395,7 +395,14 @@ def hot_connections(db: Database) -> HotConnections:
             size=settings.db_hot_read_connections,
             timeout_seconds=settings.db_pool_timeout_seconds,
         )
-        db.on_dispose(pool.close)
+
+        async def close() -> None:
+            # Like the engine, a disposed database may be used again: with a new pool.
+            if _hot.get(db) is pool:
+                del _hot[db]
+            await pool.close()
+
+        db.on_dispose(close)
     return pool
 
 

@@ -164,3 +164,12 @@ async def test_a_broken_hot_read_connection_is_replaced(db: Database, tenant: Te
         pytest.fail("no read succeeded after the connections broke")
     assert failures <= len(pids)
     assert all(not connection.is_closed() for connection in pool._idle)
+
+
+async def test_a_hot_read_after_the_database_was_disposed_opens_anew(
+    db: Database, tenant: TenantHandle
+) -> None:
+    await create(db, tenant.id, "DSP-1", "Again")
+    assert await read_uncached(db, tenant.id, "DSP-1") == "Again"
+    await db.dispose()  # as an app's shutdown does; the engine, too, may be used after it
+    assert await read_uncached(db, tenant.id, "DSP-1") == "Again"
