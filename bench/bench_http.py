@@ -331,6 +331,34 @@ async def drive(base: str, path: Path, seconds: float) -> Figures:
     return await drive_httpx(base, path, seconds)
 
 
+async def rename_seen_after(base: str, key: str, seconds: float = 2.0) -> str:
+    """Rename the store through one request, then ask for it again and again, each time on a
+    new connection (so on any worker), for ``seconds``: how long after the rename's answer a
+    worker still answered with the old name (the location cache's staleness, measured)."""
+    headers = {"Authorization": f"Bearer {key}"}
+    name = f"Store 0 renamed {time.time_ns()}"
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
+        for _ in range(8):  # fill the workers' caches just before (new connections: any worker)
+            async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as fresh:
+                (await fresh.get(f"/v1/locations/{STORE}")).raise_for_status()
+        response = await http.patch(f"/v1/locations/{STORE}", json={"name": name})
+        response.raise_for_status()
+    renamed = time.perf_counter()
+    stale_at, asked = None, 0
+    while time.perf_counter() - renamed < seconds:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
+            got = (await http.get(f"/v1/locations/{STORE}")).json()["name"]
+        asked += 1
+        if got != name:
+            stale_at = time.perf_counter() - renamed
+    if stale_at is None:
+        return f"a rename was seen by every answer at once ({asked} GETs over {seconds:g} s)"
+    return (
+        f"after a rename, the last old name was answered {stale_at * 1000:.0f} ms after it "
+        f"({asked} GETs over {seconds:g} s, each on a new connection)"
+    )
+
+
 async def pgbench_hot_row(db_name: str, seconds: float) -> float | None:
     """pgbench's conditional UPDATE of one hot row, one per transaction (the database's
     ceiling for hot-SKU holds), or None without pgbench."""
@@ -464,6 +492,8 @@ async def run_topology(
             await drive(base, path, 1)  # warm up every worker's pool and caches
             async with wait_events(db_name if path.body is not None else None) as seen:
                 rows.append((path.label, await drive(base, path, SECONDS)))
+            if path.path.startswith("/v1/locations/"):
+                notes.append(f"{path.label}: {await rename_seen_after(base, keys.admin)}")
             if path.body is not None:
                 pending = await pending_events(observer)
                 total = sum(seen.values()) or 1

@@ -55,6 +55,7 @@ from omniretail.wiring import build_registry, nats_groups
 log = logging.getLogger("omniretail")
 
 ROUTERS = [
+    network_api.reads,  # the location GET, first: routes are tried in this order
     auth_api.router,
     channels_api.router,
     network_api.router,

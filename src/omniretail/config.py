@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     # Pool per process; hot SKUs want it small (see ANCHORS: the WAL flush under the row lock).
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # Connections per process kept for one-statement hot reads (PostgreSQL; see scoped.py).
+    db_hot_read_connections: int = Field(default=4, ge=1)
     # How long a request waits for a pooled connection before it is answered 503 database_busy.
     db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
     # The outbox dispatcher runs inside `omni serve` unless a separate `omni worker` is used.

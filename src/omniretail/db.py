@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
@@ -193,6 +193,7 @@ class Database:
         )
         self._commit_listeners: list[Callable[[], None]] = []
         self._writer_turns = asyncio.Lock()
+        self._disposers: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def is_sqlite(self) -> bool:
@@ -224,7 +225,15 @@ class Database:
     ) -> UnitOfWork:
         return UnitOfWork(self, tenant_id=tenant_id, unscoped=unscoped, read_only=read_only)
 
+    def on_dispose(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Await ``close`` when the database is disposed (connections kept outside the engine's
+        pool, such as ``omniretail.scoped.HotConnections``)."""
+        self._disposers.append(close)
+
     async def dispose(self) -> None:
+        disposers, self._disposers = self._disposers, []
+        for close in disposers:
+            await close()
         await self.engine.dispose()
 
 

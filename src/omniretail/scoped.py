@@ -18,15 +18,18 @@ Built once, the same statement object hits SQLAlchemy's compiled cache on every 
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, cast
 
-import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import operators, visitors
 
 from omniretail.db import READ_ONLY, Database, TenantScopeError, UnitOfWork
@@ -34,11 +37,17 @@ from omniretail.db import READ_ONLY, Database, TenantScopeError, UnitOfWork
 TENANT = "tenant_id"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class TenantStatement:
-    """A Core statement proven to be limited to the bound tenant on every tenant-owned table."""
+    """A Core statement proven to be limited to the bound tenant on every tenant-owned table.
+
+    Compared and hashed by identity (a statement is built once, at import)."""
 
     statement: sa.Executable
+    # The tables it reads: a write to one drops its cached rows (see ReadCache).
+    tables: frozenset[str] = frozenset()
+    # How long a row it read may be served again from the process's ReadCache; 0: never.
+    cache_seconds: float = 0.0
     # PostgreSQL's SQL text and how to bind and read it, worked out on first use.
     _direct: dict[str, _Direct] = field(default_factory=dict, compare=False, repr=False)
 
@@ -98,12 +107,19 @@ class _Direct:
         )
 
 
-def tenant_statement(statement: sa.Select[*tuple[Any, ...]]) -> TenantStatement:
+def tenant_statement(
+    statement: sa.Select[*tuple[Any, ...]], *, cache_seconds: float = 0.0
+) -> TenantStatement:
     """Check ``statement`` and wrap it for :class:`TenantRead`; raise ``TenantScopeError`` if a
-    tenant-owned table in it is not limited by ``tenant_id = :tenant_id``."""
+    tenant-owned table in it is not limited by ``tenant_id = :tenant_id``. With
+    ``cache_seconds``, :meth:`TenantRead.first` may answer from the process's
+    :class:`ReadCache` for that long (see there for what that allows)."""
     tables: set[sa.Table] = set()
     limited: set[sa.Table] = set()
+    read: set[str] = set()
     for element in visitors.iterate(statement):
+        if isinstance(element, sa.Table):
+            read.add(element.name)
         if isinstance(element, sa.Table) and TENANT in element.c:
             tables.add(element)
         elif isinstance(element, sa.BinaryExpression) and element.operator is operators.eq:
@@ -114,7 +130,7 @@ def tenant_statement(statement: sa.Select[*tuple[Any, ...]]) -> TenantStatement:
     missing = sorted(t.name for t in tables - limited)
     if missing:
         raise TenantScopeError(f"statement not limited to the tenant on: {', '.join(missing)}")
-    return TenantStatement(statement)
+    return TenantStatement(statement, frozenset(read), cache_seconds)
 
 
 def _limited_table(column: Any, value: Any) -> sa.Table | None:
@@ -129,30 +145,285 @@ def _limited_table(column: Any, value: Any) -> sa.Table | None:
     return None
 
 
+_WROTE = "omni_read_cache_wrote"
+MAX_CACHED_ROWS = 10_000
+
+
+class ReadCache:
+    """Rows of cacheable hot reads (``tenant_statement(..., cache_seconds=...)``), kept by one
+    process for one database.
+
+    *Keys*: the statement, the tenant and the statement's other parameters, built by
+    :func:`_cache_key` alone, which refuses a key without a tenant; :class:`TenantRead` passes
+    its own tenant, so one tenant's row is never another's answer.
+
+    *Stale*: a row is served for at most the statement's ``cache_seconds`` after it was read.
+    A write made by **this** process is seen at once: a transaction that writes a table (any
+    INSERT, UPDATE or DELETE through this engine) drops the table's rows when it writes, and
+    until its connection is back in the pool (after its COMMIT or ROLLBACK) every read of that
+    table goes to the database and stores nothing; when it is back, the rows are dropped again,
+    and a read that started before that is not stored (each table has a generation). A write
+    made by **another** process (another worker, ``omni worker``, the CLI), or by this one past
+    the engine (raw asyncpg: nothing writes a cached table so), is seen when the row turns
+    ``cache_seconds`` old. Misses are not cached."""
+
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, max_rows: int = MAX_CACHED_ROWS
+    ) -> None:
+        self.clock = clock
+        self.max_rows = max_rows
+        self._rows: collections.OrderedDict[tuple[Any, ...], tuple[float, Any]] = (
+            collections.OrderedDict()
+        )
+        self._generation: collections.Counter[str] = collections.Counter()
+        self._writing: collections.Counter[str] = collections.Counter()
+
+    def get(self, scoped: TenantStatement, tenant_id: int, params: tuple[Any, ...]) -> Any:
+        """The row read for ``tenant_id`` within ``scoped.cache_seconds``, or None."""
+        entry = self._rows.get(_cache_key(scoped, tenant_id, params))
+        if entry is None or self.clock() - entry[0] >= scoped.cache_seconds:
+            return None
+        if any(self._writing[table] for table in scoped.tables):
+            return None
+        return entry[1]
+
+    def generation(self, scoped: TenantStatement) -> tuple[int, ...] | None:
+        """Where the tables of ``scoped`` stand before a read (None: being written here)."""
+        if any(self._writing[table] for table in scoped.tables):
+            return None
+        return tuple(self._generation[table] for table in sorted(scoped.tables))
+
+    def put(
+        self,
+        scoped: TenantStatement,
+        tenant_id: int,
+        params: tuple[Any, ...],
+        row: Any,
+        *,
+        read_at: float,
+        generation: tuple[int, ...] | None,
+    ) -> None:
+        """Keep ``row``, read at ``read_at``, unless its tables moved since ``generation``."""
+        key = _cache_key(scoped, tenant_id, params)
+        if generation is None or generation != self.generation(scoped):
+            return
+        self._rows[key] = (read_at, row)
+        self._rows.move_to_end(key)
+        while len(self._rows) > self.max_rows:
+            self._rows.popitem(last=False)
+
+    def wrote(self, connection_info: dict[str, Any], table: str) -> None:
+        """A statement on a connection (its ``info``) wrote ``table``."""
+        written: set[str] = connection_info.setdefault(_WROTE, set())
+        if table not in written:
+            written.add(table)
+            self._writing[table] += 1
+        self._drop(table)
+
+    def released(self, connection_info: dict[str, Any]) -> None:
+        """A connection is back in the pool: its transaction has ended."""
+        for table in connection_info.pop(_WROTE, ()):
+            self._writing[table] -= 1
+            self._drop(table)
+
+    def _drop(self, table: str) -> None:
+        self._generation[table] += 1
+        for key in [k for k in self._rows if table in k[0].tables]:
+            del self._rows[key]
+
+
+def _cache_key(scoped: TenantStatement, tenant_id: int, params: tuple[Any, ...]) -> tuple[Any, ...]:
+    if not isinstance(tenant_id, int) or isinstance(tenant_id, bool):
+        raise TenantScopeError("a cached row is always kept for one tenant")
+    return (scoped, tenant_id, params)
+
+
+_caches: weakref.WeakKeyDictionary[Database, ReadCache] = weakref.WeakKeyDictionary()
+
+
+def read_cache(db: Database) -> ReadCache:
+    """The process's :class:`ReadCache` for ``db``; it watches every write made through the
+    database's engine from its creation on."""
+    cache = _caches.get(db)
+    if cache is None:
+        cache = _caches[db] = ReadCache()
+        _watch_writes(db.engine, cache)
+    return cache
+
+
+def _watch_writes(engine: AsyncEngine, cache: ReadCache) -> None:
+    def after_cursor_execute(connection: sa.Connection, *args: Any) -> None:
+        context = args[3]
+        if context is None or not (context.isinsert or context.isupdate or context.isdelete):
+            return
+        table = getattr(getattr(context.compiled, "statement", None), "table", None)
+        name = getattr(table, "name", None)
+        if isinstance(name, str):
+            cache.wrote(connection.info, name)
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            cache.released(record.info)
+
+    event.listen(engine.sync_engine, "after_cursor_execute", after_cursor_execute)
+    event.listen(engine.sync_engine, "checkin", checkin)
+
+
+class HotConnections:
+    """PostgreSQL connections kept by one process for :class:`TenantRead` alone.
+
+    Each connection runs one statement at a time outside any transaction (asyncpg's
+    autocommit), and only the checked ``SELECT`` of a :class:`TenantStatement`: so it never holds
+    a transaction, a lock, a cursor, a ``SET`` or a ``LISTEN``, and goes back to the pool with
+    **no reset** (SQLAlchemy's pool would roll back and run its checkout and checkin events; a
+    general-purpose pool such as asyncpg's resets with a round trip). Any error while it is in
+    use (a statement refused, a broken socket, a request cancelled mid-statement) throws the
+    connection away: such errors are rare on these reads, and no state can then be carried
+    over. The pool never grows past
+    ``size``: more readers wait their turn, in arrival order, rather than open and close
+    overflow connections (each a new backend for the server to fork and warm). Connections are
+    opened through the engine, so they have its URL's options and its dialect's codecs, then
+    detached from SQLAlchemy's pool, which forgets them."""
+
+    def __init__(self, engine: AsyncEngine, *, size: int, timeout_seconds: float) -> None:
+        self.engine = engine
+        self.size = size
+        self.timeout_seconds = timeout_seconds
+        self._idle: list[Any] = []
+        self._waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._slots = 0  # connections open or being opened
+        self._closed = False
+
+    async def fetchrow(self, direct: _Direct, values: Sequence[Any]) -> Any:
+        """The first record of ``direct`` with ``values``, on one of the pool's connections."""
+        connection = self._idle.pop() if self._idle else await self._acquire()
+        try:
+            if direct.processors is None:
+                await direct.learn(connection)
+            record = await connection.fetchrow(direct.sql, *values)
+        except BaseException:
+            self._discard(connection)
+            raise
+        self._release(connection)
+        return record
+
+    async def _acquire(self) -> Any:
+        if self._closed:
+            raise RuntimeError("the database is disposed")
+        if self._slots < self.size:
+            self._slots += 1
+            return await self._open()
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                handed = await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                # Handed a connection (or a slot) just as this reader gave up: pass it on.
+                handed = waiter.result()
+                if handed is None:
+                    self._free_slot()
+                else:
+                    self._release(handed)
+            else:
+                waiter.cancel()
+            if isinstance(exc, TimeoutError):
+                raise sa.exc.TimeoutError(
+                    f"no hot-read connection free within {self.timeout_seconds:g} s"
+                ) from exc
+            raise
+        # None: a connection was thrown away, and its slot is this reader's to open.
+        return await self._open() if handed is None else handed
+
+    async def _open(self) -> Any:
+        try:
+            connection = await self.engine.connect()
+            pooled = await connection.get_raw_connection()
+            driver = pooled.driver_connection
+            pooled.detach()  # SQLAlchemy's pool forgets it; it is closed by this pool only
+        except BaseException:
+            self._free_slot()
+            raise
+        return driver
+
+    def _release(self, connection: Any) -> None:
+        if self._closed:
+            self._discard(connection)
+            return
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return
+        self._idle.append(connection)
+
+    def _discard(self, connection: Any) -> None:
+        connection.terminate()
+        self._free_slot()
+
+    def _free_slot(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._slots -= 1
+
+    async def close(self) -> None:
+        """Close the idle connections; those in use close when their statement ends."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            self._slots -= 1
+            await connection.close(timeout=5)
+        while self._waiters:
+            self._waiters.popleft().cancel()
+
+
+_hot: weakref.WeakKeyDictionary[Database, HotConnections] = weakref.WeakKeyDictionary()
+
+
+def hot_connections(db: Database) -> HotConnections:
+    """The process's hot-read connections to ``db`` (PostgreSQL), opened as first needed and
+    closed with the database (``Database.dispose``; a later read opens a new pool)."""
+    pool = _hot.get(db)
+    if pool is None:
+        settings = db.settings
+        pool = _hot[db] = HotConnections(
+            db.engine,
+            size=settings.db_hot_read_connections,
+            timeout_seconds=settings.db_pool_timeout_seconds,
+        )
+
+        async def close() -> None:
+            # Like the engine, a disposed database may be used again: with a new pool.
+            if _hot.get(db) is pool:
+                del _hot[db]
+            await pool.close()
+
+        db.on_dispose(close)
+    return pool
+
+
 class TenantRead:
-    """A read for one tenant outside any unit of work: one pooled connection, no transaction on
-    PostgreSQL (a single statement sees one snapshot), a deferred (non-locking) one on SQLite.
+    """A read for one tenant outside any unit of work: no transaction on PostgreSQL (a single
+    statement sees one snapshot), a deferred (non-locking) one on SQLite.
 
-    On PostgreSQL the statement goes straight to asyncpg on the pooled connection, compiled once
-    (``TenantStatement.direct``): SQLAlchemy's execution (its context, the greenlet hop, the
-    result wrapper) cost four times the driver's own work on the location GET, and a read that
-    begins no transaction needs none of it. The tenant is still bound here and only here."""
-
-    connection: AsyncConnection
+    On PostgreSQL the statement goes straight to asyncpg on one of the process's
+    :class:`HotConnections`, compiled once (``TenantStatement.direct``): SQLAlchemy's execution
+    (its context, the greenlet hop, the result wrapper) cost four times the driver's own work
+    on the location GET, and its pool's checkout and checkin (and the overflow connections it
+    opened and closed under load) most of the rest; a read that begins no transaction needs
+    none of it. The tenant is still bound here and only here."""
 
     def __init__(self, db: Database, tenant_id: int) -> None:
         self.db = db
         self.tenant_id = tenant_id
-        self._driver: Any = None
+        self._hot: HotConnections | None = None if db.is_sqlite else hot_connections(db)
+        self._connection: AsyncConnection | None = None  # SQLite's, opened when first needed
 
     async def __aenter__(self) -> TenantRead:
-        self.connection = await self.db.engine.connect()
-        if self.db.is_sqlite:
-            await self.connection.execution_options(**{READ_ONLY: True})
-        else:
-            # Nothing is executed through SQLAlchemy: it begins no transaction, and the pool's
-            # reset on return (a rollback of nothing) sends nothing.
-            self._driver = (await self.connection.get_raw_connection()).driver_connection
         return self
 
     async def __aexit__(
@@ -161,33 +432,43 @@ class TenantRead:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.connection.close()
+        if self._connection is not None:
+            await self._connection.close()
 
     async def first(self, scoped: TenantStatement, **params: Any) -> Any:
         """The first row of ``scoped`` for this tenant, or None."""
         if TENANT in params:
             raise TenantScopeError("the tenant is bound by the read, never by its caller")
+        if not scoped.cache_seconds:
+            return await self._read(scoped, params)
+        cache = read_cache(self.db)
+        key = tuple(sorted(params.items()))
+        row = cache.get(scoped, self.tenant_id, key)
+        if row is None:
+            generation = cache.generation(scoped)
+            read_at = cache.clock()
+            row = await self._read(scoped, params)
+            if row is not None:
+                cache.put(scoped, self.tenant_id, key, row, read_at=read_at, generation=generation)
+        return row
+
+    async def _read(self, scoped: TenantStatement, params: dict[str, Any]) -> Any:
         values = {**params, TENANT: self.tenant_id}
-        if self._driver is None:
-            result = await self.connection.execute(scoped.statement, values)
+        if self._hot is None:
+            if self._connection is None:
+                self._connection = await self.db.engine.connect()
+                await self._connection.execution_options(**{READ_ONLY: True})
+            result = await self._connection.execute(scoped.statement, values)
             return result.first()
-        direct = scoped.direct(self.connection.dialect)
-        try:
-            if direct.processors is None:
-                await direct.learn(self._driver)
-            record = await self._driver.fetchrow(
-                direct.sql, *(values[name] for name in direct.names)
-            )
-        except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError):
-            # A broken connection must not go back to the pool for the next request.
-            await self.connection.invalidate()
-            raise
+        direct = scoped.direct(self.db.engine.dialect)
+        record = await self._hot.fetchrow(direct, [values[name] for name in direct.names])
         return None if record is None else direct.make_row(record)
 
 
 async def read_in(uow: UnitOfWork, scoped: TenantStatement, **params: Any) -> sa.Result[Any]:
     """Run ``scoped`` in ``uow``'s transaction for ``uow``'s tenant, past the ORM (no identity
-    map, no loader criteria: the statement is already limited to the tenant)."""
+    map, no loader criteria: the statement is already limited to the tenant). Never answered
+    from the :class:`ReadCache`: a use case reads what its own transaction sees."""
     if TENANT in params:
         raise TenantScopeError("the tenant is bound by the unit of work, never by its caller")
     await uow.session.flush()  # as the ORM's autoflush would: see this use case's writes

@@ -22,6 +22,10 @@ from omniretail.scoped import TenantRead
 from omniretail.web import CtxDep, PageDep, page
 
 router = APIRouter(prefix="/v1/locations", tags=["locations"])
+# The hot reads, mounted ahead of every other router: FastAPI tries routes one by one, each try
+# costing several microseconds, and the location GET used to come after sixteen of them.
+# ``/nearest`` stays before ``/{code}``, which would take it for a code.
+reads = APIRouter(prefix="/v1/locations", tags=["locations"])
 
 
 @router.post("", status_code=201, response_model=LocationOut)
@@ -43,7 +47,7 @@ async def list_locations(
     return page(list(items), limit=paging.limit, last_key=lambda loc: loc.code)
 
 
-@router.get("/nearest", response_model=list[NearbyOut])
+@reads.get("/nearest", response_model=list[NearbyOut])
 async def nearest_locations(
     ctx: CtxDep,
     lat: Annotated[float, Query(ge=-90, le=90)],
@@ -76,7 +80,7 @@ async def nearest_locations(
     ]
 
 
-@router.get("/{code}", response_model=LocationOut)
+@reads.get("/{code}", response_model=LocationOut)
 async def get_location(code: Code, ctx: CtxDep) -> LocationOut:
     ctx.require(Permission.READ)
     async with TenantRead(ctx.db, ctx.principal.tenant_id) as read:

@@ -119,10 +119,15 @@ async def get_location(uow: UnitOfWork, code: str) -> LocationOut:
     return to_out(await access_location(uow, code))
 
 
+# A location changes rarely and is read on every GET: this process serves it again for up to a
+# second (its own writes are seen at once; see scoped.ReadCache and docs/architecture.md).
+LOCATION_CACHE_SECONDS = 1.0
+
 _LOCATION_BY_CODE = tenant_statement(
     sa.select(Location.__table__).where(
         Location.tenant_id == sa.bindparam("tenant_id"), Location.code == sa.bindparam("code")
-    )
+    ),
+    cache_seconds=LOCATION_CACHE_SECONDS,
 )
 
 
