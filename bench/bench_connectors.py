@@ -13,7 +13,8 @@ applying topology is also measured open-loop (``OMNI_BENCH_RATES``, default 50 a
 for ``OMNI_BENCH_OPEN_SECONDS``, default 5 s, each): every push is sent on its schedule and its
 latency counted from the moment it was due, so a stalled server shows in the figure instead of
 slowing the senders down. ``OMNI_BENCH_DATABASES`` (default ``sqlite,postgresql``) picks the
-databases.
+databases; ``OMNI_BENCH_WORKER_NICE`` (default ``0,10``) the OS priorities `omni worker` is run
+at, one measurement each.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ ORDERS, REPEATS, SENDERS = 800, 200, 16
 RATES = [float(r) for r in os.environ.get("OMNI_BENCH_RATES", "50,100").split(",") if r]
 OPEN_SECONDS = float(os.environ.get("OMNI_BENCH_OPEN_SECONDS", "5"))
 DATABASES = os.environ.get("OMNI_BENCH_DATABASES", "sqlite,postgresql").split(",")
+# `omni worker` apart is measured once per OS priority given (`nice -n`).
+WORKER_NICE = [int(n) for n in os.environ.get("OMNI_BENCH_WORKER_NICE", "0,10").split(",") if n]
 STOCK = 20000
 BURSTS, BURST = 40, 5
 CREDENTIALS = {"client_id": "bench-client", "client_secret": "bench-secret"}
@@ -274,14 +277,16 @@ async def _caught_up(db: Database, tenant_id: int, orders: int) -> None:
 
 
 async def _storm_beside_worker(
-    label: str, db: Database, api: httpx.AsyncClient, tenant_id: int, connection: str
+    label: str, db: Database, api: httpx.AsyncClient, tenant_id: int, connection: str, nice: int
 ) -> int:
     """The storm again while `omni worker`, in its own process as a deployment past one
-    process runs it, applies the messages as they arrive."""
+    process runs it (at OS priority ``nice``), applies the messages as they arrive."""
     env = {**os.environ, "OMNI_DATABASE_URL": db.url, "OMNI_LOG_LEVEL": "warning"}
-    worker = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "omni"), "worker", env=env
-    )
+    command = [str(Path(sys.executable).parent / "omni"), "worker"]
+    if nice:
+        command = ["nice", "-n", str(nice), *command]
+        label = f"{label} (worker at nice {nice})"
+    worker = await asyncio.create_subprocess_exec(*command, env=env)
     try:
         before = await _applied(db, tenant_id)
         await asyncio.sleep(8)  # the worker's imports and first pass, before the clock starts
@@ -332,7 +337,8 @@ async def run(label: str, db: Database) -> None:
             f"(worker {applied:.1f} s); each once: {orders == ORDERS}; ledger clean: {not drift}"
         )
         sold = ORDERS + await _storm_beside_dispatcher(label, app, api, tenant_id, connection)
-        sold += await _storm_beside_worker(label, db, api, tenant_id, connection)
+        for nice in WORKER_NICE:
+            sold += await _storm_beside_worker(label, db, api, tenant_id, connection, nice)
         # The storms' follow-up events (analytics, loyalty... of 2,400 orders) first: the stock
         # out figures are for a steady state, not behind a backlog.
         await app.state.dispatcher.run_until_idle()

@@ -376,9 +376,18 @@ class Dispatcher:
             for at in range(0, len(tenant_events), self.group_size)
         ]
         for chunk in chunks:
-            if delivered and self._wake.is_set() and clock() - started > self.restart_after_seconds:
-                break  # the rest stays pending, read again in order by the next pass
-            delivered += await self._deliver_group(chunk, held)
+            while chunk:
+                if (
+                    delivered
+                    and self._wake.is_set()
+                    and clock() - started > self.restart_after_seconds
+                ):
+                    break  # the rest stays pending, read again in order by the next pass
+                consumed, done = await self._deliver_group(chunk, held)
+                delivered += done
+                chunk = chunk[consumed:]
+            if chunk:
+                break
         if silent:
             async with self.db.uow(unscoped=True) as uow:
                 await uow.session.execute(
@@ -388,19 +397,29 @@ class Dispatcher:
                 )
         return delivered + len(silent)
 
-    async def _deliver_group(self, group: list[Event], held: set[tuple[str, str]]) -> int:
-        """Deliver ``group`` (one tenant's events, in id order) in one transaction, each event
-        in its own savepoint with its handlers: a failing event rolls back its own savepoint,
-        has its failure counted in the same transaction and holds its aggregate's later
-        events back; the others' writes and marks commit together. If the transaction as a
-        whole fails (a lost connection, a failed commit), nothing of it is kept and each
-        event is delivered again on its own, so a failure is still counted per event."""
+    async def _deliver_group(
+        self, group: list[Event], held: set[tuple[str, str]]
+    ) -> tuple[int, int]:
+        """Deliver the start of ``group`` (one tenant's events, in id order) in one
+        transaction, each event in its own savepoint with its handlers: a failing event rolls
+        back its own savepoint, has its failure counted in the same transaction and holds its
+        aggregate's later events back; the others' writes and marks commit together. The
+        transaction ends early, between two events, when a platform push waits for its turn
+        (``Database.writer_turn``): a push's acknowledgement waits for one event's delivery
+        at most, not for a group's. If the transaction as a whole fails (a lost connection, a
+        failed commit), nothing of it is kept and each of its events is delivered again on
+        its own, so a failure is still counted per event. Returns how many events of
+        ``group`` it went through (the rest is the caller's) and how many it delivered."""
         done: list[int] = []
         failed: list[tuple[Event, Exception]] = []
         held_before = set(held)
+        consumed = 0
         try:
             async with self.db.writer_turn(), self.db.uow(group[0].tenant_id) as uow:
                 for event in group:
+                    if consumed and self.db.turns.urgent_pending():
+                        break
+                    consumed += 1
                     aggregate = (event.aggregate_type, event.aggregate_id)
                     if aggregate in held:
                         continue
@@ -422,13 +441,13 @@ class Dispatcher:
                     )
                 for event, error in failed:
                     await self._count_failure(uow, event, error)
-            return len(done)
+            return consumed, len(done)
         except Exception as whole:
-            log.warning("a group of %s events failed as a whole: %r", len(group), whole)
+            log.warning("a group of %s events failed as a whole: %r", consumed, whole)
         held.clear()
         held.update(held_before)
         delivered = 0
-        for event in group:
+        for event in group[: max(consumed, 1)]:
             aggregate = (event.aggregate_type, event.aggregate_id)
             if aggregate in held:
                 continue
@@ -436,7 +455,7 @@ class Dispatcher:
                 delivered += 1
             else:
                 held.add(aggregate)
-        return delivered
+        return max(consumed, 1), delivered
 
     async def _deliver(self, event: Event, handlers: list[Handler]) -> bool:
         try:
