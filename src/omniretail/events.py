@@ -275,8 +275,11 @@ class Dispatcher:
         self._wake = asyncio.Event()
         # A pass that has delivered for this long starts over when a commit woke it, so that
         # a new batched event (a stock change on its way to a platform) does not wait behind
-        # the rest of a long pass of per-event deliveries.
+        # the rest of a long pass of per-event deliveries. Counted inside the groups'
+        # transactions: the time a pass lets platform pushes go first is not delivering, and
+        # a pass restarted after every event would read its pending events again and again.
         self.restart_after_seconds = 0.05
+        self._delivering = 0.0
 
     def wake(self) -> None:
         self._wake.set()
@@ -317,16 +320,18 @@ class Dispatcher:
                 waiter.cancel()
 
     async def _deliver_batch(self) -> int:
-        clock = asyncio.get_running_loop().time
-        started = clock()
+        self._delivering = 0.0
         self._wake.clear()  # a commit from now on is seen by the check below
-        pending = sa.select(OutboxEvent).where(
+        pending = sa.select(*_EVENT_COLUMNS).where(
             OutboxEvent.dispatched_at.is_(None), OutboxEvent.dead_at.is_(None)
         )
         batched = self.registry.batch_types()
-        async with self.db.uow(unscoped=True) as uow:
+        # Read-only: on SQLite a snapshot without the write lock, which the platform pushes
+        # and the deliveries take turns at (columns, not ORM objects: a pass may be read again
+        # and again while pushes arrive).
+        async with self.db.uow(unscoped=True, read_only=True) as uow:
             rows = list(
-                await uow.session.scalars(pending.order_by(OutboxEvent.id).limit(self.batch_size))
+                await uow.session.execute(pending.order_by(OutboxEvent.id).limit(self.batch_size))
             )
             if batched and len(rows) == self.batch_size:
                 # Behind a backlog (thousands of follow-up events of an order storm), the
@@ -335,14 +340,14 @@ class Dispatcher:
                 seen = {row.id for row in rows}
                 rows += [
                     row
-                    for row in await uow.session.scalars(
+                    for row in await uow.session.execute(
                         pending.where(OutboxEvent.type.in_(batched))
                         .order_by(OutboxEvent.id)
                         .limit(self.batch_size)
                     )
                     if row.id not in seen
                 ]
-            events = [_to_event(row) for row in rows]
+            events = [Event(*row) for row in rows]
         if self.relay is not None:
             # Before any is marked dispatched: a failure here leaves them all pending.
             await self.relay.publish(events)
@@ -380,7 +385,7 @@ class Dispatcher:
                 if (
                     delivered
                     and self._wake.is_set()
-                    and clock() - started > self.restart_after_seconds
+                    and self._delivering > self.restart_after_seconds
                 ):
                     break  # the rest stays pending, read again in order by the next pass
                 consumed, done = await self._deliver_group(chunk, held)
@@ -414,8 +419,10 @@ class Dispatcher:
         failed: list[tuple[Event, Exception]] = []
         held_before = set(held)
         consumed = 0
+        clock = asyncio.get_running_loop().time
         try:
             async with self.db.writer_turn(), self.db.uow(group[0].tenant_id) as uow:
+                began = clock()
                 for event in group:
                     if consumed and self.db.turns.urgent_pending():
                         break
@@ -441,6 +448,7 @@ class Dispatcher:
                     )
                 for event, error in failed:
                     await self._count_failure(uow, event, error)
+            self._delivering += clock() - began
             return consumed, len(done)
         except Exception as whole:
             log.warning("a group of %s events failed as a whole: %r", consumed, whole)
@@ -507,13 +515,13 @@ class Dispatcher:
             log.error("event %s dead-lettered after %s attempts", event.id, row.attempts)
 
 
-def _to_event(row: OutboxEvent) -> Event:
-    return Event(
-        id=row.id,
-        tenant_id=row.tenant_id,
-        type=row.type,
-        aggregate_type=row.aggregate_type,
-        aggregate_id=row.aggregate_id,
-        payload=row.payload,
-        occurred_at=row.occurred_at,
-    )
+# In the order of Event's fields.
+_EVENT_COLUMNS = (
+    OutboxEvent.id,
+    OutboxEvent.tenant_id,
+    OutboxEvent.type,
+    OutboxEvent.aggregate_type,
+    OutboxEvent.aggregate_id,
+    OutboxEvent.payload,
+    OutboxEvent.occurred_at,
+)
