@@ -13,8 +13,8 @@ applying topology is also measured open-loop (``OMNI_BENCH_RATES``, default 50 a
 for ``OMNI_BENCH_OPEN_SECONDS``, default 5 s, each): every push is sent on its schedule and its
 latency counted from the moment it was due, so a stalled server shows in the figure instead of
 slowing the senders down. ``OMNI_BENCH_DATABASES`` (default ``sqlite,postgresql``) picks the
-databases; ``OMNI_BENCH_WORKER_NICE`` (default ``0,10``) the OS priorities `omni worker` is run
-at, one measurement each.
+databases; ``OMNI_BENCH_WORKER_NICE`` (default ``0``; say ``0,10``) the OS priorities `omni
+worker` is run at, one measurement each.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ RATES = [float(r) for r in os.environ.get("OMNI_BENCH_RATES", "50,100").split(",
 OPEN_SECONDS = float(os.environ.get("OMNI_BENCH_OPEN_SECONDS", "5"))
 DATABASES = os.environ.get("OMNI_BENCH_DATABASES", "sqlite,postgresql").split(",")
 # `omni worker` apart is measured once per OS priority given (`nice -n`).
-WORKER_NICE = [int(n) for n in os.environ.get("OMNI_BENCH_WORKER_NICE", "0,10").split(",") if n]
+WORKER_NICE = [int(n) for n in os.environ.get("OMNI_BENCH_WORKER_NICE", "0").split(",") if n]
 STOCK = 20000
 BURSTS, BURST = 40, 5
 CREDENTIALS = {"client_id": "bench-client", "client_secret": "bench-secret"}
