@@ -6,6 +6,15 @@ messages/s acknowledged (with ack latency), orders/s applied, that
 each order exists once and the stock ledger is clean; then, with the outbox worker running as
 in the server, how long local sales (in bursts) take to reach the platform's stock figure and
 how many stock requests they became. In-process ASGI, so no network in the figures.
+
+The storm is closed-loop: 16 senders each send again as soon as answered, so its latency is
+mostly queueing at saturation. A platform sends at its own pace whatever our replies, so each
+applying topology is also measured open-loop (``OMNI_BENCH_RATES``, default 50 and 100 pushes/s
+for ``OMNI_BENCH_OPEN_SECONDS``, default 5 s, each): every push is sent on its schedule and its
+latency counted from the moment it was due, so a stalled server shows in the figure instead of
+slowing the senders down. ``OMNI_BENCH_DATABASES`` (default ``sqlite,postgresql``) picks the
+databases; ``OMNI_BENCH_WORKER_NICE`` (default ``0``; say ``0,10``) the OS priorities `omni
+worker` is run at, one measurement each.
 """
 
 from __future__ import annotations
@@ -33,6 +42,12 @@ from omniretail.db import Database
 from omniretail.inventory import service as inventory
 
 ORDERS, REPEATS, SENDERS = 800, 200, 16
+RATES = [float(r) for r in os.environ.get("OMNI_BENCH_RATES", "50,100").split(",") if r]
+OPEN_SECONDS = float(os.environ.get("OMNI_BENCH_OPEN_SECONDS", "5"))
+DATABASES = os.environ.get("OMNI_BENCH_DATABASES", "sqlite,postgresql").split(",")
+# `omni worker` apart is measured once per OS priority given (`nice -n`).
+WORKER_NICE = [int(n) for n in os.environ.get("OMNI_BENCH_WORKER_NICE", "0").split(",") if n]
+STOCK = 20000
 BURSTS, BURST = 40, 5
 CREDENTIALS = {"client_id": "bench-client", "client_secret": "bench-secret"}
 
@@ -69,7 +84,7 @@ async def _setup(db: Database, api: httpx.AsyncClient) -> tuple[int, dict[str, s
             "/v1/inventory/movements",
             {
                 "batch_id": "seed",
-                "lines": [{"sku": "TEE", "location": "ST-1", "reason": "receipt", "qty": 5000}],
+                "lines": [{"sku": "TEE", "location": "ST-1", "reason": "receipt", "qty": STOCK}],
             },
         ),
         (
@@ -179,6 +194,41 @@ async def _storm(
     return len(storm), time.perf_counter() - started, latencies
 
 
+async def _open_loop(
+    api: httpx.AsyncClient, connection: str, tag: str, rate: float
+) -> tuple[int, list[float]]:
+    """Distinct paid orders pushed at ``rate`` a second for OPEN_SECONDS, each sent when due
+    whatever the earlier replies (open loop); returns how many, and each one's latency from
+    the moment it was due to its reply."""
+    count = int(rate * OPEN_SECONDS)
+    bodies = [paid_body("youzan", f"{tag}-{n}", [("TEE", 1)], 9900) for n in range(count)]
+    latencies: list[float] = []
+    start = time.perf_counter() + 0.05
+
+    async def push(n: int, body: bytes) -> None:
+        due = start + n / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        signed, query = signed_request("youzan", body, CREDENTIALS)
+        reply = await api.post(
+            f"/hooks/youzan/{connection}", content=body, headers=signed, params=query
+        )
+        latencies.append(time.perf_counter() - due)
+        assert reply.status_code == 200, reply.text
+
+    await asyncio.gather(*(push(n, body) for n, body in enumerate(bodies)))
+    return count, latencies
+
+
+async def _open_loops(label: str, api: httpx.AsyncClient, connection: str, tag: str) -> int:
+    """The open-loop runs at each of RATES; returns how many orders they pushed."""
+    pushed = 0
+    for rate in RATES:
+        count, latencies = await _open_loop(api, connection, f"{tag}{rate:g}", rate)
+        pushed += count
+        print(f"{label}, open loop at {rate:g} pushes/s while applying: ack {summary(latencies)}")
+    return pushed
+
+
 async def _applied(db: Database, tenant_id: int) -> int:
     async with db.uow(tenant_id) as uow:
         return int(
@@ -193,7 +243,7 @@ async def _applied(db: Database, tenant_id: int) -> int:
 
 async def _storm_beside_dispatcher(
     label: str, app: FastAPI, api: httpx.AsyncClient, tenant_id: int, connection: str
-) -> None:
+) -> int:
     """The storm again while the outbox dispatcher applies it in the same process (woken on
     each commit), as `omni serve` runs by default."""
     db: Database = app.state.db
@@ -206,24 +256,37 @@ async def _storm_beside_dispatcher(
         assert time.perf_counter() - started < 600, "the dispatcher never caught up"
         await asyncio.sleep(0.2)
     behind = time.perf_counter() - started
-    stop.set()
-    await worker
     print(
         f"{label}, dispatcher applying in the same process: {sent} messages acknowledged at "
         f"{sent / seconds:.0f}/s (ack {summary(latencies)}); it finished "
         f"{behind:.1f} s after the last acknowledgement"
     )
+    before = await _applied(db, tenant_id)
+    pushed = await _open_loops(f"{label}, dispatcher in the same process", api, connection, "DO")
+    await _caught_up(db, tenant_id, before + pushed)
+    stop.set()
+    await worker
+    return ORDERS + pushed
+
+
+async def _caught_up(db: Database, tenant_id: int, orders: int) -> None:
+    started = time.perf_counter()
+    while await _applied(db, tenant_id) < orders:
+        assert time.perf_counter() - started < 600, "the applying never caught up"
+        await asyncio.sleep(0.2)
 
 
 async def _storm_beside_worker(
-    label: str, db: Database, api: httpx.AsyncClient, tenant_id: int, connection: str
-) -> None:
+    label: str, db: Database, api: httpx.AsyncClient, tenant_id: int, connection: str, nice: int
+) -> int:
     """The storm again while `omni worker`, in its own process as a deployment past one
-    process runs it, applies the messages as they arrive."""
+    process runs it (at OS priority ``nice``), applies the messages as they arrive."""
     env = {**os.environ, "OMNI_DATABASE_URL": db.url, "OMNI_LOG_LEVEL": "warning"}
-    worker = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "omni"), "worker", env=env
-    )
+    command = [str(Path(sys.executable).parent / "omni"), "worker"]
+    if nice:
+        command = ["nice", "-n", str(nice), *command]
+        label = f"{label} (worker at nice {nice})"
+    worker = await asyncio.create_subprocess_exec(*command, env=env)
     try:
         before = await _applied(db, tenant_id)
         await asyncio.sleep(8)  # the worker's imports and first pass, before the clock starts
@@ -233,14 +296,18 @@ async def _storm_beside_worker(
             assert time.perf_counter() - started < 600, "the worker never caught up"
             await asyncio.sleep(0.2)
         behind = time.perf_counter() - started
+        print(
+            f"{label}, `omni worker` applying in its own process: {sent} messages acknowledged "
+            f"at {sent / seconds:.0f}/s (ack {summary(latencies)}); the worker finished "
+            f"{behind:.1f} s after the last acknowledgement"
+        )
+        before = await _applied(db, tenant_id)
+        pushed = await _open_loops(f"{label}, `omni worker` apart", api, connection, "WO")
+        await _caught_up(db, tenant_id, before + pushed)
     finally:
         worker.send_signal(signal.SIGTERM)
         await worker.wait()
-    print(
-        f"{label}, `omni worker` applying in its own process: {sent} messages acknowledged at "
-        f"{sent / seconds:.0f}/s (ack {summary(latencies)}); the worker finished "
-        f"{behind:.1f} s after the last acknowledgement"
-    )
+    return ORDERS + pushed
 
 
 async def run(label: str, db: Database) -> None:
@@ -269,20 +336,25 @@ async def run(label: str, db: Database) -> None:
             f"(ack {summary(latencies)}); {orders} orders applied at {orders / applied:.0f}/s "
             f"(worker {applied:.1f} s); each once: {orders == ORDERS}; ledger clean: {not drift}"
         )
-        await _storm_beside_dispatcher(label, app, api, tenant_id, connection)
-        await _storm_beside_worker(label, db, api, tenant_id, connection)
+        sold = ORDERS + await _storm_beside_dispatcher(label, app, api, tenant_id, connection)
+        for nice in WORKER_NICE:
+            sold += await _storm_beside_worker(label, db, api, tenant_id, connection, nice)
         # The storms' follow-up events (analytics, loyalty... of 2,400 orders) first: the stock
         # out figures are for a steady state, not behind a backlog.
         await app.state.dispatcher.run_until_idle()
-        await _stock_out(label, app, api, headers, tenant_id, on_hand=5000 - 3 * ORDERS)
+        await _stock_out(label, app, api, headers, tenant_id, on_hand=STOCK - sold)
     await db.dispose()
 
 
 async def main() -> None:
-    await run("SQLite", await asyncio.to_thread(open_database, fresh_sqlite_url(), pool_size=32))
-    # Separate checkouts on one machine (OMNI_TEST_PG_DB) get their own database.
-    url = await fresh_pg_database(f"{os.environ.get('OMNI_TEST_PG_DB') or 'omni'}_bench_connectors")
-    await run("PostgreSQL", await asyncio.to_thread(open_database, url, pool_size=32))
+    if "sqlite" in DATABASES:
+        url = fresh_sqlite_url()
+        await run("SQLite", await asyncio.to_thread(open_database, url, pool_size=32))
+    if "postgresql" in DATABASES:
+        # Separate checkouts on one machine (OMNI_TEST_PG_DB) get their own database.
+        name = f"{os.environ.get('OMNI_TEST_PG_DB') or 'omni'}_bench_connectors"
+        url = await fresh_pg_database(name)
+        await run("PostgreSQL", await asyncio.to_thread(open_database, url, pool_size=32))
 
 
 if __name__ == "__main__":

@@ -8,10 +8,9 @@ rows get the tenant's id at flush. A session opened with neither a tenant nor an
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
@@ -36,6 +35,7 @@ from sqlalchemy.orm import (
 )
 
 from omniretail.config import Settings, normalise_database_url
+from omniretail.writer_turns import WriterTurns
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -192,25 +192,24 @@ class Database:
             self.engine, expire_on_commit=False, sync_session_class=OmniSession
         )
         self._commit_listeners: list[Callable[[], None]] = []
-        self._writer_turns = asyncio.Lock()
         self._disposers: list[Callable[[], Awaitable[None]]] = []
+        path = self.engine.url.database if self.is_sqlite else None
+        self.turns = WriterTurns(
+            exclusive=self.is_sqlite, path=path if path and path != ":memory:" else None
+        )
 
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
-    @contextlib.asynccontextmanager
-    async def writer_turn(self) -> AsyncIterator[None]:
-        """On SQLite, a turn at the one write lock among this process's background writers
-        (the outbox dispatcher's deliveries, the platform pushes' group commit), queued in
-        arrival order here rather than in SQLite's busy handler, which sleeps and polls and
-        can leave a waiter behind a stream of back-to-back transactions for seconds. Wrap the
-        whole unit of work. On PostgreSQL (row locks, no single writer) it does nothing."""
-        if not self.is_sqlite:
-            yield
-            return
-        async with self._writer_turns:
-            yield
+    def writer_turn(self, *, urgent: bool = False) -> contextlib.AbstractAsyncContextManager[None]:
+        """A background writer's turn (wrap the whole unit of work): ``urgent`` for the
+        platform pushes' group commit, which must commit before it acknowledges, normal for
+        the outbox dispatcher's deliveries, which wait while an urgent writer is pending. On
+        SQLite the writers also queue for the one write lock here (urgent first, and across
+        this machine's processes through lock files) rather than in SQLite's busy handler,
+        which sleeps and polls. See ``omniretail.writer_turns``."""
+        return self.turns.turn(urgent=urgent)
 
     def on_outbox_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after a unit of work that wrote outbox events commits."""
@@ -234,6 +233,7 @@ class Database:
         disposers, self._disposers = self._disposers, []
         for close in disposers:
             await close()
+        self.turns.close()
         await self.engine.dispose()
 
 

@@ -317,8 +317,11 @@ class Dispatcher:
         self._wake = asyncio.Event()
         # A pass that has delivered for this long starts over when a commit woke it, so that
         # a new batched event (a stock change on its way to a platform) does not wait behind
-        # the rest of a long pass of per-event deliveries.
+        # the rest of a long pass of per-event deliveries. Counted inside the groups'
+        # transactions: the time a pass lets platform pushes go first is not delivering, and
+        # a pass restarted after every event would read its pending events again and again.
         self.restart_after_seconds = 0.05
+        self._delivering = 0.0
 
     def wake(self) -> None:
         self._wake.set()
@@ -359,16 +362,18 @@ class Dispatcher:
                 waiter.cancel()
 
     async def _deliver_batch(self) -> int:
-        clock = asyncio.get_running_loop().time
-        started = clock()
+        self._delivering = 0.0
         self._wake.clear()  # a commit from now on is seen by the check below
-        pending = sa.select(OutboxEvent).where(
+        pending = sa.select(*_EVENT_COLUMNS).where(
             OutboxEvent.dispatched_at.is_(None), OutboxEvent.dead_at.is_(None)
         )
         batched = self.registry.batch_types()
-        async with self.db.uow(unscoped=True) as uow:
+        # Read-only: on SQLite a snapshot without the write lock, which the platform pushes
+        # and the deliveries take turns at (columns, not ORM objects: a pass may be read again
+        # and again while pushes arrive).
+        async with self.db.uow(unscoped=True, read_only=True) as uow:
             rows = list(
-                await uow.session.scalars(pending.order_by(OutboxEvent.id).limit(self.batch_size))
+                await uow.session.execute(pending.order_by(OutboxEvent.id).limit(self.batch_size))
             )
             if batched and len(rows) == self.batch_size:
                 # Behind a backlog (thousands of follow-up events of an order storm), the
@@ -377,14 +382,14 @@ class Dispatcher:
                 seen = {row.id for row in rows}
                 rows += [
                     row
-                    for row in await uow.session.scalars(
+                    for row in await uow.session.execute(
                         pending.where(OutboxEvent.type.in_(batched))
                         .order_by(OutboxEvent.id)
                         .limit(self.batch_size)
                     )
                     if row.id not in seen
                 ]
-            events = [_to_event(row) for row in rows]
+            events = [Event(*row) for row in rows]
         if self.relay is not None:
             # Before any is marked dispatched: a failure here leaves them all pending.
             await self.relay.publish(events)
@@ -418,9 +423,18 @@ class Dispatcher:
             for at in range(0, len(tenant_events), self.group_size)
         ]
         for chunk in chunks:
-            if delivered and self._wake.is_set() and clock() - started > self.restart_after_seconds:
-                break  # the rest stays pending, read again in order by the next pass
-            delivered += await self._deliver_group(chunk, held)
+            while chunk:
+                if (
+                    delivered
+                    and self._wake.is_set()
+                    and self._delivering > self.restart_after_seconds
+                ):
+                    break  # the rest stays pending, read again in order by the next pass
+                consumed, done = await self._deliver_group(chunk, held)
+                delivered += done
+                chunk = chunk[consumed:]
+            if chunk:
+                break
         if silent:
             async with self.db.uow(unscoped=True) as uow:
                 await uow.session.execute(
@@ -430,19 +444,31 @@ class Dispatcher:
                 )
         return delivered + len(silent)
 
-    async def _deliver_group(self, group: list[Event], held: set[tuple[str, str]]) -> int:
-        """Deliver ``group`` (one tenant's events, in id order) in one transaction, each event
-        in its own savepoint with its handlers: a failing event rolls back its own savepoint,
-        has its failure counted in the same transaction and holds its aggregate's later
-        events back; the others' writes and marks commit together. If the transaction as a
-        whole fails (a lost connection, a failed commit), nothing of it is kept and each
-        event is delivered again on its own, so a failure is still counted per event."""
+    async def _deliver_group(
+        self, group: list[Event], held: set[tuple[str, str]]
+    ) -> tuple[int, int]:
+        """Deliver the start of ``group`` (one tenant's events, in id order) in one
+        transaction, each event in its own savepoint with its handlers: a failing event rolls
+        back its own savepoint, has its failure counted in the same transaction and holds its
+        aggregate's later events back; the others' writes and marks commit together. The
+        transaction ends early, between two events, when a platform push waits for its turn
+        (``Database.writer_turn``): a push's acknowledgement waits for one event's delivery
+        at most, not for a group's. If the transaction as a whole fails (a lost connection, a
+        failed commit), nothing of it is kept and each of its events is delivered again on
+        its own, so a failure is still counted per event. Returns how many events of
+        ``group`` it went through (the rest is the caller's) and how many it delivered."""
         done: list[int] = []
         failed: list[tuple[Event, Exception]] = []
         held_before = set(held)
+        consumed = 0
+        clock = asyncio.get_running_loop().time
         try:
             async with self.db.writer_turn(), self.db.uow(group[0].tenant_id) as uow:
+                began = clock()
                 for event in group:
+                    if consumed and self.db.turns.urgent_pending():
+                        break
+                    consumed += 1
                     aggregate = (event.aggregate_type, event.aggregate_id)
                     if aggregate in held:
                         continue
@@ -471,13 +497,14 @@ class Dispatcher:
                     )
                 for event, error in failed:
                     await self._count_failure(uow, event, error)
-            return len(done)
+            self._delivering += clock() - began
+            return consumed, len(done)
         except Exception as whole:
-            log.warning("a group of %s events failed as a whole: %r", len(group), whole)
+            log.warning("a group of %s events failed as a whole: %r", consumed, whole)
         held.clear()
         held.update(held_before)
         delivered = 0
-        for event in group:
+        for event in group[: max(consumed, 1)]:
             aggregate = (event.aggregate_type, event.aggregate_id)
             if aggregate in held:
                 continue
@@ -485,7 +512,7 @@ class Dispatcher:
                 delivered += 1
             else:
                 held.add(aggregate)
-        return delivered
+        return max(consumed, 1), delivered
 
     async def _deliver(self, event: Event, handlers: list[Handler]) -> bool:
         try:
@@ -537,13 +564,13 @@ class Dispatcher:
             log.error("event %s dead-lettered after %s attempts", event.id, row.attempts)
 
 
-def _to_event(row: OutboxEvent) -> Event:
-    return Event(
-        id=row.id,
-        tenant_id=row.tenant_id,
-        type=row.type,
-        aggregate_type=row.aggregate_type,
-        aggregate_id=row.aggregate_id,
-        payload=row.payload,
-        occurred_at=row.occurred_at,
-    )
+# In the order of Event's fields.
+_EVENT_COLUMNS = (
+    OutboxEvent.id,
+    OutboxEvent.tenant_id,
+    OutboxEvent.type,
+    OutboxEvent.aggregate_type,
+    OutboxEvent.aggregate_id,
+    OutboxEvent.payload,
+    OutboxEvent.occurred_at,
+)

@@ -65,8 +65,9 @@ class GroupCommit:
     """Batches of units of work per key (e.g. one stock position), one batch at a time per key."""
 
     def __init__(self, db: Database, *, max_batch: int = MAX_BATCH, turns: bool = False) -> None:
-        """``turns``: each batch takes its turn at SQLite's write lock (``Database.writer_turn``)
-        with the outbox dispatcher's deliveries."""
+        """``turns``: each batch takes an urgent turn (``Database.writer_turn``): the outbox
+        dispatcher's deliveries let it go first (and on SQLite it queues for the write lock
+        there instead of in SQLite's busy handler)."""
         self.db = db
         self.max_batch = max_batch
         self.turns = turns
@@ -156,7 +157,7 @@ class GroupCommit:
         transaction (two round trips fewer each) and the first error rolls the whole attempt
         back (``_RequestFailed``)."""
         outcomes: list[tuple[bool, Any]] = []
-        turn = self.db.writer_turn() if self.turns else contextlib.nullcontext()
+        turn = self.db.writer_turn(urgent=True) if self.turns else contextlib.nullcontext()
         async with turn, self.db.uow(batch[0].tenant_id) as uow:
             shared = batch[0].shared if len(batch) > 1 else None
             if shared is not None:
@@ -198,8 +199,8 @@ _turn_groups: weakref.WeakKeyDictionary[Database, GroupCommit] = weakref.WeakKey
 
 
 def group_commit(db: Database, *, turns: bool = False) -> GroupCommit:
-    """The process's group commit on ``db`` (``turns``: the one whose batches take turns with
-    the outbox dispatcher at SQLite's write lock, see ``GroupCommit``)."""
+    """The process's group commit on ``db`` (``turns``: the one whose batches take urgent turns
+    before the outbox dispatcher's deliveries, see ``GroupCommit``)."""
     groups = _turn_groups if turns else _groups
     found = groups.get(db)
     if found is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -447,3 +448,35 @@ async def test_a_group_that_fails_as_a_whole_is_delivered_event_by_event(
     async with db.uow(unscoped=True) as uow:
         attempts = (await uow.session.scalars(sa.select(OutboxEvent.attempts))).all()
     assert attempts == [1, 1]
+
+
+async def test_a_group_ends_between_two_events_when_a_platform_push_waits_for_its_turn(
+    db: Database, tenant: TenantHandle
+) -> None:
+    async with db.uow(tenant.id) as uow:
+        for n in range(3):
+            record_event(uow, "slow.thing", aggregate_type="t", aggregate_id=str(n), payload={})
+    order: list[str] = []
+    pushes: list[asyncio.Task[None]] = []
+
+    async def push() -> None:
+        # A push's group commit: on SQLite it waits for the write lock's turn; on PostgreSQL it
+        # writes at once, and the dispatcher waits while it is pending.
+        async with db.writer_turn(urgent=True):
+            await asyncio.sleep(0.05)
+            order.append("push")
+
+    async def slow(uow: UnitOfWork, event: Event) -> None:
+        order.append(f"slow {event.aggregate_id}")
+        if event.aggregate_id == "0":
+            pushes.append(asyncio.create_task(push()))
+            await asyncio.sleep(0)
+
+    registry = HandlerRegistry()
+    registry.subscribe("slow.thing", slow)
+    dispatcher = Dispatcher(db, registry)  # all three fit one group of 50
+    assert await dispatcher.run_once() == 3
+    await asyncio.gather(*pushes)
+    # The group committed "slow 0" and let the push go before delivering the rest.
+    assert order == ["slow 0", "push", "slow 1", "slow 2"]
+    assert await pending(db) == 0
