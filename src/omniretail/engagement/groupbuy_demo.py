@@ -7,15 +7,13 @@ from __future__ import annotations
 import datetime as dt
 
 from omniretail.catalog import service as catalog
-from omniretail.customers import service as customers
-from omniretail.customers.domain import IdentityType
-from omniretail.customers.schemas import IdentityIn
 from omniretail.db import Database, utcnow
 from omniretail.engagement import groupbuy, groupbuy_campaigns
 from omniretail.engagement.groupbuy_schemas import GroupBuyIn, SeatIn, SeatPaymentIn
 from omniretail.errors import DomainError
 from omniretail.inventory import service as inventory
 from omniretail.network import service as network
+from omniretail.orders.demo import demo_people
 from omniretail.payments.providers import builtin_providers
 
 DEMO_GROUP_BUY = "DUO-TEE"
@@ -47,18 +45,7 @@ async def seed_group_buys(db: Database, tenant_id: int, *, english: bool = False
                     break
             if chosen is not None:
                 break
-        people = []
-        for i in range(24):
-            try:
-                found, _ = await customers.do_resolve_customer(
-                    uow,
-                    identities=[IdentityIn(type=IdentityType.PHONE, value=f"139{i:08d}")],
-                    create_if_missing=False,
-                    channel=None,
-                )
-            except DomainError:
-                continue
-            people.append(found.id)
+        people = await demo_people(uow)
     if chosen is None or len(people) < GROUP_SIZE + 1:
         return 0
     sku, list_price, pickup = chosen

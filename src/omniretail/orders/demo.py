@@ -37,18 +37,7 @@ async def seed_orders(db: Database, tenant_id: int, *, count: int = 60, seed: in
         stores = [
             loc for loc in await network.list_locations(uow, limit=500) if loc.type.value == "store"
         ]
-        people = []
-        for i in range(24):
-            try:
-                found, _ = await customers.do_resolve_customer(
-                    uow,
-                    identities=[IdentityIn(type=IdentityType.PHONE, value=f"139{i:08d}")],
-                    create_if_missing=False,
-                    channel=None,
-                )
-            except DomainError:
-                continue
-            people.append(found.id)
+        people = await demo_people(uow)
     if not prices or not stores:
         return 0
     skus = sorted(prices)
@@ -93,6 +82,23 @@ async def seed_orders(db: Database, tenant_id: int, *, count: int = 60, seed: in
         except DomainError:
             continue  # out of stock or outside every delivery radius: a real shop sees that too
     return placed
+
+
+async def demo_people(uow: UnitOfWork, count: int = 24) -> list[str]:
+    """The ids of the demo's customers (``loyalty.demo.seed_customers``), found by phone."""
+    people = []
+    for i in range(count):
+        try:
+            found, _ = await customers.do_resolve_customer(
+                uow,
+                identities=[IdentityIn(type=IdentityType.PHONE, value=f"139{i:08d}")],
+                create_if_missing=False,
+                channel=None,
+            )
+        except DomainError:
+            continue
+        people.append(found.id)
+    return people
 
 
 async def _progress(
