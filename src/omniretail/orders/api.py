@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from omniretail.auth.cache import principal_cache
 from omniretail.auth.domain import Permission
 from omniretail.channels import service as channels
-from omniretail.db import Database, UnitOfWork
+from omniretail.db import UnitOfWork
 from omniretail.errors import Unauthenticated, ValidationFailed
 from omniretail.network import service as network
 from omniretail.orders import bulk, checkout, fulfilment, payments, pickup, queries, read_first
@@ -277,15 +277,10 @@ async def sandbox_callback(body: PaymentCallbackIn, request: Request) -> OrderOu
         )
     if not sandbox.verify(body.provider_ref, body.status, body.amount, body.signature):
         raise Unauthenticated("the callback signature does not match")
-    db: Database = request.app.state.db
-    async with db.uow(unscoped=True) as uow:
-        tenant_id = await payments.tenant_of_payment(uow, body.provider_ref)
-    async with db.uow(tenant_id) as uow:
-        order = await payments.do_settle_payment(
-            uow,
-            provider_ref=body.provider_ref,
-            status=PaymentStatus(body.status),
-            amount=body.amount,
-            providers=providers(request),
-        )
-        return queries.order_out(order)
+    return await payments.settle_notified_payment(
+        request.app.state.db,
+        provider_ref=body.provider_ref,
+        status=PaymentStatus(body.status),
+        amount=body.amount,
+        providers=providers(request),
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from omniretail.db import Database, utcnow
+from omniretail.db import utcnow
 from omniretail.errors import NotFound, Unauthenticated
 from omniretail.orders import payments
 from omniretail.payments import alipay
@@ -37,17 +37,13 @@ async def wechat_pay_notify(request: Request) -> Response:
         )
     except NotificationRefused as exc:
         raise NotificationInvalid(str(exc)) from exc
-    db: Database = request.app.state.db
-    async with db.uow(unscoped=True) as uow:
-        tenant_id = await payments.tenant_of_payment(uow, verdict.provider_ref)
-    async with db.uow(tenant_id) as uow:
-        await payments.do_settle_payment(
-            uow,
-            provider_ref=verdict.provider_ref,
-            status=verdict.status,
-            amount=verdict.amount,
-            providers=providers,
-        )
+    await payments.settle_notified_payment(
+        request.app.state.db,
+        provider_ref=verdict.provider_ref,
+        status=verdict.status,
+        amount=verdict.amount,
+        providers=providers,
+    )
     return Response(status_code=204)
 
 
@@ -67,15 +63,11 @@ async def alipay_notify(request: Request) -> PlainTextResponse:
     except alipay.NotificationRefused as exc:
         raise NotificationInvalid(str(exc)) from exc
     if verdict.settles:
-        db: Database = request.app.state.db
-        async with db.uow(unscoped=True) as uow:
-            tenant_id = await payments.tenant_of_payment(uow, verdict.provider_ref)
-        async with db.uow(tenant_id) as uow:
-            await payments.do_settle_payment(
-                uow,
-                provider_ref=verdict.provider_ref,
-                status=PaymentStatus.CAPTURED,
-                amount=verdict.amount,
-                providers=providers,
-            )
+        await payments.settle_notified_payment(
+            request.app.state.db,
+            provider_ref=verdict.provider_ref,
+            status=PaymentStatus.CAPTURED,
+            amount=verdict.amount,
+            providers=providers,
+        )
     return PlainTextResponse("success")

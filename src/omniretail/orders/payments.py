@@ -8,7 +8,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from omniretail.auth import service as auth
-from omniretail.db import UnitOfWork, utcnow
+from omniretail.db import Database, UnitOfWork, utcnow
 from omniretail.errors import NotFound, ValidationFailed
 from omniretail.events import record_event
 from omniretail.inventory import reservations
@@ -16,6 +16,8 @@ from omniretail.inventory.reservations import ReservationExpired
 from omniretail.orders.domain import OrderStatus
 from omniretail.orders.fulfilment import do_cancel_order, refresh_order_status
 from omniretail.orders.models import Fulfilment, Order, Payment
+from omniretail.orders.queries import order_out
+from omniretail.orders.schemas import OrderOut
 from omniretail.payments.providers import PaymentProvider, PaymentStatus
 
 
@@ -27,6 +29,26 @@ async def tenant_of_payment(uow: UnitOfWork, provider_ref: str) -> int:
     if tenant_id is None:
         raise NotFound("payment", provider_ref)
     return int(tenant_id)
+
+
+async def settle_notified_payment(
+    db: Database,
+    *,
+    provider_ref: str,
+    status: PaymentStatus,
+    amount: int,
+    providers: dict[str, PaymentProvider],
+) -> OrderOut:
+    """A provider's verified notification (a callback carries the provider's signature, not
+    an API key): the payment's tenant is found first, then it is settled in that tenant's
+    unit of work (:func:`do_settle_payment`). 404 for an unknown payment."""
+    async with db.uow(unscoped=True) as uow:
+        tenant_id = await tenant_of_payment(uow, provider_ref)
+    async with db.uow(tenant_id) as uow:
+        order = await do_settle_payment(
+            uow, provider_ref=provider_ref, status=status, amount=amount, providers=providers
+        )
+        return order_out(order)
 
 
 async def do_settle_payment(
