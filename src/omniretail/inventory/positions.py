@@ -32,6 +32,22 @@ from omniretail.scoped import TENANT, read_in, tenant_statement
 P = StockPosition
 LEDGER = cast(sa.Table, StockMovement.__table__)
 
+# The stock ledger's columns in the order the set-based writers (the in-store sale here, the
+# holds in ``reservations``) select them.
+LEDGER_COLUMNS = [
+    "tenant_id",
+    "position_id",
+    "sku",
+    "location_code",
+    "reason",
+    "on_hand_delta",
+    "reserved_delta",
+    "reservation_id",
+    "reference",
+    "actor",
+    "created_at",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class StockLine:
@@ -450,19 +466,7 @@ def _sale_statement() -> sa.Select[Any]:
         "lines", type_=sa.Integer
     )
     ledger = sa.insert(LEDGER).from_select(
-        [
-            "tenant_id",
-            "position_id",
-            "sku",
-            "location_code",
-            "reason",
-            "on_hand_delta",
-            "reserved_delta",
-            "reservation_id",
-            "reference",
-            "actor",
-            "created_at",
-        ],
+        LEDGER_COLUMNS,
         sa.select(
             tenant_id,
             sold.c.id,

@@ -39,6 +39,7 @@ from omniretail.inventory.models import (
     StockPosition,
 )
 from omniretail.inventory.positions import (
+    LEDGER_COLUMNS,
     StockLine,
     change_of,
     check_quantities,
@@ -217,34 +218,27 @@ async def _insert_lines(
     return {(r.location_code, r.sku) for r in rows}
 
 
-_LEDGER_COLUMNS = [
-    "tenant_id",
-    "position_id",
-    "sku",
-    "location_code",
-    "reason",
-    "on_hand_delta",
-    "reserved_delta",
-    "reservation_id",
-    "reference",
-    "actor",
-    "created_at",
-]
-_LEDGER = sa.insert(MOVES).from_select(
-    _LEDGER_COLUMNS,
-    sa.select(
-        LINES.c.tenant_id,
-        LINES.c.position_id,
-        LINES.c.sku,
-        LINES.c.location_code,
+def _reserve_ledger(lines: Any) -> sa.Select[Any]:
+    """The ledger rows of held lines (``lines``: the reservation lines table, or the hold's
+    CTE of the lines it inserted), one ``reserve`` row each."""
+    return sa.select(
+        lines.c.tenant_id,
+        lines.c.position_id,
+        lines.c.sku,
+        lines.c.location_code,
         sa.literal(Reason.RESERVE.value),
         sa.literal(0, sa.Integer),
-        LINES.c.qty,
-        LINES.c.reservation_id,
+        lines.c.qty,
+        lines.c.reservation_id,
         sa.bindparam("reference", type_=sa.String),
         sa.bindparam("actor", type_=sa.String),
         sa.bindparam("created_at", type_=UTCDateTime),
-    ).where(
+    )
+
+
+_LEDGER = sa.insert(MOVES).from_select(
+    LEDGER_COLUMNS,
+    _reserve_ledger(LINES).where(
         LINES.c.tenant_id == sa.bindparam("tenant_id", type_=BigId),
         LINES.c.reservation_id == sa.bindparam("reservation_id", type_=BigId),
     ),
@@ -294,22 +288,7 @@ def _together(positions: sa.Select[Any]) -> sa.Select[Any]:
         .returning(*(LINES.c[name] for name in _LINE_COLUMNS))
         .cte("held")
     )
-    ledger = sa.insert(MOVES).from_select(
-        _LEDGER_COLUMNS,
-        sa.select(
-            held.c.tenant_id,
-            held.c.position_id,
-            held.c.sku,
-            held.c.location_code,
-            sa.literal(Reason.RESERVE.value),
-            sa.literal(0, sa.Integer),
-            held.c.qty,
-            held.c.reservation_id,
-            sa.bindparam("reference", type_=sa.String),
-            sa.bindparam("actor", type_=sa.String),
-            sa.bindparam("created_at", type_=UTCDateTime),
-        ),
-    )
+    ledger = sa.insert(MOVES).from_select(LEDGER_COLUMNS, _reserve_ledger(held))
     return (
         sa.select(_NEW_RESERVATION.c.id, held.c.location_code, held.c.sku)
         .select_from(_NEW_RESERVATION.outerjoin(held, sa.true()))
