@@ -45,6 +45,12 @@ class Console:
         if not self.staff.can(permission):
             raise Forbidden(f"role {self.staff.role.value} may not {permission.value}")
 
+    def require_hq(self, permission: Permission = Permission.READ) -> None:
+        """HQ screens: the role may ``permission`` and is not bound to stores."""
+        self.require(permission)
+        if self.staff.store_bound:
+            raise Forbidden("HQ screens are for HQ roles")
+
     def require_store(self, store: str) -> None:
         """Store roles see and act for their own stores only."""
         if self.staff.store_bound and store not in self.staff.locations:

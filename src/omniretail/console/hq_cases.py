@@ -12,7 +12,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from omniretail.auth.domain import Permission
 from omniretail.console.context import ConsoleDep
-from omniretail.errors import DomainError, Forbidden, NotFound, ValidationFailed
+from omniretail.errors import DomainError, NotFound, ValidationFailed
 from omniretail.orders.access import Caller
 from omniretail.problems import status_for
 from omniretail.returns import cases
@@ -25,12 +25,6 @@ PAGE = 50
 MAX_ID = 2**63 - 1
 
 
-def _hq(ctx: ConsoleDep) -> None:
-    ctx.require(Permission.READ)
-    if ctx.staff.store_bound:
-        raise Forbidden("HQ screens are for HQ roles")
-
-
 @router.get("")
 async def case_list(
     ctx: ConsoleDep,
@@ -39,7 +33,7 @@ async def case_list(
     before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> HTMLResponse:
     try:
-        _hq(ctx)
+        ctx.require_hq()
         async with ctx.uow() as uow:
             rows = await cases.list_cases(
                 uow,
@@ -78,7 +72,7 @@ async def _case_page(
 @router.get("/{case_id}")
 async def case_page(case_id: Code, ctx: ConsoleDep) -> HTMLResponse:
     try:
-        _hq(ctx)
+        ctx.require_hq()
         return await _case_page(ctx, case_id)
     except DomainError as exc:
         return ctx.error(exc)
@@ -93,7 +87,7 @@ async def add_note(
     owner_location: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     try:
-        _hq(ctx)
+        ctx.require_hq()
         ctx.require(Permission.RETURNS_WRITE)
     except DomainError as exc:
         return ctx.error(exc)

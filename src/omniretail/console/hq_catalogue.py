@@ -10,10 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from omniretail.auth.domain import Permission
 from omniretail.catalog import service as catalog
 from omniretail.console.context import ConsoleDep
-from omniretail.errors import DomainError, Forbidden
+from omniretail.errors import DomainError
 from omniretail.imports import service as imports
 from omniretail.imports.encoding import encode_csv
 from omniretail.imports.service import Kind
@@ -25,12 +24,6 @@ PAGE = 50
 PRICE_CHANGES = 20  # the newest per variant
 
 
-def _hq(ctx: ConsoleDep) -> None:
-    ctx.require(Permission.READ)
-    if ctx.staff.store_bound:
-        raise Forbidden("HQ screens are for HQ roles")
-
-
 @router.get("")
 async def products(
     ctx: ConsoleDep,
@@ -38,7 +31,7 @@ async def products(
     after: Annotated[str, Query(max_length=64)] = "",
 ) -> HTMLResponse:
     try:
-        _hq(ctx)
+        ctx.require_hq()
         async with ctx.uow() as uow:
             rows = await catalog.list_products(
                 uow, limit=PAGE, after=after or None, q=q.strip() or None
@@ -56,7 +49,7 @@ async def products(
 @router.get("/export.csv")
 async def export(ctx: ConsoleDep) -> Response:
     try:
-        _hq(ctx)
+        ctx.require_hq()
         async with ctx.uow() as uow:
             text = await imports.export(uow, kind=Kind.PRODUCTS)
     except DomainError as exc:
@@ -71,7 +64,7 @@ async def export(ctx: ConsoleDep) -> Response:
 @router.get("/{code}")
 async def product(code: Code, ctx: ConsoleDep) -> HTMLResponse:
     try:
-        _hq(ctx)
+        ctx.require_hq()
         async with ctx.uow() as uow:
             found = await catalog.get_product(uow, code)
             prices = {

@@ -9,11 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from omniretail.auth.domain import Permission
 from omniretail.console.context import ConsoleDep
 from omniretail.customers import search as customer_search
 from omniretail.customers import service as customers
-from omniretail.errors import DomainError, Forbidden
+from omniretail.errors import DomainError
 from omniretail.loyalty import service as loyalty
 from omniretail.orders import queries
 from omniretail.schemas import Code
@@ -25,12 +24,6 @@ ORDERS = 20
 MAX_ID = 2**63 - 1
 
 
-def _hq(ctx: ConsoleDep) -> None:
-    ctx.require(Permission.READ)
-    if ctx.staff.store_bound:
-        raise Forbidden("HQ screens are for HQ roles")
-
-
 @router.get("")
 async def customer_list(
     ctx: ConsoleDep,
@@ -38,7 +31,7 @@ async def customer_list(
     before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> HTMLResponse:
     try:
-        _hq(ctx)
+        ctx.require_hq()
         async with ctx.uow() as uow:
             rows = await customer_search.list_customers(
                 uow, limit=PAGE, after=before, q=q.strip() or None
@@ -60,7 +53,7 @@ async def customer_page(
     points_before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> HTMLResponse:
     try:
-        _hq(ctx)
+        ctx.require_hq()
         async with ctx.uow() as uow:
             person = await customers.get_customer(uow, customer_id)
             merges = await customers.list_merges(uow, person.id)

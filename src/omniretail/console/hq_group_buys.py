@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from omniretail.auth.domain import Permission
 from omniretail.console.context import ConsoleDep
 from omniretail.engagement import groupbuy, groupbuy_campaigns
-from omniretail.errors import DomainError, Forbidden
+from omniretail.errors import DomainError
 from omniretail.schemas import Code
 
 router = APIRouter(prefix="/console/group-buys", include_in_schema=False)
@@ -21,16 +21,10 @@ router = APIRouter(prefix="/console/group-buys", include_in_schema=False)
 PAGE = 50
 
 
-def _hq(ctx: ConsoleDep, permission: Permission = Permission.READ) -> None:
-    ctx.require(permission)
-    if ctx.staff.store_bound:
-        raise Forbidden("HQ screens are for HQ roles")
-
-
 @router.get("")
 async def group_buy_list(ctx: ConsoleDep) -> HTMLResponse:
     try:
-        _hq(ctx)
+        ctx.require_hq()
         async with ctx.uow() as uow:
             campaigns = await groupbuy_campaigns.list_group_buys(uow)
             counts = await groupbuy.group_counts(uow)
@@ -44,7 +38,7 @@ async def group_buy_page(
     code: Code, ctx: ConsoleDep, after: Annotated[str, Query(max_length=64)] = ""
 ) -> HTMLResponse:
     try:
-        _hq(ctx)
+        ctx.require_hq()
         async with ctx.uow() as uow:
             campaign = await groupbuy_campaigns.get_group_buy(uow, code)
             groups = await groupbuy.list_groups(uow, code, limit=PAGE + 1, after=after or None)
@@ -62,7 +56,7 @@ async def group_buy_page(
 @router.get("/groups/{group_id}")
 async def group_page(group_id: Code, ctx: ConsoleDep) -> HTMLResponse:
     try:
-        _hq(ctx, Permission.ENGAGEMENT_WRITE)
+        ctx.require_hq(Permission.ENGAGEMENT_WRITE)
         async with ctx.uow() as uow:
             group = await groupbuy.get_group(uow, group_id)
             members = await groupbuy.list_members(uow, group_id)

@@ -8,9 +8,8 @@ import json
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from omniretail.auth.domain import Permission
 from omniretail.console.context import ConsoleDep
-from omniretail.errors import DomainError, Forbidden
+from omniretail.errors import DomainError
 from omniretail.network import service as network
 from omniretail.orders import queries
 from omniretail.schemas import Code
@@ -21,18 +20,12 @@ PAGE = 50
 MAX_ID = 2**63 - 1
 
 
-def _hq(ctx: ConsoleDep) -> None:
-    ctx.require(Permission.READ)
-    if ctx.staff.store_bound:
-        raise Forbidden("HQ screens are for HQ roles")
-
-
 @router.get("/orders")
 async def orders(
     ctx: ConsoleDep, before: int | None = Query(default=None, ge=1, le=MAX_ID)
 ) -> HTMLResponse:
     try:
-        _hq(ctx)
+        ctx.require_hq()
         async with ctx.uow() as uow:
             rows = await queries.list_orders(uow, limit=PAGE, after=before)
     except DomainError as exc:
@@ -49,7 +42,7 @@ async def orders(
 @router.get("/orders/{order_id}")
 async def order(order_id: Code, ctx: ConsoleDep) -> HTMLResponse:
     try:
-        _hq(ctx)
+        ctx.require_hq()
         async with ctx.uow() as uow:
             found = await queries.get_order(uow, order_id)
     except DomainError as exc:
@@ -60,7 +53,7 @@ async def order(order_id: Code, ctx: ConsoleDep) -> HTMLResponse:
 @router.get("/network")
 async def locations(ctx: ConsoleDep) -> HTMLResponse:
     try:
-        _hq(ctx)
+        ctx.require_hq()
         async with ctx.uow() as uow:
             found = await network.list_locations(uow, limit=2000)
     except DomainError as exc:

@@ -9,9 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from omniretail.auth.domain import Permission
 from omniretail.console.context import ConsoleDep
-from omniretail.errors import DomainError, Forbidden
+from omniretail.errors import DomainError
 from omniretail.pricing import coupons
 from omniretail.pricing import service as pricing
 from omniretail.schemas import Code
@@ -21,18 +20,12 @@ router = APIRouter(prefix="/console/promotions", include_in_schema=False)
 PAGE = 50
 
 
-def _hq(ctx: ConsoleDep) -> None:
-    ctx.require(Permission.READ)
-    if ctx.staff.store_bound:
-        raise Forbidden("HQ screens are for HQ roles")
-
-
 @router.get("")
 async def promotion_list(
     ctx: ConsoleDep, after: Annotated[str, Query(max_length=64)] = ""
 ) -> HTMLResponse:
     try:
-        _hq(ctx)
+        ctx.require_hq()
         async with ctx.uow() as uow:
             rows = await pricing.list_promotions(uow, limit=PAGE, after=after or None)
     except DomainError as exc:
@@ -49,7 +42,7 @@ async def promotion_page(
     code: Code, ctx: ConsoleDep, coupons_after: Annotated[str, Query(max_length=64)] = ""
 ) -> HTMLResponse:
     try:
-        _hq(ctx)
+        ctx.require_hq()
         async with ctx.uow() as uow:
             promotion = pricing.promotion_out(await pricing.access_promotion(uow, code))
             history = await pricing.promotion_history(uow, code)
