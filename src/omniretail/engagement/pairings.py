@@ -26,7 +26,6 @@ from omniretail.engagement.models import ExperienceScan, ItemCount, ItemPair, It
 from omniretail.errors import NotFound
 from omniretail.events import Event, kept_events
 from omniretail.orders import queries as orders
-from omniretail.orders.models import Order, OrderLine
 
 # The events the pairings are made of, for a rebuild.
 FED_BY = ("order.completed", "customer.looked_at", "customer.merged")
@@ -289,20 +288,13 @@ _AFTER_EVERY_ROW = 1 << 62
 
 
 async def _order_lines(uow: UnitOfWork, events: list[Event]) -> dict[str, tuple[str, list[str]]]:
-    """Completed orders' owners and SKUs, by order (one read for all; orders this database
-    does not hold are not in it)."""
-    lines: dict[str, tuple[str, list[str]]] = {}
-    ids = sorted({str(e.payload["order_id"]) for e in events})
-    for start in range(0, len(ids), 500):
-        result = await uow.session.execute(
-            sa.select(Order.public_id, Order.customer_id, OrderLine.sku)
-            .join(OrderLine, OrderLine.order_id == Order.id)
-            .where(Order.public_id.in_(ids[start : start + 500]))
-            .order_by(OrderLine.id)
-        )
-        for order_id, customer_id, sku in result:
-            lines.setdefault(order_id, (signal_owner(customer_id, order_id), []))[1].append(sku)
-    return lines
+    """Completed orders' signal owners and SKUs, by order (one read for all; orders this
+    database does not hold are not in it)."""
+    found = await orders.skus_by_order(uow, {str(e.payload["order_id"]) for e in events})
+    return {
+        order_id: (signal_owner(customer_id, order_id), skus)
+        for order_id, (customer_id, skus) in found.items()
+    }
 
 
 def _looked(payload: Mapping[str, Any]) -> Noted:

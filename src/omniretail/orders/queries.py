@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from omniretail.db import UnitOfWork
 from omniretail.errors import NotFound
 from omniretail.orders.domain import FulfilmentStatus, Mode, OrderStatus
-from omniretail.orders.models import Fulfilment, Order
+from omniretail.orders.models import Fulfilment, Order, OrderLine
 from omniretail.orders.schemas import (
     AttributionOut,
     FulfilmentLineOut,
@@ -159,3 +159,22 @@ async def access_fulfilment(
     if fulfilment is None:
         raise NotFound("fulfillment", public_id)
     return fulfilment
+
+
+async def skus_by_order(
+    uow: UnitOfWork, public_ids: Collection[str], *, chunk: int = 500
+) -> dict[str, tuple[str | None, list[str]]]:
+    """Orders' customers and line SKUs in line order, by public id, in one read per ``chunk``
+    ids (for consumers that take events in groups). Orders not found are not in it."""
+    found: dict[str, tuple[str | None, list[str]]] = {}
+    ids = sorted(set(public_ids))
+    for start in range(0, len(ids), chunk):
+        result = await uow.session.execute(
+            sa.select(Order.public_id, Order.customer_id, OrderLine.sku)
+            .join(OrderLine, OrderLine.order_id == Order.id)
+            .where(Order.public_id.in_(ids[start : start + chunk]))
+            .order_by(OrderLine.id)
+        )
+        for order_id, customer_id, sku in result:
+            found.setdefault(order_id, (customer_id, []))[1].append(sku)
+    return found
