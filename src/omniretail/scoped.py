@@ -387,6 +387,21 @@ class HotConnections:
         self._slots = 0  # connections open or being opened
         self._closed = False
 
+    @property
+    def opened(self) -> int:
+        """Connections open (or being opened)."""
+        return self._slots
+
+    @property
+    def in_use(self) -> int:
+        """Connections running a statement now."""
+        return self._slots - len(self._idle)
+
+    @property
+    def waiting(self) -> int:
+        """Readers queued for a connection."""
+        return sum(1 for waiter in self._waiters if not waiter.done())
+
     async def fetchrow(self, direct: _Direct, values: Sequence[Any]) -> Any:
         """The first record of ``direct`` with ``values``, on one of the pool's connections."""
         connection = self._idle.pop() if self._idle else await self._acquire()
@@ -497,6 +512,33 @@ def hot_connections(db: Database) -> HotConnections:
 
         db.on_dispose(close)
     return pool
+
+
+@dataclass(frozen=True, slots=True)
+class HotReadUse:
+    """What the process's hot reads hold, for the ``omni_db_pool_hot_read_*`` gauges: on
+    PostgreSQL its :class:`HotConnections`; on SQLite its one inline connection
+    (:mod:`omniretail.inline_reads`), never in use between two requests' steps (a read runs
+    start to end on the loop's thread), so never seen in use."""
+
+    size: int
+    opened: int
+    in_use: int
+    waiting: int
+
+
+def hot_read_use(db: Database) -> HotReadUse:
+    """Read the use of ``db``'s hot-read connections now (opens none)."""
+    if db.is_sqlite:
+        inline = inline_reads(db)
+        if inline is None:
+            return HotReadUse(0, 0, 0, 0)
+        return HotReadUse(1, int(inline.open), 0, 0)
+    pool = _hot.get(db)
+    size = db.settings.db_hot_read_connections
+    if pool is None:
+        return HotReadUse(size, 0, 0, 0)
+    return HotReadUse(pool.size, pool.opened, pool.in_use, pool.waiting)
 
 
 _inline: weakref.WeakKeyDictionary[Database, InlineReads | None] = weakref.WeakKeyDictionary()
