@@ -49,6 +49,8 @@ class TenantStatement:
     tables: frozenset[str] = frozenset()
     # How long a row it read may be served again from the process's ReadCache; 0: never.
     cache_seconds: float = 0.0
+    # Made by unscoped_statement(): read by read_unscoped() only, never by TenantRead.
+    unscoped: bool = False
     # PostgreSQL's SQL text and how to bind and read it, worked out on first use.
     _direct: dict[str, _Direct] = field(default_factory=dict, compare=False, repr=False)
 
@@ -131,6 +133,14 @@ def tenant_statement(
     if missing:
         raise TenantScopeError(f"statement not limited to the tenant on: {', '.join(missing)}")
     return TenantStatement(statement, frozenset(read), cache_seconds)
+
+
+def unscoped_statement(statement: sa.Select[*tuple[Any, ...]]) -> TenantStatement:
+    """Wrap a statement that must read across tenants for :func:`read_unscoped`: the API key's
+    look-up, the one read that finds the caller's tenant. Like ``uow(unscoped=True)``, the name
+    says so where it is built; :class:`TenantRead` refuses such a statement."""
+    tables = {e.name for e in visitors.iterate(statement) if isinstance(e, sa.Table)}
+    return TenantStatement(statement, frozenset(tables), unscoped=True)
 
 
 def _limited_table(column: Any, value: Any) -> sa.Table | None:
@@ -563,27 +573,17 @@ def inline_reads(db: Database) -> InlineReads | None:
     return reads
 
 
-class TenantRead:
-    """A read for one tenant outside any unit of work: no transaction on PostgreSQL (a single
-    statement sees one snapshot); on SQLite one autocommit statement on the event loop's own
-    thread (:mod:`omniretail.inline_reads`), else a deferred (non-locking) transaction.
+class _HotRead:
+    """One statement at a time outside any unit of work, the hot way: on PostgreSQL straight
+    to asyncpg on one of the process's :class:`HotConnections`, with no transaction; on SQLite
+    on the event loop's own thread (:mod:`omniretail.inline_reads`), else through the engine
+    in a deferred (non-locking) transaction on a connection held until the read ends."""
 
-    On PostgreSQL the statement goes straight to asyncpg on one of the process's
-    :class:`HotConnections`, compiled once (``TenantStatement.direct``): SQLAlchemy's execution
-    (its context, the greenlet hop, the result wrapper) cost four times the driver's own work
-    on the location GET, and its pool's checkout and checkin (and the overflow connections it
-    opened and closed under load) most of the rest; a read that begins no transaction needs
-    none of it. The tenant is still bound here and only here."""
-
-    def __init__(self, db: Database, tenant_id: int) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.tenant_id = tenant_id
         self._hot: HotConnections | None = None if db.is_sqlite else hot_connections(db)
         self._inline = inline_reads(db) if db.is_sqlite else None
         self._connection: AsyncConnection | None = None  # SQLite's, opened when first needed
-
-    async def __aenter__(self) -> TenantRead:
-        return self
 
     async def __aexit__(
         self,
@@ -594,21 +594,7 @@ class TenantRead:
         if self._connection is not None:
             await self._connection.close()
 
-    async def first(self, scoped: TenantStatement, **params: Any) -> Any:
-        """The first row of ``scoped`` for this tenant, or None."""
-        if TENANT in params:
-            raise TenantScopeError("the tenant is bound by the read, never by its caller")
-        if not scoped.cache_seconds:
-            return await self._read(scoped, params)
-        return await read_cache(self.db).row(
-            scoped,
-            self.tenant_id,
-            tuple(sorted(params.items())),
-            lambda: self._read(scoped, params),
-        )
-
-    async def _read(self, scoped: TenantStatement, params: dict[str, Any]) -> Any:
-        values = {**params, TENANT: self.tenant_id}
+    async def _fetch(self, scoped: TenantStatement, values: dict[str, Any]) -> Any:
         if self._inline is not None:
             direct = scoped.direct(self.db.engine.dialect)
             record = self._inline.fetchrow(direct.sql, tuple(values[n] for n in direct.names))
@@ -623,6 +609,58 @@ class TenantRead:
         direct = scoped.direct(self.db.engine.dialect)
         record = await self._hot.fetchrow(direct, [values[name] for name in direct.names])
         return None if record is None else direct.make_row(record)
+
+
+class TenantRead(_HotRead):
+    """A read for one tenant outside any unit of work: no transaction on PostgreSQL (a single
+    statement sees one snapshot); on SQLite one autocommit statement on the event loop's own
+    thread (:mod:`omniretail.inline_reads`), else a deferred (non-locking) transaction.
+
+    On PostgreSQL the statement goes straight to asyncpg on one of the process's
+    :class:`HotConnections`, compiled once (``TenantStatement.direct``): SQLAlchemy's execution
+    (its context, the greenlet hop, the result wrapper) cost four times the driver's own work
+    on the location GET, and its pool's checkout and checkin (and the overflow connections it
+    opened and closed under load) most of the rest; a read that begins no transaction needs
+    none of it. The tenant is still bound here and only here."""
+
+    def __init__(self, db: Database, tenant_id: int) -> None:
+        super().__init__(db)
+        self.tenant_id = tenant_id
+
+    async def __aenter__(self) -> TenantRead:
+        return self
+
+    async def first(self, scoped: TenantStatement, **params: Any) -> Any:
+        """The first row of ``scoped`` for this tenant, or None."""
+        if TENANT in params:
+            raise TenantScopeError("the tenant is bound by the read, never by its caller")
+        if scoped.unscoped:
+            raise TenantScopeError("an unscoped statement is read by read_unscoped() only")
+        if not scoped.cache_seconds:
+            return await self._read(scoped, params)
+        return await read_cache(self.db).row(
+            scoped,
+            self.tenant_id,
+            tuple(sorted(params.items())),
+            lambda: self._read(scoped, params),
+        )
+
+    async def _read(self, scoped: TenantStatement, params: dict[str, Any]) -> Any:
+        return await self._fetch(scoped, {**params, TENANT: self.tenant_id})
+
+
+class _UnscopedRead(_HotRead):
+    async def __aenter__(self) -> _UnscopedRead:
+        return self
+
+
+async def read_unscoped(db: Database, scoped: TenantStatement, **params: Any) -> Any:
+    """The first row of an :func:`unscoped_statement` (or None), read the hot way, outside any
+    unit of work (see :class:`TenantRead`); never cached here."""
+    if not scoped.unscoped:
+        raise TenantScopeError("a tenant's statement is read for its tenant (TenantRead)")
+    async with _UnscopedRead(db) as read:
+        return await read._fetch(scoped, params)
 
 
 async def read_in(uow: UnitOfWork, scoped: TenantStatement, **params: Any) -> sa.Result[Any]:
