@@ -27,6 +27,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from omniretail.db import Database, utcnow
 from omniretail.events import OutboxEvent
+from omniretail.scoped import hot_read_use
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -71,6 +72,28 @@ POOL_SIZE = Gauge(
     multiprocess_mode="livesum",
 )
 
+HOT_READ_SIZE = Gauge(
+    "omni_db_pool_hot_read_size",
+    "Hot-read connections a process may open (PostgreSQL: OMNI_DB_HOT_READ_CONNECTIONS; "
+    "SQLite: 1, its inline reader), summed over live processes",
+    multiprocess_mode="livesum",
+)
+HOT_READ_OPEN = Gauge(
+    "omni_db_pool_hot_read_connections_open",
+    "Hot-read connections open, summed over live processes",
+    multiprocess_mode="livesum",
+)
+HOT_READ_IN_USE = Gauge(
+    "omni_db_pool_hot_read_connections_in_use",
+    "Hot-read connections running a statement, summed over live processes",
+    multiprocess_mode="livesum",
+)
+HOT_READ_WAITING = Gauge(
+    "omni_db_pool_hot_read_waiting",
+    "Hot reads queued for a hot-read connection, summed over live processes",
+    multiprocess_mode="livesum",
+)
+
 
 def checkout_outcome(status: int) -> str:
     if status < 400:
@@ -79,7 +102,7 @@ def checkout_outcome(status: int) -> str:
 
 
 async def observe_database(db: Database) -> None:
-    """Read the outbox and pool gauges now (called on each scrape)."""
+    """Read the outbox, pool and hot-read gauges now (called on each scrape)."""
     pending = OutboxEvent.dispatched_at.is_(None) & OutboxEvent.dead_at.is_(None)
     async with db.uow(unscoped=True) as uow:
         row = (
@@ -104,6 +127,11 @@ async def observe_database(db: Database) -> None:
     size = getattr(pool, "size", None)
     POOL_IN_USE.set(checked_out() if callable(checked_out) else 0)
     POOL_SIZE.set(size() if callable(size) else 0)
+    hot = hot_read_use(db)
+    HOT_READ_SIZE.set(hot.size)
+    HOT_READ_OPEN.set(hot.opened)
+    HOT_READ_IN_USE.set(hot.in_use)
+    HOT_READ_WAITING.set(hot.waiting)
 
 
 def prepare_multiprocess_metrics() -> Path:

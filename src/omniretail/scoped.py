@@ -22,7 +22,7 @@ import asyncio
 import collections
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, cast
@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import operators, visitors
 
 from omniretail.db import READ_ONLY, Database, TenantScopeError, UnitOfWork
+from omniretail.inline_reads import UNREAD, InlineReads
 
 TENANT = "tenant_id"
 
@@ -48,6 +49,8 @@ class TenantStatement:
     tables: frozenset[str] = frozenset()
     # How long a row it read may be served again from the process's ReadCache; 0: never.
     cache_seconds: float = 0.0
+    # Made by unscoped_statement(): read by read_unscoped() only, never by TenantRead.
+    unscoped: bool = False
     # PostgreSQL's SQL text and how to bind and read it, worked out on first use.
     _direct: dict[str, _Direct] = field(default_factory=dict, compare=False, repr=False)
 
@@ -60,9 +63,10 @@ class TenantStatement:
 
 @dataclass(slots=True)
 class _Direct:
-    """A statement compiled once for asyncpg: its ``$n`` SQL, the order of its parameters, and
-    the row it yields (each column through its SQLAlchemy type's result processor, as
-    SQLAlchemy would; those depend on the types the server names, learnt on first use)."""
+    """A statement compiled once for a driver (asyncpg, or ``sqlite3`` for
+    :mod:`omniretail.inline_reads`): its SQL, the order of its parameters, and the row it yields
+    (each column through its SQLAlchemy type's result processor, as SQLAlchemy would; on
+    PostgreSQL those depend on the types the server names, learnt on first use)."""
 
     sql: str
     names: tuple[str, ...]
@@ -81,13 +85,11 @@ class _Direct:
             raise TenantScopeError("a direct read takes plain parameters only")
         columns = compiled._result_columns
         row = collections.namedtuple("DirectRow", [c[0] for c in columns], rename=True)  # type: ignore[misc]
-        return cls(
-            compiled.string,
-            tuple(compiled.positiontup or ()),
-            row,
-            tuple(c[3] for c in columns),
-            dialect,
-        )
+        types = tuple(c[3] for c in columns)
+        direct = cls(compiled.string, tuple(compiled.positiontup or ()), row, types, dialect)
+        if dialect.name == "sqlite":  # its processors do not depend on what the server says
+            direct.processors = tuple(t._cached_result_processor(dialect, None) for t in types)
+        return direct
 
     async def learn(self, driver: Any) -> None:
         prepared = await driver.prepare(self.sql)
@@ -133,6 +135,14 @@ def tenant_statement(
     return TenantStatement(statement, frozenset(read), cache_seconds)
 
 
+def unscoped_statement(statement: sa.Select[*tuple[Any, ...]]) -> TenantStatement:
+    """Wrap a statement that must read across tenants for :func:`read_unscoped`: the API key's
+    look-up, the one read that finds the caller's tenant. Like ``uow(unscoped=True)``, the name
+    says so where it is built; :class:`TenantRead` refuses such a statement."""
+    tables = {e.name for e in visitors.iterate(statement) if isinstance(e, sa.Table)}
+    return TenantStatement(statement, frozenset(tables), unscoped=True)
+
+
 def _limited_table(column: Any, value: Any) -> sa.Table | None:
     if (
         isinstance(column, sa.Column)
@@ -147,6 +157,12 @@ def _limited_table(column: Any, value: Any) -> sa.Table | None:
 
 _WROTE = "omni_read_cache_wrote"
 MAX_CACHED_ROWS = 10_000
+# Past this share of its ``cache_seconds`` a row in use is read again by one caller (see
+# ReadCache.row), late enough that a row costs one read per bound, early enough that the read
+# ends before the row would expire.
+REFRESH_AFTER = 0.75
+# What a shared read hands its waiters when the caller that ran it was cancelled: read again.
+_RETRY: Any = object()
 
 
 class ReadCache:
@@ -165,7 +181,17 @@ class ReadCache:
     and a read that started before that is not stored (each table has a generation). A write
     made by **another** process (another worker, ``omni worker``, the CLI), or by this one past
     the engine (raw asyncpg: nothing writes a cached table so), is seen when the row turns
-    ``cache_seconds`` old. Misses are not cached."""
+    ``cache_seconds`` old. Misses are not cached.
+
+    *Reads* (:meth:`row`): concurrent misses of one key share one read, and in the last quarter
+    of a row's ``cache_seconds`` (``REFRESH_AFTER``) the first caller reads it again, alone,
+    while the others are still answered from it; so a row in use is never missing and nobody
+    queues for it. Before, once a second every request for the row missed together, each
+    with its own connection (SQLite's pool overflowing, each statement a hop to aiosqlite's
+    thread): a stall of a few hundred ms under load, the location GET's p99. A shared read
+    that began before a write of this process touched its tables is not joined after it (the
+    write drops it like the rows), so sharing never hands back a row older than this process's
+    last answered write."""
 
     def __init__(
         self, *, clock: Callable[[], float] = time.monotonic, max_rows: int = MAX_CACHED_ROWS
@@ -177,19 +203,76 @@ class ReadCache:
         )
         self._generation: collections.Counter[str] = collections.Counter()
         self._writing: collections.Counter[str] = collections.Counter()
+        self._reading: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
+
+    async def row(
+        self,
+        scoped: TenantStatement,
+        tenant_id: int,
+        params: tuple[Any, ...],
+        read: Callable[[], Awaitable[Any]],
+    ) -> Any:
+        """The row of ``scoped`` for ``tenant_id`` and ``params``: kept, or shared with a
+        concurrent caller's read, or ``read()`` by this caller (who then keeps it)."""
+        key = _cache_key(scoped, tenant_id, params)
+        while True:
+            if self._is_written(scoped):
+                return await read()  # this process is writing its tables: share and keep nothing
+            entry = self._rows.get(key)
+            if entry is not None:
+                age = self.clock() - entry[0]
+                if age < scoped.cache_seconds:
+                    if age < scoped.cache_seconds * REFRESH_AFTER or key in self._reading:
+                        return entry[1]
+                    return await self._read(key, scoped, read)
+            pending = self._reading.get(key)
+            if pending is None:
+                return await self._read(key, scoped, read)
+            row = await asyncio.shield(pending)
+            if row is not _RETRY:
+                return row
+
+    async def _read(
+        self, key: tuple[Any, ...], scoped: TenantStatement, read: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._reading[key] = future
+        generation = self.generation(scoped)
+        read_at = self.clock()
+        try:
+            row = await read()
+        except asyncio.CancelledError:
+            future.set_result(_RETRY)
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters get it, nobody else must
+            raise
+        finally:
+            if self._reading.get(key) is future:
+                del self._reading[key]
+        future.set_result(row)
+        if row is None:
+            self._rows.pop(key, None)  # gone: misses are not kept
+        else:
+            self._keep(key, row, read_at=read_at, generation=generation, scoped=scoped)
+        return row
+
+    def _is_written(self, scoped: TenantStatement) -> bool:
+        return any(self._writing[table] for table in scoped.tables)
 
     def get(self, scoped: TenantStatement, tenant_id: int, params: tuple[Any, ...]) -> Any:
         """The row read for ``tenant_id`` within ``scoped.cache_seconds``, or None."""
         entry = self._rows.get(_cache_key(scoped, tenant_id, params))
         if entry is None or self.clock() - entry[0] >= scoped.cache_seconds:
             return None
-        if any(self._writing[table] for table in scoped.tables):
+        if self._is_written(scoped):
             return None
         return entry[1]
 
     def generation(self, scoped: TenantStatement) -> tuple[int, ...] | None:
         """Where the tables of ``scoped`` stand before a read (None: being written here)."""
-        if any(self._writing[table] for table in scoped.tables):
+        if self._is_written(scoped):
             return None
         return tuple(self._generation[table] for table in sorted(scoped.tables))
 
@@ -204,7 +287,23 @@ class ReadCache:
         generation: tuple[int, ...] | None,
     ) -> None:
         """Keep ``row``, read at ``read_at``, unless its tables moved since ``generation``."""
-        key = _cache_key(scoped, tenant_id, params)
+        self._keep(
+            _cache_key(scoped, tenant_id, params),
+            row,
+            read_at=read_at,
+            generation=generation,
+            scoped=scoped,
+        )
+
+    def _keep(
+        self,
+        key: tuple[Any, ...],
+        row: Any,
+        *,
+        read_at: float,
+        generation: tuple[int, ...] | None,
+        scoped: TenantStatement,
+    ) -> None:
         if generation is None or generation != self.generation(scoped):
             return
         self._rows[key] = (read_at, row)
@@ -230,6 +329,10 @@ class ReadCache:
         self._generation[table] += 1
         for key in [k for k in self._rows if table in k[0].tables]:
             del self._rows[key]
+        # A read under way may predate the write: it still answers those who joined it before,
+        # nobody after.
+        for key in [k for k in self._reading if table in k[0].tables]:
+            del self._reading[key]
 
 
 def _cache_key(scoped: TenantStatement, tenant_id: int, params: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -293,6 +396,21 @@ class HotConnections:
         self._waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
         self._slots = 0  # connections open or being opened
         self._closed = False
+
+    @property
+    def opened(self) -> int:
+        """Connections open (or being opened)."""
+        return self._slots
+
+    @property
+    def in_use(self) -> int:
+        """Connections running a statement now."""
+        return self._slots - len(self._idle)
+
+    @property
+    def waiting(self) -> int:
+        """Readers queued for a connection."""
+        return sum(1 for waiter in self._waiters if not waiter.done())
 
     async def fetchrow(self, direct: _Direct, values: Sequence[Any]) -> Any:
         """The first record of ``direct`` with ``values``, on one of the pool's connections."""
@@ -406,25 +524,66 @@ def hot_connections(db: Database) -> HotConnections:
     return pool
 
 
-class TenantRead:
-    """A read for one tenant outside any unit of work: no transaction on PostgreSQL (a single
-    statement sees one snapshot), a deferred (non-locking) one on SQLite.
+@dataclass(frozen=True, slots=True)
+class HotReadUse:
+    """What the process's hot reads hold, for the ``omni_db_pool_hot_read_*`` gauges: on
+    PostgreSQL its :class:`HotConnections`; on SQLite its one inline connection
+    (:mod:`omniretail.inline_reads`), never in use between two requests' steps (a read runs
+    start to end on the loop's thread), so never seen in use."""
 
-    On PostgreSQL the statement goes straight to asyncpg on one of the process's
-    :class:`HotConnections`, compiled once (``TenantStatement.direct``): SQLAlchemy's execution
-    (its context, the greenlet hop, the result wrapper) cost four times the driver's own work
-    on the location GET, and its pool's checkout and checkin (and the overflow connections it
-    opened and closed under load) most of the rest; a read that begins no transaction needs
-    none of it. The tenant is still bound here and only here."""
+    size: int
+    opened: int
+    in_use: int
+    waiting: int
 
-    def __init__(self, db: Database, tenant_id: int) -> None:
+
+def hot_read_use(db: Database) -> HotReadUse:
+    """Read the use of ``db``'s hot-read connections now (opens none)."""
+    if db.is_sqlite:
+        inline = inline_reads(db)
+        if inline is None:
+            return HotReadUse(0, 0, 0, 0)
+        return HotReadUse(1, int(inline.open), 0, 0)
+    pool = _hot.get(db)
+    size = db.settings.db_hot_read_connections
+    if pool is None:
+        return HotReadUse(size, 0, 0, 0)
+    return HotReadUse(pool.size, pool.opened, pool.in_use, pool.waiting)
+
+
+_inline: weakref.WeakKeyDictionary[Database, InlineReads | None] = weakref.WeakKeyDictionary()
+
+
+def inline_reads(db: Database) -> InlineReads | None:
+    """The process's :class:`~omniretail.inline_reads.InlineReads` for ``db`` (SQLite in a
+    file; None in memory, where another connection would see another database); closed with
+    the database (``Database.dispose``; a later read opens it again)."""
+    if db in _inline:
+        return _inline[db]
+    path = db.engine.url.database
+    reads = _inline[db] = InlineReads(path) if path and path != ":memory:" else None
+    if reads is not None:
+
+        async def close() -> None:
+            if _inline.get(db) is reads:
+                del _inline[db]
+            reads.close()
+
+        db.on_dispose(close)
+    return reads
+
+
+class _HotRead:
+    """One statement at a time outside any unit of work, the hot way: on PostgreSQL straight
+    to asyncpg on one of the process's :class:`HotConnections`, with no transaction; on SQLite
+    on the event loop's own thread (:mod:`omniretail.inline_reads`), else through the engine
+    in a deferred (non-locking) transaction on a connection held until the read ends."""
+
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.tenant_id = tenant_id
         self._hot: HotConnections | None = None if db.is_sqlite else hot_connections(db)
+        self._inline = inline_reads(db) if db.is_sqlite else None
         self._connection: AsyncConnection | None = None  # SQLite's, opened when first needed
-
-    async def __aenter__(self) -> TenantRead:
-        return self
 
     async def __aexit__(
         self,
@@ -435,25 +594,12 @@ class TenantRead:
         if self._connection is not None:
             await self._connection.close()
 
-    async def first(self, scoped: TenantStatement, **params: Any) -> Any:
-        """The first row of ``scoped`` for this tenant, or None."""
-        if TENANT in params:
-            raise TenantScopeError("the tenant is bound by the read, never by its caller")
-        if not scoped.cache_seconds:
-            return await self._read(scoped, params)
-        cache = read_cache(self.db)
-        key = tuple(sorted(params.items()))
-        row = cache.get(scoped, self.tenant_id, key)
-        if row is None:
-            generation = cache.generation(scoped)
-            read_at = cache.clock()
-            row = await self._read(scoped, params)
-            if row is not None:
-                cache.put(scoped, self.tenant_id, key, row, read_at=read_at, generation=generation)
-        return row
-
-    async def _read(self, scoped: TenantStatement, params: dict[str, Any]) -> Any:
-        values = {**params, TENANT: self.tenant_id}
+    async def _fetch(self, scoped: TenantStatement, values: dict[str, Any]) -> Any:
+        if self._inline is not None:
+            direct = scoped.direct(self.db.engine.dialect)
+            record = self._inline.fetchrow(direct.sql, tuple(values[n] for n in direct.names))
+            if record is not UNREAD:
+                return None if record is None else direct.make_row(record)
         if self._hot is None:
             if self._connection is None:
                 self._connection = await self.db.engine.connect()
@@ -463,6 +609,58 @@ class TenantRead:
         direct = scoped.direct(self.db.engine.dialect)
         record = await self._hot.fetchrow(direct, [values[name] for name in direct.names])
         return None if record is None else direct.make_row(record)
+
+
+class TenantRead(_HotRead):
+    """A read for one tenant outside any unit of work: no transaction on PostgreSQL (a single
+    statement sees one snapshot); on SQLite one autocommit statement on the event loop's own
+    thread (:mod:`omniretail.inline_reads`), else a deferred (non-locking) transaction.
+
+    On PostgreSQL the statement goes straight to asyncpg on one of the process's
+    :class:`HotConnections`, compiled once (``TenantStatement.direct``): SQLAlchemy's execution
+    (its context, the greenlet hop, the result wrapper) cost four times the driver's own work
+    on the location GET, and its pool's checkout and checkin (and the overflow connections it
+    opened and closed under load) most of the rest; a read that begins no transaction needs
+    none of it. The tenant is still bound here and only here."""
+
+    def __init__(self, db: Database, tenant_id: int) -> None:
+        super().__init__(db)
+        self.tenant_id = tenant_id
+
+    async def __aenter__(self) -> TenantRead:
+        return self
+
+    async def first(self, scoped: TenantStatement, **params: Any) -> Any:
+        """The first row of ``scoped`` for this tenant, or None."""
+        if TENANT in params:
+            raise TenantScopeError("the tenant is bound by the read, never by its caller")
+        if scoped.unscoped:
+            raise TenantScopeError("an unscoped statement is read by read_unscoped() only")
+        if not scoped.cache_seconds:
+            return await self._read(scoped, params)
+        return await read_cache(self.db).row(
+            scoped,
+            self.tenant_id,
+            tuple(sorted(params.items())),
+            lambda: self._read(scoped, params),
+        )
+
+    async def _read(self, scoped: TenantStatement, params: dict[str, Any]) -> Any:
+        return await self._fetch(scoped, {**params, TENANT: self.tenant_id})
+
+
+class _UnscopedRead(_HotRead):
+    async def __aenter__(self) -> _UnscopedRead:
+        return self
+
+
+async def read_unscoped(db: Database, scoped: TenantStatement, **params: Any) -> Any:
+    """The first row of an :func:`unscoped_statement` (or None), read the hot way, outside any
+    unit of work (see :class:`TenantRead`); never cached here."""
+    if not scoped.unscoped:
+        raise TenantScopeError("a tenant's statement is read for its tenant (TenantRead)")
+    async with _UnscopedRead(db) as read:
+        return await read._fetch(scoped, params)
 
 
 async def read_in(uow: UnitOfWork, scoped: TenantStatement, **params: Any) -> sa.Result[Any]:

@@ -122,6 +122,20 @@ async def test_metrics_count_requests_by_route_and_checkouts(
     assert 'omni_http_request_duration_seconds_bucket{le="0.005",method="GET"' in text
 
 
+async def test_metrics_show_the_hot_read_connections_beside_the_pool(
+    app: FastAPI, admin: Api, db: Database, tenant: TenantHandle
+) -> None:
+    await admin.get("/v1/locations/ST-404")  # a hot read: it opens one hot-read connection
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://omni.test") as local:
+        text = (await local.get("/metrics")).text
+    size = 1 if db.is_sqlite else db.settings.db_hot_read_connections
+    assert f"omni_db_pool_hot_read_size {size:.1f}" in text
+    assert "omni_db_pool_hot_read_connections_open 1.0" in text
+    assert "omni_db_pool_hot_read_connections_in_use 0.0" in text
+    assert "omni_db_pool_hot_read_waiting 0.0" in text
+
+
 REMOTE = ("203.0.113.7", 40000)
 
 

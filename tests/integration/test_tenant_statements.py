@@ -6,13 +6,20 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from omniretail.auth import service as auth
 from omniretail.auth.models import ApiKey
 from omniretail.db import Database, TenantScopeError
 from omniretail.errors import NotFound
 from omniretail.network import service as network
 from omniretail.network.models import Location
 from omniretail.network.schemas import LocationIn
-from omniretail.scoped import TenantRead, read_in, tenant_statement
+from omniretail.scoped import (
+    TenantRead,
+    read_in,
+    read_unscoped,
+    tenant_statement,
+    unscoped_statement,
+)
 from tests.factories import TenantHandle, location_body
 
 TENANT = sa.bindparam("tenant_id")
@@ -86,3 +93,30 @@ async def test_a_read_in_a_unit_of_work_sees_the_unit_of_works_own_writes(
         uow.session.add(Location(code="NEW-1", name="New", type="store", lat=31.2, lng=121.4))
         location_id, _ = await network.location_ref(uow, "NEW-1")
         assert location_id is not None
+
+
+async def test_a_statement_across_tenants_is_read_only_where_named_so(
+    db: Database, tenant: TenantHandle
+) -> None:
+    across = unscoped_statement(
+        sa.select(Location.name).where(Location.code == sa.bindparam("code"))
+    )
+    async with TenantRead(db, tenant.id) as hot:
+        with pytest.raises(TenantScopeError):
+            await hot.first(across, code="ST-1")
+    scoped = tenant_statement(
+        sa.select(Location.name).where(
+            Location.tenant_id == TENANT, Location.code == sa.bindparam("code")
+        )
+    )
+    with pytest.raises(TenantScopeError):
+        await read_unscoped(db, scoped, code="ST-1")
+
+
+async def test_the_key_look_up_reads_across_tenants_the_hot_way(
+    db: Database, tenant: TenantHandle, other_tenant: TenantHandle
+) -> None:
+    ours = await auth.authenticate(db, f"Bearer {tenant.admin_key}")
+    theirs = await auth.authenticate(db, f"Bearer {other_tenant.admin_key}")
+    assert (ours.tenant_id, theirs.tenant_id) == (tenant.id, other_tenant.id)
+    assert ours.key_id != theirs.key_id

@@ -11,6 +11,14 @@ listener connection and works the same on SQLite and PostgreSQL; it costs at mos
 query per key per second per process. A revocation in this process is seen at once
 (:meth:`PrincipalCache.forget_key`).
 
+Nobody waits for that query while the key is in use: in the last quarter of an entry's second
+(``REFRESH_AFTER``) the first caller reloads it, alone, while every other caller is still
+answered from the entry (which is trusted for its second and no longer). Before, every request
+of a busy key queued behind the reload once a second, the reload itself slowed by the load
+(on SQLite, each of its statements a hop to aiosqlite's thread); that queue was the tail of
+``/v1/me`` and of every other authenticated path. A reload that fails (the key revoked, a
+database error) drops the entry at once.
+
 What a request derives from its principal alone and would otherwise recompute every time (the
 channels a channel key's orders span, ``channels.service.visible_channels``) is kept next to
 it (:meth:`PrincipalCache.derived`) under the same rules: trusted for ``ttl_seconds`` after it
@@ -33,6 +41,13 @@ from omniretail.auth.domain import Principal
 
 TTL_SECONDS = 1.0
 MAX_ENTRIES = 10_000
+# Past this share of its TTL an entry in use is reloaded by one caller while the others are
+# still answered from it: late, so that a key costs one load per TTL, and early enough that the
+# load (milliseconds, even on a loaded machine) ends before the entry would expire.
+REFRESH_AFTER = 0.75
+# What a shared load hands its waiters when the caller that ran it was cancelled (its client
+# went away): not an answer, each waiter asks again.
+_RETRY: Any = object()
 
 
 class PrincipalCache:
@@ -51,31 +66,50 @@ class PrincipalCache:
         self._entries: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
         self._loading: dict[bytes, asyncio.Future[Principal]] = {}
         self._derived: OrderedDict[tuple[int, str], tuple[float, Any]] = OrderedDict()
+        self._forgotten = 0  # how many times keys or tenants were forgotten
 
     async def principal(self, key: str, load: Callable[[], Awaitable[Principal]]) -> Principal:
         """The principal behind ``key``: from the cache while fresh, else from ``load`` (one
-        load at a time per key; concurrent callers share it). ``load``'s errors propagate and
-        are not cached."""
+        load at a time per key; concurrent callers share it). In the last quarter of an entry's
+        TTL one caller reloads it while the others are answered from it. ``load``'s errors
+        propagate and are not cached."""
         digest = hashlib.sha256(key.encode()).digest()
-        entry = self._entries.get(digest)
-        if entry is not None and self.clock() - entry[0] < self.ttl_seconds:
-            return entry[1]
-        pending = self._loading.get(digest)
-        if pending is not None:
-            return await asyncio.shield(pending)
+        while True:
+            entry = self._entries.get(digest)
+            if entry is not None:
+                age = self.clock() - entry[0]
+                if age < self.ttl_seconds:
+                    if age < self.ttl_seconds * REFRESH_AFTER or digest in self._loading:
+                        return entry[1]
+                    return await self._load(digest, load)
+            pending = self._loading.get(digest)
+            if pending is None:
+                return await self._load(digest, load)
+            principal = await asyncio.shield(pending)
+            if principal is not _RETRY:
+                return principal
+
+    async def _load(self, digest: bytes, load: Callable[[], Awaitable[Principal]]) -> Principal:
         future: asyncio.Future[Principal] = asyncio.get_running_loop().create_future()
         self._loading[digest] = future
+        forgotten = self._forgotten
         try:
             loaded_at = self.clock()
             principal = await load()
+        except asyncio.CancelledError:
+            future.set_result(_RETRY)
+            raise
         except BaseException as exc:
+            self._entries.pop(digest, None)  # refused now (revoked?) or unknown: trust it no more
             future.set_exception(exc)
             future.exception()  # retrieved: waiters get it, nobody else must
             raise
         finally:
             del self._loading[digest]
         future.set_result(principal)
-        self._remember(digest, loaded_at, principal)
+        # A key or tenant forgotten while this load ran may have been read before the change.
+        if forgotten == self._forgotten:
+            self._remember(digest, loaded_at, principal)
         return principal
 
     async def derived(
@@ -98,6 +132,7 @@ class PrincipalCache:
 
     def forget_key(self, key_id: int) -> None:
         """Drop every entry of ``key_id`` (called when this process revokes it)."""
+        self._forgotten += 1
         for digest in [d for d, (_, p) in self._entries.items() if p.key_id == key_id]:
             del self._entries[digest]
         for slot in [s for s in self._derived if s[0] == key_id]:
@@ -106,6 +141,7 @@ class PrincipalCache:
     def forget_tenant(self, tenant_id: int) -> None:
         """Drop every entry of ``tenant_id`` (called when this process changes the tenant's
         time zone or locale, which principals carry)."""
+        self._forgotten += 1
         for digest in [d for d, (_, p) in self._entries.items() if p.tenant_id == tenant_id]:
             del self._entries[digest]
 

@@ -27,6 +27,7 @@ from omniretail.errors import AlreadyExists, NotFound, Unauthenticated, Validati
 from omniretail.events import record_event
 from omniretail.i18n import ENGLISH, LOCALES
 from omniretail.network import service as network
+from omniretail.scoped import read_unscoped, unscoped_statement
 
 
 def check_tenant_fields(slug: str, name: str, currency: str, timezone: str) -> None:
@@ -297,10 +298,16 @@ _PRINCIPAL_COLUMNS = sa.select(
 ).join(Tenant, Tenant.id == ApiKey.tenant_id)
 
 
+# Across tenants: the key's look-up is how the caller's tenant is found.
+_PRINCIPAL_BY_LOOKUP = unscoped_statement(
+    _PRINCIPAL_COLUMNS.where(ApiKey.lookup == sa.bindparam("lookup"))
+)
+
+
 async def _load_principal(db: Database, *, lookup: str, secret: str) -> Principal:
-    # Read only: on SQLite, authenticating never waits for (or holds) the write lock.
-    async with db.uow(unscoped=True, read_only=True) as uow:
-        row = (await uow.session.execute(_PRINCIPAL_COLUMNS.where(ApiKey.lookup == lookup))).first()
+    # A hot read (no unit of work): on SQLite it never waits for (or holds) the write lock, nor
+    # hops to a driver thread; on PostgreSQL one round trip on a hot-read connection.
+    row = await read_unscoped(db, _PRINCIPAL_BY_LOOKUP, lookup=lookup)
     if row is None:
         raise Unauthenticated("unknown API key")
     secret_hash, revoked_at, *fields = row
