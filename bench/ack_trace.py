@@ -19,11 +19,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omniretail import writer_turns
+from omniretail import events, writer_turns
 from omniretail.connectors import inbound
 
 SLOW_MS = float(os.environ.get("OMNI_BENCH_TRACE_MS", "80"))
 _kind: contextvars.ContextVar[str] = contextvars.ContextVar("writer_kind", default="other")
+_delivery: contextvars.ContextVar[str] = contextvars.ContextVar("delivery", default="")
 
 
 @dataclass(slots=True)
@@ -46,16 +47,14 @@ class Trace:
         self.spans.append(Span(what, start, end))
 
     def overlapping(self, start: float, end: float, *, at_least_ms: float = 2.0) -> list[Span]:
-        return [
-            s for s in self.spans if s.end >= start and s.start <= end and s.ms >= at_least_ms
-        ]
+        return [s for s in self.spans if s.end >= start and s.start <= end and s.ms >= at_least_ms]
 
     def explain(self, label: str, pushes: list[tuple[float, float]]) -> None:
         """Print what overlapped each push slower than SLOW_MS ((due, answered) pairs)."""
         slow = [(due, done) for due, done in pushes if (done - due) * 1000 > SLOW_MS]
         kinds: dict[str, list[float]] = {}
         for span in self.spans:
-            kinds.setdefault(span.what.split(" ")[0], []).append(span.ms)
+            kinds.setdefault(" ".join(span.what.split(" ")[:3]), []).append(span.ms)
         print(f"  trace {label}: {len(slow)} of {len(pushes)} pushes over {SLOW_MS:g} ms")
         for kind, durations in sorted(kinds.items()):
             durations.sort()
@@ -64,11 +63,10 @@ class Trace:
                 f"p99 {durations[min(len(durations) - 1, int(len(durations) * 0.99))]:.1f} ms"
             )
         for due, done in slow[:6]:
-            print(f"    push due {1000 * (due - self.t0):.0f} ms took {1000 * (done - due):.0f} ms:")
+            took = 1000 * (done - due)
+            print(f"    push due {1000 * (due - self.t0):.0f} ms took {took:.0f} ms:")
             for span in sorted(self.overlapping(due, done), key=lambda s: s.start)[:25]:
-                print(
-                    f"      {1000 * (span.start - due):+7.1f} ms {span.ms:6.1f} ms  {span.what}"
-                )
+                print(f"      {1000 * (span.start - due):+7.1f} ms {span.ms:6.1f} ms  {span.what}")
         self.spans.clear()
 
 
@@ -108,7 +106,7 @@ def tracing(enabled: bool) -> Iterator[Trace | None]:
                     yield
                 finally:
                     _kind.reset(token)
-                    trace.add(f"turn-held {kind}", got, time.perf_counter())
+                    trace.add(f"turn-held {kind} {_delivery.get()}", got, time.perf_counter())
 
         return turn
 
@@ -122,6 +120,37 @@ def tracing(enabled: bool) -> Iterator[Trace | None]:
 
         return commit
 
+    def labelled(label: str) -> Callable[[Any], Any]:
+        def wrap(original: Any) -> Any:
+            async def deliver(*args: Any, **kwargs: Any) -> Any:
+                token = _delivery.set(label)
+                try:
+                    return await original(*args, **kwargs)
+                finally:
+                    _delivery.reset(token)
+
+            return deliver
+
+        return wrap
+
+    def timed_events(original: Any) -> Any:
+        def cut_short_for_pushes(self: Any, uow: Any) -> Any:
+            cut_short = original(self, uow)
+
+            @contextlib.contextmanager
+            def each(event_id: int) -> Iterator[None]:
+                what = "event-again" if event_id in self._preempted else "event"
+                started = time.perf_counter()
+                outcome = " cut short"
+                with cut_short(event_id):
+                    yield
+                    outcome = ""
+                trace.add(f"{what}{outcome}", started, time.perf_counter())
+
+            return each
+
+        return cut_short_for_pushes
+
     gc_started: list[float] = [0.0]
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
@@ -133,6 +162,10 @@ def tracing(enabled: bool) -> Iterator[Trace | None]:
     patch(inbound, "check_push", timed_check)
     patch(writer_turns.WriterTurns, "turn", timed_turn)
     patch(AsyncSession, "commit", timed_commit)
+    patch(events.Dispatcher, "_deliver_group", labelled("group"))
+    patch(events.Dispatcher, "_deliver_together", labelled("together"))
+    patch(events.Dispatcher, "_deliver", labelled("alone"))
+    patch(events.Dispatcher, "_cut_short_for_pushes", timed_events)
     gc.callbacks.append(on_gc)
     undo.append(lambda: gc.callbacks.remove(on_gc))
     try:
