@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
+from bench.ack_trace import Trace, tracing, watch_loop
 from bench.common import fresh_pg_database, fresh_sqlite_url, open_database, summary
 from omniretail.app import create_app
 from omniretail.auth import service as auth
@@ -48,6 +49,8 @@ DATABASES = os.environ.get("OMNI_BENCH_DATABASES", "sqlite,postgresql").split(",
 # `omni worker` apart is measured once per OS priority given (`nice -n`).
 WORKER_NICE = [int(n) for n in os.environ.get("OMNI_BENCH_WORKER_NICE", "0").split(",") if n]
 STOCK = 20000
+# OMNI_BENCH_TRACE=1: where each slow open-loop push spent its time (bench/ack_trace.py).
+TRACE = os.environ.get("OMNI_BENCH_TRACE", "") not in ("", "0")
 BURSTS, BURST = 40, 5
 CREDENTIALS = {"client_id": "bench-client", "client_secret": "bench-secret"}
 
@@ -195,7 +198,7 @@ async def _storm(
 
 
 async def _open_loop(
-    api: httpx.AsyncClient, connection: str, tag: str, rate: float
+    api: httpx.AsyncClient, connection: str, tag: str, rate: float, trace: Trace | None = None
 ) -> tuple[int, list[float]]:
     """Distinct paid orders pushed at ``rate`` a second for OPEN_SECONDS, each sent when due
     whatever the earlier replies (open loop); returns how many, and each one's latency from
@@ -203,6 +206,7 @@ async def _open_loop(
     count = int(rate * OPEN_SECONDS)
     bodies = [paid_body("youzan", f"{tag}-{n}", [("TEE", 1)], 9900) for n in range(count)]
     latencies: list[float] = []
+    answered: list[tuple[float, float]] = []
     start = time.perf_counter() + 0.05
 
     async def push(n: int, body: bytes) -> None:
@@ -212,10 +216,17 @@ async def _open_loop(
         reply = await api.post(
             f"/hooks/youzan/{connection}", content=body, headers=signed, params=query
         )
-        latencies.append(time.perf_counter() - due)
+        answered.append((due, time.perf_counter()))
+        latencies.append(answered[-1][1] - due)
         assert reply.status_code == 200, reply.text
 
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch_loop(trace, stop))
     await asyncio.gather(*(push(n, body) for n, body in enumerate(bodies)))
+    stop.set()
+    await watcher
+    if trace is not None:
+        trace.explain(f"{rate:g}/s", answered)
     return count, latencies
 
 
@@ -223,7 +234,8 @@ async def _open_loops(label: str, api: httpx.AsyncClient, connection: str, tag: 
     """The open-loop runs at each of RATES; returns how many orders they pushed."""
     pushed = 0
     for rate in RATES:
-        count, latencies = await _open_loop(api, connection, f"{tag}{rate:g}", rate)
+        with tracing(TRACE) as trace:
+            count, latencies = await _open_loop(api, connection, f"{tag}{rate:g}", rate, trace)
         pushed += count
         print(f"{label}, open loop at {rate:g} pushes/s while applying: ack {summary(latencies)}")
     return pushed

@@ -49,6 +49,7 @@ from omniretail.relay import (
     declare_stream,
     event_of,
 )
+from omniretail.writer_turns import background_writes
 
 log = logging.getLogger("omniretail.consumers")
 
@@ -160,10 +161,12 @@ class NatsConsumers:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop``; an unreachable NATS is retried, never the end of the worker
-        (the events wait in the stream, and the relay keeps them pending in the outbox)."""
+        (the events wait in the stream, and the relay keeps them pending in the outbox). Its
+        units of work take turns behind the platform pushes, as the periodic jobs' do."""
         while not stop.is_set():
             try:
-                await self._run(stop)
+                with background_writes():
+                    await self._run(stop)
             except Exception:
                 log.exception("NATS consumers stopped; reconnecting")
                 with contextlib.suppress(TimeoutError):

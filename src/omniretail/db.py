@@ -305,6 +305,7 @@ class UnitOfWork:
         self.unscoped = unscoped
         self.read_only = read_only
         self.wrote_events = False
+        self._turn: contextlib.AbstractAsyncContextManager[None] | None = None
 
     @property
     def dialect(self) -> str:
@@ -316,6 +317,11 @@ class UnitOfWork:
         return self.tenant_id
 
     async def __aenter__(self) -> UnitOfWork:
+        # A periodic job's unit of work that may write waits for its turn behind the platform
+        # pushes (omniretail.writer_turns.background_writes); None for everything else.
+        self._turn = None if self.read_only else self.db.turns.background_turn()
+        if self._turn is not None:
+            await self._turn.__aenter__()
         self.session = self.db.sessions()
         self.session.info["tenant_id"] = self.tenant_id
         self.session.info["unscoped"] = self.unscoped
@@ -341,6 +347,8 @@ class UnitOfWork:
                 await self.session.rollback()
         finally:
             await self.session.close()
+            if self._turn is not None:
+                await self._turn.__aexit__(exc_type, exc, tb)
         if committed and self.wrote_events:
             self.db.notify_outbox()
 

@@ -3,7 +3,8 @@ idempotency keys, old NATS consumers' dedupe rows, outbound messages, delayed ca
 and group buys whose window ended unfilled. ``omni worker`` runs them, and so does
 ``omni serve`` unless ``OMNI_RUN_DISPATCHER=false``. Every job is safe to run in several
 processes at once: each change it makes is a conditional update that only one of them can win
-(or, for the purges, a delete that finds nothing left)."""
+(or, for the purges, a delete that finds nothing left). Their units of work that may write
+take turns behind the platform pushes (``omniretail.writer_turns.background_writes``)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from omniretail.metrics import JOB_RUNS
 from omniretail.orders import payments
 from omniretail.payments.providers import PaymentProvider
 from omniretail.webhooks.delivery import WebhookSender, deliver_due_webhooks
+from omniretail.writer_turns import background_writes
 
 log = logging.getLogger("omniretail.jobs")
 
@@ -138,7 +140,8 @@ async def run_due(db: Database, jobs: list[Job], last_run: dict[str, float], now
             continue
         last_run[job.name] = now
         try:
-            done = await job.run(db, utcnow())
+            with background_writes():  # each unit of work a turn behind the platform pushes
+                done = await job.run(db, utcnow())
         except Exception:
             JOB_RUNS.labels(job.name, "failed").inc()
             log.exception(

@@ -26,6 +26,12 @@ database file carry the same rule (``flock``, released by the kernel if a proces
 On PostgreSQL (row locks, no single writer) there is no queue: only the dispatcher yielding to
 this process's pending pushes between its deliveries, since there they compete for the CPU and
 the event loop, not for a lock.
+
+The periodic jobs (``omniretail.jobs``) are normal writers too: they run inside
+``background_writes()``, and each unit of work they open that may write takes a normal turn
+(``WriterTurns.background_turn``, entered by the unit of work itself), so their writes also
+queue behind the pushes instead of in SQLite's busy handler. Per unit of work, not per job: a
+job of many units of work lets a push in between two of them.
 """
 
 from __future__ import annotations
@@ -33,14 +39,38 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
+import enum
 import fcntl
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 # How often a normal writer looks again whether the urgent ones are done, and for how long at
 # most it lets them go first.
 POLL_SECONDS = 0.001
 MAX_YIELD_SECONDS = 0.25
+
+
+class _Writer(enum.Enum):
+    FOREGROUND = enum.auto()  # requests and the like: their units of work take no turn
+    BACKGROUND = enum.auto()  # inside background_writes(): each unit of work takes a turn
+    IN_TURN = enum.auto()  # a background unit of work holds its turn (nested ones take none)
+
+
+_writer: contextvars.ContextVar[_Writer] = contextvars.ContextVar(
+    "omni_writer", default=_Writer.FOREGROUND
+)
+
+
+@contextlib.contextmanager
+def background_writes() -> Iterator[None]:
+    """The units of work opened inside (in this task and the tasks it starts) that may
+    write each take a normal turn: a periodic job's writes go after the platform pushes."""
+    token = _writer.set(_Writer.BACKGROUND)
+    try:
+        yield
+    finally:
+        _writer.reset(token)
 
 
 class WriterTurns:
@@ -78,6 +108,23 @@ class WriterTurns:
         await self.yield_to_urgent()
         async with self._local_turn(urgent=False), self._writing():
             yield
+
+    def background_turn(self) -> contextlib.AbstractAsyncContextManager[None] | None:
+        """A normal turn for a unit of work that may write, opened inside
+        ``background_writes()`` and not inside another such unit of work's turn (which would
+        wait for itself); None otherwise (nothing to take)."""
+        if _writer.get() is not _Writer.BACKGROUND:
+            return None
+        return self._background_turn()
+
+    @contextlib.asynccontextmanager
+    async def _background_turn(self) -> AsyncIterator[None]:
+        async with self.turn(urgent=False):
+            token = _writer.set(_Writer.IN_TURN)
+            try:
+                yield
+            finally:
+                _writer.reset(token)
 
     def urgent_pending(self) -> bool:
         """Whether an urgent writer (of this process, or on SQLite of any process on this

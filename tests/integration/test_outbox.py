@@ -480,3 +480,60 @@ async def test_a_group_ends_between_two_events_when_a_platform_push_waits_for_it
     # The group committed "slow 0" and let the push go before delivering the rest.
     assert order == ["slow 0", "push", "slow 1", "slow 2"]
     assert await pending(db) == 0
+
+
+async def test_on_sqlite_a_waiting_push_cuts_the_event_being_delivered_short_once(
+    db: Database, tenant: TenantHandle
+) -> None:
+    async with db.uow(tenant.id) as uow:
+        for n in range(2):
+            record_event(uow, "slow.thing", aggregate_type="t", aggregate_id=str(n), payload={})
+    order: list[str] = []
+    pushes: list[asyncio.Task[None]] = []
+
+    async def push() -> None:
+        async with db.writer_turn(urgent=True):
+            await asyncio.sleep(0.05)
+            order.append("push")
+
+    async def slow(uow: UnitOfWork, event: Event) -> None:
+        order.append(f"slow {event.aggregate_id}")
+        if event.aggregate_id == "0" and len(pushes) < 2:
+            pushes.append(asyncio.create_task(push()))
+            await asyncio.sleep(0)  # the push now waits for its turn
+        await uow.session.execute(sa.select(1))  # where a waiting push cuts it short
+        await do_create_channel(
+            uow, code=f"c{event.aggregate_id}", kind=ChannelKind.APP, name="Written once"
+        )
+        order.append(f"applied {event.aggregate_id}")
+
+    registry = HandlerRegistry()
+    registry.subscribe("slow.thing", slow)
+    assert await Dispatcher(db, registry).run_once() == 2
+    await asyncio.gather(*pushes)
+    if db.is_sqlite:
+        # The push waited for the write lock: "slow 0" was rolled back at its next statement
+        # and delivered after the push, then not cut short by the second push (which went
+        # between the two events instead).
+        assert order == ["slow 0", "push", "slow 0", "applied 0", "push", "slow 1", "applied 1"]
+    else:
+        # No write lock to wait for: nothing is cut short, the push goes between the events.
+        assert [step for step in order if step != "push"] == [
+            "slow 0",
+            "applied 0",
+            "slow 1",
+            "applied 1",
+        ]
+        assert order.index("push") < order.index("slow 1")
+    async with db.uow(unscoped=True) as uow:
+        slow_events = (
+            await uow.session.execute(
+                sa.select(OutboxEvent.attempts, OutboxEvent.dispatched_at)
+                .where(OutboxEvent.type == "slow.thing")
+                .order_by(OutboxEvent.id)
+            )
+        ).all()
+        channels = (await uow.session.scalars(sa.text("select code from channels"))).all()
+    # Both delivered, and being cut short is no failure.
+    assert [(attempts, at is not None) for attempts, at in slow_events] == [(1, True)] * 2
+    assert sorted(channels) == ["c0", "c1"]

@@ -4,9 +4,14 @@ one process and, on SQLite, across the processes of one machine (lock files besi
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 
-from omniretail.writer_turns import WriterTurns
+import sqlalchemy as sa
+
+from omniretail.db import Database
+from omniretail.jobs import Job, run_due
+from omniretail.writer_turns import WriterTurns, background_writes
 
 
 async def test_on_sqlite_an_urgent_writer_goes_before_normal_ones_queued_earlier() -> None:
@@ -155,3 +160,44 @@ async def test_a_normal_writer_waits_for_urgent_ones_at_most_max_yield() -> None
     leave.set()
     await task
     assert order == ["push in", "applied", "push out"]
+
+
+async def test_a_background_writer_takes_one_turn_per_outermost_unit_of_work() -> None:
+    turns = WriterTurns(exclusive=True, path=None)
+    assert turns.background_turn() is None  # a request's unit of work takes none
+    with background_writes():
+        turn = turns.background_turn()
+        assert turn is not None
+        async with turn:
+            assert turns.background_turn() is None  # nested: it would wait for itself
+        assert turns.background_turn() is not None
+    assert turns.background_turn() is None
+
+
+async def test_a_periodic_job_s_writes_go_after_a_waiting_push(db: Database) -> None:
+    order: list[str] = []
+    leave = asyncio.Event()
+
+    async def push() -> None:
+        async with db.writer_turn(urgent=True):
+            order.append("push in")
+            await leave.wait()
+            order.append("push out")
+
+    async def job(db: Database, now: dt.datetime) -> int:
+        async with db.uow(unscoped=True, read_only=True) as uow:
+            await uow.session.execute(sa.select(1))
+            order.append("job read")  # a read takes no turn
+        async with db.uow(unscoped=True) as uow:
+            await uow.session.execute(sa.select(1))
+            order.append("job wrote")
+        return 0
+
+    pushing = asyncio.create_task(push())
+    await asyncio.sleep(0)
+    running = asyncio.create_task(run_due(db, [Job("test", 1, job)], {}, 0.0))
+    await asyncio.sleep(0.05)
+    assert order == ["push in", "job read"]  # the write waits while the push is pending
+    leave.set()
+    await asyncio.gather(pushing, running)
+    assert order == ["push in", "job read", "push out", "job wrote"]
