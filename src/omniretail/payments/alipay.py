@@ -363,15 +363,26 @@ class AlipayProvider:
             raise GatewayUnavailable("Alipay's answer has no signed response node")
         try:
             signature = base64.b64decode(json.loads(sign), validate=True)
-            self._alipay_key.verify(
-                signature, raw.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256()
-            )
+            # As the SDK does: a node whose JSON escapes "/" as "\/" may have been signed
+            # with the plain "/", so that text is tried too.
+            texts = (raw, raw.replace("\\/", "/")) if "\\/" in raw else (raw,)
+            if not any(self._signed_by_alipay(signature, text) for text in texts):
+                raise InvalidSignature
             answer = json.loads(raw)
         except (InvalidSignature, binascii.Error, ValueError, TypeError) as exc:
             raise GatewayUnavailable("Alipay's answer is not signed by Alipay") from exc
         if not isinstance(answer, dict):
             raise GatewayUnavailable("Alipay's response node is not an object")
         return answer
+
+    def _signed_by_alipay(self, signature: bytes, text: str) -> bool:
+        try:
+            self._alipay_key.verify(
+                signature, text.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256()
+            )
+        except InvalidSignature:
+            return False
+        return True
 
     def verify_notification(self, body: bytes) -> AlipayVerdict:
         params, charset = parse_notification(body)
