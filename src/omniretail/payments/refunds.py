@@ -133,13 +133,19 @@ async def send_due_refunds(
             gateway = providers.get(item.method)
             if not isinstance(gateway, RefundGateway):
                 return f"{item.method} is not configured here"
+            # The gateways' timestamps are the wall clock's; ``now`` only says what is due.
             async with gate:
                 try:
                     if item.query:
-                        return await gateway.query_refund(client, item.order, now=now)
-                    return await gateway.send_refund(client, item.order, now=now)
+                        return await gateway.query_refund(client, item.order, now=utcnow())
+                    return await gateway.send_refund(client, item.order, now=utcnow())
                 except GatewayUnavailable as exc:
                     return str(exc)
+                except ValueError as exc:  # a request that cannot be built: no retry mends it
+                    return RefundOutcome(RefundState.FAILED, message=str(exc))
+                except Exception:  # one refund's bug must not lose the others' outcomes
+                    log.exception("refund %s: sending failed", item.order.out_refund_no)
+                    return "unexpected error while sending (see the logs)"
 
         outcomes = await asyncio.gather(*(send(item) for item in claimed))
     settled = 0

@@ -166,6 +166,8 @@ class WeChatPayProvider:
     ) -> Authorisation:
         # out_trade_no = reference; the mini-program pays (prepay_params), the notification
         # settles it.
+        if currency != "CNY":
+            return Authorisation(PaymentStatus.DECLINED, f"{REF_PREFIX}{reference}", "CNY only")
         return Authorisation(PaymentStatus.PENDING, f"{REF_PREFIX}{reference}")
 
     def refund(self, *, amount: int, currency: str, provider_ref: str) -> Authorisation:
@@ -263,6 +265,8 @@ class WeChatPayProvider:
             now=now,
         )
         prepay_id = answer.get("prepay_id")
+        if str(answer.get("code", "")) in RETRY_CODES:
+            raise GatewayUnavailable(f"WeChat Pay: {_error_text(status, answer)}")
         if status != 200 or not isinstance(prepay_id, str) or not prepay_id:
             raise PrepayRefused(_error_text(status, answer))
         return self.pay_params(
