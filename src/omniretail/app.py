@@ -41,9 +41,10 @@ from omniretail.observability import Liveness, install_telemetry
 from omniretail.openapi import install_openapi
 from omniretail.orders import api as orders_api
 from omniretail.orders import notify_api as payment_notify_api
+from omniretail.orders import pay_api
 from omniretail.payments.alipay import AlipayProvider
 from omniretail.payments.providers import PaymentProvider, builtin_providers
-from omniretail.payments.wechatpay import WeChatPayProvider
+from omniretail.payments.wechatpay import Merchant, WeChatPayProvider
 from omniretail.pricing import api as pricing_api
 from omniretail.problems import install_error_handlers, problem, scope_problem
 from omniretail.relay import NatsRelay
@@ -67,6 +68,7 @@ ROUTERS = [
     connectors_api.router,
     connectors_api.hooks,
     payment_notify_api.router,
+    pay_api.router,
     inventory_api.router,
     customers_api.router,
     loyalty_api.router,
@@ -156,6 +158,31 @@ def alipay_provider(settings: Settings) -> AlipayProvider:
         alipay_public_key=settings.alipay_public_key,
         merchant_private_key=private_key.get_secret_value(),
         seller_id=settings.alipay_seller_id,
+        gateway_url=settings.alipay_gateway_url,
+        notify_url=settings.alipay_notify_url,
+        timeout_seconds=settings.payment_gateway_timeout_seconds,
+    )
+
+
+def wechatpay_provider(settings: Settings) -> WeChatPayProvider:
+    private_key = settings.wechatpay_merchant_private_key
+    if private_key is None or not settings.wechatpay_merchant_serial:
+        raise ValueError(
+            "OMNI_WECHATPAY_API_V3_KEY needs OMNI_WECHATPAY_MERCHANT_SERIAL and "
+            "OMNI_WECHATPAY_MERCHANT_PRIVATE_KEY"
+        )
+    return WeChatPayProvider.from_pem(
+        mchid=settings.wechatpay_mchid,
+        api_v3_key=settings.wechatpay_api_v3_key,
+        certificates_pem=Path(settings.wechatpay_platform_certs).read_bytes(),
+        merchant=Merchant.from_pem(
+            appid=settings.wechatpay_appid,
+            serial_no=settings.wechatpay_merchant_serial,
+            private_key_pem=private_key.get_secret_value(),
+        ),
+        base_url=settings.wechatpay_base_url,
+        notify_url=settings.wechatpay_notify_url,
+        timeout_seconds=settings.payment_gateway_timeout_seconds,
     )
 
 
@@ -164,11 +191,7 @@ def payment_providers(settings: Settings) -> dict[str, PaymentProvider]:
     share them: the worker's jobs refund through them too)."""
     providers = builtin_providers(settings.sandbox_secret())
     if settings.wechatpay_api_v3_key:
-        providers["wechat_pay"] = WeChatPayProvider.from_pem(
-            mchid=settings.wechatpay_mchid,
-            api_v3_key=settings.wechatpay_api_v3_key,
-            certificates_pem=Path(settings.wechatpay_platform_certs).read_bytes(),
-        )
+        providers["wechat_pay"] = wechatpay_provider(settings)
     if settings.alipay_app_id:
         providers["alipay"] = alipay_provider(settings)
     return providers

@@ -60,12 +60,27 @@ class Settings(BaseSettings):
     wechatpay_mchid: str = ""
     wechatpay_api_v3_key: str = ""
     wechatpay_platform_certs: str = ""
+    # What signs our requests to WeChat Pay: the mini-program's appid, the merchant API
+    # certificate's serial number and its private key (PEM; a secret). Needed with the key.
+    wechatpay_appid: str = ""
+    wechatpay_merchant_serial: str = ""
+    wechatpay_merchant_private_key: SecretStr | None = None
+    # Where WeChat Pay is called, and the public https URL of our notify endpoint that payments
+    # and refunds name (…/v1/payments/wechat_pay/notify).
+    wechatpay_base_url: str = "https://api.mch.weixin.qq.com"
+    wechatpay_notify_url: str = ""
     # Alipay: enabled when the app id is set. Alipay's public key and the app's private key are
     # PEM or the bare base64 Alipay's console shows; the private key is a secret.
     alipay_app_id: str = ""
     alipay_public_key: str = ""
     alipay_merchant_private_key: SecretStr | None = None
     alipay_seller_id: str = ""
+    # Alipay's gateway, and the public https URL of our notify endpoint (…/v1/payments/alipay/
+    # notify) that payments name.
+    alipay_gateway_url: str = "https://openapi.alipay.com/gateway.do"
+    alipay_notify_url: str = ""
+    # How long a payment gateway (WeChat Pay, Alipay) may take to answer one request.
+    payment_gateway_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     # NATS consumers' record of handled events (consumed_events) is kept this long: longer than
     # the stream keeps messages (relay.STREAM_MAX_AGE, 7 days), so a redelivery finds its row.
     consumed_events_retention_days: float = Field(default=14, gt=0)

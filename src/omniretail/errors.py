@@ -73,3 +73,10 @@ class TooLarge(DomainError):
 class RateLimited(DomainError):
     code = "rate_limited"
     title = "Too many attempts"
+
+
+class Unavailable(DomainError):
+    """A service we depend on (a payment gateway) gave no answer we can use; try again."""
+
+    code = "unavailable"
+    title = "Temporarily unavailable"

@@ -1,10 +1,11 @@
 """Periodic jobs: unpaid orders past their window, expired stock holds, points expiry, old
-idempotency keys, old NATS consumers' dedupe rows, outbound messages, delayed campaign checks
-and group buys whose window ended unfilled. ``omni worker`` runs them, and so does
-``omni serve`` unless ``OMNI_RUN_DISPATCHER=false``. Every job is safe to run in several
-processes at once: each change it makes is a conditional update that only one of them can win
-(or, for the purges, a delete that finds nothing left). Their units of work that may write
-take turns behind the platform pushes (``omniretail.writer_turns.background_writes``)."""
+idempotency keys, old NATS consumers' dedupe rows, outbound messages, refunds owed through
+payment gateways, delayed campaign checks and group buys whose window ended unfilled.
+``omni worker`` runs them, and so does ``omni serve`` unless ``OMNI_RUN_DISPATCHER=false``.
+Every job is safe to run in several processes at once: each change it makes is a conditional
+update that only one of them can win (or, for the purges, a delete that finds nothing left).
+Their units of work that may write take turns behind the platform pushes
+(``omniretail.writer_turns.background_writes``)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from omniretail.loyalty.jobs import expire_points_everywhere
 from omniretail.metrics import JOB_RUNS
 from omniretail.orders import payments
 from omniretail.payments.providers import PaymentProvider
+from omniretail.payments.refunds import send_due_refunds
 from omniretail.webhooks.delivery import WebhookSender, deliver_due_webhooks
 from omniretail.writer_turns import background_writes
 
@@ -69,6 +71,13 @@ def _cancel_unpaid(providers: dict[str, PaymentProvider]) -> JobFn:
                     uow, providers=providers, now=now
                 )
         return cancelled
+
+    return run
+
+
+def _send_refunds(providers: dict[str, PaymentProvider]) -> JobFn:
+    async def run(db: Database, now: dt.datetime) -> int:
+        return await send_due_refunds(db, providers, now=now)
 
     return run
 
@@ -123,6 +132,7 @@ def build_jobs(
         Job("evaluate campaigns", 30, _evaluate_campaigns),
         Job("release expired stock holds", hold_expiry_seconds, _release_expired_holds),
         Job("cancel unpaid orders", 30, _cancel_unpaid(providers)),
+        Job("send gateway refunds", 5, _send_refunds(providers)),
         Job("fail unfilled group buys", 30, _fail_unfilled_groups(providers)),
         Job("expire points", 3600, _expire_points),
         Job("purge idempotency keys", 3600, _purge_keys),

@@ -18,6 +18,7 @@ from omniretail.inventory import models as inventory_models
 from omniretail.loyalty import models as loyalty_models
 from omniretail.network import models as network_models
 from omniretail.orders import models as orders_models
+from omniretail.payments import models as payments_models
 from omniretail.pricing import models as pricing_models
 from omniretail.returns import models as returns_models
 from omniretail.webhooks import models as webhooks_models

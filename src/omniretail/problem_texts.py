@@ -31,6 +31,7 @@ PROBLEM_TEXTS: dict[str, tuple[str, str, str]] = {
     ),
     "too_large": ("Too large", "内容过大", "请求内容超过上限"),
     "rate_limited": ("Too many attempts", "尝试次数过多", "请稍后再试"),
+    "unavailable": ("Temporarily unavailable", "暂时不可用", "依赖的服务暂时不可用，请稍后再试"),
     # The contexts' errors
     "sign_in_refused": ("Wrong sign-in", "登录失败", "账号或密码错误"),
     "account_locked": ("Account locked", "账号已锁定", "失败次数过多，账号已暂时锁定"),
@@ -109,6 +110,21 @@ PROBLEM_TEXTS: dict[str, tuple[str, str, str]] = {
         "履约单的当前状态不允许此操作",
     ),
     "order_not_paid": ("The order is waiting for payment", "订单待付款", "订单尚未付款，不能处理"),
+    "payment_gateway_unavailable": (
+        "The payment gateway did not answer",
+        "支付网关无应答",
+        "支付网关暂时没有可信的应答，请稍后再试",
+    ),
+    "payment_gateway_refused": (
+        "The payment gateway refused the payment",
+        "支付网关拒绝了该支付",
+        "支付网关拒绝下单",
+    ),
+    "nothing_to_pay": (
+        "Nothing to pay with this method",
+        "无待支付款项",
+        "该订单没有此支付方式的待付款项",
+    ),
     "notification_invalid": (
         "The payment notification is not verifiable",
         "支付通知无法验证",

@@ -22,6 +22,7 @@ from omniretail.errors import (
     RateLimited,
     TooLarge,
     Unauthenticated,
+    Unavailable,
     ValidationFailed,
 )
 from omniretail.i18n import pick_locale
@@ -39,6 +40,7 @@ _STATUS_BY_CATEGORY: list[tuple[type[DomainError], int]] = [
     (ValidationFailed, 422),
     (RateLimited, 429),
     (TooLarge, 413),
+    (Unavailable, 503),
 ]
 
 

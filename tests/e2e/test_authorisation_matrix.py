@@ -282,6 +282,22 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/fulfillments/{fulfillment_id}/ship"): fulfilment_action("ship"),
     ("POST", "/v1/fulfillments/{fulfillment_id}/deliver"): fulfilment_action("deliver"),
     ("POST", "/v1/fulfillments/{fulfillment_id}/cancel"): fulfilment_action("cancel"),
+    # What a buyer's client pays with: a channel key only for its channel's orders.
+    ("POST", "/v1/orders/{order_id}/payments/wechat_pay/jsapi"): Rule(
+        SELLERS,
+        lambda t: (
+            f"/v1/orders/{t.order}/payments/wechat_pay/jsapi",
+            None,
+            {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"},
+        ),
+        channel=True,
+    ),
+    ("POST", "/v1/orders/{order_id}/payments/alipay/app"): Rule(
+        SELLERS, lambda t: (f"/v1/orders/{t.order}/payments/alipay/app", None, None), channel=True
+    ),
+    ("POST", "/v1/orders/{order_id}/payments/alipay/qr"): Rule(
+        SELLERS, lambda t: (f"/v1/orders/{t.order}/payments/alipay/qr", None, None), channel=True
+    ),
     ("POST", "/v1/fulfillments/{fulfillment_id}/reject"): Rule(
         STOCK,
         lambda t: (f"/v1/fulfillments/{t.fulfilment}/reject", None, {"reason": "no_variance"}),

@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 
 from omniretail.db import Database, utcnow
-from omniretail.payments.wechatpay import WeChatPayProvider, certificate_serial
+from omniretail.payments.wechatpay import Merchant, WeChatPayProvider, certificate_serial
 from tests.factories import Api, TenantHandle
 from tests.orders_world import World, build_world
 
@@ -46,8 +46,14 @@ class FakeWeChatPay:
         self.api_v3_key = secrets.token_hex(16).encode()  # 32 ASCII bytes, as WeChat issues
 
     def provider(self) -> WeChatPayProvider:
+        merchant_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         return WeChatPayProvider(
-            mchid=MCHID, api_v3_key=self.api_v3_key, platform_certificates=[self.cert]
+            mchid=MCHID,
+            api_v3_key=self.api_v3_key,
+            platform_certificates=[self.cert],
+            merchant=Merchant(
+                appid="wxd678efh567hg6787", serial_no="5157F09E", private_key=merchant_key
+            ),
         )
 
     def notification(

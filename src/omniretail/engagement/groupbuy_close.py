@@ -27,6 +27,7 @@ from omniretail.engagement.groupbuy_schemas import MemberOut
 from omniretail.errors import Conflict, NotFound
 from omniretail.events import record_event
 from omniretail.inventory import reservations
+from omniretail.payments import refunds
 from omniretail.payments.providers import PaymentProvider, PaymentStatus
 
 
@@ -132,8 +133,15 @@ async def _refund_member(
     """Refund a held member exactly what they paid, through the provider that took it, release
     their unit and give their seat back to the per-customer limit. A refused refund raises
     :class:`RefundRefused` (the caller's transaction then changes nothing)."""
-    refunded = providers[member.payment_method].refund(
-        amount=member.amount, currency=currency, provider_ref=member.payment_ref
+    # A gateway's refund is recorded here and sent after commit (payments.refunds).
+    refunded = await refunds.request_refund(
+        uow,
+        providers[member.payment_method],
+        amount=member.amount,
+        total=member.amount,
+        currency=currency,
+        provider_ref=member.payment_ref,
+        reason=f"group buy {member.public_id}",
     )
     if refunded.status is PaymentStatus.DECLINED:
         raise RefundRefused(f"refund of {member.public_id} refused: {refunded.message}")

@@ -36,6 +36,7 @@ from omniretail.orders.models import Fulfilment, FulfilmentLine, Order
 from omniretail.orders.queries import access_fulfilment, fulfilment_out
 from omniretail.orders.schemas import FulfilmentOut
 from omniretail.orders.sourcing import Policy, source_order
+from omniretail.payments import refunds
 from omniretail.payments.providers import PaymentProvider, PaymentStatus
 
 
@@ -416,7 +417,7 @@ async def do_cancel_order(
         await _release(uow, fulfilment, actor=actor, now=now)
         fulfilment.status = FulfilmentStatus.CANCELLED.value
     await pricing_port.release_coupons(uow, order_ref=order.public_id)
-    _refund_all(order, providers)
+    await _refund_all(uow, order, providers, reason=f"order {order.public_id} cancelled")
     if order.customer_id is not None:
         # Redeemed points come back (and earned ones go) with the cancellation itself.
         await loyalty.do_release_order_points(
@@ -434,8 +435,11 @@ async def do_cancel_order(
     return order
 
 
-def _refund_all(order: Order, providers: dict[str, PaymentProvider]) -> None:
-    """Money back to each captured tender; points come back through ``order.cancelled``."""
+async def _refund_all(
+    uow: UnitOfWork, order: Order, providers: dict[str, PaymentProvider], *, reason: str
+) -> None:
+    """Money back to each captured tender (a gateway's refund is sent after commit); points
+    come back through ``order.cancelled``."""
     for payment in order.payments:
         if payment.method == "points":
             payment.refunded_amount = payment.amount
@@ -445,7 +449,13 @@ def _refund_all(order: Order, providers: dict[str, PaymentProvider]) -> None:
             continue
         due = payment.amount - payment.refunded_amount
         if due > 0:
-            providers[payment.method].refund(
-                amount=due, currency=order.currency, provider_ref=payment.provider_ref or ""
+            await refunds.request_refund(
+                uow,
+                providers[payment.method],
+                amount=due,
+                total=payment.amount,
+                currency=order.currency,
+                provider_ref=payment.provider_ref or "",
+                reason=reason,
             )
             payment.refunded_amount = payment.amount

@@ -1,5 +1,5 @@
-"""Payment providers' signed notifications that settle online payments (WeChat Pay APIv3,
-Alipay)."""
+"""Payment providers' signed notifications that settle online payments and refunds (WeChat
+Pay APIv3, Alipay)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from fastapi.responses import PlainTextResponse, Response
 from omniretail.db import utcnow
 from omniretail.errors import NotFound, Unauthenticated
 from omniretail.orders import payments
-from omniretail.payments import alipay
+from omniretail.payments import alipay, refunds
 from omniretail.payments.alipay import AlipayProvider
 from omniretail.payments.providers import PaymentProvider, PaymentStatus
-from omniretail.payments.wechatpay import NotificationRefused, WeChatPayProvider
+from omniretail.payments.wechatpay import NotificationRefused, RefundVerdict, WeChatPayProvider
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
 
@@ -24,8 +24,9 @@ class NotificationInvalid(Unauthenticated):
 
 @router.post("/wechat_pay/notify", status_code=204)
 async def wechat_pay_notify(request: Request) -> Response:
-    """Verified on the raw body before anything is read; 204 once settled (WeChat Pay treats
-    any 2xx as received). A repeat of a settled notification is 204 and changes nothing."""
+    """A payment's (``TRANSACTION.*``) or a refund's (``REFUND.*``) notification, verified on
+    the raw body before anything is read; 204 once settled (WeChat Pay treats any 2xx as
+    received). A repeat of a settled notification is 204 and changes nothing."""
     providers: dict[str, PaymentProvider] = request.app.state.payment_providers
     provider = providers.get("wechat_pay")
     if not isinstance(provider, WeChatPayProvider):
@@ -37,6 +38,16 @@ async def wechat_pay_notify(request: Request) -> Response:
         )
     except NotificationRefused as exc:
         raise NotificationInvalid(str(exc)) from exc
+    if isinstance(verdict, RefundVerdict):
+        known = await refunds.settle_notified_refund(
+            request.app.state.db,
+            out_refund_no=verdict.out_refund_no,
+            state=verdict.state,
+            gateway_refund_id=verdict.refund_id,
+        )
+        if not known:
+            raise NotFound("refund", verdict.out_refund_no)
+        return Response(status_code=204)
     await payments.settle_notified_payment(
         request.app.state.db,
         provider_ref=verdict.provider_ref,

@@ -1,24 +1,68 @@
-"""Online payments settle after checkout: the provider's signed callback captures or declines;
-an order left unpaid past its payment window is cancelled and its stock given back."""
+"""Online payments after checkout: what the buyer pays with (the payable payment, for the
+gateway's parameters), the provider's signed callback that captures or declines, and the
+order left unpaid past its payment window, cancelled with its stock given back."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from omniretail.auth import service as auth
 from omniretail.db import Database, UnitOfWork, utcnow
-from omniretail.errors import NotFound, ValidationFailed
+from omniretail.errors import Conflict, NotFound, ValidationFailed
 from omniretail.events import record_event
 from omniretail.inventory import reservations
 from omniretail.inventory.reservations import ReservationExpired
+from omniretail.orders.access import check_order_visible
 from omniretail.orders.domain import OrderStatus
 from omniretail.orders.fulfilment import do_cancel_order, refresh_order_status
 from omniretail.orders.models import Fulfilment, Order, Payment
-from omniretail.orders.queries import order_out
+from omniretail.orders.queries import access_order, order_out
 from omniretail.orders.schemas import OrderOut
 from omniretail.payments.providers import PaymentProvider, PaymentStatus
+
+
+class NothingToPay(Conflict):
+    code = "nothing_to_pay"
+    title = "Nothing to pay with this method"
+
+
+@dataclass(frozen=True, slots=True)
+class Payable:
+    """A payment waiting for the buyer: what the gateway is asked to collect."""
+
+    provider_ref: str
+    amount: int  # fen
+    currency: str
+    description: str
+
+
+async def access_payable(
+    uow: UnitOfWork, *, order_id: str, method: str, channels: Collection[str] | None
+) -> Payable:
+    """The order's payment by ``method`` still waiting for the buyer (404 for an order the
+    caller may not see; 409 when the order waits for no such payment)."""
+    order = await access_order(uow, order_id)
+    check_order_visible(order_id=order_id, order_channel=order.channel, channels=channels)
+    pending = [
+        p
+        for p in order.payments
+        if p.method == method and p.status == PaymentStatus.PENDING.value and p.provider_ref
+    ]
+    if order.status != OrderStatus.PENDING_PAYMENT.value or not pending:
+        raise NothingToPay(f"order {order_id} waits for no {method} payment")
+    if order.currency != "CNY":
+        raise NothingToPay(f"{method} collects CNY, the order is in {order.currency}")
+    payment = pending[0]
+    return Payable(
+        provider_ref=payment.provider_ref or "",
+        amount=payment.amount,
+        currency=order.currency,
+        description=f"Order {order.number}",
+    )
 
 
 async def tenant_of_payment(uow: UnitOfWork, provider_ref: str) -> int:

@@ -1,5 +1,7 @@
-"""Payment providers behind one interface: cash, card present (POS), a sandbox online provider.
+"""Payment providers behind one interface: cash, card present (POS), a sandbox online provider,
+and the remote gateways WeChat Pay APIv3 and Alipay (signed requests, verified answers).
 
 Points are a tender too, but they are the loyalty ledger's business: checkout redeems them
-there. Real gateways (WeChat Pay, Alipay, Stripe) implement the same Protocol.
+there. A gateway's refund is recorded with the change that owes it and sent after commit
+(``refunds.py``).
 """

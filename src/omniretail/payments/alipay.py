@@ -1,4 +1,5 @@
-"""Alipay (支付宝) open platform: the asynchronous notification check and the refund request.
+"""Alipay (支付宝) open platform: gateway requests (refunds and their query, the QR-code
+precreate), the app payment's signed order string, and the asynchronous notification check.
 
 A notification (the ``notify_url`` POST, form-encoded) is trusted only if (1) ``sign_type`` is
 ``RSA2``, (2) ``sign`` is a valid SHA256withRSA (PKCS#1 v1.5) signature under Alipay's public
@@ -8,9 +9,14 @@ sorted by name and joined as ``key=value`` with ``&``, encoded in the notificati
 arrive as yuan strings (``"99.00"``) and become integer fen exactly. Only ``TRADE_SUCCESS``
 and ``TRADE_FINISHED`` settle a payment; other statuses are acknowledged and change nothing.
 
-No I/O here. ``refund`` builds the ``alipay.trade.refund`` request and signs it with the
-merchant's private key; this build has no network, so, as for WeChat Pay, the refund is
-bookkeeping unless a ``send_refund`` callable is given (it receives the signed parameters).
+A gateway request is the common parameters plus ``biz_content`` (JSON), signed RSA2 with the
+merchant's application private key over the same sorted ``key=value`` content (only ``sign``
+left out); as Alipay's SDKs do, the common parameters travel in the URL's query and
+``biz_content`` in the form body. The answer is JSON, ``{"<method>_response": {...}, "sign":
+"..."}`` (``error_response`` for a refused call); it is believed only if ``sign`` verifies
+under Alipay's public key over the node's JSON text exactly as it arrived. An answer that does
+not verify is not believed (:class:`GatewayUnavailable`) and the request is tried again;
+``out_request_no`` makes a retried refund the same refund.
 """
 
 from __future__ import annotations
@@ -20,18 +26,33 @@ import binascii
 import datetime as dt
 import json
 import re
-import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from urllib.parse import parse_qsl
+from typing import Any
+from urllib.parse import parse_qsl, quote_plus, urlencode
 
+import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from omniretail.payments.gateway import (
+    GatewayUnavailable,
+    RefundOrder,
+    RefundOutcome,
+    RefundState,
+)
 from omniretail.payments.providers import Authorisation, PaymentStatus
 
+DEFAULT_GATEWAY_URL = "https://openapi.alipay.com/gateway.do"
+USER_AGENT = "Omniretail-Alipay/1"
+# The common parameters, sent in the URL (biz_content goes in the body).
+COMMON = ("app_id", "method", "format", "charset", "sign_type", "timestamp", "version")
+SUCCESS = "10000"
+# "Not now" answers: the service is busy, or a system error on Alipay's side.
+RETRY_CODES = frozenset({"20000"})
+RETRY_SUB_CODES = frozenset({"ACQ.SYSTEM_ERROR", "aop.ACQ.SYSTEM_ERROR", "isp.unknow-error"})
 REF_PREFIX = "ali:"
 REFUND_PREFIX = "alipay-refund:"
 SETTLING = frozenset({"TRADE_SUCCESS", "TRADE_FINISHED"})
@@ -42,7 +63,9 @@ BEIJING = dt.timezone(dt.timedelta(hours=8))
 MAX_FIELDS = 100
 _YUAN = re.compile(r"(0|[1-9][0-9]{0,10})(\.[0-9]{1,2})?", re.ASCII)
 
-RefundSender = Callable[[dict[str, str]], None]
+
+class PrepayRefused(ValueError):
+    """Alipay answered, signed, that it will not place this order (the reason says why)."""
 
 
 class NotificationRefused(ValueError):
@@ -128,7 +151,9 @@ class AlipayProvider:
         alipay_public_key: rsa.RSAPublicKey,
         merchant_private_key: rsa.RSAPrivateKey,
         seller_id: str = "",
-        send_refund: RefundSender | None = None,
+        gateway_url: str = DEFAULT_GATEWAY_URL,
+        notify_url: str = "",
+        timeout_seconds: float = 10.0,
     ) -> None:
         if not app_id:
             raise ValueError("an Alipay app id is needed")
@@ -136,17 +161,30 @@ class AlipayProvider:
         self.seller_id = seller_id
         self._alipay_key = alipay_public_key
         self._merchant_key = merchant_private_key
-        self._send_refund = send_refund
+        self.gateway_url = gateway_url
+        self.notify_url = notify_url
+        self.timeout_seconds = timeout_seconds
 
     @classmethod
     def from_keys(
-        cls, *, app_id: str, alipay_public_key: str, merchant_private_key: str, seller_id: str = ""
+        cls,
+        *,
+        app_id: str,
+        alipay_public_key: str,
+        merchant_private_key: str,
+        seller_id: str = "",
+        gateway_url: str = DEFAULT_GATEWAY_URL,
+        notify_url: str = "",
+        timeout_seconds: float = 10.0,
     ) -> AlipayProvider:
         return cls(
             app_id=app_id,
             alipay_public_key=load_public_key(alipay_public_key),
             merchant_private_key=load_private_key(merchant_private_key),
             seller_id=seller_id,
+            gateway_url=gateway_url,
+            notify_url=notify_url,
+            timeout_seconds=timeout_seconds,
         )
 
     def authorise(
@@ -158,32 +196,19 @@ class AlipayProvider:
         return Authorisation(PaymentStatus.PENDING, f"{REF_PREFIX}{reference}")
 
     def refund(self, *, amount: int, currency: str, provider_ref: str) -> Authorisation:
-        request = self.refund_request(
-            amount=amount,
-            provider_ref=provider_ref,
-            request_no=secrets.token_hex(16),
-            now=dt.datetime.now(dt.UTC),
+        raise TypeError(
+            "an Alipay refund is a request sent after commit: "
+            "use omniretail.payments.refunds.request_refund"
         )
-        if self._send_refund is not None:
-            self._send_refund(request)
-        request_no = json.loads(request["biz_content"])["out_request_no"]
-        return Authorisation(PaymentStatus.CAPTURED, f"{REFUND_PREFIX}{request_no}")
 
-    def refund_request(
-        self, *, amount: int, provider_ref: str, request_no: str, now: dt.datetime
+    def signed_request(
+        self, method: str, biz: Mapping[str, str], *, now: dt.datetime, notify: bool = False
     ) -> dict[str, str]:
-        """The signed ``alipay.trade.refund`` parameters. ``out_request_no`` names this refund
-        (several partial refunds of one trade each have their own; a retry keeps it)."""
-        if not provider_ref.startswith(REF_PREFIX):
-            raise ValueError(f"not an Alipay payment: {provider_ref[:40]!r}")
-        biz = {
-            "out_trade_no": provider_ref.removeprefix(REF_PREFIX),
-            "refund_amount": fen_to_yuan(amount),
-            "out_request_no": request_no,
-        }
+        """The signed parameters of one call: the common ones, ``notify_url`` when asked for
+        (payments; refunds have none), ``biz_content``, and ``sign``."""
         params = {
             "app_id": self.app_id,
-            "method": "alipay.trade.refund",
+            "method": method,
             "format": "JSON",
             "charset": "utf-8",
             "sign_type": "RSA2",
@@ -191,9 +216,173 @@ class AlipayProvider:
             "version": "1.0",
             "biz_content": json.dumps(biz, ensure_ascii=False, separators=(",", ":")),
         }
+        if notify and self.notify_url:
+            params["notify_url"] = self.notify_url
         content = signed_content(params, leave_out=REQUEST_UNSIGNED).encode("utf-8")
         signature = self._merchant_key.sign(content, padding.PKCS1v15(), hashes.SHA256())
         return {**params, "sign": base64.b64encode(signature).decode()}
+
+    def refund_request(
+        self, *, amount: int, provider_ref: str, request_no: str, now: dt.datetime
+    ) -> dict[str, str]:
+        """The signed ``alipay.trade.refund`` parameters. ``out_request_no`` names this refund
+        (several partial refunds of one trade each have their own; a retry keeps it)."""
+        return self.signed_request(
+            "alipay.trade.refund",
+            {
+                "out_trade_no": _out_trade_no(provider_ref),
+                "refund_amount": fen_to_yuan(amount),
+                "out_request_no": request_no,
+            },
+            now=now,
+        )
+
+    def app_order_string(
+        self, *, provider_ref: str, amount: int, subject: str, now: dt.datetime
+    ) -> str:
+        """``alipay.trade.app.pay``: the signed order string the app hands to the Alipay SDK
+        (no call to Alipay from here; the buyer's app sends it). Values URL-encoded."""
+        params = self.signed_request(
+            "alipay.trade.app.pay",
+            {
+                "out_trade_no": _out_trade_no(provider_ref),
+                "total_amount": fen_to_yuan(amount),
+                "subject": subject[:256],
+                "product_code": "QUICK_MSECURITY_PAY",
+            },
+            now=now,
+            notify=True,
+        )
+        return urlencode(sorted(params.items()), quote_via=quote_plus)
+
+    async def precreate(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        provider_ref: str,
+        amount: int,
+        subject: str,
+        now: dt.datetime,
+    ) -> str:
+        """``alipay.trade.precreate``: the QR code (its content, a URL) the buyer scans."""
+        method = "alipay.trade.precreate"
+        biz = {
+            "out_trade_no": _out_trade_no(provider_ref),
+            "total_amount": fen_to_yuan(amount),
+            "subject": subject[:256],
+        }
+        answer = await self._call(client, self.signed_request(method, biz, now=now, notify=True))
+        qr_code = answer.get("qr_code")
+        if answer.get("code") != SUCCESS or not isinstance(qr_code, str) or not qr_code:
+            raise PrepayRefused(_error_text(answer))
+        return qr_code
+
+    def refund_reference(self, out_refund_no: str) -> str:
+        return f"{REFUND_PREFIX}{out_refund_no}"
+
+    async def send_refund(
+        self, client: httpx.AsyncClient, order: RefundOrder, *, now: dt.datetime
+    ) -> RefundOutcome:
+        """``alipay.trade.refund``. ``fund_change`` ``Y``: this call moved the money;
+        ``N``: it may have been moved by an earlier try, so the query confirms it."""
+        request = self.refund_request(
+            amount=order.amount,
+            provider_ref=order.provider_ref,
+            request_no=order.out_refund_no,
+            now=now,
+        )
+        answer = await self._call(client, request)
+        if answer.get("code") != SUCCESS:
+            return RefundOutcome(RefundState.FAILED, message=_error_text(answer))
+        trade_no = str(answer.get("trade_no", ""))
+        if answer.get("fund_change") == "Y":
+            return RefundOutcome(RefundState.SUCCEEDED, trade_no, "fund_change Y")
+        return RefundOutcome(RefundState.PROCESSING, trade_no, "fund_change N: to be queried")
+
+    async def query_refund(
+        self, client: httpx.AsyncClient, order: RefundOrder, *, now: dt.datetime
+    ) -> RefundOutcome:
+        """``alipay.trade.fastpay.refund.query``: ``refund_status`` ``REFUND_SUCCESS`` is
+        done; no status means Alipay has not taken the refund, so it is sent again."""
+        request = self.signed_request(
+            "alipay.trade.fastpay.refund.query",
+            {
+                "out_trade_no": _out_trade_no(order.provider_ref),
+                "out_request_no": order.out_refund_no,
+            },
+            now=now,
+        )
+        answer = await self._call(client, request)
+        if answer.get("code") != SUCCESS:
+            return RefundOutcome(RefundState.PENDING, message=_error_text(answer))
+        if answer.get("refund_status") == "REFUND_SUCCESS":
+            if str(answer.get("refund_amount", "")) != fen_to_yuan(order.amount):
+                return RefundOutcome(
+                    RefundState.FAILED,
+                    str(answer.get("trade_no", "")),
+                    f"Alipay refunded {str(answer.get('refund_amount'))[:20]}",
+                )
+            return RefundOutcome(RefundState.SUCCEEDED, str(answer.get("trade_no", "")))
+        return RefundOutcome(RefundState.PENDING, message="Alipay has not taken the refund")
+
+    async def _call(self, client: httpx.AsyncClient, params: Mapping[str, str]) -> dict[str, Any]:
+        """POST one signed request; the response node, once its signature verifies. Raises
+        :class:`GatewayUnavailable` when there is no answer to believe or it says "not now"."""
+        query = {k: params[k] for k in (*COMMON, "notify_url", "sign") if k in params}
+        body = {k: v for k, v in params.items() if k not in query}
+        try:
+            response = await client.post(
+                self.gateway_url,
+                params=query,
+                data=body,
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded;charset=utf-8",
+                    "User-Agent": USER_AGENT,
+                },
+            )
+        except httpx.HTTPError as exc:
+            raise GatewayUnavailable(f"Alipay: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise GatewayUnavailable(f"Alipay answered {response.status_code}")
+        node_name = params["method"].replace(".", "_") + "_response"
+        answer = self.verify_response(response.text, node_name)
+        if str(answer.get("code")) in RETRY_CODES or answer.get("sub_code") in RETRY_SUB_CODES:
+            raise GatewayUnavailable(f"Alipay: {_error_text(answer)}")
+        return answer
+
+    def verify_response(self, text: str, node_name: str) -> dict[str, Any]:
+        """The answer's node (``<method>_response``, or ``error_response``), if ``sign``
+        verifies over the node's JSON text as sent."""
+        try:
+            nodes = top_level_members(text)
+        except ValueError as exc:
+            raise GatewayUnavailable("Alipay's answer is not a JSON object") from exc
+        name = node_name if node_name in nodes else "error_response"
+        raw, sign = nodes.get(name), nodes.get("sign")
+        if raw is None or sign is None:
+            raise GatewayUnavailable("Alipay's answer has no signed response node")
+        try:
+            signature = base64.b64decode(json.loads(sign), validate=True)
+            # As the SDK does: a node whose JSON escapes "/" as "\/" may have been signed
+            # with the plain "/", so that text is tried too.
+            texts = (raw, raw.replace("\\/", "/")) if "\\/" in raw else (raw,)
+            if not any(self._signed_by_alipay(signature, text) for text in texts):
+                raise InvalidSignature
+            answer = json.loads(raw)
+        except (InvalidSignature, binascii.Error, ValueError, TypeError) as exc:
+            raise GatewayUnavailable("Alipay's answer is not signed by Alipay") from exc
+        if not isinstance(answer, dict):
+            raise GatewayUnavailable("Alipay's response node is not an object")
+        return answer
+
+    def _signed_by_alipay(self, signature: bytes, text: str) -> bool:
+        try:
+            self._alipay_key.verify(
+                signature, text.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256()
+            )
+        except InvalidSignature:
+            return False
+        return True
 
     def verify_notification(self, body: bytes) -> AlipayVerdict:
         params, charset = parse_notification(body)
@@ -236,6 +425,48 @@ def parse_notification(body: bytes) -> tuple[dict[str, str], str]:
         return {key: value.decode(charset) for key, value in raw.items()}, charset
     except UnicodeDecodeError as exc:
         raise NotificationRefused(f"a parameter is not {charset}") from exc
+
+
+def top_level_members(text: str) -> dict[str, str]:
+    """Each member of a JSON object as its raw text (what Alipay signed is the node's text
+    as it arrived, not a re-serialisation of it)."""
+    decoder = json.JSONDecoder()
+    pos = _skip(text, 0)
+    if text[pos : pos + 1] != "{":
+        raise ValueError("not an object")
+    members: dict[str, str] = {}
+    pos = _skip(text, pos + 1)
+    while text[pos : pos + 1] != "}":
+        key, pos = decoder.raw_decode(text, pos)
+        pos = _skip(text, pos)
+        if not isinstance(key, str) or text[pos : pos + 1] != ":":
+            raise ValueError("not an object")
+        start = _skip(text, pos + 1)
+        _, end = decoder.raw_decode(text, start)
+        members[key] = text[start:end]
+        pos = _skip(text, end)
+        if text[pos : pos + 1] == ",":
+            pos = _skip(text, pos + 1)
+        elif text[pos : pos + 1] != "}":
+            raise ValueError("not an object")
+    return members
+
+
+def _skip(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def _out_trade_no(provider_ref: str) -> str:
+    if not provider_ref.startswith(REF_PREFIX):
+        raise ValueError(f"not an Alipay payment: {provider_ref[:40]!r}")
+    return provider_ref.removeprefix(REF_PREFIX)
+
+
+def _error_text(answer: Mapping[str, Any]) -> str:
+    parts = (answer.get(k) for k in ("code", "msg", "sub_code", "sub_msg"))
+    return " ".join(str(p)[:120] for p in parts if p)
 
 
 def _verdict(params: Mapping[str, str]) -> AlipayVerdict:

@@ -31,6 +31,7 @@ from omniretail.orders.access import check_order_visible
 from omniretail.orders.checkout import new_public_id
 from omniretail.orders.domain import DONE, FulfilmentStatus, OrderStatus
 from omniretail.orders.models import Fulfilment, Order
+from omniretail.payments import refunds
 from omniretail.payments.providers import PaymentProvider, PaymentStatus
 from omniretail.returns.domain import Tender, refund_for_units, split_refund, within_window
 from omniretail.returns.models import Refund, Return, ReturnLine
@@ -309,7 +310,7 @@ async def receive(
     keep_as_credit: int = 0,
 ) -> tuple[list[RestockOut], dict[str, int] | None]:
     restocked = await _restock(uow, ret, location, actor=actor, now=now)
-    _refund(ret, order, providers, keep_as_credit=keep_as_credit)
+    await _refund(uow, ret, order, providers, keep_as_credit=keep_as_credit)
     points = None
     if order.customer_id is not None:
         reversal = await loyalty.do_reverse_for_return(
@@ -394,8 +395,13 @@ def money_refundable(ret: Return, order: Order) -> int:
     return sum(a for p, a in zip(paid, parts, strict=True) if p.method != "points")
 
 
-def _refund(
-    ret: Return, order: Order, providers: dict[str, PaymentProvider], *, keep_as_credit: int = 0
+async def _refund(
+    uow: UnitOfWork,
+    ret: Return,
+    order: Order,
+    providers: dict[str, PaymentProvider],
+    *,
+    keep_as_credit: int = 0,
 ) -> None:
     """Split the refund over the tenders; in an exchange, ``keep_as_credit`` of the money
     part pays for the new goods instead of going back (drawn pro rata from the money tenders)."""
@@ -411,13 +417,17 @@ def _refund(
         amount = share - credit
         ref = None
         if payment.method != "points" and amount > 0:
-            ref = (
-                providers[payment.method]
-                .refund(
-                    amount=amount, currency=order.currency, provider_ref=payment.provider_ref or ""
-                )
-                .provider_ref
+            # A gateway's refund is recorded here and sent after commit (payments.refunds).
+            refunded = await refunds.request_refund(
+                uow,
+                providers[payment.method],
+                amount=amount,
+                total=payment.amount,
+                currency=order.currency,
+                provider_ref=payment.provider_ref or "",
+                reason=f"return {ret.public_id}",
             )
+            ref = refunded.provider_ref
         ret.refunds.append(
             Refund(
                 payment_id=payment.id,
