@@ -7,14 +7,18 @@ as one transaction: each request's work in its own savepoint (so one request's f
 409 for short stock, undoes only its own writes), then one commit, then each outcome (result or
 error) fanned back to its request. The row is locked once per batch, not once per request.
 
-A batch may also share what its requests draw on (:class:`Shared`): taken once for the batch
-before the requests run (say one conditional UPDATE holding the sum of the batch's quantities on
-one stock position), drawn on by each request, and settled once after them (what was not drawn
-given back), all in the batch's transaction.
+A batch may also share what its requests draw on (:class:`Shared`, say one stock position).
+Run without savepoints, the requests draw on credit and the batch takes what they drew once, at
+the end, just before the commit (one conditional UPDATE of the position): the hot row is then
+locked only by that statement and the commit, not while the requests' own statements run, so
+another process's batch waits that long only. If it is not there, the attempt is rolled back
+and the batch run carefully (below). Run with savepoints, the batch takes the sum of its
+requests' amounts first, each request draws on it, and what was not drawn is given back after
+them; all in the batch's transaction.
 
-Savepoints cost two round trips a request, paid while the hot row is locked, and are needed
-only when a request fails. So a batch is first run without them; if a request fails, that attempt
-is rolled back whole and the batch is run again with a savepoint per request (and so are the
+Savepoints cost two round trips a request and are needed only when a request fails. So a batch
+is first run without them; if a request fails (or what the requests drew is not there), that
+attempt is rolled back whole and the batch is run again with a savepoint per request (and so are the
 key's next batches, until one has no failure: a sold-out SKU fails every batch). A lone request
 never needs one: its error rolls back only its own writes.
 
@@ -42,12 +46,15 @@ Work = Callable[[UnitOfWork], Awaitable[Any]]
 class Shared(Protocol):
     """What a batch's requests draw on, taken once per batch (``inventory.positions.BatchHold``)."""
 
-    async def open(self, uow: UnitOfWork, total: int) -> None:
-        """Before the requests run: take ``total`` (the sum of the requests' amounts), or
-        nothing, in which case each request fends for itself."""
+    async def open(self, uow: UnitOfWork, total: int, *, late: bool) -> None:
+        """Before the requests run. ``late`` (a batch run without savepoints): take nothing
+        yet, the requests draw on credit. Otherwise take ``total`` (the sum of the requests'
+        amounts), or nothing, in which case each request fends for itself."""
 
     async def close(self, uow: UnitOfWork) -> None:
-        """After the requests ran, before the commit: settle what was not drawn."""
+        """After the requests ran, just before the commit: ``late``, take what the requests
+        drew, or raise if it is not there (the batch is then run again with savepoints);
+        otherwise give back what was not drawn."""
 
 
 @dataclass(slots=True)
@@ -161,7 +168,7 @@ class GroupCommit:
         async with turn, self.db.uow(batch[0].tenant_id) as uow:
             shared = batch[0].shared if len(batch) > 1 else None
             if shared is not None:
-                await shared.open(uow, sum(p.amount for p in batch))
+                await shared.open(uow, sum(p.amount for p in batch), late=not savepoints)
             for pending in batch:
                 if not savepoints:
                     try:
@@ -175,7 +182,14 @@ class GroupCommit:
                 except Exception as exc:
                     outcomes.append((False, exc))
             if shared is not None:
-                await shared.close(uow)
+                try:
+                    await shared.close(uow)
+                except Exception as exc:
+                    if savepoints:
+                        raise
+                    # What the requests drew on credit is not there (or could not be taken):
+                    # the batch again the careful way, which tells each request its own outcome.
+                    raise _RequestFailed(exc) from exc
         return outcomes
 
     @staticmethod
