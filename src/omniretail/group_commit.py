@@ -51,6 +51,11 @@ class Shared(Protocol):
         yet, the requests draw on credit. Otherwise take ``total`` (the sum of the requests'
         amounts), or nothing, in which case each request fends for itself."""
 
+    async def run_together(self, uow: UnitOfWork, items: list[Any]) -> list[Any]:
+        """Late only: the work of several requests given as data (their ``together``), done
+        at once (say one statement for all); one result per item, or raise (the batch is then
+        run again the careful way, each request's ``work`` in its savepoint)."""
+
     async def close(self, uow: UnitOfWork) -> None:
         """After the requests ran, just before the commit: ``late``, take what the requests
         drew, or raise if it is not there (the batch is then run again with savepoints);
@@ -63,6 +68,7 @@ class _Pending:
     work: Work
     shared: Shared | None = None
     amount: int = 0
+    together: Any = None
     outcome: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -92,12 +98,15 @@ class GroupCommit:
         work: Work,
         shared: Shared | None = None,
         amount: int = 0,
+        together: Any = None,
     ) -> Any:
         """Run ``work`` in a unit of work of ``tenant_id`` shared with the other requests on
         ``key``; return its result (or raise its error) once that unit of work has committed.
         ``shared`` (the same for every request on ``key``) is opened for the sum of the batch's
-        ``amount``s when the batch has more than one request."""
-        pending = _Pending(tenant_id, work, shared, amount)
+        ``amount``s when the batch has more than one request. ``together``: the same work as
+        data, for ``shared.run_together`` to do with the batch's other requests that give one
+        (the result is then what ``run_together`` gave for it, not what ``work`` returns)."""
+        pending = _Pending(tenant_id, work, shared, amount, together)
         self._queues.setdefault((tenant_id, key), []).append(pending)
         if (tenant_id, key) not in self._writers:
             task = asyncio.create_task(self._drain((tenant_id, key)))
@@ -169,7 +178,11 @@ class GroupCommit:
             shared = batch[0].shared if len(batch) > 1 else None
             if shared is not None:
                 await shared.open(uow, sum(p.amount for p in batch), late=not savepoints)
+            together = await self._together(uow, batch if shared and not savepoints else [])
             for pending in batch:
+                if id(pending) in together:
+                    outcomes.append((True, together[id(pending)]))
+                    continue
                 if not savepoints:
                     try:
                         outcomes.append((True, await pending.work(uow)))
@@ -191,6 +204,19 @@ class GroupCommit:
                     # the batch again the careful way, which tells each request its own outcome.
                     raise _RequestFailed(exc) from exc
         return outcomes
+
+    @staticmethod
+    async def _together(uow: UnitOfWork, batch: list[_Pending]) -> dict[int, Any]:
+        """The results of the batch's requests done at once by its ``shared``, by the
+        request's id (none unless two or more requests give their work as data)."""
+        given = [pending for pending in batch if pending.together is not None]
+        if len(given) < 2 or given[0].shared is None:
+            return {}
+        try:
+            results = await given[0].shared.run_together(uow, [p.together for p in given])
+        except Exception as exc:
+            raise _RequestFailed(exc) from exc
+        return {id(pending): result for pending, result in zip(given, results, strict=True)}
 
     @staticmethod
     def _fail(batch: list[_Pending], exc: BaseException) -> None:

@@ -1,6 +1,7 @@
 """A group-commit batch of holds on one position takes the stock late: the requests' own writes
-first, then ONE conditional UPDATE for what they drew, just before the commit. If that does not
-fit, the batch is run again request by request, so exactly the holds that fit in order win."""
+first (on PostgreSQL one statement for all the holds given as data), then ONE conditional UPDATE
+for what they drew, just before the commit. If that does not fit, the batch is run again request
+by request, so exactly the holds that fit in order win."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import sqlalchemy as sa
 from omniretail.db import Database, UnitOfWork
 from omniretail.events import OutboxEvent
 from omniretail.group_commit import GroupCommit
+from omniretail.errors import ValidationFailed
 from omniretail.inventory import positions
 from omniretail.inventory import reservations as res
+from omniretail.inventory.batch_holds import BatchOfHolds, HoldRequest
 from omniretail.inventory.service import InsufficientStock
 from tests.factories import TenantHandle
 from tests.inventory_factories import (
@@ -53,22 +56,26 @@ def statements(db: Database) -> Iterator[list[str]]:
 
 
 async def hold_in_one_batch(
-    db: Database, tenant_id: int, quantities: list[int]
+    db: Database, tenant_id: int, quantities: list[int], *, together: bool, sku: str = "TEE-S"
 ) -> tuple[list[Any], GroupCommit]:
-    """Each quantity a one-line hold of TEE-S at ST-1, all queued before the batch is written
-    (one batch); returns each request's outcome (its reservation or its error)."""
+    """Each quantity a one-line hold of ``sku`` at ST-1, all queued before the batch is written
+    (one batch), with ``together`` also given as data (as the API does without an
+    Idempotency-Key); returns each request's outcome (its reservation or its error)."""
     group = GroupCommit(db)
 
     def hold(qty: int) -> Awaitable[Any]:
+        lines = [L(sku, "ST-1", qty)]
+
         def reserve(uow: UnitOfWork) -> Awaitable[Any]:
-            return res.do_reserve(uow, lines=[L("TEE-S", "ST-1", qty)], ttl_seconds=60, actor="t")
+            return res.do_reserve(uow, lines=lines, ttl_seconds=60, actor="t")
 
         return group.run(
-            ("ST-1", "TEE-S"),
+            ("ST-1", sku),
             tenant_id=tenant_id,
             work=reserve,
-            shared=positions.BatchHold("ST-1", "TEE-S"),
+            shared=BatchOfHolds("ST-1", sku),
             amount=qty,
+            together=HoldRequest(lines=lines, ttl_seconds=60, actor="t") if together else None,
         )
 
     outcomes = await asyncio.gather(*(hold(q) for q in quantities), return_exceptions=True)
@@ -79,10 +86,11 @@ def position_updates(sent: list[str]) -> list[int]:
     return [i for i, text in enumerate(sent) if text.startswith("UPDATE stock_positions")]
 
 
+@pytest.mark.parametrize("together", [False, True], ids=["one_by_one", "together"])
 async def test_a_batch_that_fits_locks_the_position_only_after_the_requests_wrote(
-    db: Database, shop: TenantHandle, statements: list[str]
+    db: Database, shop: TenantHandle, statements: list[str], together: bool
 ) -> None:
-    outcomes, group = await hold_in_one_batch(db, shop.id, [1, 2, 1])
+    outcomes, group = await hold_in_one_batch(db, shop.id, [1, 2, 1], together=together)
     assert [type(o).__name__ for o in outcomes] == ["ReservationOut"] * 3
     assert group.batches == 1
     # One UPDATE of the position for the whole batch, after every request's own writes: only
@@ -91,6 +99,13 @@ async def test_a_batch_that_fits_locks_the_position_only_after_the_requests_wrot
     after = [s for s in statements[update + 1 :] if not s.startswith(("COMMIT", "RELEASE"))]
     assert [s.split("(")[0].strip() for s in after] == ["INSERT INTO outbox_events"]
     assert not any(s.startswith("SAVEPOINT") for s in statements)
+    if together and not db.is_sqlite:
+        # The three holds' rows in one statement, then the UPDATE and the events.
+        assert [s.split()[0] for s in statements if not s.startswith(("BEGIN", "COMMIT"))] == [
+            "WITH",
+            "UPDATE",
+            "INSERT",
+        ]
     assert await position(db, shop.id, "ST-1", "TEE-S") == (5, 4)
     await assert_books_balance(db, shop.id)
     async with db.uow(shop.id) as uow:
@@ -106,10 +121,11 @@ async def test_a_batch_that_fits_locks_the_position_only_after_the_requests_wrot
     assert chain == [(5, 4), (4, 2), (2, 1)]
 
 
+@pytest.mark.parametrize("together", [False, True], ids=["one_by_one", "together"])
 async def test_a_batch_whose_last_hold_overdraws_holds_exactly_the_ones_that_fit(
-    db: Database, shop: TenantHandle, statements: list[str]
+    db: Database, shop: TenantHandle, statements: list[str], together: bool
 ) -> None:
-    outcomes, group = await hold_in_one_batch(db, shop.id, [1, 1, 1, 1, 2])
+    outcomes, group = await hold_in_one_batch(db, shop.id, [1, 1, 1, 1, 2], together=together)
     assert [type(o).__name__ for o in outcomes[:4]] == ["ReservationOut"] * 4
     assert isinstance(outcomes[4], InsufficientStock)
     assert outcomes[4].extra["lines"][0]["available"] == 1
@@ -141,3 +157,13 @@ async def test_a_late_batch_hold_that_does_not_fit_raises_and_keeps_nothing(
             await batch.close(uow)
     assert await position(db, shop.id, "ST-1", "TEE-S") == (5, 0)
     await assert_books_balance(db, shop.id)
+
+
+async def test_holds_written_together_on_an_unknown_sku_each_get_their_own_422(
+    db: Database, shop: TenantHandle
+) -> None:
+    outcomes, _ = await hold_in_one_batch(db, shop.id, [1, 1, 1], together=True, sku="NOPE")
+    assert [type(o) for o in outcomes] == [ValidationFailed] * 3
+    async with db.uow(shop.id) as uow:
+        held = await uow.session.scalar(sa.select(sa.func.count()).select_from(res.RESERVATIONS))
+    assert held == 0
