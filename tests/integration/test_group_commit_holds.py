@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from omniretail.db import Database, UnitOfWork
+from omniretail.errors import ValidationFailed
 from omniretail.events import OutboxEvent
 from omniretail.group_commit import GroupCommit
-from omniretail.errors import ValidationFailed
 from omniretail.inventory import positions
 from omniretail.inventory import reservations as res
 from omniretail.inventory.batch_holds import BatchOfHolds, HoldRequest
