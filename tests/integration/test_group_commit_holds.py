@@ -83,7 +83,7 @@ async def hold_in_one_batch(
 
 
 def position_updates(sent: list[str]) -> list[int]:
-    return [i for i, text in enumerate(sent) if text.startswith("UPDATE stock_positions")]
+    return [i for i, text in enumerate(sent) if "UPDATE stock_positions" in text]
 
 
 @pytest.mark.parametrize("together", [False, True], ids=["one_by_one", "together"])
@@ -94,17 +94,19 @@ async def test_a_batch_that_fits_locks_the_position_only_after_the_requests_wrot
     assert [type(o).__name__ for o in outcomes] == ["ReservationOut"] * 3
     assert group.batches == 1
     # One UPDATE of the position for the whole batch, after every request's own writes: only
-    # the batch's events are written after it, then the commit.
+    # the batch's events are written after it (on PostgreSQL by the same statement), then the
+    # commit.
     [update] = position_updates(statements)
     after = [s for s in statements[update + 1 :] if not s.startswith(("COMMIT", "RELEASE"))]
-    assert [s.split("(")[0].strip() for s in after] == ["INSERT INTO outbox_events"]
+    events_apart = ["INSERT INTO outbox_events"] if db.is_sqlite else []
+    assert [s.split("(")[0].strip() for s in after] == events_apart
     assert not any(s.startswith("SAVEPOINT") for s in statements)
     if together and not db.is_sqlite:
-        # The three holds' rows in one statement, then the UPDATE and the events.
-        assert [s.split()[0] for s in statements if not s.startswith(("BEGIN", "COMMIT"))] == [
-            "WITH",
-            "UPDATE",
-            "INSERT",
+        # The three holds' rows in one statement, then the UPDATE with the events.
+        sent = [s for s in statements if not s.startswith(("BEGIN", "COMMIT"))]
+        assert [s.split("(")[0].split() for s in sent] == [
+            ["WITH", "wanted", "AS", "MATERIALIZED"],
+            ["WITH", "held", "AS"],
         ]
     assert await position(db, shop.id, "ST-1", "TEE-S") == (5, 4)
     await assert_books_balance(db, shop.id)

@@ -218,10 +218,29 @@ class BatchHold:
         drawn = self.drawn
         if drawn == 0:
             return
+        location, sku = self.key
+        if uow.dialect == "postgresql":
+            # What the requests staged goes in before the row is locked; the UPDATE and the
+            # holds' events are then one statement, and only the commit follows it.
+            await uow.write_staged()
+            found = await uow.session.execute(
+                _LATE_HOLD,
+                {
+                    "batch_tenant": uow.require_tenant(),
+                    "batch_location": location,
+                    "batch_sku": sku,
+                    "drawn": drawn,
+                    "draws": self.draws,
+                    "held_at": utcnow(),
+                },
+            )
+            if found.first() is None:
+                raise BatchShort(f"{drawn} not available at {self.key}")
+            uow.wrote_events = True
+            return
         row = await _hold_one(uow, self.key, drawn)
         if row is None:
             raise BatchShort(f"{drawn} not available at {self.key}")
-        location, sku = self.key
         # Each hold's own step, in the order they drew: the first saw the figures before the
         # batch, the last leaves those the UPDATE returned.
         reserved = row.reserved - drawn
@@ -231,6 +250,92 @@ class BatchHold:
             after = Figures(row.id, row.on_hand, reserved, row.safety_stock)
             changes.append(change_of(sku, location, after, on_hand=0, reserved=qty))
         await notify_availability(uow, changes)
+
+
+def _late_hold_statement() -> sa.Select[Any]:
+    """PostgreSQL: a late batch's conditional UPDATE of what its holds drew (``drawn``, the sum
+    of ``draws``) and each hold's ``inventory.availability_changed`` event, with the payload
+    ``service.notify_availability`` gives it (its own step, in the order the holds drew), in
+    ONE statement built once. Yields the position's figures after it, or no row (and writes
+    nothing) if that much is not available."""
+    draws = (
+        sa.func.unnest(sa.bindparam("draws", type_=postgresql.ARRAY(sa.BigInteger)))
+        .table_valued(sa.column("qty", sa.BigInteger), with_ordinality="ord")
+        .render_derived(name="draws")
+    )
+    # Named apart from every column: a bind named like a column would also be SET by the UPDATE.
+    tenant_id = sa.bindparam("batch_tenant", type_=sa.BigInteger)
+    drawn = sa.bindparam("drawn", type_=sa.BigInteger)
+    held_at = sa.bindparam("held_at", type_=UTCDateTime)
+    held = (
+        sa.update(P)
+        .where(
+            P.tenant_id == tenant_id,
+            P.location_code == sa.bindparam("batch_location"),
+            P.sku == sa.bindparam("batch_sku"),
+            P.on_hand - P.reserved - P.safety_stock >= drawn,
+        )
+        .values(reserved=P.reserved + drawn, updated_at=held_at)
+        .returning(*POSITION_COLUMNS, P.location_code, P.sku)
+        .cte("held")
+    )
+    # Reserved after each hold: before the batch, plus the holds drawn up to this one.
+    so_far = sa.cast(sa.func.sum(draws.c.qty).over(order_by=draws.c.ord), sa.BigInteger)
+    steps = (
+        sa.select(
+            draws.c.ord,
+            draws.c.qty,
+            held.c.location_code,
+            held.c.sku,
+            held.c.on_hand,
+            held.c.safety_stock,
+            (held.c.reserved - drawn + so_far).label("reserved"),
+        )
+        .select_from(held.join(draws, sa.true()))
+        .cte("steps")
+    )
+    free = steps.c.on_hand - steps.c.reserved - steps.c.safety_stock
+    before = sa.func.greatest(0, free + steps.c.qty)
+    after = sa.func.greatest(0, free)
+    events = sa.insert(OUTBOX).from_select(
+        [
+            "tenant_id",
+            "type",
+            "aggregate_type",
+            "aggregate_id",
+            "payload",
+            "occurred_at",
+            "attempts",
+        ],
+        sa.select(
+            tenant_id,
+            sa.literal_column("'inventory.availability_changed'"),
+            sa.literal_column("'stock'"),
+            sa.func.left(steps.c.location_code + sa.literal_column("'/'") + steps.c.sku, 64),
+            sa.func.jsonb_build_object(
+                sa.literal_column("'sku'"),
+                steps.c.sku,
+                sa.literal_column("'location'"),
+                steps.c.location_code,
+                sa.literal_column("'available_before'"),
+                before,
+                sa.literal_column("'available_after'"),
+                after,
+                sa.literal_column("'on_hand'"),
+                steps.c.on_hand,
+                sa.literal_column("'reserved'"),
+                steps.c.reserved,
+            ),
+            held_at,
+            sa.literal_column("0"),
+        )
+        .where(before != after)
+        .order_by(steps.c.ord),
+    )
+    return sa.select(held.c.id, held.c.on_hand, held.c.reserved).add_cte(events.cte("announced"))
+
+
+_LATE_HOLD = _late_hold_statement()
 
 
 def batch_hold_for(uow: UnitOfWork, key: tuple[str, str]) -> BatchHold | None:
