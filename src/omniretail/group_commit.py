@@ -14,13 +14,16 @@ locked only by that statement and the commit, not while the requests' own statem
 another process's batch waits that long only. If it is not there, the attempt is rolled back
 and the batch run carefully (below). Run with savepoints, the batch takes the sum of its
 requests' amounts first, each request draws on it, and what was not drawn is given back after
-them; all in the batch's transaction.
+them; all in the batch's transaction. A request may also give its work as data (``together``):
+run without savepoints, the batch's requests that do are done at once by ``Shared.run_together``
+(say one statement for all their holds) before the others run their own ``work``.
 
 Savepoints cost two round trips a request and are needed only when a request fails. So a batch
 is first run without them; if a request fails (or what the requests drew is not there), that
-attempt is rolled back whole and the batch is run again with a savepoint per request (and so are the
-key's next batches, until one has no failure: a sold-out SKU fails every batch). A lone request
-never needs one: its error rolls back only its own writes.
+attempt is rolled back whole and the batch is run again with a savepoint per request, each
+running its own ``work`` (and so are the key's next batches, until one has no failure: a sold
+out SKU fails every batch). A lone request never needs one: its error rolls back only its own
+writes.
 
 Nothing is reported before the commit: a request's result is released only once the whole
 batch is durable; if the commit fails, every request of the batch gets the error and nothing of
