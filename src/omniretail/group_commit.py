@@ -181,7 +181,7 @@ class GroupCommit:
             shared = batch[0].shared if len(batch) > 1 else None
             if shared is not None:
                 await shared.open(uow, sum(p.amount for p in batch), late=not savepoints)
-            together = await self._together(uow, batch if shared and not savepoints else [])
+            together = {} if shared is None or savepoints else await _together(uow, shared, batch)
             for pending in batch:
                 if id(pending) in together:
                     outcomes.append((True, together[id(pending)]))
@@ -209,24 +209,24 @@ class GroupCommit:
         return outcomes
 
     @staticmethod
-    async def _together(uow: UnitOfWork, batch: list[_Pending]) -> dict[int, Any]:
-        """The results of the batch's requests done at once by its ``shared``, by the
-        request's id (none unless two or more requests give their work as data)."""
-        given = [pending for pending in batch if pending.together is not None]
-        if len(given) < 2 or given[0].shared is None:
-            return {}
-        try:
-            results = await given[0].shared.run_together(uow, [p.together for p in given])
-        except Exception as exc:
-            raise _RequestFailed(exc) from exc
-        return {id(pending): result for pending, result in zip(given, results, strict=True)}
-
-    @staticmethod
     def _fail(batch: list[_Pending], exc: BaseException) -> None:
         failure = exc if isinstance(exc, Exception) else RuntimeError("group commit stopped")
         for pending in batch:
             if not pending.outcome.done():
                 pending.outcome.set_exception(failure)
+
+
+async def _together(uow: UnitOfWork, shared: Shared, batch: list[_Pending]) -> dict[int, Any]:
+    """The results of the batch's requests done at once by its ``shared``, by the request's
+    id (none unless two or more requests give their work as data)."""
+    given = [pending for pending in batch if pending.together is not None]
+    if len(given) < 2:
+        return {}
+    try:
+        results = await shared.run_together(uow, [pending.together for pending in given])
+    except Exception as exc:
+        raise _RequestFailed(exc) from exc
+    return {id(pending): result for pending, result in zip(given, results, strict=True)}
 
 
 class _RequestFailed(Exception):
