@@ -7,16 +7,23 @@ as one transaction: each request's work in its own savepoint (so one request's f
 409 for short stock, undoes only its own writes), then one commit, then each outcome (result or
 error) fanned back to its request. The row is locked once per batch, not once per request.
 
-A batch may also share what its requests draw on (:class:`Shared`): taken once for the batch
-before the requests run (say one conditional UPDATE holding the sum of the batch's quantities on
-one stock position), drawn on by each request, and settled once after them (what was not drawn
-given back), all in the batch's transaction.
+A batch may also share what its requests draw on (:class:`Shared`, say one stock position).
+Run without savepoints, the requests draw on credit and the batch takes what they drew once, at
+the end, just before the commit (one conditional UPDATE of the position): the hot row is then
+locked only by that statement and the commit, not while the requests' own statements run, so
+another process's batch waits that long only. If it is not there, the attempt is rolled back
+and the batch run carefully (below). Run with savepoints, the batch takes the sum of its
+requests' amounts first, each request draws on it, and what was not drawn is given back after
+them; all in the batch's transaction. A request may also give its work as data (``together``):
+run without savepoints, the batch's requests that do are done at once by ``Shared.run_together``
+(say one statement for all their holds) before the others run their own ``work``.
 
-Savepoints cost two round trips a request, paid while the hot row is locked, and are needed
-only when a request fails. So a batch is first run without them; if a request fails, that attempt
-is rolled back whole and the batch is run again with a savepoint per request (and so are the
-key's next batches, until one has no failure: a sold-out SKU fails every batch). A lone request
-never needs one: its error rolls back only its own writes.
+Savepoints cost two round trips a request and are needed only when a request fails. So a batch
+is first run without them; if a request fails (or what the requests drew is not there), that
+attempt is rolled back whole and the batch is run again with a savepoint per request, each
+running its own ``work`` (and so are the key's next batches, until one has no failure: a sold
+out SKU fails every batch). A lone request never needs one: its error rolls back only its own
+writes.
 
 Nothing is reported before the commit: a request's result is released only once the whole
 batch is durable; if the commit fails, every request of the batch gets the error and nothing of
@@ -42,12 +49,20 @@ Work = Callable[[UnitOfWork], Awaitable[Any]]
 class Shared(Protocol):
     """What a batch's requests draw on, taken once per batch (``inventory.positions.BatchHold``)."""
 
-    async def open(self, uow: UnitOfWork, total: int) -> None:
-        """Before the requests run: take ``total`` (the sum of the requests' amounts), or
-        nothing, in which case each request fends for itself."""
+    async def open(self, uow: UnitOfWork, total: int, *, late: bool) -> None:
+        """Before the requests run. ``late`` (a batch run without savepoints): take nothing
+        yet, the requests draw on credit. Otherwise take ``total`` (the sum of the requests'
+        amounts), or nothing, in which case each request fends for itself."""
+
+    async def run_together(self, uow: UnitOfWork, items: list[Any]) -> list[Any]:
+        """Late only: the work of several requests given as data (their ``together``), done
+        at once (say one statement for all); one result per item, or raise (the batch is then
+        run again the careful way, each request's ``work`` in its savepoint)."""
 
     async def close(self, uow: UnitOfWork) -> None:
-        """After the requests ran, before the commit: settle what was not drawn."""
+        """After the requests ran, just before the commit: ``late``, take what the requests
+        drew, or raise if it is not there (the batch is then run again with savepoints);
+        otherwise give back what was not drawn."""
 
 
 @dataclass(slots=True)
@@ -56,6 +71,7 @@ class _Pending:
     work: Work
     shared: Shared | None = None
     amount: int = 0
+    together: Any = None
     outcome: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -85,12 +101,15 @@ class GroupCommit:
         work: Work,
         shared: Shared | None = None,
         amount: int = 0,
+        together: Any = None,
     ) -> Any:
         """Run ``work`` in a unit of work of ``tenant_id`` shared with the other requests on
         ``key``; return its result (or raise its error) once that unit of work has committed.
         ``shared`` (the same for every request on ``key``) is opened for the sum of the batch's
-        ``amount``s when the batch has more than one request."""
-        pending = _Pending(tenant_id, work, shared, amount)
+        ``amount``s when the batch has more than one request. ``together``: the same work as
+        data, for ``shared.run_together`` to do with the batch's other requests that give one
+        (the result is then what ``run_together`` gave for it, not what ``work`` returns)."""
+        pending = _Pending(tenant_id, work, shared, amount, together)
         self._queues.setdefault((tenant_id, key), []).append(pending)
         if (tenant_id, key) not in self._writers:
             task = asyncio.create_task(self._drain((tenant_id, key)))
@@ -161,8 +180,12 @@ class GroupCommit:
         async with turn, self.db.uow(batch[0].tenant_id) as uow:
             shared = batch[0].shared if len(batch) > 1 else None
             if shared is not None:
-                await shared.open(uow, sum(p.amount for p in batch))
+                await shared.open(uow, sum(p.amount for p in batch), late=not savepoints)
+            together = {} if shared is None or savepoints else await _together(uow, shared, batch)
             for pending in batch:
+                if id(pending) in together:
+                    outcomes.append((True, together[id(pending)]))
+                    continue
                 if not savepoints:
                     try:
                         outcomes.append((True, await pending.work(uow)))
@@ -175,7 +198,14 @@ class GroupCommit:
                 except Exception as exc:
                     outcomes.append((False, exc))
             if shared is not None:
-                await shared.close(uow)
+                try:
+                    await shared.close(uow)
+                except Exception as exc:
+                    if savepoints:
+                        raise
+                    # What the requests drew on credit is not there (or could not be taken):
+                    # the batch again the careful way, which tells each request its own outcome.
+                    raise _RequestFailed(exc) from exc
         return outcomes
 
     @staticmethod
@@ -184,6 +214,19 @@ class GroupCommit:
         for pending in batch:
             if not pending.outcome.done():
                 pending.outcome.set_exception(failure)
+
+
+async def _together(uow: UnitOfWork, shared: Shared, batch: list[_Pending]) -> dict[int, Any]:
+    """The results of the batch's requests done at once by its ``shared``, by the request's
+    id (none unless two or more requests give their work as data)."""
+    given = [pending for pending in batch if pending.together is not None]
+    if len(given) < 2:
+        return {}
+    try:
+        results = await shared.run_together(uow, [pending.together for pending in given])
+    except Exception as exc:
+        raise _RequestFailed(exc) from exc
+    return {id(pending): result for pending, result in zip(given, results, strict=True)}
 
 
 class _RequestFailed(Exception):

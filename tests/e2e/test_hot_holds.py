@@ -77,7 +77,7 @@ async def test_a_batch_that_fits_is_held_by_one_update_and_each_hold_sees_its_ow
     updates: list[str] = []
 
     def count(*args: object) -> None:
-        if str(args[2]).startswith("UPDATE stock_positions"):
+        if "UPDATE stock_positions" in str(args[2]):
             updates.append(str(args[2]))
 
     def hold(qty: int) -> dict[str, object]:

@@ -238,7 +238,7 @@ async def test_holds_drawn_from_a_batch_hold_give_back_what_their_savepoint_undo
     draw, and what no request drew is given back when the batch closes."""
     async with db.uow(shop.id) as uow:
         batch = positions.BatchHold("ST-1", "TEE-S")
-        await batch.open(uow, 4)
+        await batch.open(uow, 4, late=False)
         assert batch.figures is not None
         first = await res.do_reserve(uow, lines=[L("TEE-S", "ST-1", 1)], ttl_seconds=60, actor="a")
         with pytest.raises(RuntimeError):
@@ -262,7 +262,7 @@ async def test_a_batch_hold_that_does_not_fit_holds_nothing_and_each_hold_runs_a
 ) -> None:
     async with db.uow(shop.id) as uow:
         batch = positions.BatchHold("ST-1", "TEE-S")
-        await batch.open(uow, 6)  # 5 on hand
+        await batch.open(uow, 6, late=False)  # 5 on hand
         assert batch.figures is None
         await res.do_reserve(uow, lines=[L("TEE-S", "ST-1", 4)], ttl_seconds=60, actor="a")
         with pytest.raises(InsufficientStock):

@@ -14,7 +14,8 @@ from omniretail.errors import Forbidden, NotFound, ValidationFailed
 from omniretail.group_commit import group_commit
 from omniretail.inventory import availability as atp
 from omniretail.inventory import listing, reservations, service
-from omniretail.inventory.positions import BatchHold, StockLine
+from omniretail.inventory.batch_holds import BatchOfHolds, HoldRequest
+from omniretail.inventory.positions import StockLine
 from omniretail.inventory.schemas import (
     AvailabilityOut,
     BuffersIn,
@@ -160,13 +161,27 @@ async def create_reservation(body: ReservationIn, ctx: CtxDep) -> JSONResponse:
         # One position: a hot SKU's holds share one transaction and one commit per batch.
         await ctx.request.body()  # read here, in the request's own task
         location, sku = lines[0].location, lines[0].sku
-        response: JSONResponse = await group_commit(ctx.db).run(
+        # Without an Idempotency-Key record to keep, the hold is also given as data: the
+        # batch writes such holds in one statement (``batch_holds``).
+        outcome = await group_commit(ctx.db).run(
             (location, sku),
             tenant_id=ctx.principal.tenant_id,
             work=reserve,
-            shared=BatchHold(location, sku),
+            shared=BatchOfHolds(location, sku),
             amount=sum(line.qty for line in lines) if all(ln.qty >= 1 for ln in lines) else 0,
+            together=None
+            if ctx.idempotency_key is not None
+            else HoldRequest(
+                lines=lines,
+                ttl_seconds=body.ttl_seconds,
+                actor=ctx.actor,
+                reference=body.reference,
+                channel=ctx.principal.channel_code,
+            ),
         )
+        if isinstance(outcome, ReservationOut):  # held together with the batch's others
+            return JSONResponse(outcome.model_dump(mode="json"), status_code=201)
+        response: JSONResponse = outcome
         return response
     async with ctx.uow() as uow:
         return await reserve(uow)

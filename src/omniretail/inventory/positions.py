@@ -135,73 +135,207 @@ class Figures:
 _BATCH_HOLD = "omni_batch_hold"
 
 
+class BatchShort(Exception):
+    """A batch's holds drawn on credit (:meth:`BatchHold.open` ``late``) do not fit together: the
+    group commit rolls the attempt back and runs the batch again the careful way."""
+
+
 class BatchHold:
     """Stock held once for a whole group-commit batch of holds on one position.
 
-    :meth:`open` runs ONE conditional UPDATE for the sum of the batch's quantities (``reserved
-    = reserved + total WHERE on_hand - reserved - safety_stock >= total``). If it wins, each
-    request's hold on this position is drawn from that stock with no statement (``hold_all``),
-    and :meth:`close` gives back, in one UPDATE, what no request drew (a replayed or refused
-    request). A request whose savepoint rolls back returns its draw. If the sum does not fit,
-    nothing is held and every request runs its own conditional UPDATE as if alone, so each
-    still gets the outcome it would have had one at a time (a batch that fits as a whole fits
-    request by request in any order).
+    Late (a batch run without savepoints, the usual case): nothing is taken when the batch
+    opens; each request's hold on this position draws on credit with no statement
+    (``hold_all``), and :meth:`close`, after every request ran and just before the commit, takes
+    what they drew in ONE conditional UPDATE (``reserved = reserved + drawn WHERE on_hand -
+    reserved - safety_stock >= drawn``) and announces each hold's own step from the figures it
+    returns. So the hot row is locked only by that UPDATE, the events' INSERT and the commit,
+    not while the requests' own statements run: another process's batch waits that long only.
+    If the sum does not fit, :meth:`close` raises :class:`BatchShort` and nothing of the
+    attempt stays.
+
+    Careful (the batch again with a savepoint per request): :meth:`open` runs the conditional
+    UPDATE for the sum of the batch's quantities first. If it wins, each request draws from that
+    stock with no statement and :meth:`close` gives back, in one UPDATE, what no request drew (a
+    replayed or refused request); a request whose savepoint rolls back returns its draw. If the
+    sum does not fit, nothing is held and every request runs its own conditional UPDATE as if
+    alone, so each gets the outcome it would have had one at a time (a batch that fits as a
+    whole fits request by request in any order).
     """
 
     def __init__(self, location: str, sku: str) -> None:
         self.key = (location, sku)
-        self.figures: Figures | None = None  # after the batch's UPDATE
+        self.late = False
+        self.figures: Figures | None = None  # careful: after the batch's UPDATE
         self.claimed = 0
-        self.drawn = 0
+        self.draws: list[int] = []  # each draw's quantity, in order (0 once given back)
 
-    async def open(self, uow: UnitOfWork, total: int) -> None:
-        # From scratch: a batch may be attempted twice (group_commit: without savepoints first).
-        self.figures, self.claimed, self.drawn = None, 0, 0
+    @property
+    def drawn(self) -> int:
+        return sum(self.draws)
+
+    async def open(self, uow: UnitOfWork, total: int, *, late: bool) -> None:
+        # From scratch: a batch may be attempted twice (group_commit: late first).
+        self.late, self.figures, self.claimed, self.draws = late, None, 0, []
+        if late:
+            uow.session.info[_BATCH_HOLD] = self
+            return
         if total < 1:
             return
-        location, sku = self.key
-        row = (
-            await uow.session.execute(
-                sa.update(P)
-                .where(
-                    P.sku == sku,
-                    P.location_code == location,
-                    P.on_hand - P.reserved - P.safety_stock >= total,
-                )
-                .values(reserved=P.reserved + total, updated_at=utcnow())
-                .returning(*POSITION_COLUMNS)
-                .execution_options(synchronize_session=False)
-            )
-        ).first()
+        row = await _hold_one(uow, self.key, total)
         if row is not None:
             self.figures = Figures(row.id, row.on_hand, row.reserved, row.safety_stock)
             self.claimed = total
             uow.session.info[_BATCH_HOLD] = self
 
-    def draw(self, uow: UnitOfWork, qty: int) -> tuple[Figures, Callable[[], None]] | None:
-        """The figures after holding ``qty`` more from the batch's stock and how to give it
-        back, or None if it has not that much left (the caller then runs its own conditional
-        UPDATE). A rollback of the savepoint open now gives it back by itself."""
-        if self.figures is None or self.claimed - self.drawn < qty:
+    def draw(self, uow: UnitOfWork, qty: int) -> tuple[Figures | None, Callable[[], None]] | None:
+        """Hold ``qty`` more from the batch's stock: the figures after it (None when late: the
+        batch announces the hold at :meth:`close`) and how to give it back; or None if it has
+        not that much left (the caller then runs its own conditional UPDATE). A rollback of the
+        savepoint open now gives it back by itself."""
+        if not self.late and (self.figures is None or self.claimed - self.drawn < qty):
             return None
-        self.drawn += qty
-        given_back = False
+        at = len(self.draws)
+        self.draws.append(qty)
 
         def give_back() -> None:
-            nonlocal given_back
-            if not given_back:
-                given_back = True
-                self.drawn -= qty
+            self.draws[at] = 0
 
         uow.on_rollback(give_back)
+        if self.figures is None:
+            return None, give_back
         f = self.figures
         reserved = f.reserved - self.claimed + self.drawn
         return Figures(f.id, f.on_hand, reserved, f.safety_stock), give_back
 
     async def close(self, uow: UnitOfWork) -> None:
         uow.session.info.pop(_BATCH_HOLD, None)
-        if self.figures is not None and self.claimed > self.drawn:
+        if self.late:
+            await self._take_drawn(uow)
+        elif self.figures is not None and self.claimed > self.drawn:
             await move_position(uow, self.figures.id, reserved=self.drawn - self.claimed)
+
+    async def _take_drawn(self, uow: UnitOfWork) -> None:
+        drawn = self.drawn
+        if drawn == 0:
+            return
+        location, sku = self.key
+        if uow.dialect == "postgresql":
+            # What the requests staged goes in before the row is locked; the UPDATE and the
+            # holds' events are then one statement, and only the commit follows it.
+            await uow.write_staged()
+            found = await uow.session.execute(
+                _LATE_HOLD,
+                {
+                    "batch_tenant": uow.require_tenant(),
+                    "batch_location": location,
+                    "batch_sku": sku,
+                    "drawn": drawn,
+                    "draws": self.draws,
+                    "held_at": utcnow(),
+                },
+            )
+            if found.first() is None:
+                raise BatchShort(f"{drawn} not available at {self.key}")
+            uow.wrote_events = True
+            return
+        row = await _hold_one(uow, self.key, drawn)
+        if row is None:
+            raise BatchShort(f"{drawn} not available at {self.key}")
+        # Each hold's own step, in the order they drew: the first saw the figures before the
+        # batch, the last leaves those the UPDATE returned.
+        reserved = row.reserved - drawn
+        changes = []
+        for qty in self.draws:
+            reserved += qty
+            after = Figures(row.id, row.on_hand, reserved, row.safety_stock)
+            changes.append(change_of(sku, location, after, on_hand=0, reserved=qty))
+        await notify_availability(uow, changes)
+
+
+def _late_hold_statement() -> sa.Select[Any]:
+    """PostgreSQL: a late batch's conditional UPDATE of what its holds drew (``drawn``, the sum
+    of ``draws``) and each hold's ``inventory.availability_changed`` event, with the payload
+    ``service.notify_availability`` gives it (its own step, in the order the holds drew), in
+    ONE statement built once. Yields the position's figures after it, or no row (and writes
+    nothing) if that much is not available."""
+    draws = (
+        sa.func.unnest(sa.bindparam("draws", type_=postgresql.ARRAY(sa.BigInteger)))
+        .table_valued(sa.column("qty", sa.BigInteger), with_ordinality="ord")
+        .render_derived(name="draws")
+    )
+    # Named apart from every column: a bind named like a column would also be SET by the UPDATE.
+    tenant_id = sa.bindparam("batch_tenant", type_=sa.BigInteger)
+    drawn = sa.bindparam("drawn", type_=sa.BigInteger)
+    held_at = sa.bindparam("held_at", type_=UTCDateTime)
+    held = (
+        sa.update(P)
+        .where(
+            P.tenant_id == tenant_id,
+            P.location_code == sa.bindparam("batch_location"),
+            P.sku == sa.bindparam("batch_sku"),
+            P.on_hand - P.reserved - P.safety_stock >= drawn,
+        )
+        .values(reserved=P.reserved + drawn, updated_at=held_at)
+        .returning(*POSITION_COLUMNS, P.location_code, P.sku)
+        .cte("held")
+    )
+    # Reserved after each hold: before the batch, plus the holds drawn up to this one.
+    so_far = sa.cast(sa.func.sum(draws.c.qty).over(order_by=draws.c.ord), sa.BigInteger)
+    steps = (
+        sa.select(
+            draws.c.ord,
+            draws.c.qty,
+            held.c.location_code,
+            held.c.sku,
+            held.c.on_hand,
+            held.c.safety_stock,
+            (held.c.reserved - drawn + so_far).label("reserved"),
+        )
+        .select_from(held.join(draws, sa.true()))
+        .cte("steps")
+    )
+    free = steps.c.on_hand - steps.c.reserved - steps.c.safety_stock
+    before = sa.func.greatest(0, free + steps.c.qty)
+    after = sa.func.greatest(0, free)
+    events = sa.insert(OUTBOX).from_select(
+        [
+            "tenant_id",
+            "type",
+            "aggregate_type",
+            "aggregate_id",
+            "payload",
+            "occurred_at",
+            "attempts",
+        ],
+        sa.select(
+            tenant_id,
+            sa.literal_column("'inventory.availability_changed'"),
+            sa.literal_column("'stock'"),
+            sa.func.left(steps.c.location_code + sa.literal_column("'/'") + steps.c.sku, 64),
+            sa.func.jsonb_build_object(
+                sa.literal_column("'sku'"),
+                steps.c.sku,
+                sa.literal_column("'location'"),
+                steps.c.location_code,
+                sa.literal_column("'available_before'"),
+                before,
+                sa.literal_column("'available_after'"),
+                after,
+                sa.literal_column("'on_hand'"),
+                steps.c.on_hand,
+                sa.literal_column("'reserved'"),
+                steps.c.reserved,
+            ),
+            held_at,
+            sa.literal_column("0"),
+        )
+        .where(before != after)
+        .order_by(steps.c.ord),
+    )
+    return sa.select(held.c.id, held.c.on_hand, held.c.reserved).add_cte(events.cte("announced"))
+
+
+_LATE_HOLD = _late_hold_statement()
 
 
 def batch_hold_for(uow: UnitOfWork, key: tuple[str, str]) -> BatchHold | None:
@@ -209,39 +343,46 @@ def batch_hold_for(uow: UnitOfWork, key: tuple[str, str]) -> BatchHold | None:
     return found if isinstance(found, BatchHold) and found.key == key else None
 
 
+async def _hold_one(uow: UnitOfWork, key: tuple[str, str], qty: int) -> Any:
+    """The conditional UPDATE of a hold: ``qty`` more reserved at ``key`` (location, sku) if
+    that much is available; the position's figures after it, or None."""
+    location, sku = key
+    return (
+        await uow.session.execute(
+            sa.update(P)
+            .where(
+                P.sku == sku,
+                P.location_code == location,
+                P.on_hand - P.reserved - P.safety_stock >= qty,
+            )
+            .values(reserved=P.reserved + qty, updated_at=utcnow())
+            .returning(*POSITION_COLUMNS)
+            .execution_options(synchronize_session=False)
+        )
+    ).first()
+
+
 async def hold_all(
     uow: UnitOfWork, merged: dict[tuple[str, str], tuple[int, list[int]]]
 ) -> tuple[dict[tuple[str, str], Any], list[tuple[str, str]]]:
     """One conditional UPDATE per position, in (location, sku) order (none for a position
-    whose batch already holds enough, see :class:`BatchHold`); on a short line the holds
-    already taken are undone (the rows are still ours) and the short lines returned."""
-    now = utcnow()
+    whose batch holds it, see :class:`BatchHold`); on a short line the holds already taken are
+    undone (the rows are still ours) and the short lines returned. A held position's figures
+    after the hold are None when its batch announces the hold itself."""
     won: dict[tuple[str, str], Any] = {}
     short: list[tuple[str, str]] = []
     give_back: dict[tuple[str, str], Callable[[], None]] = {}
-    for (location, sku), (qty, _) in merged.items():
-        batch = batch_hold_for(uow, (location, sku))
+    for key, (qty, _) in merged.items():
+        batch = batch_hold_for(uow, key)
         drawn = batch.draw(uow, qty) if batch is not None else None
         if drawn is not None:
-            won[(location, sku)], give_back[(location, sku)] = drawn
+            won[key], give_back[key] = drawn
             continue
-        row = (
-            await uow.session.execute(
-                sa.update(P)
-                .where(
-                    P.sku == sku,
-                    P.location_code == location,
-                    P.on_hand - P.reserved - P.safety_stock >= qty,
-                )
-                .values(reserved=P.reserved + qty, updated_at=now)
-                .returning(*POSITION_COLUMNS)
-                .execution_options(synchronize_session=False)
-            )
-        ).first()
+        row = await _hold_one(uow, key, qty)
         if row is None:
-            short.append((location, sku))
+            short.append(key)
         else:
-            won[(location, sku)] = row
+            won[key] = row
     if short:
         for key, row in won.items():
             if key in give_back:

@@ -144,6 +144,7 @@ async def do_reserve(
         [
             change_of(sku, loc, won[(loc, sku)], on_hand=0, reserved=qty)
             for (loc, sku), qty in keyed
+            if won[(loc, sku)] is not None  # else its group-commit batch announces it
         ],
     )
     return ReservationOut(

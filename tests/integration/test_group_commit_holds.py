@@ -1,0 +1,171 @@
+"""A group-commit batch of holds on one position takes the stock late: the requests' own writes
+first (on PostgreSQL one statement for all the holds given as data), then ONE conditional UPDATE
+for what they drew, just before the commit. If that does not fit, the batch is run again request
+by request, so exactly the holds that fit in order win."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from omniretail.db import Database, UnitOfWork
+from omniretail.errors import ValidationFailed
+from omniretail.events import OutboxEvent
+from omniretail.group_commit import GroupCommit
+from omniretail.inventory import positions
+from omniretail.inventory import reservations as res
+from omniretail.inventory.batch_holds import BatchOfHolds, HoldRequest
+from omniretail.inventory.service import InsufficientStock
+from tests.factories import TenantHandle
+from tests.inventory_factories import (
+    assert_books_balance,
+    make_location,
+    make_skus,
+    position,
+    receive,
+)
+
+L = res.StockLine
+
+
+@pytest.fixture
+async def shop(db: Database, tenant: TenantHandle) -> TenantHandle:
+    await make_skus(db, tenant.id, "TEE-S")
+    await make_location(db, tenant.id, "ST-1")
+    await receive(db, tenant.id, "ST-1", "TEE-S", 5)
+    return tenant
+
+
+@pytest.fixture
+def statements(db: Database) -> Iterator[list[str]]:
+    """Every statement sent on ``db``'s engine while the test runs."""
+    sent: list[str] = []
+
+    def note(*args: Any) -> None:
+        sent.append(str(args[2]).lstrip())
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+
+
+async def hold_in_one_batch(
+    db: Database, tenant_id: int, quantities: list[int], *, together: bool, sku: str = "TEE-S"
+) -> tuple[list[Any], GroupCommit]:
+    """Each quantity a one-line hold of ``sku`` at ST-1, all queued before the batch is written
+    (one batch), with ``together`` also given as data (as the API does without an
+    Idempotency-Key); returns each request's outcome (its reservation or its error)."""
+    group = GroupCommit(db)
+
+    def hold(qty: int) -> Awaitable[Any]:
+        lines = [L(sku, "ST-1", qty)]
+
+        def reserve(uow: UnitOfWork) -> Awaitable[Any]:
+            return res.do_reserve(uow, lines=lines, ttl_seconds=60, actor="t")
+
+        return group.run(
+            ("ST-1", sku),
+            tenant_id=tenant_id,
+            work=reserve,
+            shared=BatchOfHolds("ST-1", sku),
+            amount=qty,
+            together=HoldRequest(lines=lines, ttl_seconds=60, actor="t") if together else None,
+        )
+
+    outcomes = await asyncio.gather(*(hold(q) for q in quantities), return_exceptions=True)
+    return list(outcomes), group
+
+
+def position_updates(sent: list[str]) -> list[int]:
+    return [i for i, text in enumerate(sent) if "UPDATE stock_positions" in text]
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["one_by_one", "together"])
+async def test_a_batch_that_fits_locks_the_position_only_after_the_requests_wrote(
+    db: Database, shop: TenantHandle, statements: list[str], together: bool
+) -> None:
+    outcomes, group = await hold_in_one_batch(db, shop.id, [1, 2, 1], together=together)
+    assert [type(o).__name__ for o in outcomes] == ["ReservationOut"] * 3
+    assert group.batches == 1
+    # One UPDATE of the position for the whole batch, after every request's own writes: only
+    # the batch's events are written after it (on PostgreSQL by the same statement), then the
+    # commit.
+    [update] = position_updates(statements)
+    after = [s for s in statements[update + 1 :] if not s.startswith(("COMMIT", "RELEASE"))]
+    events_apart = ["INSERT INTO outbox_events"] if db.is_sqlite else []
+    assert [s.split("(")[0].strip() for s in after] == events_apart
+    assert not any(s.startswith("SAVEPOINT") for s in statements)
+    if together and not db.is_sqlite:
+        # The three holds' rows in one statement, then the UPDATE with the events.
+        sent = [s for s in statements if not s.startswith(("BEGIN", "COMMIT"))]
+        assert [s.split("(")[0].split() for s in sent] == [
+            ["WITH", "wanted", "AS", "MATERIALIZED"],
+            ["WITH", "held", "AS"],
+        ]
+    assert await position(db, shop.id, "ST-1", "TEE-S") == (5, 4)
+    await assert_books_balance(db, shop.id)
+    async with db.uow(shop.id) as uow:
+        steps = (
+            await uow.session.execute(
+                sa.select(OutboxEvent.payload)
+                .where(OutboxEvent.type == "inventory.availability_changed")
+                .order_by(OutboxEvent.id)
+            )
+        ).scalars()
+        chain = [(p["available_before"], p["available_after"]) for p in steps][1:]
+    # Each hold announces its own step, in the order the requests drew.
+    assert chain == [(5, 4), (4, 2), (2, 1)]
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["one_by_one", "together"])
+async def test_a_batch_whose_last_hold_overdraws_holds_exactly_the_ones_that_fit(
+    db: Database, shop: TenantHandle, statements: list[str], together: bool
+) -> None:
+    outcomes, group = await hold_in_one_batch(db, shop.id, [1, 1, 1, 1, 2], together=together)
+    assert [type(o).__name__ for o in outcomes[:4]] == ["ReservationOut"] * 4
+    assert isinstance(outcomes[4], InsufficientStock)
+    assert outcomes[4].extra["lines"][0]["available"] == 1
+    # The late attempt rolled back whole; the careful one committed once, each in a savepoint.
+    assert group.batches == 1
+    assert any(s.startswith("ROLLBACK") for s in statements)
+    assert any(s.startswith("SAVEPOINT") for s in statements)
+    assert await position(db, shop.id, "ST-1", "TEE-S") == (5, 4)
+    await assert_books_balance(db, shop.id)
+    async with db.uow(shop.id) as uow:
+        held = await uow.session.scalar(sa.select(sa.func.count()).select_from(res.RESERVATIONS))
+    assert held == 4  # the refused hold and the rolled-back attempt left no reservation
+
+
+async def test_a_late_batch_hold_that_does_not_fit_raises_and_keeps_nothing(
+    db: Database, shop: TenantHandle
+) -> None:
+    with pytest.raises(positions.BatchShort):
+        async with db.uow(shop.id) as uow:
+            batch = positions.BatchHold("ST-1", "TEE-S")
+            await batch.open(uow, 6, late=True)
+            for qty in (4, 2):  # each fits alone, not both
+                await res.do_reserve(
+                    uow, lines=[L("TEE-S", "ST-1", qty)], ttl_seconds=60, actor="a"
+                )
+            assert batch.drawn == 6
+            reserved = await uow.session.scalar(sa.select(positions.P.reserved))
+            assert reserved == 0  # nothing taken yet
+            await batch.close(uow)
+    assert await position(db, shop.id, "ST-1", "TEE-S") == (5, 0)
+    await assert_books_balance(db, shop.id)
+
+
+async def test_holds_written_together_on_an_unknown_sku_each_get_their_own_422(
+    db: Database, shop: TenantHandle
+) -> None:
+    outcomes, _ = await hold_in_one_batch(db, shop.id, [1, 1, 1], together=True, sku="NOPE")
+    assert [type(o) for o in outcomes] == [ValidationFailed] * 3
+    async with db.uow(shop.id) as uow:
+        held = await uow.session.scalar(sa.select(sa.func.count()).select_from(res.RESERVATIONS))
+    assert held == 0
