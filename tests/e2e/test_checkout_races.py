@@ -168,7 +168,7 @@ async def test_a_three_line_in_store_sale_issues_a_fixed_number_of_statements(
     assert placed.status_code == 201, placed.text
     control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
     work = [s for s in statements if not s.startswith(control)]
-    assert len(work) == {"sqlite": 22, "postgresql": 12}[db.dialect], "\n".join(work)
+    assert len(work) == {"sqlite": 22, "postgresql": 7}[db.dialect], "\n".join(work)
     stock = [i for i, s in enumerate(work) if "UPDATE stock_positions" in s]
     assert len(stock) == {"sqlite": 3, "postgresql": 1}[db.dialect]
     # The sale's stock rows are locked by the last statements but the writes staged for the
@@ -210,7 +210,7 @@ async def test_a_three_line_checkout_issues_a_fixed_number_of_statements(
     # On PostgreSQL the hold's reservation, its lines and their ledger rows are one statement.
     # Authentication costs no statement (auth/cache.py); the hold's availability events and
     # the order's events go in one INSERT at commit (UnitOfWork.stage_insert).
-    assert len(work) == {"sqlite": 25, "postgresql": 16}[db.dialect], "\n".join(work)
+    assert len(work) == {"sqlite": 25, "postgresql": 12}[db.dialect], "\n".join(work)
     if db.dialect == "sqlite":
         # Under the write lock: confirm the quote and plan (4 reads; no pricing, no sourcing),
         # then the writes and the reads they need.
