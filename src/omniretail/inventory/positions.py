@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from omniretail.auth import service as auth
-from omniretail.db import UnitOfWork, UTCDateTime, utcnow
+from omniretail.db import TenantScopeError, UnitOfWork, UTCDateTime, utcnow
 from omniretail.errors import ValidationFailed
 from omniretail.events import OUTBOX
 from omniretail.inventory.domain import MAX_TTL_SECONDS, Reason, available
@@ -336,13 +336,15 @@ async def do_sell_in_store(
     reference: str | None = None,
     now: dt.datetime | None = None,
     settings: dict[str, Any] | None = None,
+    carrying: CarriedSale | None = None,
 ) -> list[Change]:
     """An in-store sale without a reservation ((sku, qty) lines, e.g. scan to buy): stock leaves
     at once. Each line is one conditional UPDATE that may use safety stock but never stock held
     for others (``on_hand - reserved >= qty``); all lines or none (409 naming the short lines).
     A tenant with ``allow_negative_stock`` records the sale even beyond what is on hand.
     ``settings``: the tenant's settings when the caller has read them already in this unit of
-    work (no second read)."""
+    work (no second read). ``carrying``: the caller's writes to run in the sale's statement
+    (only where :func:`can_carry`)."""
     stock_lines = [StockLine(sku=sku, location=location, qty=qty) for sku, qty in lines]
     check_quantities(stock_lines, None)
     merged = merge_lines(stock_lines)
@@ -352,12 +354,16 @@ async def do_sell_in_store(
     now = now or utcnow()
     won: dict[tuple[str, str], Any] = {}
     short: list[tuple[str, str]] = []
-    together = uow.dialect == "postgresql" and not allow_negative and len(merged) > 1
+    together = can_carry(uow, settings) and (len(merged) > 1 or carrying is not None)
+    if carrying is not None and not together:
+        raise ValueError("this sale cannot carry the caller's writes (see can_carry)")
     if together:
-        # What the unit of work staged (the order's events) goes in before the rows are locked:
-        # the sale's statement is then the last before the commit.
+        # What the unit of work staged goes in before the rows are locked: the sale's
+        # statement is then the last before the commit.
         await uow.write_staged()
-        won = await _sell_together(uow, merged, now, actor=actor, reference=reference)
+        won = await _sell_together(
+            uow, merged, now, actor=actor, reference=reference, carrying=carrying
+        )
         short = [key for key in merged if key not in won]
     for (loc, sku), (qty, _) in () if together else merged.items():
         guard = [P.sku == sku, P.location_code == loc]
@@ -416,11 +422,13 @@ async def do_sell_in_store(
     return changes
 
 
-def _sale_statement() -> sa.Select[Any]:
+def sale_statement(tenant_id: sa.BindParameter[Any]) -> sa.Select[Any]:
     """PostgreSQL: every line of an in-store sale, its ledger rows and its availability events
     in ONE statement, built
     once (the lines come as three arrays, ``unnest`` into ``wanted``, so every sale has the
-    same SQL text: compiled and prepared once, whatever its lines)."""
+    same SQL text: compiled and prepared once, whatever its lines). ``tenant_id``: the
+    parameter the statement's tenant is bound to (by :func:`do_sell_in_store`, from the unit
+    of work); a caller may add its own CTEs to it (:class:`CarriedSale`)."""
     wanted = (
         sa.func.unnest(
             sa.bindparam("locations", type_=postgresql.ARRAY(sa.String)),
@@ -434,8 +442,6 @@ def _sale_statement() -> sa.Select[Any]:
         )
         .render_derived(name="wanted")
     )
-    # Named apart from every column: a bind named like a column would also be SET by the UPDATE.
-    tenant_id = sa.bindparam("sale_tenant", type_=sa.BigInteger)
     sold_at = sa.bindparam("sold_at", type_=UTCDateTime)
     locked = (
         sa.select(P.id)
@@ -539,7 +545,30 @@ def _sale_statement() -> sa.Select[Any]:
     )
 
 
-_SALE = _sale_statement()
+# Named apart from every column: a bind named like a column would also be SET by the UPDATE.
+_SALE_TENANT = "sale_tenant"
+_SALE = sale_statement(sa.bindparam(_SALE_TENANT, type_=sa.BigInteger))
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedSale:
+    """A statement built once on :func:`sale_statement` with the caller's own writes added as
+    CTEs (a till's order), run in place of the sale's own: the caller's rows and the sale are
+    one round trip, and nothing follows the sale but the commit. ``tenant_bind`` names its
+    tenant parameter, bound by :func:`do_sell_in_store` from the unit of work (never among
+    ``parameters``); the caller's rows are written whether or not the stock suffices (a short
+    sale raises, and the caller's transaction or savepoint must roll back, as for any write
+    before it)."""
+
+    statement: sa.Select[Any]
+    tenant_bind: str
+    parameters: dict[str, Any]
+
+
+def can_carry(uow: UnitOfWork, settings: dict[str, Any]) -> bool:
+    """Whether :func:`do_sell_in_store` takes a :class:`CarriedSale` for this tenant: on
+    PostgreSQL, unless the tenant allows negative stock (that sale is a statement a line)."""
+    return uow.dialect == "postgresql" and not settings.get("allow_negative_stock", False)
 
 
 async def _sell_together(
@@ -549,6 +578,7 @@ async def _sell_together(
     *,
     actor: str,
     reference: str | None,
+    carrying: CarriedSale | None = None,
 ) -> dict[tuple[str, str], Any]:
     """Every line of an in-store sale in ONE statement (PostgreSQL, ``_SALE``): one round trip
     while the rows are locked instead of one per line, its ledger rows and availability events
@@ -561,10 +591,18 @@ async def _sell_together(
     statement only if every line had enough (a short sale writes none). Returns the rows that
     had enough, by (location, SKU)."""
     keys = list(merged)
+    statement, tenant_bind, theirs = (
+        (_SALE, _SALE_TENANT, {})
+        if carrying is None
+        else (carrying.statement, carrying.tenant_bind, carrying.parameters)
+    )
+    if tenant_bind in theirs:
+        raise TenantScopeError("the tenant is bound by the unit of work, never by its caller")
     rows = await uow.session.execute(
-        _SALE,
-        {
-            "sale_tenant": uow.require_tenant(),
+        statement,
+        theirs
+        | {
+            tenant_bind: uow.require_tenant(),
             "locations": [loc for loc, _ in keys],
             "skus": [sku for _, sku in keys],
             "qtys": [merged[key][0] for key in keys],

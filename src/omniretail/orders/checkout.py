@@ -298,9 +298,16 @@ async def do_place_order(
     # The response is built before anything is written: nothing is read back, and for an
     # in-store sale nothing but the commit follows the statement that locks the stock.
     out = placed_out(order, {f.public_id: code for f, code in codes if code is not None})
-    await placing.write_order(uow, order)
     if status is OrderStatus.COMPLETED and customer_id is not None:
         await _earn(uow, order, now)
+    if mode is Mode.IN_STORE and positions.can_carry(uow, settings):
+        # One statement writes the order and takes its stock, the rows locked last.
+        carried = placing.carried_by_sale(order)
+        await _sell_in_store(
+            uow, data, draft, actor=caller.actor, now=now, settings=settings, carrying=carried
+        )
+        return out
+    await placing.write_order(uow, order)
     if mode is Mode.IN_STORE:
         await _sell_in_store(uow, data, draft, actor=caller.actor, now=now, settings=settings)
     return out
@@ -423,11 +430,13 @@ async def _sell_in_store(
     actor: str,
     now: dt.datetime,
     settings: dict[str, Any],
+    carrying: positions.CarriedSale | None = None,
 ) -> None:
-    """The till's stock leaves at once, after everything else of the order is written: the
-    conditional UPDATEs lock the store's stock rows, and every other checkout at the store
-    waits on them until this transaction commits, so nothing that needs no lock runs while
-    they are held. Short stock still refuses the whole order (the unit of work rolls back)."""
+    """The till's stock leaves at once, after everything else of the order is written (or
+    with it, ``carrying`` the order's rows): the conditional UPDATEs lock the store's stock
+    rows, and every other checkout at the store waits on them until this transaction commits,
+    so nothing that needs no lock runs while they are held. Short stock still refuses the
+    whole order (the unit of work rolls back)."""
     location = data.fulfillment.location
     assert location is not None
     await positions.do_sell_in_store(
@@ -438,6 +447,7 @@ async def _sell_in_store(
         reference=draft.public_id,
         now=now,
         settings=settings,
+        carrying=carrying,
     )
 
 

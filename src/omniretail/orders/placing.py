@@ -2,7 +2,9 @@
 the order's events, with Core statements built once (no ORM flush, no re-read).
 
 PostgreSQL: ONE statement of data-modifying CTEs (the order's ``RETURNING id`` feeds the
-lines, payments and fulfilments; the fulfilments' ``RETURNING`` feeds their lines). The rows
+lines, payments and fulfilments; the fulfilments' ``RETURNING`` feeds their lines); for a
+till sale, the sale's own statement with these CTEs added (:func:`carried_by_sale`), so the
+order and its stock are one round trip and the stock rows are locked by the last statement. The rows
 of each table come as arrays ``unnest``-ed in order (``WITH ORDINALITY``), so every order has
 the same SQL text, compiled and prepared once whatever its size (a multi-row ``VALUES`` list
 is not cacheable). SQLite (no data-modifying CTEs; in process, a statement costs no round
@@ -28,6 +30,7 @@ from sqlalchemy.sql import visitors
 
 from omniretail.db import JsonType, TenantScopeError, UnitOfWork, UTCDateTime, utcnow
 from omniretail.events import OUTBOX, stage_event
+from omniretail.inventory import positions
 from omniretail.orders.models import Fulfilment, FulfilmentLine, Order, OrderLine, Payment
 
 ORDERS = cast(sa.Table, Order.__table__)
@@ -179,9 +182,9 @@ def _array(name: str, item: sa.types.TypeEngine[Any]) -> sa.BindParameter[Any]:
     return sa.bindparam(name, type_=postgresql.ARRAY(item))
 
 
-def _graph_statement() -> sa.Select[Any]:
-    """PostgreSQL: the whole order in one statement (see the module's docstring)."""
-    tenant = sa.bindparam(TENANT_BIND, type_=sa.BigInteger)
+def _graph_ctes(tenant: sa.BindParameter[Any]) -> tuple[sa.CTE, list[sa.CTE]]:
+    """PostgreSQL: the whole order as CTEs (see the module's docstring): the order's INSERT
+    (``RETURNING id``) and the others, which read it."""
     # When the rows were written (what the ORM's column defaults gave): the checkout's own
     # ``now`` may be another time (a replayed history).
     written_at = sa.bindparam("written_at", type_=UTCDateTime)
@@ -397,24 +400,32 @@ def _graph_statement() -> sa.Select[Any]:
             sa.literal(0, sa.Integer),
         ).order_by(events.c.n),
     )
-    statement = (
-        sa.select(placed.c.id)
-        .add_cte(written_lines.cte("lined"))
-        .add_cte(written_payments.cte("paid"))
-        .add_cte(written_fulfilment_lines.cte("fulfilment_lined"))
-        .add_cte(written_events.cte("announced"))
-    )
-    check_tenant_inserts(statement)
-    return statement
+    return placed, [
+        written_lines.cte("lined"),
+        written_payments.cte("paid"),
+        written_fulfilment_lines.cte("fulfilment_lined"),
+        written_events.cte("order_announced"),
+    ]
 
 
-_GRAPH = _graph_statement()
+def _graph_statements() -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The order alone, and the order with a till's sale (``positions.sale_statement``, its
+    rows locked last): both built once, checked once."""
+    tenant = sa.bindparam(TENANT_BIND, type_=sa.BigInteger)
+    placed, written = _graph_ctes(tenant)
+    alone = sa.select(placed.c.id).add_cte(*written)
+    with_sale = positions.sale_statement(tenant).add_cte(placed, *written)
+    for statement in (alone, with_sale):
+        check_tenant_inserts(statement)
+    return alone, with_sale
 
 
-def _graph_parameters(tenant_id: int, order: NewOrder) -> dict[str, Any]:
+_GRAPH, _GRAPH_AND_SALE = _graph_statements()
+
+
+def _graph_parameters(order: NewOrder) -> dict[str, Any]:
     first = order.fulfilments[0] if order.fulfilments else None
     return {
-        TENANT_BIND: tenant_id,
         "written_at": utcnow(),
         **{f"o_{name}": value for name, value in order.row().items()},
         "l_sku": [line.sku for line in order.lines],
@@ -466,11 +477,20 @@ async def write_order(uow: UnitOfWork, order: NewOrder) -> None:
         # Flushes the session first (as read_in does): ORM rows it holds are written before.
         await uow.session.flush()
         connection = await uow.session.connection()
-        await connection.execute(_GRAPH, _graph_parameters(tenant_id, order))
+        parameters = _graph_parameters(order) | {TENANT_BIND: tenant_id}
+        await connection.execute(_GRAPH, parameters)
         if order.events:
             uow.wrote_events = True
         return
     await _write_one_by_table(uow, tenant_id, order)
+
+
+def carried_by_sale(order: NewOrder) -> positions.CarriedSale:
+    """``order`` written by the statement of its till sale (``positions.do_sell_in_store``
+    binds the tenant): one round trip for the order and its stock, taken last."""
+    if order.fulfilments and not _shared(order.fulfilments):
+        raise ValueError("an order's fulfilments share their mode, status, promise and hold")
+    return positions.CarriedSale(_GRAPH_AND_SALE, TENANT_BIND, _graph_parameters(order))
 
 
 def _insert(table: sa.Table) -> sa.Insert:
