@@ -7,6 +7,7 @@ Every change here is a single conditional or relative UPDATE of one position row
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -365,7 +366,11 @@ async def do_sell_in_store(
             uow, merged, now, actor=actor, reference=reference, carrying=carrying
         )
         short = [key for key in merged if key not in won]
-    for (loc, sku), (qty, _) in () if together else merged.items():
+    at_once = uow.dialect == "sqlite" and not allow_negative and len(merged) > 1
+    if at_once:
+        won = await _sell_at_once(uow, merged, now)
+        short = [key for key in merged if key not in won]
+    for (loc, sku), (qty, _) in () if together or at_once else merged.items():
         guard = [P.sku == sku, P.location_code == loc]
         values: dict[str, Any] = {"on_hand": P.on_hand - qty, "updated_at": now}
         if allow_negative:
@@ -611,6 +616,48 @@ async def _sell_together(
             "actor": actor,
             "lines": len(keys),
         },
+    )
+    return {(row.location_code, row.sku): row for row in rows}
+
+
+def _sale_at_once_statement() -> sa.Update:
+    """SQLite: every line of an in-store sale in ONE ``UPDATE ... FROM json_each(...)``, built
+    once (the lines come as one JSON array, so every sale has the same SQL text). SQLite has
+    one writer, so there is no lock order to keep; the ledger rows and events are staged."""
+    each = sa.func.json_each(sa.bindparam("sale_lines", type_=sa.String)).table_valued("value")
+    wanted = sa.select(
+        sa.func.json_extract(each.c.value, sa.literal_column("'$[0]'")).label("location"),
+        sa.func.json_extract(each.c.value, sa.literal_column("'$[1]'")).label("sku"),
+        sa.func.json_extract(each.c.value, sa.literal_column("'$[2]'")).label("qty"),
+    ).subquery("wanted")
+    return (
+        sa.update(P)
+        .where(
+            P.tenant_id == sa.bindparam(_SALE_TENANT, type_=sa.BigInteger),
+            P.location_code == wanted.c.location,
+            P.sku == wanted.c.sku,
+            P.on_hand - P.reserved >= wanted.c.qty,
+        )
+        .values(
+            on_hand=P.on_hand - wanted.c.qty,
+            updated_at=sa.bindparam("sold_at", type_=UTCDateTime),
+        )
+        .returning(P.location_code, P.sku, *POSITION_COLUMNS)
+        .execution_options(synchronize_session=False)
+    )
+
+
+_SALE_AT_ONCE = _sale_at_once_statement()
+
+
+async def _sell_at_once(
+    uow: UnitOfWork, merged: dict[tuple[str, str], tuple[int, list[int]]], now: dt.datetime
+) -> dict[tuple[str, str], Any]:
+    """The rows of the lines that had enough (``_SALE_AT_ONCE``), by (location, SKU)."""
+    lines = [[loc, sku, qty] for (loc, sku), (qty, _) in merged.items()]
+    rows = await uow.session.execute(
+        _SALE_AT_ONCE,
+        {_SALE_TENANT: uow.require_tenant(), "sale_lines": json.dumps(lines), "sold_at": now},
     )
     return {(row.location_code, row.sku): row for row in rows}
 

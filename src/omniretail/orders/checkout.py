@@ -162,7 +162,9 @@ async def do_place_order(
     tenant = await auth.get_tenant(uow)
     settings = tenant.settings or {}
     mode = data.fulfillment.mode
-    await _check_references(uow, data, caller)
+    # A quote prepared before the write lock found the channel and the fulfilment's location
+    # (pricing checks both), and nothing deletes either: they are not read again.
+    await _check_references(uow, data, caller, checked=prepared is not None and sources is None)
     customer_id = await _customer(uow, data.customer_id)
     draft = Draft(
         public_id=new_public_id("ord"), sources=None if sources is None else frozenset(sources)
@@ -186,10 +188,11 @@ async def do_place_order(
         quote = pricing_port.with_fixed_prices(
             quote, fixed_prices.prices, reason=fixed_prices.reason, title=fixed_prices.title
         )
-    if prepared is not None and prepared.plan is not None:
-        draft.plan, draft.transfers = prepared.plan, prepared.transfers
-        draft.sourcing = prepared.sourcing
+    if prepared is not None:
         draft.location_ids = dict(prepared.location_ids)
+        if prepared.plan is not None:
+            draft.plan, draft.transfers = prepared.plan, prepared.transfers
+            draft.sourcing = prepared.sourcing
     # A fixed price (a group buy's) is all the customer pays: no fee is added to it.
     delivery_fee = (
         0
@@ -313,7 +316,11 @@ async def do_place_order(
     return out
 
 
-async def _check_references(uow: UnitOfWork, data: OrderIn, caller: Caller) -> None:
+async def _check_references(
+    uow: UnitOfWork, data: OrderIn, caller: Caller, *, checked: bool = False
+) -> None:
+    """The caller may order for this channel and location, and the references exist
+    (``checked``: the channel and the fulfilment's location were found already)."""
     if caller.channel is not None and caller.channel != data.channel:
         raise Forbidden(f"this key places orders for channel {caller.channel!r} only")
     mode = data.fulfillment.mode
@@ -325,11 +332,12 @@ async def _check_references(uow: UnitOfWork, data: OrderIn, caller: Caller) -> N
         raise Forbidden(f"this key sells at location {caller.location!r} only")
     errors = []
     try:
-        await channels.channel_ref(uow, data.channel)
+        if not checked:
+            await channels.channel_ref(uow, data.channel)
     except NotFound:
         errors.append({"field": "channel", "message": f"no channel {data.channel!r}"})
     for field_name, code in (
-        ("fulfillment.location", data.fulfillment.location),
+        ("fulfillment.location", None if checked else data.fulfillment.location),
         ("attributed_location", data.attributed_location),
     ):
         if code is None:
