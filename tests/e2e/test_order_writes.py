@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from omniretail.db import Database, TenantScopeError
 from omniretail.events import OutboxEvent
 from omniretail.inventory import positions
+from omniretail.loyalty.models import OrderPoints
 from omniretail.orders import placing
 from omniretail.orders.models import Fulfilment, FulfilmentLine, Order, OrderLine, Payment
 from tests.factories import Api, TenantHandle
@@ -149,3 +150,49 @@ async def _events(db: Database, order_id: str) -> list[dict[str, Any]]:
             .order_by(OutboxEvent.id)
         )
         return [{"type": r.type, "payload": r.payload} for r in rows]
+
+
+async def test_a_till_sale_to_a_customer_earns_points_before_its_stock_is_taken(
+    world: World, db: Database, tenant: TenantHandle
+) -> None:
+    """The points are earned in the placing transaction, before the statement that takes the
+    stock (on PostgreSQL the last one: nothing is written while the rows are locked)."""
+    await world.stock("ST-A", "JEANS-32", 2)
+    customer = (
+        await world.admin.post(
+            "/v1/customers",
+            {"identities": [{"type": "phone", "value": "13800138001"}], "channel": "pos"},
+        )
+    ).json()
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        placed = await world.order(
+            channel="pos",
+            customer_id=customer["id"],
+            lines=[{"sku": "JEANS-32", "qty": 1}],
+            fulfillment={"mode": "in_store", "location": "ST-A"},
+            payments=[{"method": "cash", "amount": 29900}],
+        )
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["status"] == "completed"
+    async with db.uow(tenant.id) as uow:
+        earned = await uow.session.scalar(
+            sa.select(OrderPoints.earned).where(OrderPoints.order_ref == placed.json()["id"])
+        )
+    assert earned == 299
+    assert await world.on_hand("ST-A", "JEANS-32") == {"on_hand": 1, "reserved": 0}
+    work = [s for s in statements if not s.startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))]
+    stock = [i for i, s in enumerate(work) if "UPDATE stock_positions" in s]
+    assert len(stock) == 1
+    after = work[stock[0] + 1 :]
+    if db.dialect == "postgresql":
+        assert after == [], "\n".join(after)
+    else:  # the staged ledger rows and events
+        assert all(s.startswith("INSERT") for s in after), "\n".join(after)

@@ -359,8 +359,9 @@ async def do_sell_in_store(
     if carrying is not None and not together:
         raise ValueError("this sale cannot carry the caller's writes (see can_carry)")
     if together:
-        # What the unit of work staged goes in before the rows are locked: the sale's
-        # statement is then the last before the commit.
+        # What the unit of work holds or staged goes in before the rows are locked: the
+        # sale's statement is then the last before the commit.
+        await uow.flush()
         await uow.write_staged()
         won = await _sell_together(
             uow, merged, now, actor=actor, reference=reference, carrying=carrying
