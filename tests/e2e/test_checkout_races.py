@@ -140,10 +140,12 @@ async def test_a_short_line_refuses_the_whole_in_store_sale_and_writes_no_ledger
 async def test_a_three_line_in_store_sale_issues_a_fixed_number_of_statements(
     world: World, db: Database
 ) -> None:
-    """The till's sale: on PostgreSQL its three stock lines, their ledger rows and their
-    availability events are one statement, taken after the order and its events are written,
-    and nothing but the commit follows it. On SQLite the ledger rows and the events go in one
-    INSERT each at the commit."""
+    """The till's sale: on PostgreSQL the order (its lines, payment, fulfilment and events),
+    its three stock lines, their ledger rows and their availability events are ONE statement
+    (orders.placing.carried_by_sale), which locks the stock rows last, and nothing but the
+    commit follows it. On SQLite the three stock lines are one UPDATE after the order's
+    INSERTs, and the ledger rows and the events go in one INSERT each at the commit; the
+    channel and the till's location, found before the write lock, are not read again."""
     for sku in ("TEE-S", "TEE-M", "JEANS-32"):
         await world.stock("ST-A", sku, 10)
     lines = [{"sku": s, "qty": 1} for s in ("TEE-S", "TEE-M", "JEANS-32")]
@@ -168,9 +170,9 @@ async def test_a_three_line_in_store_sale_issues_a_fixed_number_of_statements(
     assert placed.status_code == 201, placed.text
     control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
     work = [s for s in statements if not s.startswith(control)]
-    assert len(work) == {"sqlite": 22, "postgresql": 12}[db.dialect], "\n".join(work)
+    assert len(work) == {"sqlite": 18, "postgresql": 6}[db.dialect], "\n".join(work)
     stock = [i for i, s in enumerate(work) if "UPDATE stock_positions" in s]
-    assert len(stock) == {"sqlite": 3, "postgresql": 1}[db.dialect]
+    assert len(stock) == 1
     # The sale's stock rows are locked by the last statements but the writes staged for the
     # commit (the ledger rows and the events): nothing else waits on them meanwhile.
     assert work[stock[-1] + 1 :] == [s for s in work[stock[-1] + 1 :] if s.startswith("INSERT")]
@@ -204,16 +206,17 @@ async def test_a_three_line_checkout_issues_a_fixed_number_of_statements(
     assert placed.status_code == 201, placed.text
     control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
     work = [s for s in statements if not s.startswith(control)]
-    # Both send the three order lines, and the fulfilment lines, in one INSERT ... RETURNING
-    # each (insertmanyvalues; on SQLite thanks to the lines' insert sentinel, migration 0030).
-    # SQLite prices and plans before its write lock first.
+    # PostgreSQL writes the order, its lines, payment, fulfilment, fulfilment lines and events
+    # in ONE statement (orders.placing); SQLite one INSERT per table, its events staged.
+    # SQLite prices and plans before its write lock first, and does not read the channel
+    # again under it.
     # On PostgreSQL the hold's reservation, its lines and their ledger rows are one statement.
-    # Authentication costs no statement (auth/cache.py); the hold's availability events and
-    # the order's events go in one INSERT at commit (UnitOfWork.stage_insert).
-    assert len(work) == {"sqlite": 25, "postgresql": 16}[db.dialect], "\n".join(work)
+    # Authentication costs no statement (auth/cache.py); the hold's availability events go in
+    # one INSERT at commit (UnitOfWork.stage_insert), on SQLite with the order's.
+    assert len(work) == {"sqlite": 24, "postgresql": 12}[db.dialect], "\n".join(work)
     if db.dialect == "sqlite":
         # Under the write lock: confirm the quote and plan (4 reads; no pricing, no sourcing),
         # then the writes and the reads they need.
         begins = [i for i, s in enumerate(statements) if s.startswith("BEGIN IMMEDIATE")]
         locked = [s for s in statements[begins[-1] :] if not s.startswith(control)]
-        assert len(locked) == 17, "\n".join(locked)
+        assert len(locked) == 16, "\n".join(locked)

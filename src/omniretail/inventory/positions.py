@@ -7,6 +7,7 @@ Every change here is a single conditional or relative UPDATE of one position row
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from omniretail.auth import service as auth
-from omniretail.db import UnitOfWork, UTCDateTime, utcnow
+from omniretail.db import TenantScopeError, UnitOfWork, UTCDateTime, utcnow
 from omniretail.errors import ValidationFailed
 from omniretail.events import OUTBOX
 from omniretail.inventory.domain import MAX_TTL_SECONDS, Reason, available
@@ -477,13 +478,15 @@ async def do_sell_in_store(
     reference: str | None = None,
     now: dt.datetime | None = None,
     settings: dict[str, Any] | None = None,
+    carrying: CarriedSale | None = None,
 ) -> list[Change]:
     """An in-store sale without a reservation ((sku, qty) lines, e.g. scan to buy): stock leaves
     at once. Each line is one conditional UPDATE that may use safety stock but never stock held
     for others (``on_hand - reserved >= qty``); all lines or none (409 naming the short lines).
     A tenant with ``allow_negative_stock`` records the sale even beyond what is on hand.
     ``settings``: the tenant's settings when the caller has read them already in this unit of
-    work (no second read)."""
+    work (no second read). ``carrying``: the caller's writes to run in the sale's statement
+    (only where :func:`can_carry`)."""
     stock_lines = [StockLine(sku=sku, location=location, qty=qty) for sku, qty in lines]
     check_quantities(stock_lines, None)
     merged = merge_lines(stock_lines)
@@ -493,14 +496,23 @@ async def do_sell_in_store(
     now = now or utcnow()
     won: dict[tuple[str, str], Any] = {}
     short: list[tuple[str, str]] = []
-    together = uow.dialect == "postgresql" and not allow_negative and len(merged) > 1
+    together = can_carry(uow, settings) and (len(merged) > 1 or carrying is not None)
+    if carrying is not None and not together:
+        raise ValueError("this sale cannot carry the caller's writes (see can_carry)")
     if together:
-        # What the unit of work staged (the order's events) goes in before the rows are locked:
-        # the sale's statement is then the last before the commit.
+        # What the unit of work holds or staged goes in before the rows are locked: the
+        # sale's statement is then the last before the commit.
+        await uow.flush()
         await uow.write_staged()
-        won = await _sell_together(uow, merged, now, actor=actor, reference=reference)
+        won = await _sell_together(
+            uow, merged, now, actor=actor, reference=reference, carrying=carrying
+        )
         short = [key for key in merged if key not in won]
-    for (loc, sku), (qty, _) in () if together else merged.items():
+    at_once = uow.dialect == "sqlite" and not allow_negative and len(merged) > 1
+    if at_once:
+        won = await _sell_at_once(uow, merged, now)
+        short = [key for key in merged if key not in won]
+    for (loc, sku), (qty, _) in () if together or at_once else merged.items():
         guard = [P.sku == sku, P.location_code == loc]
         values: dict[str, Any] = {"on_hand": P.on_hand - qty, "updated_at": now}
         if allow_negative:
@@ -557,11 +569,13 @@ async def do_sell_in_store(
     return changes
 
 
-def _sale_statement() -> sa.Select[Any]:
+def sale_statement(tenant_id: sa.BindParameter[Any]) -> sa.Select[Any]:
     """PostgreSQL: every line of an in-store sale, its ledger rows and its availability events
     in ONE statement, built
     once (the lines come as three arrays, ``unnest`` into ``wanted``, so every sale has the
-    same SQL text: compiled and prepared once, whatever its lines)."""
+    same SQL text: compiled and prepared once, whatever its lines). ``tenant_id``: the
+    parameter the statement's tenant is bound to (by :func:`do_sell_in_store`, from the unit
+    of work); a caller may add its own CTEs to it (:class:`CarriedSale`)."""
     wanted = (
         sa.func.unnest(
             sa.bindparam("locations", type_=postgresql.ARRAY(sa.String)),
@@ -575,8 +589,6 @@ def _sale_statement() -> sa.Select[Any]:
         )
         .render_derived(name="wanted")
     )
-    # Named apart from every column: a bind named like a column would also be SET by the UPDATE.
-    tenant_id = sa.bindparam("sale_tenant", type_=sa.BigInteger)
     sold_at = sa.bindparam("sold_at", type_=UTCDateTime)
     locked = (
         sa.select(P.id)
@@ -680,7 +692,30 @@ def _sale_statement() -> sa.Select[Any]:
     )
 
 
-_SALE = _sale_statement()
+# Named apart from every column: a bind named like a column would also be SET by the UPDATE.
+_SALE_TENANT = "sale_tenant"
+_SALE = sale_statement(sa.bindparam(_SALE_TENANT, type_=sa.BigInteger))
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedSale:
+    """A statement built once on :func:`sale_statement` with the caller's own writes added as
+    CTEs (a till's order), run in place of the sale's own: the caller's rows and the sale are
+    one round trip, and nothing follows the sale but the commit. ``tenant_bind`` names its
+    tenant parameter, bound by :func:`do_sell_in_store` from the unit of work (never among
+    ``parameters``); the caller's rows are written whether or not the stock suffices (a short
+    sale raises, and the caller's transaction or savepoint must roll back, as for any write
+    before it)."""
+
+    statement: sa.Select[Any]
+    tenant_bind: str
+    parameters: dict[str, Any]
+
+
+def can_carry(uow: UnitOfWork, settings: dict[str, Any]) -> bool:
+    """Whether :func:`do_sell_in_store` takes a :class:`CarriedSale` for this tenant: on
+    PostgreSQL, unless the tenant allows negative stock (that sale is a statement a line)."""
+    return uow.dialect == "postgresql" and not settings.get("allow_negative_stock", False)
 
 
 async def _sell_together(
@@ -690,6 +725,7 @@ async def _sell_together(
     *,
     actor: str,
     reference: str | None,
+    carrying: CarriedSale | None = None,
 ) -> dict[tuple[str, str], Any]:
     """Every line of an in-store sale in ONE statement (PostgreSQL, ``_SALE``): one round trip
     while the rows are locked instead of one per line, its ledger rows and availability events
@@ -702,10 +738,18 @@ async def _sell_together(
     statement only if every line had enough (a short sale writes none). Returns the rows that
     had enough, by (location, SKU)."""
     keys = list(merged)
+    statement, tenant_bind, theirs = (
+        (_SALE, _SALE_TENANT, {})
+        if carrying is None
+        else (carrying.statement, carrying.tenant_bind, carrying.parameters)
+    )
+    if tenant_bind in theirs:
+        raise TenantScopeError("the tenant is bound by the unit of work, never by its caller")
     rows = await uow.session.execute(
-        _SALE,
-        {
-            "sale_tenant": uow.require_tenant(),
+        statement,
+        theirs
+        | {
+            tenant_bind: uow.require_tenant(),
             "locations": [loc for loc, _ in keys],
             "skus": [sku for _, sku in keys],
             "qtys": [merged[key][0] for key in keys],
@@ -714,6 +758,48 @@ async def _sell_together(
             "actor": actor,
             "lines": len(keys),
         },
+    )
+    return {(row.location_code, row.sku): row for row in rows}
+
+
+def _sale_at_once_statement() -> sa.Update:
+    """SQLite: every line of an in-store sale in ONE ``UPDATE ... FROM json_each(...)``, built
+    once (the lines come as one JSON array, so every sale has the same SQL text). SQLite has
+    one writer, so there is no lock order to keep; the ledger rows and events are staged."""
+    each = sa.func.json_each(sa.bindparam("sale_lines", type_=sa.String)).table_valued("value")
+    wanted = sa.select(
+        sa.func.json_extract(each.c.value, sa.literal_column("'$[0]'")).label("location"),
+        sa.func.json_extract(each.c.value, sa.literal_column("'$[1]'")).label("sku"),
+        sa.func.json_extract(each.c.value, sa.literal_column("'$[2]'")).label("qty"),
+    ).subquery("wanted")
+    return (
+        sa.update(P)
+        .where(
+            P.tenant_id == sa.bindparam(_SALE_TENANT, type_=sa.BigInteger),
+            P.location_code == wanted.c.location,
+            P.sku == wanted.c.sku,
+            P.on_hand - P.reserved >= wanted.c.qty,
+        )
+        .values(
+            on_hand=P.on_hand - wanted.c.qty,
+            updated_at=sa.bindparam("sold_at", type_=UTCDateTime),
+        )
+        .returning(P.location_code, P.sku, *POSITION_COLUMNS)
+        .execution_options(synchronize_session=False)
+    )
+
+
+_SALE_AT_ONCE = _sale_at_once_statement()
+
+
+async def _sell_at_once(
+    uow: UnitOfWork, merged: dict[tuple[str, str], tuple[int, list[int]]], now: dt.datetime
+) -> dict[tuple[str, str], Any]:
+    """The rows of the lines that had enough (``_SALE_AT_ONCE``), by (location, SKU)."""
+    lines = [[loc, sku, qty] for (loc, sku), (qty, _) in merged.items()]
+    rows = await uow.session.execute(
+        _SALE_AT_ONCE,
+        {_SALE_TENANT: uow.require_tenant(), "sale_lines": json.dumps(lines), "sold_at": now},
     )
     return {(row.location_code, row.sku): row for row in rows}
 

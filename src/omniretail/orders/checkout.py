@@ -25,7 +25,7 @@ from omniretail.inventory import positions, reservations
 from omniretail.inventory.service import InsufficientStock
 from omniretail.loyalty import service as loyalty
 from omniretail.network import service as network
-from omniretail.orders import pricing_port, routing
+from omniretail.orders import placing, pricing_port, routing
 from omniretail.orders.access import Caller as Caller  # re-exported for callers
 from omniretail.orders.domain import (
     FulfilmentStatus,
@@ -34,9 +34,26 @@ from omniretail.orders.domain import (
     new_pickup_code,
 )
 from omniretail.orders.domain import pickup_code_digest as code_digest
-from omniretail.orders.models import Fulfilment, FulfilmentLine, Order, OrderLine, Payment
-from omniretail.orders.queries import order_out
-from omniretail.orders.schemas import OrderIn, OrderOut, PaymentIn
+from omniretail.orders.models import Fulfilment, Order
+from omniretail.orders.placing import (
+    NewEvent,
+    NewFulfilment,
+    NewFulfilmentLine,
+    NewLine,
+    NewOrder,
+    NewPayment,
+)
+from omniretail.orders.queries import named_attribution
+from omniretail.orders.schemas import (
+    FulfilmentLineOut,
+    FulfilmentOut,
+    OrderIn,
+    OrderLineOut,
+    OrderOut,
+    PaymentIn,
+    PaymentOut,
+    TotalsOut,
+)
 from omniretail.orders.sourcing import Candidate, Plan, Policy, plan_pickup, source_order
 from omniretail.payments.providers import PaymentProvider, PaymentStatus
 
@@ -145,7 +162,9 @@ async def do_place_order(
     tenant = await auth.get_tenant(uow)
     settings = tenant.settings or {}
     mode = data.fulfillment.mode
-    await _check_references(uow, data, caller)
+    # A quote prepared before the write lock found the channel and the fulfilment's location
+    # (pricing checks both), and nothing deletes either: they are not read again.
+    await _check_references(uow, data, caller, checked=prepared is not None and sources is None)
     customer_id = await _customer(uow, data.customer_id)
     draft = Draft(
         public_id=new_public_id("ord"), sources=None if sources is None else frozenset(sources)
@@ -169,10 +188,11 @@ async def do_place_order(
         quote = pricing_port.with_fixed_prices(
             quote, fixed_prices.prices, reason=fixed_prices.reason, title=fixed_prices.title
         )
-    if prepared is not None and prepared.plan is not None:
-        draft.plan, draft.transfers = prepared.plan, prepared.transfers
-        draft.sourcing = prepared.sourcing
+    if prepared is not None:
         draft.location_ids = dict(prepared.location_ids)
+        if prepared.plan is not None:
+            draft.plan, draft.transfers = prepared.plan, prepared.transfers
+            draft.sourcing = prepared.sourcing
     # A fixed price (a group buy's) is all the customer pays: no fee is added to it.
     delivery_fee = (
         0
@@ -213,7 +233,7 @@ async def do_place_order(
     if points_value:
         payments.insert(
             0,
-            Payment(
+            NewPayment(
                 method="points",
                 amount=points_value,
                 status=PaymentStatus.CAPTURED.value,
@@ -225,13 +245,19 @@ async def do_place_order(
         code: draft.location_ids.get(code) or (await network.location_ref(uow, code))[0]
         for code, _, _ in draft.plan
     }
-
-    order = Order(
+    status = (
+        OrderStatus.COMPLETED
+        if mode is Mode.IN_STORE and paid
+        else OrderStatus.CONFIRMED
+        if paid
+        else OrderStatus.PENDING_PAYMENT
+    )
+    order = NewOrder(
         public_id=draft.public_id,
         number=new_order_number(now, tenant.timezone),
         channel=data.channel,
         customer_id=customer_id,
-        status=OrderStatus.CONFIRMED.value,
+        status=status.value,
         mode=mode.value,
         placed_at_location=caller.location,
         attributed_location=data.attributed_location,
@@ -247,27 +273,20 @@ async def do_place_order(
         address=data.fulfillment.address.model_dump() if data.fulfillment.address else None,
         sourcing=draft.sourcing,
         created_at=now,
+        lines=[
+            NewLine(
+                sku=p.sku,
+                title=p.title,
+                qty=p.qty,
+                unit_price=p.unit_price,
+                discount=p.discount,
+                line_total=p.line_total,
+                discounts=p.discounts,
+            )
+            for p in quote.lines
+        ],
+        payments=payments,
     )
-    order.lines = [
-        OrderLine(
-            sku=p.sku,
-            title=p.title,
-            qty=p.qty,
-            unit_price=p.unit_price,
-            discount=p.discount,
-            line_total=p.line_total,
-            discounts=p.discounts,
-        )
-        for p in quote.lines
-    ]
-    order.payments = payments
-    order.status = (
-        OrderStatus.COMPLETED
-        if mode is Mode.IN_STORE and paid
-        else OrderStatus.CONFIRMED
-        if paid
-        else OrderStatus.PENDING_PAYMENT
-    ).value
     codes = _fulfilments(
         order, draft, mode, settings, now, location_ids, issue_codes=pickup_code_digest is None
     )
@@ -278,15 +297,30 @@ async def do_place_order(
             )
         elif mode is Mode.PICKUP:
             fulfilment.pickup_code_digest = pickup_code_digest
-    uow.session.add(order)
-    await uow.flush()
-    await _announce(uow, order, now)
+    _announce(order, now)
+    # The response is built before anything is written: nothing is read back, and for an
+    # in-store sale nothing but the commit follows the statement that locks the stock.
+    out = placed_out(order, {f.public_id: code for f, code in codes if code is not None})
+    if status is OrderStatus.COMPLETED and customer_id is not None:
+        await _earn(uow, order, now)
+    if mode is Mode.IN_STORE and positions.can_carry(uow, settings):
+        # One statement writes the order and takes its stock, the rows locked last.
+        carried = placing.carried_by_sale(order)
+        await _sell_in_store(
+            uow, data, draft, actor=caller.actor, now=now, settings=settings, carrying=carried
+        )
+        return out
+    await placing.write_order(uow, order)
     if mode is Mode.IN_STORE:
         await _sell_in_store(uow, data, draft, actor=caller.actor, now=now, settings=settings)
-    return order_out(order, {f.id: code for f, code in codes if code is not None})
+    return out
 
 
-async def _check_references(uow: UnitOfWork, data: OrderIn, caller: Caller) -> None:
+async def _check_references(
+    uow: UnitOfWork, data: OrderIn, caller: Caller, *, checked: bool = False
+) -> None:
+    """The caller may order for this channel and location, and the references exist
+    (``checked``: the channel and the fulfilment's location were found already)."""
     if caller.channel is not None and caller.channel != data.channel:
         raise Forbidden(f"this key places orders for channel {caller.channel!r} only")
     mode = data.fulfillment.mode
@@ -298,11 +332,12 @@ async def _check_references(uow: UnitOfWork, data: OrderIn, caller: Caller) -> N
         raise Forbidden(f"this key sells at location {caller.location!r} only")
     errors = []
     try:
-        await channels.channel_ref(uow, data.channel)
+        if not checked:
+            await channels.channel_ref(uow, data.channel)
     except NotFound:
         errors.append({"field": "channel", "message": f"no channel {data.channel!r}"})
     for field_name, code in (
-        ("fulfillment.location", data.fulfillment.location),
+        ("fulfillment.location", None if checked else data.fulfillment.location),
         ("attributed_location", data.attributed_location),
     ):
         if code is None:
@@ -403,11 +438,13 @@ async def _sell_in_store(
     actor: str,
     now: dt.datetime,
     settings: dict[str, Any],
+    carrying: positions.CarriedSale | None = None,
 ) -> None:
-    """The till's stock leaves at once, after everything else of the order is written: the
-    conditional UPDATEs lock the store's stock rows, and every other checkout at the store
-    waits on them until this transaction commits, so nothing that needs no lock runs while
-    they are held. Short stock still refuses the whole order (the unit of work rolls back)."""
+    """The till's stock leaves at once, after everything else of the order is written (or
+    with it, ``carrying`` the order's rows): the conditional UPDATEs lock the store's stock
+    rows, and every other checkout at the store waits on them until this transaction commits,
+    so nothing that needs no lock runs while they are held. Short stock still refuses the
+    whole order (the unit of work rolls back)."""
     location = data.fulfillment.location
     assert location is not None
     await positions.do_sell_in_store(
@@ -418,6 +455,7 @@ async def _sell_in_store(
         reference=draft.public_id,
         now=now,
         settings=settings,
+        carrying=carrying,
     )
 
 
@@ -621,7 +659,7 @@ def _authorise(
     due: int,
     currency: str,
     reference: str,
-) -> list[Payment]:
+) -> list[NewPayment]:
     """Authorise the owning code path's internal tenders, then the client's (already checked
     to be public ones by :func:`check_client_payments`)."""
     errors = []
@@ -656,7 +694,7 @@ def _authorise(
                 result.message or "the payment was declined", method=payment.method
             )
         out.append(
-            Payment(
+            NewPayment(
                 method=payment.method,
                 amount=payment.amount,
                 status=result.status.value,
@@ -667,7 +705,7 @@ def _authorise(
 
 
 def _fulfilments(
-    order: Order,
+    order: NewOrder,
     draft: Draft,
     mode: Mode,
     settings: dict[str, Any],
@@ -675,7 +713,7 @@ def _fulfilments(
     location_ids: dict[str, int],
     *,
     issue_codes: bool = True,
-) -> list[tuple[Fulfilment, str | None]]:
+) -> list[tuple[NewFulfilment, str | None]]:
     promise = {
         Mode.SHIP: dt.timedelta(hours=int(settings.get("ship_promise_hours", 48))),
         Mode.LOCAL_DELIVERY: dt.timedelta(minutes=int(settings.get("local_promise_minutes", 30))),
@@ -684,71 +722,229 @@ def _fulfilments(
     }[mode]
     if draft.transfers:
         promise += dt.timedelta(hours=int(settings.get("transfer_promise_hours", 24)))
-    out: list[tuple[Fulfilment, str | None]] = []
+    status = FulfilmentStatus.HANDED_OVER if mode is Mode.IN_STORE else FulfilmentStatus.PENDING
+    transferred = [
+        NewFulfilmentLine(sku=sku, qty=qty) for t in draft.transfers for sku, qty in t["lines"]
+    ]
+    out: list[tuple[NewFulfilment, str | None]] = []
     for location, distance, lines in draft.plan:
         code = new_pickup_code() if mode is Mode.PICKUP and issue_codes else None
-        fulfilment = Fulfilment(
+        fulfilment = NewFulfilment(
             public_id=new_public_id("ful"),
             location_id=location_ids[location],
             location_code=location,
             mode=mode.value,
-            status=(
-                FulfilmentStatus.HANDED_OVER if mode is Mode.IN_STORE else FulfilmentStatus.PENDING
-            ).value,
+            status=status.value,
             distance_km=distance,
             promised_at=now + promise,
             reservation_id=str(draft.reservation_id) if draft.reservation_id else None,
             transfer_from=draft.transfers if mode is Mode.PICKUP else [],
-            created_at=now,
+            lines=[NewFulfilmentLine(sku=sku, qty=qty) for sku, qty in lines] + transferred,
         )
-        fulfilment.lines = [FulfilmentLine(sku=sku, qty=qty) for sku, qty in lines]
-        fulfilment.lines += [
-            FulfilmentLine(sku=sku, qty=qty) for t in draft.transfers for sku, qty in t["lines"]
-        ]
         order.fulfilments.append(fulfilment)
         out.append((fulfilment, code))
     return out
 
 
-async def _announce(uow: UnitOfWork, order: Order, now: dt.datetime) -> None:
-    record_event(
-        uow,
-        "order.placed",
-        aggregate_type="order",
-        aggregate_id=order.public_id,
-        payload={
-            "order_id": order.public_id,
-            "channel": order.channel,
-            "customer_id": order.customer_id,
-            "mode": order.mode,
-            "total": order.total,
-            "status": order.status,
-            "attributed_location": order.attributed_location,
-        },
+def placed_out(order: NewOrder, pickup_codes: dict[str, str]) -> OrderOut:
+    """The response of a checkout, from what it writes (nothing is read back); pickup codes
+    by fulfilment id, shown this once."""
+    return OrderOut(
+        id=order.public_id,
+        number=order.number,
+        status=OrderStatus(order.status),
+        channel=order.channel,
+        customer_id=order.customer_id,
+        mode=Mode(order.mode),
+        placed_at_location=order.placed_at_location,
+        attributed_location=order.attributed_location,
+        attributed_staff=order.attributed_staff,
+        attribution=named_attribution(order.attributed_location, order.attributed_staff),
+        lines=[
+            OrderLineOut(
+                sku=x.sku,
+                title=x.title,
+                qty=x.qty,
+                unit_price=x.unit_price,
+                discounts=x.discounts,
+                discount=x.discount,
+                line_total=x.line_total,
+                returned_qty=x.returned_qty,
+            )
+            for x in order.lines
+        ],
+        totals=TotalsOut(
+            currency=order.currency,
+            subtotal=order.subtotal,
+            discount_total=order.discount_total,
+            delivery_fee=order.delivery_fee,
+            points_redeemed=order.points_redeemed,
+            total=order.total,
+            paid=order.paid_amount,
+        ),
+        payments=[
+            PaymentOut(
+                method=p.method,
+                amount=p.amount,
+                status=p.status,
+                provider_ref=p.provider_ref,
+                refunded_amount=p.refunded_amount,
+            )
+            for p in order.payments
+        ],
+        fulfillments=[
+            FulfilmentOut(
+                id=f.public_id,
+                order_id=order.public_id,
+                location=f.location_code,
+                mode=Mode(f.mode),
+                status=FulfilmentStatus(f.status),
+                lines=[FulfilmentLineOut(sku=x.sku, qty=x.qty) for x in f.lines],
+                distance_km=f.distance_km,
+                promised_at=f.promised_at,
+                transfer_from=f.transfer_from,
+                reason=None,
+                pickup_code=pickup_codes.get(f.public_id),
+            )
+            for f in order.fulfilments
+        ],
+        coupon_codes=order.coupon_codes,
+        sourcing=order.sourcing,
+        created_at=order.created_at,
+    )
+
+
+def _announce(order: NewOrder, now: dt.datetime) -> None:
+    """The new order's events, in the order they are written: ``order.placed``, each
+    ``fulfillment.created``, and ``order.completed`` when it is (a paid till sale)."""
+    order.events.append(
+        NewEvent(
+            "order.placed",
+            {
+                "order_id": order.public_id,
+                "channel": order.channel,
+                "customer_id": order.customer_id,
+                "mode": order.mode,
+                "total": order.total,
+                "status": order.status,
+                "attributed_location": order.attributed_location,
+            },
+        )
     )
     for f in order.fulfilments:
-        announce_fulfilment(uow, order.public_id, f)
+        order.events.append(
+            NewEvent(
+                "fulfillment.created",
+                fulfilment_created(
+                    order.public_id,
+                    public_id=f.public_id,
+                    location=f.location_code,
+                    mode=f.mode,
+                    status=f.status,
+                    lines=[(x.sku, x.qty) for x in f.lines],
+                ),
+            )
+        )
     if order.status == OrderStatus.COMPLETED.value:
-        await complete_order(uow, order, now)
+        points = sum(p.amount for p in order.payments if p.method == "points")
+        location = order.placed_at_location or next(
+            (f.location_code for f in order.fulfilments), None
+        )
+        order.events.append(
+            NewEvent(
+                "order.completed",
+                order_completed(
+                    order.public_id,
+                    customer_id=order.customer_id,
+                    channel=order.channel,
+                    location=location,
+                    paid=order.paid_amount - points,
+                    points_redeemed=order.points_redeemed,
+                    now=now,
+                ),
+            )
+        )
+
+
+async def _earn(uow: UnitOfWork, order: NewOrder, now: dt.datetime) -> None:
+    """Points for a paid till sale, in the placing transaction (as ``complete_order``)."""
+    assert order.customer_id is not None
+    await loyalty.do_earn_for_order(
+        uow,
+        customer_id=order.customer_id,
+        order_ref=order.public_id,
+        channel=order.channel,
+        paid_amount=order.paid_amount
+        - sum(p.amount for p in order.payments if p.method == "points"),
+        at=now,
+    )
+
+
+def fulfilment_created(
+    order_id: str,
+    *,
+    public_id: str,
+    location: str,
+    mode: str,
+    status: str,
+    lines: Sequence[tuple[str, int]],
+    rerouted_from: str | None = None,
+) -> dict[str, Any]:
+    """The payload of ``fulfillment.created``: the store is told it has work."""
+    payload: dict[str, Any] = {
+        "fulfillment_id": public_id,
+        "order_id": order_id,
+        "location": location,
+        "mode": mode,
+        "status": status,
+        "lines": [{"sku": sku, "qty": qty} for sku, qty in lines],
+    }
+    if rerouted_from is not None:
+        payload["rerouted_from"] = rerouted_from
+    return payload
 
 
 def announce_fulfilment(
     uow: UnitOfWork, order_id: str, f: Fulfilment, *, rerouted_from: str | None = None
 ) -> None:
-    """``fulfillment.created``: the store is told it has work."""
-    payload: dict[str, Any] = {
-        "fulfillment_id": f.public_id,
-        "order_id": order_id,
-        "location": f.location_code,
-        "mode": f.mode,
-        "status": f.status,
-        "lines": [{"sku": line.sku, "qty": line.qty} for line in f.lines],
-    }
-    if rerouted_from is not None:
-        payload["rerouted_from"] = rerouted_from
+    """``fulfillment.created`` for a fulfilment made after checkout (a re-routing)."""
     record_event(
-        uow, "fulfillment.created", aggregate_type="order", aggregate_id=order_id, payload=payload
+        uow,
+        "fulfillment.created",
+        aggregate_type="order",
+        aggregate_id=order_id,
+        payload=fulfilment_created(
+            order_id,
+            public_id=f.public_id,
+            location=f.location_code,
+            mode=f.mode,
+            status=f.status,
+            lines=[(line.sku, line.qty) for line in f.lines],
+            rerouted_from=rerouted_from,
+        ),
     )
+
+
+def order_completed(
+    order_id: str,
+    *,
+    customer_id: str | None,
+    channel: str,
+    location: str | None,
+    paid: int,
+    points_redeemed: int,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """The payload of ``order.completed``."""
+    return {
+        "order_id": order_id,
+        "customer_id": customer_id,
+        "channel": channel,
+        "location": location,
+        "paid_amount": paid,
+        "points_redeemed": points_redeemed,
+        "completed_at": now.isoformat(),
+    }
 
 
 async def complete_order(uow: UnitOfWork, order: Order, now: dt.datetime) -> None:
@@ -769,15 +965,15 @@ async def complete_order(uow: UnitOfWork, order: Order, now: dt.datetime) -> Non
         "order.completed",
         aggregate_type="order",
         aggregate_id=order.public_id,
-        payload={
-            "order_id": order.public_id,
-            "customer_id": order.customer_id,
-            "channel": order.channel,
-            "location": location,
-            "paid_amount": order.paid_amount - _points_paid(order),
-            "points_redeemed": order.points_redeemed,
-            "completed_at": now.isoformat(),
-        },
+        payload=order_completed(
+            order.public_id,
+            customer_id=order.customer_id,
+            channel=order.channel,
+            location=location,
+            paid=order.paid_amount - _points_paid(order),
+            points_redeemed=order.points_redeemed,
+            now=now,
+        ),
     )
 
 

@@ -43,12 +43,12 @@ async def price_cart(
 ) -> PricedCart:
     """The same quote as ``POST /v1/price-quotes``, with the customer's tier."""
     tier = await loyalty.customer_tier(uow, customer_id) if customer_id else None
-    quote = await pricing.quote(
+    # The engine's result itself, not the quote's response model built and taken apart again.
+    priced, _ = await pricing.price(
         uow,
         channel=channel,
         lines=lines,
         customer_tier=tier,
-        customer_id=customer_id,
         location=location,
         coupon_codes=coupon_codes,
     )
@@ -61,13 +61,16 @@ async def price_cart(
                 unit_price=x.unit_price,
                 discount=x.discount,
                 line_total=x.line_total,
-                discounts=[d.model_dump() for d in x.discounts],
+                discounts=[
+                    {"promotion": d.promotion, "title": d.title, "amount": d.amount}
+                    for d in x.discounts
+                ],
             )
-            for x in quote.lines
+            for x in priced.lines
         ],
-        subtotal=quote.subtotal,
-        discount_total=quote.discount_total,
-        total=quote.total,
+        subtotal=priced.subtotal,
+        discount_total=priced.discount_total,
+        total=priced.total,
     )
 
 

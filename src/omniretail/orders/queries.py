@@ -45,13 +45,15 @@ def attribution_out(order: Order) -> AttributionOut | None:
     """The rule that credited the order, or "named at checkout", or None (nobody credited)."""
     if order.attribution:
         return AttributionOut.model_validate(order.attribution)
-    if order.attributed_location is None and order.attributed_staff is None:
+    return named_attribution(order.attributed_location, order.attributed_staff)
+
+
+def named_attribution(location: str | None, staff: str | None) -> AttributionOut | None:
+    """The store and staff named at checkout, or None (nobody credited)."""
+    if location is None and staff is None:
         return None
     return AttributionOut(
-        rule="checkout",
-        reason="named when the order was placed",
-        location=order.attributed_location,
-        staff=order.attributed_staff,
+        rule="checkout", reason="named when the order was placed", location=location, staff=staff
     )
 
 

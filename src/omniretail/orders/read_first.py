@@ -70,7 +70,12 @@ async def prepare_order(
             coupon_codes=data.coupon_codes,
         )
         if data.fulfillment.mode is Mode.IN_STORE:
-            return Prepared(quote=quote, version=version)
+            # The till's location, found by pricing (remembered for the unit of work): its id
+            # does not change, so the write needs no look-up.
+            location = data.fulfillment.location
+            assert location is not None
+            ids = {location: (await network.location_ref(uow, location))[0]}
+            return Prepared(quote=quote, version=version, location_ids=ids)
         draft = Draft(public_id="")
         await checkout._plan(
             uow, data, draft, now=now, timezone=tenant.timezone, settings=tenant.settings or {}

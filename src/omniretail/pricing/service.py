@@ -24,12 +24,13 @@ from omniretail.pricing.domain import (
     CartLine,
     Context,
     DiscountKind,
+    Priced,
     Rule,
     Scope,
     Stacking,
     price_cart,
 )
-from omniretail.pricing.models import Promotion, PromotionChange
+from omniretail.pricing.models import Coupon, Promotion, PromotionChange
 from omniretail.pricing.schemas import (
     Applied,
     DiscountApplied,
@@ -239,42 +240,16 @@ async def quote(
     """Price a cart on a channel (read only: coupons are checked, not consumed). The same cart
     costs the same on every channel unless a promotion scoped to one applies; the quote names
     every promotion applied and why the others were not."""
-    at = at or utcnow()
     tenant = await auth.get_tenant(uow)
-    await _check_place(uow, channel, location)
-    variants = await catalog.variants_by_sku(uow, [sku for sku, _ in lines])
-    errors = [
-        {
-            "field": f"lines.{i}.sku",
-            "message": f"no sku {sku!r}" if sku not in variants else f"{sku!r} is archived",
-        }
-        for i, (sku, _) in enumerate(lines)
-        if sku not in variants or not variants[sku].active
-    ]
-    if errors:
-        raise ValidationFailed("the cart names SKUs that cannot be sold", errors)
-    presented = await coupon_rules.check_coupons(
-        uow, codes=coupon_codes, channel=channel, location=location, at=at
-    )
-    rows = await read_in(uow, _ACTIVE_PROMOTIONS, at=at)
-    ctx = Context(
+    priced, presented = await price(
+        uow,
         channel=channel,
-        at=at,
+        lines=lines,
+        customer_tier=customer_tier,
         location=location,
-        tier=customer_tier,
-        unlocked=frozenset(c.promotion_code for c in presented),
+        coupon_codes=coupon_codes,
+        at=at,
     )
-    cart = [
-        CartLine(
-            sku=sku,
-            qty=qty,
-            unit_price=variants[sku].price,
-            category=variants[sku].category,
-            title=variants[sku].title,
-        )
-        for sku, qty in lines
-    ]
-    priced = price_cart(cart, [to_rule(p) for p in rows], ctx)
     applied: dict[str, Applied] = {}
     for line in priced.lines:
         for d in line.discounts:
@@ -309,6 +284,55 @@ async def quote(
         not_applied=[NotApplied(promotion=c, why=w) for c, w in priced.not_applied],
         coupons=[c.code for c in presented],
     )
+
+
+async def price(
+    uow: UnitOfWork,
+    *,
+    channel: str,
+    lines: Sequence[tuple[str, int]],
+    customer_tier: str | None = None,
+    location: str | None = None,
+    coupon_codes: Sequence[str] = (),
+    at: dt.datetime | None = None,
+) -> tuple[Priced, list[Coupon]]:
+    """The engine's pricing of the cart and the coupons presented, as :func:`quote` gives
+    them (the same checks and refusals), without shaping a response: what checkout needs."""
+    at = at or utcnow()
+    await _check_place(uow, channel, location)
+    variants = await catalog.variants_by_sku(uow, [sku for sku, _ in lines])
+    errors = [
+        {
+            "field": f"lines.{i}.sku",
+            "message": f"no sku {sku!r}" if sku not in variants else f"{sku!r} is archived",
+        }
+        for i, (sku, _) in enumerate(lines)
+        if sku not in variants or not variants[sku].active
+    ]
+    if errors:
+        raise ValidationFailed("the cart names SKUs that cannot be sold", errors)
+    presented = await coupon_rules.check_coupons(
+        uow, codes=coupon_codes, channel=channel, location=location, at=at
+    )
+    rows = await read_in(uow, _ACTIVE_PROMOTIONS, at=at)
+    ctx = Context(
+        channel=channel,
+        at=at,
+        location=location,
+        tier=customer_tier,
+        unlocked=frozenset(c.promotion_code for c in presented),
+    )
+    cart = [
+        CartLine(
+            sku=sku,
+            qty=qty,
+            unit_price=variants[sku].price,
+            category=variants[sku].category,
+            title=variants[sku].title,
+        )
+        for sku, qty in lines
+    ]
+    return price_cart(cart, [to_rule(p) for p in rows], ctx), presented
 
 
 async def active_promotions(uow: UnitOfWork, *, at: dt.datetime | None = None) -> list[Promotion]:
