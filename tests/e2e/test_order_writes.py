@@ -45,11 +45,10 @@ def test_an_insert_that_does_not_bind_the_tenant_cannot_be_built() -> None:
     )
 
 
+@pytest.mark.pg_only  # a sale carries the order's rows on PostgreSQL only
 async def test_the_caller_of_a_carried_sale_cannot_bind_the_tenant(
     db: Database, tenant: TenantHandle, other_tenant: TenantHandle
 ) -> None:
-    if db.dialect != "postgresql":
-        pytest.skip("a sale carries the order's rows on PostgreSQL only")
     order = placing.NewOrder(
         public_id="ord_forged",
         number="000000-FORGED",
