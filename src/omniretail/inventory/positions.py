@@ -253,6 +253,59 @@ class BatchHold:
         await notify_availability(uow, changes)
 
 
+def availability_events(
+    tenant_id: sa.ColumnElement[Any],
+    moved: Any,
+    *,
+    at: sa.ColumnElement[Any],
+    order_by: list[sa.ColumnElement[Any]],
+    where: sa.ColumnElement[bool] | None = None,
+) -> sa.Insert:
+    """An INSERT of ``inventory.availability_changed`` for each row of ``moved`` (a CTE with
+    location_code, sku, on_hand, reserved, safety_stock as they are after the change, and qty,
+    what the change took) whose available figure moved, with the payload
+    ``service.notify_availability`` gives it: the statement that moves stock announces it too,
+    so nothing is left to write after the rows are locked but the commit."""
+    free = moved.c.on_hand - moved.c.reserved - moved.c.safety_stock
+    before = sa.func.greatest(0, free + moved.c.qty)
+    after = sa.func.greatest(0, free)
+    return sa.insert(OUTBOX).from_select(
+        [
+            "tenant_id",
+            "type",
+            "aggregate_type",
+            "aggregate_id",
+            "payload",
+            "occurred_at",
+            "attempts",
+        ],
+        sa.select(
+            tenant_id,
+            sa.literal_column("'inventory.availability_changed'"),
+            sa.literal_column("'stock'"),
+            sa.func.left(moved.c.location_code + sa.literal_column("'/'") + moved.c.sku, 64),
+            sa.func.jsonb_build_object(
+                sa.literal_column("'sku'"),
+                moved.c.sku,
+                sa.literal_column("'location'"),
+                moved.c.location_code,
+                sa.literal_column("'available_before'"),
+                before,
+                sa.literal_column("'available_after'"),
+                after,
+                sa.literal_column("'on_hand'"),
+                moved.c.on_hand,
+                sa.literal_column("'reserved'"),
+                moved.c.reserved,
+            ),
+            at,
+            sa.literal_column("0"),
+        )
+        .where(before != after, *([] if where is None else [where]))
+        .order_by(*order_by),
+    )
+
+
 def _late_hold_statement() -> sa.Select[Any]:
     """PostgreSQL: a late batch's conditional UPDATE of what its holds drew (``drawn``, the sum
     of ``draws``) and each hold's ``inventory.availability_changed`` event, with the payload
@@ -295,44 +348,7 @@ def _late_hold_statement() -> sa.Select[Any]:
         .select_from(held.join(draws, sa.true()))
         .cte("steps")
     )
-    free = steps.c.on_hand - steps.c.reserved - steps.c.safety_stock
-    before = sa.func.greatest(0, free + steps.c.qty)
-    after = sa.func.greatest(0, free)
-    events = sa.insert(OUTBOX).from_select(
-        [
-            "tenant_id",
-            "type",
-            "aggregate_type",
-            "aggregate_id",
-            "payload",
-            "occurred_at",
-            "attempts",
-        ],
-        sa.select(
-            tenant_id,
-            sa.literal_column("'inventory.availability_changed'"),
-            sa.literal_column("'stock'"),
-            sa.func.left(steps.c.location_code + sa.literal_column("'/'") + steps.c.sku, 64),
-            sa.func.jsonb_build_object(
-                sa.literal_column("'sku'"),
-                steps.c.sku,
-                sa.literal_column("'location'"),
-                steps.c.location_code,
-                sa.literal_column("'available_before'"),
-                before,
-                sa.literal_column("'available_after'"),
-                after,
-                sa.literal_column("'on_hand'"),
-                steps.c.on_hand,
-                sa.literal_column("'reserved'"),
-                steps.c.reserved,
-            ),
-            held_at,
-            sa.literal_column("0"),
-        )
-        .where(before != after)
-        .order_by(steps.c.ord),
-    )
+    events = availability_events(tenant_id, steps, at=held_at, order_by=[steps.c.ord])
     return sa.select(held.c.id, held.c.on_hand, held.c.reserved).add_cte(events.cte("announced"))
 
 
@@ -640,43 +656,12 @@ def sale_statement(tenant_id: sa.BindParameter[Any]) -> sa.Select[Any]:
     # payload ``service.notify_availability`` gives it (a sale that fits never puts a position
     # at risk: on hand stays at or above reserved), so nothing is left to write after the rows
     # are locked but the commit.
-    free = sold.c.on_hand - sold.c.reserved - sold.c.safety_stock
-    before = sa.func.greatest(0, free + sold.c.qty)
-    after = sa.func.greatest(0, free)
-    events = sa.insert(OUTBOX).from_select(
-        [
-            "tenant_id",
-            "type",
-            "aggregate_type",
-            "aggregate_id",
-            "payload",
-            "occurred_at",
-            "attempts",
-        ],
-        sa.select(
-            tenant_id,
-            sa.literal_column("'inventory.availability_changed'"),
-            sa.literal_column("'stock'"),
-            sa.func.left(sold.c.location_code + sa.literal_column("'/'") + sold.c.sku, 64),
-            sa.func.jsonb_build_object(
-                sa.literal_column("'sku'"),
-                sold.c.sku,
-                sa.literal_column("'location'"),
-                sold.c.location_code,
-                sa.literal_column("'available_before'"),
-                before,
-                sa.literal_column("'available_after'"),
-                after,
-                sa.literal_column("'on_hand'"),
-                sold.c.on_hand,
-                sa.literal_column("'reserved'"),
-                sold.c.reserved,
-            ),
-            sold_at,
-            sa.literal_column("0"),
-        )
-        .where(every_line, before != after)
-        .order_by(sold.c.location_code, sold.c.sku),
+    events = availability_events(
+        tenant_id,
+        sold,
+        at=sold_at,
+        where=every_line,
+        order_by=[sold.c.location_code, sold.c.sku],
     )
     return (
         sa.select(
