@@ -225,6 +225,11 @@ PROBLEM_TEXTS: dict[str, tuple[str, str, str]] = {
     "payload_too_large": ("Payload too large", "请求体过大", "请求体超过大小上限"),
     "http_error": ("HTTP error", "HTTP 错误", "请求无法处理"),
     "database_busy": ("Database busy", "数据库繁忙", "数据库正忙于其他写入，请稍后重试"),
+    "database_conflict": (
+        "Database conflict",
+        "数据库写入冲突",
+        "此次写入与另一并发写入冲突，已被撤销，请稍后重试",
+    ),
     "internal_error": ("Internal error", "内部错误", "发生了意外错误"),
     "invalid_url": ("Invalid URL", "网址无效", "网址中不能包含 NUL 字符"),
 }

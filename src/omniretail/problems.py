@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -184,6 +184,23 @@ def install_error_handlers(app: FastAPI) -> None:
             "the database is busy with another write; retry shortly",
             retry_after_seconds=1,
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _rolled_back(_: Request, exc: DBAPIError) -> JSONResponse:
+        # PostgreSQL broke a deadlock or a serialization conflict by rolling this request's
+        # transaction back (SQLSTATE class 40): nothing of it was kept, and sent again it
+        # normally goes through (a key replays its first answer).
+        if str(getattr(exc.orig, "sqlstate", "") or "").startswith("40"):
+            log.warning("transaction rolled back by the database: %s", exc.orig)
+            return problem(
+                503,
+                "database_conflict",
+                "Database conflict",
+                "a concurrent write collided with this one and it was undone; retry shortly",
+                retry_after_seconds=1,
+            )
+        log.exception("database error", exc_info=exc)
+        return problem(500, "internal_error", "Internal error", "an unexpected error occurred")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

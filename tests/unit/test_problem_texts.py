@@ -19,6 +19,7 @@ HTTP_LAYER_CODES = [
     "payload_too_large",
     "http_error",
     "database_busy",
+    "database_conflict",
     "internal_error",
     "invalid_url",
 ]
