@@ -7,6 +7,10 @@ order per ``out_trade_no``, and the payment settles only by its signed notificat
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from typing import TypeVar
+
 from fastapi import APIRouter
 
 from omniretail.auth.domain import Permission
@@ -20,14 +24,14 @@ from omniretail.orders.pay_schemas import (
     WeChatPayJsapiIn,
     WeChatPayJsapiOut,
 )
-from omniretail.payments import alipay, wechatpay
 from omniretail.payments.alipay import AlipayProvider
-from omniretail.payments.gateway import GatewayUnavailable, http_client
+from omniretail.payments.gateway import GatewayUnavailable, PrepayRefused, http_client
 from omniretail.payments.wechatpay import WeChatPayProvider
 from omniretail.schemas import Code
 from omniretail.web import Ctx, CtxDep
 
 router = APIRouter(prefix="/v1", tags=["orders"])
+P = TypeVar("P")
 
 
 class GatewayNotAnswering(Unavailable):
@@ -40,14 +44,32 @@ class GatewayRefused(Conflict):
     title = "The payment gateway refused the payment"
 
 
-async def _payable(ctx: Ctx, order_id: str, method: str) -> payments.Payable:
+async def _payable(
+    ctx: Ctx, order_id: str, method: str, kind: type[P]
+) -> tuple[P, payments.Payable]:
+    """The configured provider of ``method`` and what the order waits for by it (the order's
+    scope checked in a short unit of work, closed before any gateway is called)."""
     ctx.require(Permission.ORDERS_WRITE)
     async with ctx.uow() as uow:
         who = await caller(ctx, uow)
         payable = await payments.access_payable(
             uow, order_id=order_id, method=method, channels=who.channels
         )
-    return payable
+    provider = providers(ctx.request).get(method)
+    if not isinstance(provider, kind):
+        raise NotFound("payment provider", method)
+    return provider, payable
+
+
+@contextlib.contextmanager
+def _gateway_answers() -> Iterator[None]:
+    """A gateway's silence is 503 (nothing changed: ask again), its signed refusal 409."""
+    try:
+        yield
+    except GatewayUnavailable as exc:
+        raise GatewayNotAnswering(str(exc)) from exc
+    except PrepayRefused as exc:
+        raise GatewayRefused(str(exc)) from exc
 
 
 @router.post("/orders/{order_id}/payments/wechat_pay/jsapi", response_model=WeChatPayJsapiOut)
@@ -58,11 +80,8 @@ async def wechat_pay_jsapi(
     prepay) and return the signed parameters for ``wx.requestPayment``. 409 when the order
     waits for no WeChat Pay payment or WeChat Pay refuses it; 503 when WeChat Pay gives no
     answer we can verify (nothing changed: ask again)."""
-    provider = providers(ctx.request).get("wechat_pay")
-    payable = await _payable(ctx, order_id, "wechat_pay")
-    if not isinstance(provider, WeChatPayProvider):
-        raise NotFound("payment provider", "wechat_pay")
-    try:
+    provider, payable = await _payable(ctx, order_id, "wechat_pay", WeChatPayProvider)
+    with _gateway_answers():
         async with http_client(provider.timeout_seconds) as client:
             params = await provider.prepay_params(
                 client,
@@ -72,10 +91,6 @@ async def wechat_pay_jsapi(
                 openid=body.openid,
                 now=utcnow(),
             )
-    except GatewayUnavailable as exc:
-        raise GatewayNotAnswering(str(exc)) from exc
-    except wechatpay.PrepayRefused as exc:
-        raise GatewayRefused(str(exc)) from exc
     return WeChatPayJsapiOut(provider_ref=payable.provider_ref, **params)
 
 
@@ -83,10 +98,7 @@ async def wechat_pay_jsapi(
 async def alipay_app(order_id: Code, ctx: CtxDep) -> AlipayAppOut:
     """The signed ``alipay.trade.app.pay`` order string for the order's pending Alipay
     payment (built here, no call to Alipay). 409 when the order waits for no Alipay payment."""
-    provider = providers(ctx.request).get("alipay")
-    payable = await _payable(ctx, order_id, "alipay")
-    if not isinstance(provider, AlipayProvider):
-        raise NotFound("payment provider", "alipay")
+    provider, payable = await _payable(ctx, order_id, "alipay", AlipayProvider)
     order_string = provider.app_order_string(
         provider_ref=payable.provider_ref,
         amount=payable.amount,
@@ -101,11 +113,8 @@ async def alipay_qr(order_id: Code, ctx: CtxDep) -> AlipayQrOut:
     """Place the order's pending Alipay payment as a QR code (``alipay.trade.precreate``) for
     the buyer to scan. 409 when there is nothing to pay or Alipay refuses; 503 when Alipay
     gives no answer we can verify (nothing changed: ask again)."""
-    provider = providers(ctx.request).get("alipay")
-    payable = await _payable(ctx, order_id, "alipay")
-    if not isinstance(provider, AlipayProvider):
-        raise NotFound("payment provider", "alipay")
-    try:
+    provider, payable = await _payable(ctx, order_id, "alipay", AlipayProvider)
+    with _gateway_answers():
         async with http_client(provider.timeout_seconds) as client:
             qr_code = await provider.precreate(
                 client,
@@ -114,8 +123,4 @@ async def alipay_qr(order_id: Code, ctx: CtxDep) -> AlipayQrOut:
                 subject=payable.description,
                 now=utcnow(),
             )
-    except GatewayUnavailable as exc:
-        raise GatewayNotAnswering(str(exc)) from exc
-    except alipay.PrepayRefused as exc:
-        raise GatewayRefused(str(exc)) from exc
     return AlipayQrOut(provider_ref=payable.provider_ref, qr_code=qr_code)

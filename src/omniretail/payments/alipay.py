@@ -38,12 +38,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from omniretail.payments.gateway import (
+    GatewayTender,
     GatewayUnavailable,
+    PrepayRefused,
     RefundOrder,
     RefundOutcome,
     RefundState,
 )
-from omniretail.payments.providers import Authorisation, PaymentStatus
 
 DEFAULT_GATEWAY_URL = "https://openapi.alipay.com/gateway.do"
 USER_AGENT = "Omniretail-Alipay/1"
@@ -62,10 +63,6 @@ CHARSETS = {"utf-8": "utf-8", "utf8": "utf-8", "gbk": "gbk", "gb2312": "gb2312"}
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 MAX_FIELDS = 100
 _YUAN = re.compile(r"(0|[1-9][0-9]{0,10})(\.[0-9]{1,2})?", re.ASCII)
-
-
-class PrepayRefused(ValueError):
-    """Alipay answered, signed, that it will not place this order (the reason says why)."""
 
 
 class NotificationRefused(ValueError):
@@ -138,11 +135,9 @@ def load_private_key(text: str) -> rsa.RSAPrivateKey:
     return key
 
 
-class AlipayProvider:
+class AlipayProvider(GatewayTender):
     method = "alipay"
-    online = True
-    in_person = False
-    internal = False
+    ref_prefix = REF_PREFIX
 
     def __init__(
         self,
@@ -185,20 +180,6 @@ class AlipayProvider:
             gateway_url=gateway_url,
             notify_url=notify_url,
             timeout_seconds=timeout_seconds,
-        )
-
-    def authorise(
-        self, *, amount: int, currency: str, reference: str, token: str | None
-    ) -> Authorisation:
-        # out_trade_no = reference; the buyer pays in Alipay, the notification settles it.
-        if currency != "CNY":
-            return Authorisation(PaymentStatus.DECLINED, f"{REF_PREFIX}{reference}", "CNY only")
-        return Authorisation(PaymentStatus.PENDING, f"{REF_PREFIX}{reference}")
-
-    def refund(self, *, amount: int, currency: str, provider_ref: str) -> Authorisation:
-        raise TypeError(
-            "an Alipay refund is a request sent after commit: "
-            "use omniretail.payments.refunds.request_refund"
         )
 
     def signed_request(

@@ -11,6 +11,8 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
+from omniretail.payments.providers import Authorisation, PaymentStatus
+
 
 class RefundState(StrEnum):
     PENDING = "pending"  # not yet accepted by the gateway: never sent, or the last try failed
@@ -22,6 +24,38 @@ class RefundState(StrEnum):
 class GatewayUnavailable(Exception):
     """No answer we can believe: the gateway is down or slow, answered 5xx or 429, or its
     answer is not signed by it. Nothing is concluded; the request is tried again later."""
+
+
+class GatewayTender:
+    """What a remote gateway's tender (WeChat Pay, Alipay) answers through the provider
+    interface: at checkout the payment is pending until the gateway's signed notification
+    settles it (``out_trade_no`` = the reference behind ``ref_prefix``); a refund is never made
+    here, inside the caller's transaction, but recorded and sent after commit
+    (:func:`omniretail.payments.refunds.request_refund`)."""
+
+    method: str
+    ref_prefix: str
+    online = True
+    in_person = False
+    internal = False
+
+    def authorise(
+        self, *, amount: int, currency: str, reference: str, token: str | None
+    ) -> Authorisation:
+        ref = f"{self.ref_prefix}{reference}"
+        if currency != "CNY":
+            return Authorisation(PaymentStatus.DECLINED, ref, "CNY only")
+        return Authorisation(PaymentStatus.PENDING, ref)
+
+    def refund(self, *, amount: int, currency: str, provider_ref: str) -> Authorisation:
+        raise TypeError(
+            f"a {self.method} refund is a request sent after commit: "
+            "use omniretail.payments.refunds.request_refund"
+        )
+
+
+class PrepayRefused(ValueError):
+    """The gateway answered, signed, that it will not place this order (the reason says why)."""
 
 
 @dataclass(frozen=True, slots=True)

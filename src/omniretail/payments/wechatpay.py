@@ -36,12 +36,14 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from omniretail.payments.gateway import (
+    GatewayTender,
     GatewayUnavailable,
+    PrepayRefused,
     RefundOrder,
     RefundOutcome,
     RefundState,
 )
-from omniretail.payments.providers import Authorisation, PaymentStatus
+from omniretail.payments.providers import PaymentStatus
 
 DEFAULT_BASE_URL = "https://api.mch.weixin.qq.com"
 SCHEMA = "WECHATPAY2-SHA256-RSA2048"
@@ -77,10 +79,6 @@ class Merchant:
         return cls(appid=appid, serial_no=serial_no.upper(), private_key=key)
 
 
-class PrepayRefused(ValueError):
-    """WeChat Pay answered, signed, that it will not place this order (the reason says why)."""
-
-
 class NotificationRefused(ValueError):
     """The notification is not provably from WeChat Pay (the reason says which check)."""
 
@@ -106,11 +104,9 @@ def certificate_serial(cert: x509.Certificate) -> str:
     return format(cert.serial_number, "X")
 
 
-class WeChatPayProvider:
+class WeChatPayProvider(GatewayTender):
     method = "wechat_pay"
-    online = True
-    in_person = False
-    internal = False
+    ref_prefix = REF_PREFIX
 
     def __init__(
         self,
@@ -159,21 +155,6 @@ class WeChatPayProvider:
             base_url=base_url,
             notify_url=notify_url,
             timeout_seconds=timeout_seconds,
-        )
-
-    def authorise(
-        self, *, amount: int, currency: str, reference: str, token: str | None
-    ) -> Authorisation:
-        # out_trade_no = reference; the mini-program pays (prepay_params), the notification
-        # settles it.
-        if currency != "CNY":
-            return Authorisation(PaymentStatus.DECLINED, f"{REF_PREFIX}{reference}", "CNY only")
-        return Authorisation(PaymentStatus.PENDING, f"{REF_PREFIX}{reference}")
-
-    def refund(self, *, amount: int, currency: str, provider_ref: str) -> Authorisation:
-        raise TypeError(
-            "a WeChat Pay refund is a request sent after commit: "
-            "use omniretail.payments.refunds.request_refund"
         )
 
     # --- requests ---------------------------------------------------------------------------
