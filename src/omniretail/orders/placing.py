@@ -182,6 +182,16 @@ def _array(name: str, item: sa.types.TypeEngine[Any]) -> sa.BindParameter[Any]:
     return sa.bindparam(name, type_=postgresql.ARRAY(item))
 
 
+def _unnested(alias: str, columns: list[tuple[str, sa.types.TypeEngine[Any]]]) -> Any:
+    """Rows from one array bind per column (``<alias>_<column>``), numbered ``n`` in the
+    order given: the same SQL text for any number of rows."""
+    return (
+        sa.func.unnest(*(_array(f"{alias}_{name}", item) for name, item in columns))
+        .table_valued(*(sa.column(name, item) for name, item in columns), with_ordinality="n")
+        .render_derived(name=alias)
+    )
+
+
 def _graph_ctes(tenant: sa.BindParameter[Any]) -> tuple[sa.CTE, list[sa.CTE]]:
     """PostgreSQL: the whole order as CTEs (see the module's docstring): the order's INSERT
     (``RETURNING id``) and the others, which read it."""
@@ -197,27 +207,17 @@ def _graph_ctes(tenant: sa.BindParameter[Any]) -> tuple[sa.CTE, list[sa.CTE]]:
         .returning(ORDERS.c.id)
         .cte("placed")
     )
-    lines = (
-        sa.func.unnest(
-            _array("l_sku", sa.String()),
-            _array("l_title", sa.String()),
-            _array("l_qty", sa.Integer()),
-            _array("l_unit_price", sa.BigInteger()),
-            _array("l_discount", sa.BigInteger()),
-            _array("l_line_total", sa.BigInteger()),
-            _array("l_discounts", sa.Text()),
-        )
-        .table_valued(
-            sa.column("sku", sa.String),
-            sa.column("title", sa.String),
-            sa.column("qty", sa.Integer),
-            sa.column("unit_price", sa.BigInteger),
-            sa.column("discount", sa.BigInteger),
-            sa.column("line_total", sa.BigInteger),
-            sa.column("discounts", sa.Text),
-            with_ordinality="n",
-        )
-        .render_derived(name="l")
+    lines = _unnested(
+        "l",
+        [
+            ("sku", sa.String()),
+            ("title", sa.String()),
+            ("qty", sa.Integer()),
+            ("unit_price", sa.BigInteger()),
+            ("discount", sa.BigInteger()),
+            ("line_total", sa.BigInteger()),
+            ("discounts", sa.Text()),
+        ],
     )
     jsonb = postgresql.JSONB()
     written_lines = sa.insert(LINES).from_select(
@@ -248,21 +248,14 @@ def _graph_ctes(tenant: sa.BindParameter[Any]) -> tuple[sa.CTE, list[sa.CTE]]:
         .select_from(placed.join(lines, sa.true()))
         .order_by(lines.c.n),
     )
-    payments = (
-        sa.func.unnest(
-            _array("p_method", sa.String()),
-            _array("p_amount", sa.BigInteger()),
-            _array("p_status", sa.String()),
-            _array("p_provider_ref", sa.String()),
-        )
-        .table_valued(
-            sa.column("method", sa.String),
-            sa.column("amount", sa.BigInteger),
-            sa.column("status", sa.String),
-            sa.column("provider_ref", sa.String),
-            with_ordinality="n",
-        )
-        .render_derived(name="p")
+    payments = _unnested(
+        "p",
+        [
+            ("method", sa.String()),
+            ("amount", sa.BigInteger()),
+            ("status", sa.String()),
+            ("provider_ref", sa.String()),
+        ],
     )
     created_at = sa.bindparam("o_created_at", type_=UTCDateTime)
     written_payments = sa.insert(PAYMENTS).from_select(
@@ -289,23 +282,15 @@ def _graph_ctes(tenant: sa.BindParameter[Any]) -> tuple[sa.CTE, list[sa.CTE]]:
         .select_from(placed.join(payments, sa.true()))
         .order_by(payments.c.n),
     )
-    fulfilments = (
-        sa.func.unnest(
-            _array("f_public_id", sa.String()),
-            _array("f_location_id", sa.BigInteger()),
-            _array("f_location_code", sa.String()),
-            _array("f_distance_km", sa.Float()),
-            _array("f_pickup_code_digest", sa.String()),
-        )
-        .table_valued(
-            sa.column("public_id", sa.String),
-            sa.column("location_id", sa.BigInteger),
-            sa.column("location_code", sa.String),
-            sa.column("distance_km", sa.Float),
-            sa.column("pickup_code_digest", sa.String),
-            with_ordinality="n",
-        )
-        .render_derived(name="f")
+    fulfilments = _unnested(
+        "f",
+        [
+            ("public_id", sa.String()),
+            ("location_id", sa.BigInteger()),
+            ("location_code", sa.String()),
+            ("distance_km", sa.Float()),
+            ("pickup_code_digest", sa.String()),
+        ],
     )
     written_fulfilments = (
         sa.insert(FULFILMENTS)
@@ -348,19 +333,8 @@ def _graph_ctes(tenant: sa.BindParameter[Any]) -> tuple[sa.CTE, list[sa.CTE]]:
         .returning(FULFILMENTS.c.id, FULFILMENTS.c.public_id)
         .cte("fulfilled")
     )
-    fulfilment_lines = (
-        sa.func.unnest(
-            _array("fl_fulfilment", sa.String()),
-            _array("fl_sku", sa.String()),
-            _array("fl_qty", sa.Integer()),
-        )
-        .table_valued(
-            sa.column("fulfilment", sa.String),
-            sa.column("sku", sa.String),
-            sa.column("qty", sa.Integer),
-            with_ordinality="n",
-        )
-        .render_derived(name="fl")
+    fulfilment_lines = _unnested(
+        "fl", [("fulfilment", sa.String()), ("sku", sa.String()), ("qty", sa.Integer())]
     )
     written_fulfilment_lines = sa.insert(FULFILMENT_LINES).from_select(
         ["tenant_id", "fulfilment_id", "sku", "qty"],
@@ -373,13 +347,7 @@ def _graph_ctes(tenant: sa.BindParameter[Any]) -> tuple[sa.CTE, list[sa.CTE]]:
         )
         .order_by(fulfilment_lines.c.n),
     )
-    events = (
-        sa.func.unnest(_array("e_type", sa.String()), _array("e_payload", sa.Text()))
-        .table_valued(
-            sa.column("type", sa.String), sa.column("payload", sa.Text), with_ordinality="n"
-        )
-        .render_derived(name="e")
-    )
+    events = _unnested("e", [("type", sa.String()), ("payload", sa.Text())])
     written_events = sa.insert(OUTBOX).from_select(
         [
             "tenant_id",
