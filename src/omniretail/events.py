@@ -65,6 +65,16 @@ class OutboxEvent(TenantScoped, Base):
 
 
 OUTBOX = cast(sa.Table, OutboxEvent.__table__)
+# What a statement that records events itself (INSERT ... SELECT) gives each new event.
+OUTBOX_INSERT_COLUMNS = [
+    "tenant_id",
+    "type",
+    "aggregate_type",
+    "aggregate_id",
+    "payload",
+    "occurred_at",
+    "attempts",
+]
 
 
 @dataclass(frozen=True, slots=True)

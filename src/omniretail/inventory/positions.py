@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 from omniretail.auth import service as auth
 from omniretail.db import TenantScopeError, UnitOfWork, UTCDateTime, utcnow
 from omniretail.errors import ValidationFailed
-from omniretail.events import OUTBOX
+from omniretail.events import OUTBOX, OUTBOX_INSERT_COLUMNS
 from omniretail.inventory.domain import MAX_TTL_SECONDS, Reason, available
 from omniretail.inventory.models import StockMovement, StockPosition
 from omniretail.inventory.service import (
@@ -270,15 +270,7 @@ def availability_events(
     before = sa.func.greatest(0, free + moved.c.qty)
     after = sa.func.greatest(0, free)
     return sa.insert(OUTBOX).from_select(
-        [
-            "tenant_id",
-            "type",
-            "aggregate_type",
-            "aggregate_id",
-            "payload",
-            "occurred_at",
-            "attempts",
-        ],
+        OUTBOX_INSERT_COLUMNS,
         sa.select(
             tenant_id,
             sa.literal_column("'inventory.availability_changed'"),

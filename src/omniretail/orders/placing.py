@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import visitors
 
 from omniretail.db import JsonType, TenantScopeError, UnitOfWork, UTCDateTime, utcnow
-from omniretail.events import OUTBOX, stage_event
+from omniretail.events import OUTBOX, OUTBOX_INSERT_COLUMNS, stage_event
 from omniretail.inventory import positions
 from omniretail.orders.models import Fulfilment, FulfilmentLine, Order, OrderLine, Payment
 
@@ -349,15 +349,7 @@ def _graph_ctes(tenant: sa.BindParameter[Any]) -> tuple[sa.CTE, list[sa.CTE]]:
     )
     events = _unnested("e", [("type", sa.String()), ("payload", sa.Text())])
     written_events = sa.insert(OUTBOX).from_select(
-        [
-            "tenant_id",
-            "type",
-            "aggregate_type",
-            "aggregate_id",
-            "payload",
-            "occurred_at",
-            "attempts",
-        ],
+        OUTBOX_INSERT_COLUMNS,
         sa.select(
             tenant,
             events.c.type,
