@@ -66,6 +66,20 @@ async def test_a_key_revoked_in_this_process_is_refused_at_once(
         await auth.authenticate(db, f"Bearer {key}")
 
 
+async def test_a_key_read_before_its_revocation_commits_is_refused_after_it(
+    db: Database, tenant: TenantHandle
+) -> None:
+    # A request of this process reads the key in the gap between the revocation and its
+    # commit (the row still says active): what it caches must not outlive the commit.
+    key = await make_key(db, tenant, Role.ANALYST)
+    seen = await auth.authenticate(db, f"Bearer {key}")
+    async with db.uow(tenant.id) as uow:
+        await auth.do_revoke_key(uow, key_id=seen.key_id)
+        assert await auth.authenticate(db, f"Bearer {key}") == seen  # not committed yet
+    with pytest.raises(Unauthenticated):
+        await auth.authenticate(db, f"Bearer {key}")
+
+
 async def test_a_forged_secret_behind_a_cached_lookup_is_refused(
     db: Database, tenant: TenantHandle
 ) -> None:

@@ -260,8 +260,14 @@ async def do_revoke_key(uow: UnitOfWork, *, key_id: int) -> None:
     if row is None or row.tenant_id != uow.tenant_id:
         raise NotFound("api key", key_id)
     row.revoked_at = row.revoked_at or utcnow()
-    # Other processes see it when their cached entry turns one second old.
-    principal_cache(uow.db).forget_key(key_id)
+    # Other processes see it when their cached entry turns one second old. This one forgets
+    # the key now and again at the commit: a request that read the row in between (still
+    # active then) must not keep it for its second.
+    cache = principal_cache(uow.db)
+    cache.forget_key(key_id)
+    sa.event.listen(
+        uow.session.sync_session, "after_commit", lambda _: cache.forget_key(key_id), once=True
+    )
 
 
 async def authenticate(db: Database, authorization: str | None) -> Principal:
