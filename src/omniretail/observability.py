@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -40,7 +40,7 @@ def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == REQUEST_ID_HEADER and _ACCEPTABLE_ID.match(value):
             return str(value.decode("ascii"))
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 32 hex digits, as uuid4().hex was, without the UUID object
 
 
 def _route_template(scope: Scope) -> str:
@@ -63,6 +63,21 @@ _LIVE_HEADERS = [
     (b"content-type", b"application/json"),
     (b"content-length", str(len(_LIVE_BODY)).encode("ascii")),
 ]
+
+
+# The labelled children of the request metrics, by (method, route template, status): looking
+# them up through ``labels()`` took a lock and a few tuples per request. Bounded like the
+# series themselves (methods, templates and statuses); cleared if ever it is not.
+_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_MAX_SERIES = 4096
+
+
+def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    if len(_SERIES) >= _MAX_SERIES:
+        _SERIES.clear()
+    found = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+    _SERIES[(method, route, status)] = found
+    return found
 
 
 class Front:
@@ -181,8 +196,11 @@ class Front:
         route = _route_template(scope)
         if route == "/metrics":
             return
-        REQUESTS.labels(method, route, str(status)).inc()
-        LATENCY.labels(method, route).observe(elapsed)
+        counted = _SERIES.get((method, route, status))
+        if counted is None:
+            counted = _series(method, route, status)
+        counted[0].inc()
+        counted[1].observe(elapsed)
         if method == "POST" and route == "/v1/orders":
             CHECKOUTS.labels(checkout_outcome(status)).inc()
         level = logging.ERROR if status >= 500 else logging.INFO
