@@ -11,8 +11,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI
+from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.types import ASGIApp
 
 from omniretail import __version__
 from omniretail.analytics import api as analytics_api
@@ -28,6 +31,7 @@ from omniretail.console.mount import install_console
 from omniretail.consumers import NatsConsumers
 from omniretail.customers import api as customers_api
 from omniretail.db import Database
+from omniretail.dispatch import Dispatch
 from omniretail.engagement import api as engagement_api
 from omniretail.engagement import groupbuy_api
 from omniretail.events import Dispatcher
@@ -37,7 +41,7 @@ from omniretail.jobs import build_jobs, run_jobs_forever
 from omniretail.loyalty import api as loyalty_api
 from omniretail.migrate import database_revisions, script_heads
 from omniretail.network import api as network_api
-from omniretail.observability import Liveness, install_telemetry
+from omniretail.observability import Front, install_telemetry
 from omniretail.openapi import install_openapi
 from omniretail.orders import api as orders_api
 from omniretail.orders import notify_api as payment_notify_api
@@ -46,7 +50,7 @@ from omniretail.payments.alipay import AlipayProvider
 from omniretail.payments.providers import PaymentProvider, builtin_providers
 from omniretail.payments.wechatpay import Merchant, WeChatPayProvider
 from omniretail.pricing import api as pricing_api
-from omniretail.problems import install_error_handlers, problem, scope_problem
+from omniretail.problems import install_error_handlers, problem
 from omniretail.relay import NatsRelay
 from omniretail.returns import api as returns_api
 from omniretail.webhooks import api as webhooks_api
@@ -79,72 +83,36 @@ ROUTERS = [
 ]
 
 
-class BodyLimit:
-    """Refuse bodies over the limit with 413 before they are buffered in full, and URLs with
-    NUL characters with 400."""
+class OmniApp(FastAPI):
+    """FastAPI with a shorter middleware stack (issue 11): every request used to pass through
+    eight ASGI layers before routing, each a Python frame per message. Here it is Starlette's
+    ServerErrorMiddleware (the 500 problem handler), :class:`observability.Front` (liveness,
+    request id, telemetry, body limit, in one layer), Starlette's ExceptionMiddleware (the
+    problem+json handlers), FastAPI's AsyncExitStackMiddleware (closes uploaded files) and
+    :class:`dispatch.Dispatch` (the router, reached through an index of the routes).
+    FastAPI's own ExceptionTelemetryMiddleware and AppBodyLimitMiddleware are left out: the
+    first reports exceptions to OpenTelemetry, which this service does not use (its metrics and
+    access log are ``Front``'s; FastAPI's native telemetry is switched off below), the second
+    does nothing without FastAPI's ``max_body_size`` (``Front`` enforces
+    ``OMNI_MAX_BODY_BYTES``). Middleware added with ``add_middleware`` still goes inside
+    ``Front``."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
+    max_body_bytes: int = 0
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        # A NUL in the path or query reaches no handler: no database stores it as text.
-        target = scope.get("path", "").encode() + b"?" + scope.get("query_string", b"")
-        if b"\x00" in target or b"%00" in target.lower():
-            response = scope_problem(
-                scope, 400, "invalid_url", "Invalid URL", "the URL must not contain NUL characters"
-            )
-            await response(scope, receive, send)
-            return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
-            return
-        seen = 0
-        too_large = False
-        started = False
-
-        async def limited() -> Message:
-            # A streamed (chunked) body has no Content-Length: count it as it comes. Past the
-            # limit the app is told the client left, and whatever it answers is replaced by 413.
-            nonlocal seen, too_large
-            if too_large:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    too_large = True
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if too_large:
-                return
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited, guarded_send)
-        except Exception:
-            if not too_large:
-                raise
-        if too_large and not started:
-            await self._refuse(scope, receive, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = scope_problem(
-            scope,
-            413,
-            "payload_too_large",
-            "Payload too large",
-            f"the body exceeds {self.max_bytes} bytes",
-        )
-        await response(scope, receive, send)
+    def build_middleware_stack(self) -> ASGIApp:
+        error_handler = None
+        handlers: dict[Any, Any] = {}
+        for key, value in self.exception_handlers.items():
+            if key in (500, Exception):
+                error_handler = value
+            else:
+                handlers[key] = value
+        app: ASGIApp = AsyncExitStackMiddleware(Dispatch(self.router))
+        app = ExceptionMiddleware(app, handlers=handlers, debug=self.debug)
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        app = Front(app, max_bytes=self.max_body_bytes)
+        return ServerErrorMiddleware(app, handler=error_handler, debug=self.debug)
 
 
 def alipay_provider(settings: Settings) -> AlipayProvider:
@@ -244,14 +212,16 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             if db is None:
                 await database.dispose()
 
-    app = FastAPI(
+    app = OmniApp(
         title="Omniretail",
         version=__version__,
         summary="One customer, one stock, one price on every channel.",
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    app.max_body_bytes = settings.max_body_bytes
     app.state.db = database
     app.state.settings = settings
     app.state.dispatcher = dispatcher
@@ -262,7 +232,6 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.platforms = builtin_platforms()
     app.state.connector_vault = CredentialVault.from_setting(settings.connector_keys)
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for router in ROUTERS:
         app.include_router(router)
     install_console(app)
@@ -294,5 +263,4 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     install_openapi(app)
     token = settings.metrics_token
     install_telemetry(app, database, metrics_token=token.get_secret_value() if token else None)
-    app.add_middleware(Liveness)  # outermost: /healthz before anything else
     return app

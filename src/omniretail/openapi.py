@@ -29,13 +29,29 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 
 from omniretail.problems import PROBLEM
-from omniretail.web import context
+from omniretail.web import IDEMPOTENCY_KEY_MAX, context
 
 STATIC = Path(__file__).parent / "static"
 SECURITY_SCHEME = "bearer"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 MUTATING = {"post", "put", "patch", "delete"}
+# ``web.context`` reads the header from the scope itself (issue 11), so FastAPI no longer
+# describes it: this is the parameter it described, with the same bounds the dependency checks.
+IDEMPOTENCY_PARAMETER: dict[str, Any] = {
+    "in": "header",
+    "name": IDEMPOTENCY_HEADER,
+    "required": False,
+    "schema": {
+        "anyOf": [
+            {"maxLength": IDEMPOTENCY_KEY_MAX, "minLength": 1, "type": "string"},
+            {"type": "null"},
+        ],
+        "title": IDEMPOTENCY_HEADER,
+    },
+    "description": "Send the same key to retry safely: the first response is replayed "
+    "(`Idempotent-Replayed: true`); another body with the key is 409.",
+}
 
 PROBLEM_SCHEMAS: dict[str, Any] = {
     "Problem": {
@@ -402,17 +418,8 @@ def _tell_the_truth(spec: dict[str, Any], routes: dict[tuple[str, str], APIRoute
             operation["operationId"] = route.name
             if secured:
                 operation["security"] = [{SECURITY_SCHEME: []}]
-            if not honours_idempotency_key(method, route):
-                operation["parameters"] = [
-                    p for p in operation.get("parameters", []) if p["name"] != IDEMPOTENCY_HEADER
-                ]
-            else:
-                for param in operation.get("parameters", []):
-                    if param["name"] == IDEMPOTENCY_HEADER:
-                        param["description"] = (
-                            "Send the same key to retry safely: the first response is replayed "
-                            "(`Idempotent-Replayed: true`); another body with the key is 409."
-                        )
+            if secured and honours_idempotency_key(method, route):
+                operation.setdefault("parameters", []).append(dict(IDEMPOTENCY_PARAMETER))
             if not operation.get("parameters"):
                 operation.pop("parameters", None)
             responses = operation["responses"]
@@ -445,6 +452,13 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         for method in found.methods or ()
     }
     _tell_the_truth(spec, routes)
+    # Each path's operations in the order the routers declare them (FastAPI's models put GET
+    # first once no operation carries a header parameter of its own): docs/api.md lists them so.
+    declared = list(routes)
+    for path, item in spec["paths"].items():
+        spec["paths"][path] = dict(
+            sorted(item.items(), key=lambda pair: declared.index((pair[0], path)))
+        )
     components = spec.setdefault("components", {})
     schemas: dict[str, Any] = components.setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):

@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -24,11 +25,6 @@ from omniretail.schemas import dump_without_secrets
 
 # Server ids are 64-bit integers in the database; a larger one is simply not one of ours.
 ServerIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
-
-
-async def database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
 
 
 @dataclass(slots=True)
@@ -84,16 +80,48 @@ class Ctx:
         return JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
 
 
-async def context(
-    request: Request,
-    db: Annotated[Database, Depends(database)],
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
-    ] = None,
-) -> Ctx:
-    throttle: FailureThrottle = request.app.state.auth_throttle
-    address = request.client.host if request.client else "unknown"
+IDEMPOTENCY_KEY_MAX = 255
+
+
+def _idempotency_error(value: str) -> RequestValidationError:
+    """The error FastAPI's own ``Header(min_length=1, max_length=255)`` gave, field for field."""
+    if value:
+        kind, msg, ctx = (
+            "string_too_long",
+            f"String should have at most {IDEMPOTENCY_KEY_MAX} characters",
+            {"max_length": IDEMPOTENCY_KEY_MAX},
+        )
+    else:
+        kind, msg, ctx = (
+            "string_too_short",
+            "String should have at least 1 character",
+            {"min_length": 1},
+        )
+    error = {"type": kind, "loc": ("header", "Idempotency-Key"), "msg": msg, "input": value}
+    return RequestValidationError([{**error, "ctx": ctx}])
+
+
+async def context(request: Request) -> Ctx:
+    """The authenticated caller. One dependency that reads its two headers from the ASGI scope
+    itself (issue 11): declared as ``Header`` parameters with a ``Depends(database)`` beneath,
+    FastAPI spent more resolving them per request than authenticating costs. The
+    ``Idempotency-Key`` parameter is still advertised where it is honoured
+    (``openapi.IDEMPOTENCY_PARAMETER``) and still refused with 422 when empty or too long."""
+    authorization: str | None = None
+    idempotency_key: str | None = None
+    for name, value in request.scope["headers"]:
+        if name == b"authorization":
+            if authorization is None:
+                authorization = value.decode("latin-1")
+        elif name == b"idempotency-key" and idempotency_key is None:
+            idempotency_key = value.decode("latin-1")
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
+        raise _idempotency_error(idempotency_key)
+    app_state = request.app.state
+    db: Database = app_state.db
+    throttle: FailureThrottle = app_state.auth_throttle
+    client = request.scope.get("client")
+    address = client[0] if client else "unknown"
     wait = throttle.retry_after(address, authorization)
     if wait is not None:
         raise RateLimited(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import sqlalchemy as sa
 
 from omniretail.channels.models import Channel
@@ -65,3 +66,24 @@ async def test_concurrent_duplicates_create_once(admin: Api, db: Database) -> No
     assert {r.status_code for r in responses} == {201}
     assert len({r.text for r in responses}) == 1
     assert await count_channels(db) == 1
+
+
+async def test_an_empty_or_overlong_key_is_422_naming_the_header(
+    admin: Api, db: Database, client: httpx.AsyncClient
+) -> None:
+    # web.context reads the header itself: the bounds FastAPI's Header() used to check hold.
+    for key, kind in (("", "string_too_short"), ("k" * 256, "string_too_long")):
+        refused = await admin.post("/v1/channels", BODY, headers={"Idempotency-Key": key})
+        assert refused.status_code == 422
+        assert refused.headers["content-type"] == "application/problem+json"
+        body = refused.json()
+        assert body["code"] == "validation_error"
+        assert [(e["field"], e["location"], e["type"]) for e in body["errors"]] == [
+            ("header.Idempotency-Key", "header", kind)
+        ]
+    # Checked before the key is: an anonymous caller is told the same, as before.
+    anonymous = await client.post("/v1/channels", json=BODY, headers={"Idempotency-Key": ""})
+    assert anonymous.status_code == 422
+    assert await count_channels(db) == 0
+    longest = await admin.post("/v1/channels", BODY, headers={"Idempotency-Key": "k" * 255})
+    assert longest.status_code == 201

@@ -67,6 +67,33 @@ async def test_failed_authentication_is_logged_without_the_key(
     assert "TOPSECRET" not in repr(vars(line))
 
 
+async def test_the_front_layers_own_answers_carry_the_request_id_and_are_logged(
+    admin: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A NUL in the URL and a declared body over the limit are answered by observability.Front
+    before routing: with the caller's request id, one access line each; a liveness probe,
+    also answered there, with an id and no line."""
+    caplog.set_level(logging.INFO, logger="omniretail.access")
+    ids = {"X-Request-ID": "front-1"}
+    nul = await admin.client.get("/v1/locations?q=a%00b", headers={**admin.headers(), **ids})
+    too_big = await admin.client.post(
+        "/v1/locations",
+        content=b"x" * 64,
+        headers={**admin.headers(), "X-Request-ID": "front-2", "Content-Length": str(10**9)},
+    )
+    live = await admin.client.get("/healthz", headers={"X-Request-ID": "front-3"})
+    assert (nul.status_code, too_big.status_code, live.status_code) == (400, 413, 200)
+    assert [r.headers["x-request-id"] for r in (nul, too_big, live)] == [
+        "front-1",
+        "front-2",
+        "front-3",
+    ]
+    assert nul.json()["code"] == "invalid_url"
+    assert too_big.json()["code"] == "payload_too_large"
+    lines = [(line.request_id, line.status) for line in access_lines(caplog)]  # type: ignore[attr-defined]
+    assert lines == [("front-1", 400), ("front-2", 413)]
+
+
 def test_the_json_formatter_masks_keys_phones_and_emails() -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from omniretail.app import BodyLimit
+from omniretail.observability import Front
 
 LIMIT = 64
 
@@ -22,7 +22,7 @@ async def _echo(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def _client() -> httpx.AsyncClient:
-    app = BodyLimit(_echo, max_bytes=LIMIT)
+    app = Front(_echo, max_bytes=LIMIT)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://omni.test")
 
 
