@@ -6,7 +6,8 @@ use statements built once at import, checked once when built, and executed by
 :class:`TenantRead`, which binds the caller's tenant:
 
 - :func:`tenant_statement` refuses a statement unless every tenant-owned table in it is limited
-  by ``<table>.tenant_id = :tenant_id``; a statement that forgets the tenant cannot be built.
+  by ``<table>.tenant_id = :tenant_id`` (the ``tenants`` table itself by ``tenants.id =
+  :tenant_id``); a statement that forgets the tenant cannot be built.
 - :class:`TenantRead` runs only such statements and always binds ``tenant_id`` itself, so the
   value never comes from the caller's parameters.
 - :func:`read_in` runs such a statement inside a unit of work (its transaction, its tenant),
@@ -36,6 +37,8 @@ from omniretail.db import READ_ONLY, Database, TenantScopeError, UnitOfWork
 from omniretail.inline_reads import UNREAD, InlineReads
 
 TENANT = "tenant_id"
+# The tenants' own table: a statement reading it is limited by ``tenants.id = :tenant_id``.
+TENANTS = "tenants"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -122,7 +125,7 @@ def tenant_statement(
     for element in visitors.iterate(statement):
         if isinstance(element, sa.Table):
             read.add(element.name)
-        if isinstance(element, sa.Table) and TENANT in element.c:
+        if isinstance(element, sa.Table) and (TENANT in element.c or element.name == TENANTS):
             tables.add(element)
         elif isinstance(element, sa.BinaryExpression) and element.operator is operators.eq:
             for column, value in ((element.left, element.right), (element.right, element.left)):
@@ -146,8 +149,8 @@ def unscoped_statement(statement: sa.Select[*tuple[Any, ...]]) -> TenantStatemen
 def _limited_table(column: Any, value: Any) -> sa.Table | None:
     if (
         isinstance(column, sa.Column)
-        and column.name == TENANT
         and isinstance(column.table, sa.Table)
+        and column.name == ("id" if column.table.name == TENANTS else TENANT)
         and isinstance(value, sa.BindParameter)
         and value.key == TENANT
     ):
@@ -661,6 +664,52 @@ async def read_unscoped(db: Database, scoped: TenantStatement, **params: Any) ->
         raise TenantScopeError("a tenant's statement is read for its tenant (TenantRead)")
     async with _UnscopedRead(db) as read:
         return await read._fetch(scoped, params)
+
+
+MAX_REFS = 100_000
+_refs: weakref.WeakKeyDictionary[Database, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
+
+
+async def read_ref(uow: UnitOfWork, scoped: TenantStatement, code: str) -> Any:
+    """The one value ``scoped`` gives for ``code`` (its ``:code`` parameter) in ``uow``'s
+    tenant, or None: for a reference that never changes once committed (a channel's or a
+    location's id behind its code: codes are never renamed nor reused, and such rows are never
+    deleted). Remembered for the unit of work, and kept by the process once the unit of work
+    that read it has committed (or, read only, ended cleanly: it wrote nothing), so a hot
+    path's references cost no statement after the first.
+
+    *Stale*: never. What is kept was committed (a value read by a transaction that then
+    rolled back is dropped with it: it may name a row that transaction created), and a
+    committed reference never changes. Misses are not kept (the row may be created next).
+    *Keys*: the statement, the tenant and the code: one tenant's value is never another's."""
+    held: dict[tuple[Any, ...], Any] = uow.session.info.setdefault(_HELD_REFS, {})
+    key = (scoped, uow.require_tenant(), code)
+    value = held.get(key)
+    if value is None:
+        kept = _refs.get(uow.db)
+        value = None if kept is None else kept.get(key)
+        if value is None:
+            value = (await read_in(uow, scoped, code=code)).scalar()
+            if value is None:
+                return None
+            if not uow.session.info.get(_READ_REFS):
+                uow.session.info[_READ_REFS] = True
+                uow.after_commit(lambda: _keep_refs(uow.db, held))
+        held[key] = value
+    return value
+
+
+_HELD_REFS = "omni_refs"
+_READ_REFS = "omni_refs_read"
+
+
+def _keep_refs(db: Database, held: dict[tuple[Any, ...], Any]) -> None:
+    kept = _refs.get(db)
+    if kept is None:
+        kept = _refs[db] = {}
+    kept.update(held)
+    while len(kept) > MAX_REFS:
+        del kept[next(iter(kept))]
 
 
 async def read_in(uow: UnitOfWork, scoped: TenantStatement, **params: Any) -> sa.Result[Any]:

@@ -58,7 +58,7 @@ async def prepare_order(
     now = now or utcnow()
     lines = [(line.sku, line.qty) for line in data.lines]
     try:
-        tenant = await auth.get_tenant(uow)
+        tenant = await auth.tenant_terms(uow)
         customer_id = await checkout._customer(uow, data.customer_id)
         version = await _version(uow, data, customer_id, tenant.settings)
         quote = await pricing_port.price_cart(
@@ -78,7 +78,7 @@ async def prepare_order(
             return Prepared(quote=quote, version=version, location_ids=ids)
         draft = Draft(public_id="")
         await checkout._plan(
-            uow, data, draft, now=now, timezone=tenant.timezone, settings=tenant.settings or {}
+            uow, data, draft, now=now, timezone=tenant.timezone, settings=tenant.settings
         )
     except DomainError:
         return None
@@ -109,7 +109,7 @@ async def confirm(
     """Under the write lock: the prepared work if it still holds; without its plan if a
     chosen location reached its capacity meanwhile; None if the prices may have moved."""
     now = now or utcnow()
-    tenant = await auth.get_tenant(uow)
+    tenant = await auth.tenant_terms(uow)
     customer_id = await checkout._customer(uow, data.customer_id)
     if await _version(uow, data, customer_id, tenant.settings) != prepared.version:
         return None
