@@ -28,7 +28,14 @@ from omniretail.errors import AlreadyExists, NotFound, Unauthenticated, Validati
 from omniretail.events import record_event
 from omniretail.i18n import ENGLISH, LOCALES
 from omniretail.network import service as network
-from omniretail.scoped import TENANT, read_in, read_unscoped, tenant_statement, unscoped_statement
+from omniretail.scoped import (
+    TENANT,
+    TenantStatement,
+    read_in,
+    read_unscoped,
+    tenant_statement,
+    unscoped_statement,
+)
 
 
 def check_tenant_fields(slug: str, name: str, currency: str, timezone: str) -> None:
@@ -118,12 +125,46 @@ class TenantTerms:
 
 
 TENANTS = cast(sa.Table, Tenant.__table__)
-_TERMS = tenant_statement(
-    sa.select(TENANTS.c.slug, TENANTS.c.currency, TENANTS.c.timezone, TENANTS.c.settings).where(
-        TENANTS.c.id == sa.bindparam(TENANT)
-    )
-)
 _TERMS_HELD = "omni_tenant_terms"
+
+
+def terms_statement(*columns: sa.ColumnElement[Any]) -> TenantStatement:
+    """A statement reading the tenant's terms and ``columns`` (other contexts' scalar
+    subqueries, each limited to the tenant: checked) in one round trip, for
+    :func:`tenant_terms_with`. Build it once, at import."""
+    return tenant_statement(
+        sa.select(
+            TENANTS.c.slug, TENANTS.c.currency, TENANTS.c.timezone, TENANTS.c.settings, *columns
+        ).where(TENANTS.c.id == sa.bindparam(TENANT))
+    )
+
+
+_TERMS = terms_statement()
+
+
+async def tenant_terms_with(
+    uow: UnitOfWork, statement: TenantStatement, **params: Any
+) -> tuple[TenantTerms, tuple[Any, ...]]:
+    """The tenant's terms (as :func:`tenant_terms`, and held for the unit of work like them)
+    and the values of the other columns of ``statement`` (:func:`terms_statement`), read in
+    one statement."""
+    row = (await read_in(uow, statement, **params)).first()
+    if row is None:
+        raise NotFound("tenant", uow.tenant_id)
+    terms = _held_terms(uow, row)
+    return terms, tuple(row[4:])
+
+
+def _held_terms(uow: UnitOfWork, row: Any) -> TenantTerms:
+    terms = TenantTerms(
+        id=uow.require_tenant(),
+        slug=row.slug,
+        currency=row.currency,
+        timezone=row.timezone,
+        settings=dict(row.settings or {}),
+    )
+    uow.session.info[_TERMS_HELD] = terms
+    return terms
 
 
 async def tenant_terms(uow: UnitOfWork) -> TenantTerms:
@@ -139,15 +180,7 @@ async def tenant_terms(uow: UnitOfWork) -> TenantTerms:
     row = (await read_in(uow, _TERMS)).first()
     if row is None:
         raise NotFound("tenant", uow.tenant_id)
-    terms = TenantTerms(
-        id=uow.require_tenant(),
-        slug=row.slug,
-        currency=row.currency,
-        timezone=row.timezone,
-        settings=dict(row.settings or {}),
-    )
-    uow.session.info[_TERMS_HELD] = terms
-    return terms
+    return _held_terms(uow, row)
 
 
 async def tenant_settings(uow: UnitOfWork) -> dict[str, Any]:

@@ -371,7 +371,11 @@ do_redeem_coupons = coupon_rules.do_redeem_coupons
 do_release_coupon_redemptions = coupon_rules.do_release_coupon_redemptions
 
 
-async def promotions_version(uow: UnitOfWork) -> int | None:
-    """The newest audited promotion change: it moves whenever any promotion is created or
-    changed, so an earlier quote's promotions still stand while it does not move."""
-    return await uow.session.scalar(sa.select(sa.func.max(PromotionChange.id)))
+# The newest audited promotion change, as a column another statement can carry: it moves
+# whenever any promotion is created or changed, so an earlier quote's promotions still stand
+# while it does not move.
+PROMOTIONS_VERSION = (
+    sa.select(sa.func.max(PromotionChange.id))
+    .where(PromotionChange.tenant_id == sa.bindparam(TENANT))
+    .scalar_subquery()
+)
