@@ -99,6 +99,9 @@ class ReadOnlyViolation(RuntimeError):
 
 # Session info key: the unit of work is read only (its writes are refused).
 _READ_ONLY = "omni_read_only_uow"
+# Execution option of a statement built once that binds its tenant itself, checked when built
+# (``omniretail.scoped.tenant_bound``): the ORM hook adds no criteria to it.
+TENANT_BOUND = "omni_tenant_bound"
 
 
 def _scope_statement(state: ORMExecuteState) -> None:
@@ -106,9 +109,13 @@ def _scope_statement(state: ORMExecuteState) -> None:
         state.is_insert or state.is_update or state.is_delete
     ):
         raise ReadOnlyViolation("a read-only unit of work writes nothing")
-    if not state.is_orm_statement:
+    if not state.is_orm_statement or state.execution_options.get(TENANT_BOUND):
         # A Core statement (tables, no mapped classes): the ORM adds no criteria to it, so it
-        # names the tenant itself (``omniretail.scoped``, ``orders.placing``).
+        # names the tenant itself (``omniretail.scoped``, ``orders.placing``). Or one proven,
+        # when it was built, to bind its tenant on every table (``scoped.tenant_bound``):
+        # run as built, the same object every time, so SQLAlchemy works out its cache key
+        # once (a statement given criteria is a new object whose key is worked out again:
+        # for a till sale's statement, most of its CPU).
         return
     if state.is_column_load or state.is_relationship_load:
         return  # the parent statement carried the criteria

@@ -26,17 +26,18 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import operators, visitors
 
-from omniretail.db import READ_ONLY, Database, TenantScopeError, UnitOfWork
+from omniretail.db import READ_ONLY, TENANT_BOUND, Database, TenantScopeError, UnitOfWork
 from omniretail.inline_reads import UNREAD, InlineReads
 
 TENANT = "tenant_id"
+_S = TypeVar("_S", bound=sa.Executable)
 # The tenants' own table: a statement reading it is limited by ``tenants.id = :tenant_id``.
 TENANTS = "tenants"
 
@@ -119,23 +120,46 @@ def tenant_statement(
     tenant-owned table in it is not limited by ``tenant_id = :tenant_id``. With
     ``cache_seconds``, :meth:`TenantRead.first` may answer from the process's
     :class:`ReadCache` for that long (see there for what that allows)."""
-    tables: set[sa.Table] = set()
-    limited: set[sa.Table] = set()
-    read: set[str] = set()
-    for element in visitors.iterate(statement):
-        if isinstance(element, sa.Table):
-            read.add(element.name)
-        if isinstance(element, sa.Table) and (TENANT in element.c or element.name == TENANTS):
-            tables.add(element)
-        elif isinstance(element, sa.BinaryExpression) and element.operator is operators.eq:
-            for column, value in ((element.left, element.right), (element.right, element.left)):
-                table = _limited_table(column, value)
-                if table is not None:
-                    limited.add(table)
+    read = {e.name for e in visitors.iterate(statement) if isinstance(e, sa.Table)}
+    tables, limited = _tables_and_limits(statement, TENANT)
     missing = sorted(t.name for t in tables - limited)
     if missing:
         raise TenantScopeError(f"statement not limited to the tenant on: {', '.join(missing)}")
     return TenantStatement(statement, frozenset(read), cache_seconds)
+
+
+def tenant_bound(statement: _S, *, bind: str) -> _S:
+    """``statement`` (built once, at import) marked to run through a unit of work's session
+    without the ORM's tenant criteria (``db.TENANT_BOUND``), once proven to bind its tenant
+    itself: every tenant-owned table it reads or changes is limited by ``tenant_id = :bind``,
+    but the tables it only inserts into, whose ``tenant_id`` the caller checks (see
+    ``orders.placing.check_tenant_inserts``). Raises ``TenantScopeError`` otherwise. The
+    caller binds ``bind`` from the unit of work, never from a client's parameters."""
+    inserted = {
+        cast(sa.Table, e.table).name
+        for e in visitors.iterate(cast(Any, statement))
+        if isinstance(e, sa.Insert)
+    }
+    tables, limited = _tables_and_limits(statement, bind)
+    missing = sorted(t.name for t in tables - limited if t.name not in inserted)
+    if missing:
+        raise TenantScopeError(f"statement not limited to the tenant on: {', '.join(missing)}")
+    return statement.execution_options(**{TENANT_BOUND: bind})
+
+
+def _tables_and_limits(statement: Any, bind: str) -> tuple[set[sa.Table], set[sa.Table]]:
+    """The tenant-owned tables in ``statement``, and those limited by ``tenant_id = :bind``."""
+    tables: set[sa.Table] = set()
+    limited: set[sa.Table] = set()
+    for element in visitors.iterate(statement):
+        if isinstance(element, sa.Table) and (TENANT in element.c or element.name == TENANTS):
+            tables.add(element)
+        elif isinstance(element, sa.BinaryExpression) and element.operator is operators.eq:
+            for column, value in ((element.left, element.right), (element.right, element.left)):
+                table = _limited_table(column, value, bind)
+                if table is not None:
+                    limited.add(table)
+    return tables, limited
 
 
 def unscoped_statement(statement: sa.Select[*tuple[Any, ...]]) -> TenantStatement:
@@ -146,13 +170,13 @@ def unscoped_statement(statement: sa.Select[*tuple[Any, ...]]) -> TenantStatemen
     return TenantStatement(statement, frozenset(tables), unscoped=True)
 
 
-def _limited_table(column: Any, value: Any) -> sa.Table | None:
+def _limited_table(column: Any, value: Any, bind: str) -> sa.Table | None:
     if (
         isinstance(column, sa.Column)
         and isinstance(column.table, sa.Table)
         and column.name == ("id" if column.table.name == TENANTS else TENANT)
         and isinstance(value, sa.BindParameter)
-        and value.key == TENANT
+        and value.key == bind
     ):
         return column.table
     return None

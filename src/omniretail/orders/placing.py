@@ -32,6 +32,7 @@ from omniretail.db import JsonType, TenantScopeError, UnitOfWork, UTCDateTime, u
 from omniretail.events import OUTBOX, OUTBOX_INSERT_COLUMNS, stage_event
 from omniretail.inventory import positions
 from omniretail.orders.models import Fulfilment, FulfilmentLine, Order, OrderLine, Payment
+from omniretail.scoped import tenant_bound
 
 ORDERS = cast(sa.Table, Order.__table__)
 LINES = cast(sa.Table, OrderLine.__table__)
@@ -377,7 +378,9 @@ def _graph_statements() -> tuple[sa.Select[Any], sa.Select[Any]]:
     with_sale = positions.sale_statement(tenant).add_cte(placed, *written)
     for statement in (alone, with_sale):
         check_tenant_inserts(statement)
-    return alone, with_sale
+    # Run by the sale through the session: as built, without the ORM's tenant criteria (it
+    # binds its tenant on every table, checked here), so its cache key is worked out once.
+    return alone, tenant_bound(with_sale, bind=TENANT_BIND)
 
 
 _GRAPH, _GRAPH_AND_SALE = _graph_statements()
