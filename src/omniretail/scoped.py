@@ -742,6 +742,5 @@ async def read_in(uow: UnitOfWork, scoped: TenantStatement, **params: Any) -> sa
     from the :class:`ReadCache`: a use case reads what its own transaction sees."""
     if TENANT in params:
         raise TenantScopeError("the tenant is bound by the unit of work, never by its caller")
-    await uow.session.flush()  # as the ORM's autoflush would: see this use case's writes
-    connection = await uow.session.connection()
+    connection = await uow.connection()  # flushed, as the ORM's autoflush would
     return await connection.execute(scoped.statement, {**params, TENANT: uow.require_tenant()})

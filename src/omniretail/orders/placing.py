@@ -438,8 +438,7 @@ async def write_order(uow: UnitOfWork, order: NewOrder) -> None:
         raise ValueError("an order's fulfilments share their mode, status, promise and hold")
     if uow.dialect == "postgresql":
         # Flushes the session first (as read_in does): ORM rows it holds are written before.
-        await uow.session.flush()
-        connection = await uow.session.connection()
+        connection = await uow.connection()
         parameters = _graph_parameters(order) | {TENANT_BIND: tenant_id}
         await connection.execute(_GRAPH, parameters)
         if order.events:
@@ -479,8 +478,7 @@ for _statement in (
 async def _write_one_by_table(uow: UnitOfWork, tenant_id: int, order: NewOrder) -> None:
     """SQLite: one INSERT per table (a statement costs no round trip in process); the events
     are staged for the unit of work's one INSERT at its commit."""
-    await uow.session.flush()
-    connection = await uow.session.connection()
+    connection = await uow.connection()  # the session's rows flushed first
     written_at = utcnow()
     order_id = (
         await connection.execute(
