@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import typing
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -58,8 +59,8 @@ def dump_without_secrets(model: BaseModel) -> Any:
 
 
 def _null_secrets(model: BaseModel, data: dict[str, Any]) -> None:
-    for name, info in type(model).model_fields.items():
-        if any(isinstance(m, ShownOnce) for m in info.metadata):
+    for name, secret in _secret_plan(type(model)):
+        if secret:
             data[name] = None
             continue
         value = getattr(model, name)
@@ -69,6 +70,41 @@ def _null_secrets(model: BaseModel, data: dict[str, Any]) -> None:
             for item, dumped in zip(value, data[name], strict=True):
                 if isinstance(item, BaseModel):
                     _null_secrets(item, dumped)
+
+
+# Per model class: its fields that are secrets (True) or may hold a model with a secret
+# (False), worked out once; a checkout's reply has dozens of fields and none of them is
+# looked at on every request.
+_plans: dict[type[BaseModel], tuple[tuple[str, bool], ...]] = {}
+_planning: set[type[BaseModel]] = set()
+
+
+def _secret_plan(cls: type[BaseModel]) -> tuple[tuple[str, bool], ...]:
+    plan = _plans.get(cls)
+    if plan is None:
+        _planning.add(cls)
+        try:
+            plan = tuple(
+                (name, secret)
+                for name, info in cls.model_fields.items()
+                for secret in [any(isinstance(m, ShownOnce) for m in info.metadata)]
+                if secret or _may_hold_secrets(info.annotation)
+            )
+        finally:
+            _planning.discard(cls)
+        _plans[cls] = plan
+    return plan
+
+
+def _may_hold_secrets(annotation: Any) -> bool:
+    """Whether a field of this type may hold a model with a secret field: a model class with
+    one (or being worked out: a model that holds itself), or any model at all (``Any``, a bare
+    ``BaseModel``), is looked at."""
+    if annotation is Any or annotation is BaseModel:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation in _planning or bool(_secret_plan(annotation))
+    return any(_may_hold_secrets(arg) for arg in typing.get_args(annotation))
 
 
 def _check_text(value: Any) -> None:

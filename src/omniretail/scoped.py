@@ -6,7 +6,8 @@ use statements built once at import, checked once when built, and executed by
 :class:`TenantRead`, which binds the caller's tenant:
 
 - :func:`tenant_statement` refuses a statement unless every tenant-owned table in it is limited
-  by ``<table>.tenant_id = :tenant_id``; a statement that forgets the tenant cannot be built.
+  by ``<table>.tenant_id = :tenant_id`` (the ``tenants`` table itself by ``tenants.id =
+  :tenant_id``); a statement that forgets the tenant cannot be built.
 - :class:`TenantRead` runs only such statements and always binds ``tenant_id`` itself, so the
   value never comes from the caller's parameters.
 - :func:`read_in` runs such a statement inside a unit of work (its transaction, its tenant),
@@ -25,17 +26,20 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import operators, visitors
 
-from omniretail.db import READ_ONLY, Database, TenantScopeError, UnitOfWork
+from omniretail.db import READ_ONLY, TENANT_BOUND, Database, TenantScopeError, UnitOfWork
 from omniretail.inline_reads import UNREAD, InlineReads
 
 TENANT = "tenant_id"
+_S = TypeVar("_S", bound=sa.Executable)
+# The tenants' own table: a statement reading it is limited by ``tenants.id = :tenant_id``.
+TENANTS = "tenants"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -116,23 +120,46 @@ def tenant_statement(
     tenant-owned table in it is not limited by ``tenant_id = :tenant_id``. With
     ``cache_seconds``, :meth:`TenantRead.first` may answer from the process's
     :class:`ReadCache` for that long (see there for what that allows)."""
-    tables: set[sa.Table] = set()
-    limited: set[sa.Table] = set()
-    read: set[str] = set()
-    for element in visitors.iterate(statement):
-        if isinstance(element, sa.Table):
-            read.add(element.name)
-        if isinstance(element, sa.Table) and TENANT in element.c:
-            tables.add(element)
-        elif isinstance(element, sa.BinaryExpression) and element.operator is operators.eq:
-            for column, value in ((element.left, element.right), (element.right, element.left)):
-                table = _limited_table(column, value)
-                if table is not None:
-                    limited.add(table)
+    read = {e.name for e in visitors.iterate(statement) if isinstance(e, sa.Table)}
+    tables, limited = _tables_and_limits(statement, TENANT)
     missing = sorted(t.name for t in tables - limited)
     if missing:
         raise TenantScopeError(f"statement not limited to the tenant on: {', '.join(missing)}")
     return TenantStatement(statement, frozenset(read), cache_seconds)
+
+
+def tenant_bound(statement: _S, *, bind: str) -> _S:
+    """``statement`` (built once, at import) marked to run through a unit of work's session
+    without the ORM's tenant criteria (``db.TENANT_BOUND``), once proven to bind its tenant
+    itself: every tenant-owned table it reads or changes is limited by ``tenant_id = :bind``,
+    but the tables it only inserts into, whose ``tenant_id`` the caller checks (see
+    ``orders.placing.check_tenant_inserts``). Raises ``TenantScopeError`` otherwise. The
+    caller binds ``bind`` from the unit of work, never from a client's parameters."""
+    inserted = {
+        cast(sa.Table, e.table).name
+        for e in visitors.iterate(cast(Any, statement))
+        if isinstance(e, sa.Insert)
+    }
+    tables, limited = _tables_and_limits(statement, bind)
+    missing = sorted(t.name for t in tables - limited if t.name not in inserted)
+    if missing:
+        raise TenantScopeError(f"statement not limited to the tenant on: {', '.join(missing)}")
+    return statement.execution_options(**{TENANT_BOUND: bind})
+
+
+def _tables_and_limits(statement: Any, bind: str) -> tuple[set[sa.Table], set[sa.Table]]:
+    """The tenant-owned tables in ``statement``, and those limited by ``tenant_id = :bind``."""
+    tables: set[sa.Table] = set()
+    limited: set[sa.Table] = set()
+    for element in visitors.iterate(statement):
+        if isinstance(element, sa.Table) and (TENANT in element.c or element.name == TENANTS):
+            tables.add(element)
+        elif isinstance(element, sa.BinaryExpression) and element.operator is operators.eq:
+            for column, value in ((element.left, element.right), (element.right, element.left)):
+                table = _limited_table(column, value, bind)
+                if table is not None:
+                    limited.add(table)
+    return tables, limited
 
 
 def unscoped_statement(statement: sa.Select[*tuple[Any, ...]]) -> TenantStatement:
@@ -143,13 +170,13 @@ def unscoped_statement(statement: sa.Select[*tuple[Any, ...]]) -> TenantStatemen
     return TenantStatement(statement, frozenset(tables), unscoped=True)
 
 
-def _limited_table(column: Any, value: Any) -> sa.Table | None:
+def _limited_table(column: Any, value: Any, bind: str) -> sa.Table | None:
     if (
         isinstance(column, sa.Column)
-        and column.name == TENANT
         and isinstance(column.table, sa.Table)
+        and column.name == ("id" if column.table.name == TENANTS else TENANT)
         and isinstance(value, sa.BindParameter)
-        and value.key == TENANT
+        and value.key == bind
     ):
         return column.table
     return None
@@ -663,12 +690,57 @@ async def read_unscoped(db: Database, scoped: TenantStatement, **params: Any) ->
         return await read._fetch(scoped, params)
 
 
+MAX_REFS = 100_000
+_refs: weakref.WeakKeyDictionary[Database, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
+
+
+async def read_ref(uow: UnitOfWork, scoped: TenantStatement, code: str) -> Any:
+    """The one value ``scoped`` gives for ``code`` (its ``:code`` parameter) in ``uow``'s
+    tenant, or None: for a reference that never changes once committed (a channel's or a
+    location's id behind its code: codes are never renamed nor reused, and such rows are never
+    deleted). Remembered for the unit of work, and kept by the process once the unit of work
+    that read it has committed (or, read only, ended cleanly: it wrote nothing), so a hot
+    path's references cost no statement after the first.
+
+    *Stale*: never. What is kept was committed (a value read by a transaction that then
+    rolled back is dropped with it: it may name a row that transaction created), and a
+    committed reference never changes. Misses are not kept (the row may be created next).
+    *Keys*: the statement, the tenant and the code: one tenant's value is never another's."""
+    held: dict[tuple[Any, ...], Any] = uow.session.info.setdefault(_HELD_REFS, {})
+    key = (scoped, uow.require_tenant(), code)
+    value = held.get(key)
+    if value is None:
+        kept = _refs.get(uow.db)
+        value = None if kept is None else kept.get(key)
+        if value is None:
+            value = (await read_in(uow, scoped, code=code)).scalar()
+            if value is None:
+                return None
+            if not uow.session.info.get(_READ_REFS):
+                uow.session.info[_READ_REFS] = True
+                uow.after_commit(lambda: _keep_refs(uow.db, held))
+        held[key] = value
+    return value
+
+
+_HELD_REFS = "omni_refs"
+_READ_REFS = "omni_refs_read"
+
+
+def _keep_refs(db: Database, held: dict[tuple[Any, ...], Any]) -> None:
+    kept = _refs.get(db)
+    if kept is None:
+        kept = _refs[db] = {}
+    kept.update(held)
+    while len(kept) > MAX_REFS:
+        del kept[next(iter(kept))]
+
+
 async def read_in(uow: UnitOfWork, scoped: TenantStatement, **params: Any) -> sa.Result[Any]:
     """Run ``scoped`` in ``uow``'s transaction for ``uow``'s tenant, past the ORM (no identity
     map, no loader criteria: the statement is already limited to the tenant). Never answered
     from the :class:`ReadCache`: a use case reads what its own transaction sees."""
     if TENANT in params:
         raise TenantScopeError("the tenant is bound by the unit of work, never by its caller")
-    await uow.session.flush()  # as the ORM's autoflush would: see this use case's writes
-    connection = await uow.session.connection()
+    connection = await uow.connection()  # flushed, as the ORM's autoflush would
     return await connection.execute(scoped.statement, {**params, TENANT: uow.require_tenant()})

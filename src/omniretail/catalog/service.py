@@ -527,20 +527,29 @@ async def all_products(uow: UnitOfWork) -> list[ProductOut]:
     return [to_out(p) for p in await uow.session.scalars(sa.select(Product).order_by(Product.code))]
 
 
-async def prices_version(uow: UnitOfWork, skus: Iterable[str]) -> tuple[Any, Any]:
-    """A value that changes whenever the price or the product of one of ``skus`` changes
-    (the newest audited price change and product update), in one statement: lets a caller
-    that priced a cart earlier check cheaply that the prices still stand."""
-    wanted = list(dict.fromkeys(skus))
-    last_price = sa.select(sa.func.max(PriceChange.id)).where(PriceChange.sku.in_(wanted))
-    last_product = (
-        sa.select(sa.func.max(Product.updated_at))
-        .join(Variant, Variant.product_id == Product.id)
-        .where(Variant.sku.in_(wanted))
+_SKUS = "version_skus"
+# What changes whenever the price or the product of one of the ``version_skus`` changes (the
+# newest audited price change, the newest product update), as two columns another statement
+# can carry (each limited to the tenant): lets a caller that priced a cart earlier check
+# cheaply, in a statement it reads anyway, that the prices still stand.
+PRICES_VERSION: tuple[sa.ScalarSelect[Any], ...] = (
+    sa.select(sa.func.max(PriceChange.id))
+    .where(
+        PriceChange.tenant_id == sa.bindparam(TENANT),
+        PriceChange.sku.in_(sa.bindparam(_SKUS, expanding=True)),
     )
-    row = (
-        await uow.session.execute(
-            sa.select(last_price.scalar_subquery(), last_product.scalar_subquery())
-        )
-    ).one()
-    return row[0], row[1]
+    .scalar_subquery(),
+    sa.select(sa.func.max(Product.updated_at))
+    .join(Variant, Variant.product_id == Product.id)
+    .where(
+        Variant.tenant_id == sa.bindparam(TENANT),
+        Product.tenant_id == sa.bindparam(TENANT),
+        Variant.sku.in_(sa.bindparam(_SKUS, expanding=True)),
+    )
+    .scalar_subquery(),
+)
+
+
+def prices_version_parameters(skus: Iterable[str]) -> dict[str, Any]:
+    """The parameters of :data:`PRICES_VERSION` for ``skus``."""
+    return {_SKUS: list(dict.fromkeys(skus))}

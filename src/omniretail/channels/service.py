@@ -11,7 +11,7 @@ from omniretail.channels.schemas import ChannelKind, ChannelOut
 from omniretail.db import UnitOfWork
 from omniretail.errors import AlreadyExists, NotFound, ValidationFailed
 from omniretail.events import record_event
-from omniretail.scoped import TENANT, read_in, tenant_statement
+from omniretail.scoped import TENANT, read_ref, tenant_statement
 
 
 async def do_create_channel(
@@ -55,16 +55,12 @@ _CHANNEL_ID = tenant_statement(
 
 
 async def channel_ref(uow: UnitOfWork, code: str) -> tuple[int, str]:
-    """The internal id behind a channel code, for other contexts to keep a reference.
-    Remembered for the unit of work (a code never changes its id), so a checkout that checks
-    its channel and then holds stock for it asks once."""
-    known: dict[str, int] = uow.session.info.setdefault("channel_refs", {})
-    channel_id = known.get(code)
+    """The internal id behind a channel code, for other contexts to keep a reference. A code
+    never changes its id and channels are never deleted, so it is read once per process
+    (``scoped.read_ref``: kept once the reading unit of work committed)."""
+    channel_id = await read_ref(uow, _CHANNEL_ID, code)
     if channel_id is None:
-        channel_id = (await read_in(uow, _CHANNEL_ID, code=code)).scalar()
-        if channel_id is None:
-            raise NotFound("channel", code)
-        known[code] = channel_id
+        raise NotFound("channel", code)
     return channel_id, code
 
 

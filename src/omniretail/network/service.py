@@ -23,7 +23,7 @@ from omniretail.network.domain import (
 from omniretail.network.models import Location
 from omniretail.network.schemas import Capabilities as CapabilitiesOut
 from omniretail.network.schemas import LocationIn, LocationOut, LocationPatch
-from omniretail.scoped import TenantRead, TenantStatement, read_in, tenant_statement
+from omniretail.scoped import TenantRead, TenantStatement, read_in, read_ref, tenant_statement
 
 
 def to_out(row: Location | sa.Row[Any]) -> LocationOut:
@@ -147,16 +147,12 @@ _LOCATION_ID = tenant_statement(
 
 
 async def location_ref(uow: UnitOfWork, code: str) -> tuple[int, str]:
-    """The internal id behind a location code, for other contexts to keep a reference.
-    Remembered for the unit of work (a code never changes its id), so a use case that names
-    the same location twice asks once."""
-    known: dict[str, int] = uow.session.info.setdefault("location_refs", {})
-    location_id = known.get(code)
+    """The internal id behind a location code, for other contexts to keep a reference. A code
+    never changes its id and locations are never deleted (only deactivated), so it is read
+    once per process (``scoped.read_ref``: kept once the reading unit of work committed)."""
+    location_id = await read_ref(uow, _LOCATION_ID, code)
     if location_id is None:
-        location_id = (await read_in(uow, _LOCATION_ID, code=code)).scalar()
-        if location_id is None:
-            raise NotFound("location", code)
-        known[code] = location_id
+        raise NotFound("location", code)
     return location_id, code
 
 

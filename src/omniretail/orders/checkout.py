@@ -159,8 +159,8 @@ async def do_place_order(
         if not getattr(providers.get(payment.method), "internal", False):
             raise ValueError(f"{payment.method!r} is not an internal tender")
     tenders = [*internal_payments, *data.payments]
-    tenant = await auth.get_tenant(uow)
-    settings = tenant.settings or {}
+    tenant = await auth.tenant_terms(uow)
+    settings = tenant.settings
     mode = data.fulfillment.mode
     # A quote prepared before the write lock found the channel and the fulfilment's location
     # (pricing checks both), and nothing deletes either: they are not read again.

@@ -32,6 +32,7 @@ from omniretail.db import JsonType, TenantScopeError, UnitOfWork, UTCDateTime, u
 from omniretail.events import OUTBOX, OUTBOX_INSERT_COLUMNS, stage_event
 from omniretail.inventory import positions
 from omniretail.orders.models import Fulfilment, FulfilmentLine, Order, OrderLine, Payment
+from omniretail.scoped import tenant_bound
 
 ORDERS = cast(sa.Table, Order.__table__)
 LINES = cast(sa.Table, OrderLine.__table__)
@@ -377,7 +378,9 @@ def _graph_statements() -> tuple[sa.Select[Any], sa.Select[Any]]:
     with_sale = positions.sale_statement(tenant).add_cte(placed, *written)
     for statement in (alone, with_sale):
         check_tenant_inserts(statement)
-    return alone, with_sale
+    # Run by the sale through the session: as built, without the ORM's tenant criteria (it
+    # binds its tenant on every table, checked here), so its cache key is worked out once.
+    return alone, tenant_bound(with_sale, bind=TENANT_BIND)
 
 
 _GRAPH, _GRAPH_AND_SALE = _graph_statements()
@@ -435,8 +438,7 @@ async def write_order(uow: UnitOfWork, order: NewOrder) -> None:
         raise ValueError("an order's fulfilments share their mode, status, promise and hold")
     if uow.dialect == "postgresql":
         # Flushes the session first (as read_in does): ORM rows it holds are written before.
-        await uow.session.flush()
-        connection = await uow.session.connection()
+        connection = await uow.connection()
         parameters = _graph_parameters(order) | {TENANT_BIND: tenant_id}
         await connection.execute(_GRAPH, parameters)
         if order.events:
@@ -476,8 +478,7 @@ for _statement in (
 async def _write_one_by_table(uow: UnitOfWork, tenant_id: int, order: NewOrder) -> None:
     """SQLite: one INSERT per table (a statement costs no round trip in process); the events
     are staged for the unit of work's one INSERT at its commit."""
-    await uow.session.flush()
-    connection = await uow.session.connection()
+    connection = await uow.connection()  # the session's rows flushed first
     written_at = utcnow()
     order_id = (
         await connection.execute(

@@ -129,15 +129,18 @@ async def release_coupons(uow: UnitOfWork, *, order_ref: str) -> None:
     await pricing.do_release_coupon_redemptions(uow, order_ref=order_ref)
 
 
-async def pricing_version(
-    uow: UnitOfWork, *, skus: Sequence[str], customer_id: str | None
-) -> tuple[Any, ...]:
-    """What a quote depends on, cheaply: the SKUs' audited prices and products, the promotions,
-    the customer's tier. Equal versions mean an earlier quote of the same cart still stands
-    (coupons are checked again when redeemed)."""
-    tier = await loyalty.customer_tier(uow, customer_id) if customer_id else None
-    return (
-        *(await catalog.prices_version(uow, skus)),
-        await pricing.promotions_version(uow),
-        tier,
-    )
+# What a quote depends on besides the customer's tier, as columns of a statement the caller
+# reads anyway (``orders.read_first``: with the tenant's terms): the SKUs' audited prices and
+# products, the promotions. Equal versions mean an earlier quote of the same cart still stands
+# (coupons are checked again when redeemed).
+VERSION_COLUMNS = (*catalog.PRICES_VERSION, pricing.PROMOTIONS_VERSION)
+
+
+def version_parameters(skus: Sequence[str]) -> dict[str, Any]:
+    """The parameters of :data:`VERSION_COLUMNS` for a cart of ``skus``."""
+    return catalog.prices_version_parameters(skus)
+
+
+async def customer_tier(uow: UnitOfWork, customer_id: str | None) -> str | None:
+    """The customer's tier (what a quote for them depends on besides the prices)."""
+    return await loyalty.customer_tier(uow, customer_id) if customer_id else None

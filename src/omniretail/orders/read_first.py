@@ -58,9 +58,7 @@ async def prepare_order(
     now = now or utcnow()
     lines = [(line.sku, line.qty) for line in data.lines]
     try:
-        tenant = await auth.get_tenant(uow)
-        customer_id = await checkout._customer(uow, data.customer_id)
-        version = await _version(uow, data, customer_id, tenant.settings)
+        tenant, customer_id, version = await _terms_and_version(uow, data)
         quote = await pricing_port.price_cart(
             uow,
             channel=data.channel,
@@ -78,7 +76,7 @@ async def prepare_order(
             return Prepared(quote=quote, version=version, location_ids=ids)
         draft = Draft(public_id="")
         await checkout._plan(
-            uow, data, draft, now=now, timezone=tenant.timezone, settings=tenant.settings or {}
+            uow, data, draft, now=now, timezone=tenant.timezone, settings=tenant.settings
         )
     except DomainError:
         return None
@@ -92,15 +90,25 @@ async def prepare_order(
     )
 
 
-async def _version(
-    uow: UnitOfWork, data: OrderIn, customer_id: str | None, settings: dict[str, Any] | None
-) -> tuple[Any, ...]:
-    """What the prepared work depends on: the pricing inputs and the tenant's settings."""
-    skus = [line.sku for line in data.lines]
-    return (
-        *await pricing_port.pricing_version(uow, skus=skus, customer_id=customer_id),
-        json.dumps(settings or {}, sort_keys=True),
+# The tenant's terms and what the prepared work depends on (the prices, products and
+# promotions of the cart) in ONE statement, read before the lock and again under it.
+_TERMS_AND_VERSION = auth.terms_statement(*pricing_port.VERSION_COLUMNS)
+
+
+async def _terms_and_version(
+    uow: UnitOfWork, data: OrderIn
+) -> tuple[auth.TenantTerms, str | None, tuple[Any, ...]]:
+    """The tenant's terms, the customer, and what the prepared work depends on: the pricing
+    inputs (the cart's prices and products, the promotions, the customer's tier) and the
+    tenant's settings. Raises as checkout would for an unknown customer."""
+    tenant, prices = await auth.tenant_terms_with(
+        uow,
+        _TERMS_AND_VERSION,
+        **pricing_port.version_parameters([line.sku for line in data.lines]),
     )
+    customer_id = await checkout._customer(uow, data.customer_id)
+    tier = await pricing_port.customer_tier(uow, customer_id)
+    return tenant, customer_id, (*prices, tier, json.dumps(tenant.settings, sort_keys=True))
 
 
 async def confirm(
@@ -109,9 +117,8 @@ async def confirm(
     """Under the write lock: the prepared work if it still holds; without its plan if a
     chosen location reached its capacity meanwhile; None if the prices may have moved."""
     now = now or utcnow()
-    tenant = await auth.get_tenant(uow)
-    customer_id = await checkout._customer(uow, data.customer_id)
-    if await _version(uow, data, customer_id, tenant.settings) != prepared.version:
+    tenant, _, version = await _terms_and_version(uow, data)
+    if version != prepared.version:
         return None
     if prepared.plan is None:
         return prepared

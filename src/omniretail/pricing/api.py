@@ -106,7 +106,9 @@ async def redeem_coupon(code: Code, body: RedemptionIn, ctx: CtxDep) -> CouponOu
 async def price_quote(body: QuoteIn, ctx: CtxDep) -> QuoteOut:
     ctx.require(Permission.READ)
     ctx.require_channel(body.channel)
-    async with ctx.uow() as uow:
+    # Read only: a quote writes nothing (coupons are checked, not taken), so on SQLite it reads
+    # a snapshot instead of queueing for the one write lock.
+    async with ctx.db.uow(ctx.principal.tenant_id, read_only=True) as uow:
         tier = body.customer_tier
         if body.customer_id is not None:
             try:
@@ -123,4 +125,5 @@ async def price_quote(body: QuoteIn, ctx: CtxDep) -> QuoteOut:
             customer_id=body.customer_id,
             location=body.location,
             coupon_codes=body.coupon_codes,
+            currency=ctx.principal.currency,
         )

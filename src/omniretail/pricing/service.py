@@ -1,7 +1,8 @@
 """Promotions (explicit, visible, audited) and price quotes.
 
-A quote costs a fixed number of queries whatever the cart: the tenant, the channel and
-location, the variants, the active promotions and the presented coupons, one query each.
+A quote costs a fixed number of queries whatever the cart: the channel and location, the
+variants, the active promotions and the presented coupons, one query each (and the tenant's
+currency, unless the caller passes it: the API takes it from the principal).
 """
 
 from __future__ import annotations
@@ -236,11 +237,14 @@ async def quote(
     location: str | None = None,
     coupon_codes: Sequence[str] = (),
     at: dt.datetime | None = None,
+    currency: str | None = None,
 ) -> QuoteOut:
     """Price a cart on a channel (read only: coupons are checked, not consumed). The same cart
     costs the same on every channel unless a promotion scoped to one applies; the quote names
-    every promotion applied and why the others were not."""
-    tenant = await auth.get_tenant(uow)
+    every promotion applied and why the others were not. ``currency``: the tenant's, when the
+    caller knows it (a principal carries it; it never changes), else it is read."""
+    if currency is None:
+        currency = (await auth.tenant_terms(uow)).currency
     priced, presented = await price(
         uow,
         channel=channel,
@@ -258,7 +262,7 @@ async def quote(
                 promotion=d.promotion, title=d.title, amount=d.amount + (seen.amount if seen else 0)
             )
     return QuoteOut(
-        currency=tenant.currency,
+        currency=currency,
         channel=channel,
         location=location,
         customer_tier=customer_tier,
@@ -367,7 +371,11 @@ do_redeem_coupons = coupon_rules.do_redeem_coupons
 do_release_coupon_redemptions = coupon_rules.do_release_coupon_redemptions
 
 
-async def promotions_version(uow: UnitOfWork) -> int | None:
-    """The newest audited promotion change: it moves whenever any promotion is created or
-    changed, so an earlier quote's promotions still stand while it does not move."""
-    return await uow.session.scalar(sa.select(sa.func.max(PromotionChange.id)))
+# The newest audited promotion change, as a column another statement can carry: it moves
+# whenever any promotion is created or changed, so an earlier quote's promotions still stand
+# while it does not move.
+PROMOTIONS_VERSION = (
+    sa.select(sa.func.max(PromotionChange.id))
+    .where(PromotionChange.tenant_id == sa.bindparam(TENANT))
+    .scalar_subquery()
+)
