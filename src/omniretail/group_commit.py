@@ -93,6 +93,14 @@ class GroupCommit:
         self._careful: dict[Hashable, bool] = {}
         self.batches = 0  # committed transactions, for tests and figures
 
+    def waiting(self) -> int:
+        """Requests queued for a batch not begun yet (for tests)."""
+        return sum(len(queue) for queue in self._queues.values())
+
+    def writing(self) -> int:
+        """Keys with a batch being written (for tests)."""
+        return len(self._writers)
+
     async def run(
         self,
         key: Hashable,

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -494,7 +494,10 @@ async def do_sell_in_store(
     A tenant with ``allow_negative_stock`` records the sale even beyond what is on hand.
     ``settings``: the tenant's settings when the caller has read them already in this unit of
     work (no second read). ``carrying``: the caller's writes to run in the sale's statement
-    (only where :func:`can_carry`)."""
+    (only where :func:`can_carry`). In a group-commit batch of till sales run without
+    savepoints (``batch_sales.BatchSale``, only where :func:`can_carry`) the caller's writes
+    are made now and the stock is only drawn: the batch takes it, writes the ledger rows and
+    announces the changes in one statement at its close; no changes are returned then."""
     stock_lines = [StockLine(sku=sku, location=location, qty=qty) for sku, qty in lines]
     check_quantities(stock_lines, None)
     merged = merge_lines(stock_lines)
@@ -507,6 +510,12 @@ async def do_sell_in_store(
     together = can_carry(uow, settings) and (len(merged) > 1 or carrying is not None)
     if carrying is not None and not together:
         raise ValueError("this sale cannot carry the caller's writes (see can_carry)")
+    late = late_sale_for(uow, location) if together else None
+    if late is not None:
+        # A group-commit batch's sale: the caller's rows now, the stock at the batch's close.
+        await _write_carried(uow, carrying)
+        late.draw(uow, merged, reference=reference, actor=actor, now=now)
+        return []
     if together:
         # What the unit of work holds or staged goes in before the rows are locked: the
         # sale's statement is then the last before the commit.
@@ -674,6 +683,56 @@ _SALE_TENANT = "sale_tenant"
 _SALE = sale_statement(sa.bindparam(_SALE_TENANT, type_=sa.BigInteger))
 
 
+_BATCH_SALE = "omni_batch_sale"
+
+
+class LateSale(Protocol):
+    """A group-commit batch's till sales at one location that take their stock together at
+    the batch's close (``inventory.batch_sales.BatchSale``)."""
+
+    location: str
+
+    def draw(
+        self,
+        uow: UnitOfWork,
+        merged: dict[tuple[str, str], tuple[int, list[int]]],
+        *,
+        reference: str | None,
+        actor: str,
+        now: dt.datetime,
+    ) -> None:
+        """One sale's merged lines, taken at the close (given back if its savepoint rolls
+        back)."""
+
+
+def register_late_sale(uow: UnitOfWork, sale: LateSale | None) -> None:
+    """Sales at ``sale.location`` in ``uow`` draw on ``sale`` from now on (None: no more)."""
+    if sale is None:
+        uow.session.info.pop(_BATCH_SALE, None)
+    else:
+        uow.session.info[_BATCH_SALE] = sale
+
+
+def late_sale_for(uow: UnitOfWork, location: str) -> LateSale | None:
+    found: LateSale | None = uow.session.info.get(_BATCH_SALE)
+    return found if found is not None and found.location == location else None
+
+
+async def _write_carried(uow: UnitOfWork, carrying: CarriedSale | None) -> None:
+    """The caller's rows of a sale whose stock its batch takes: written alone, now."""
+    if carrying is None:
+        return
+    if carrying.alone is None:
+        raise ValueError("this sale's writes cannot be made without it (CarriedSale.alone)")
+    if carrying.tenant_bind in carrying.parameters:
+        raise TenantScopeError("the tenant is bound by the unit of work, never by its caller")
+    await uow.flush()
+    await uow.session.execute(
+        carrying.alone, carrying.parameters | {carrying.tenant_bind: uow.require_tenant()}
+    )
+    uow.wrote_events = True
+
+
 @dataclass(frozen=True, slots=True)
 class CarriedSale:
     """A statement built once on :func:`sale_statement` with the caller's own writes added as
@@ -687,6 +746,9 @@ class CarriedSale:
     statement: sa.Select[Any]
     tenant_bind: str
     parameters: dict[str, Any]
+    # The caller's writes without the sale (same parameters), for a sale whose stock its
+    # group-commit batch takes (``LateSale``).
+    alone: sa.Select[Any] | None = None
 
 
 def can_carry(uow: UnitOfWork, settings: dict[str, Any]) -> bool:
