@@ -47,7 +47,8 @@ Work = Callable[[UnitOfWork], Awaitable[Any]]
 
 
 class Shared(Protocol):
-    """What a batch's requests draw on, taken once per batch (``inventory.positions.BatchHold``)."""
+    """What a batch's requests draw on, taken once per batch (``inventory.batch_holds.BatchHold``,
+    ``inventory.batch_sales.BatchSale``)."""
 
     async def open(self, uow: UnitOfWork, total: int, *, late: bool) -> None:
         """Before the requests run. ``late`` (a batch run without savepoints): take nothing
