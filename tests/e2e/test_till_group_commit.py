@@ -205,6 +205,18 @@ async def test_a_batch_that_fits_takes_its_stock_in_one_statement_just_before_th
             ("TEE-M", -1),
             ("TEE-S", -n),
         ]
+    # Every row the batch's statement wrote is the tenant's (read unscoped).
+    references = [r.json()["id"] for r in responses]
+    async with db.uow(None, unscoped=True) as uow:
+        ledger = await uow.session.scalars(
+            sa.select(StockMovement.tenant_id).where(StockMovement.reference.in_(references))
+        )
+        events = await uow.session.scalars(
+            sa.select(OutboxEvent.tenant_id).where(
+                OutboxEvent.type == "inventory.availability_changed"
+            )
+        )
+        assert (set(ledger), set(events)) == ({tenant.id}, {tenant.id})
     # Each sale announced its own step, one after the other (in the order they were sold).
     steps = (await _steps(db, tenant.id, "TEE-S"))[-4:]
     assert [before for before, _ in steps[1:]] == [after for _, after in steps[:-1]]
