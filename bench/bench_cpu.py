@@ -41,6 +41,8 @@ DATABASES = os.environ.get("OMNI_BENCH_DATABASES", "postgresql,sqlite").split(",
 ONLY = [p for p in os.environ.get("OMNI_BENCH_PATHS", "").split(",") if p]
 DB_NAME = f"omni_bench_cpu_{os.getpid()}"
 CONCURRENT_HOLDS = 64
+# Till sales of the same three SKUs at one store at once (the till group commit's case).
+CONCURRENT_TILLS = 32
 ROUNDS = 3
 CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
@@ -143,17 +145,19 @@ async def measure(label: str, url: str) -> None:
                       f"{counter.statements / REQUESTS:6.1f} "
                       f"{counter.transactions / REQUESTS:6.2f} "
                       f"{counter.compiled / REQUESTS:6.2f}")  # fmt: skip
-            hold = chosen[-1]
-            if ONLY and not any(part in "concurrent holds" for part in ONLY):
-                return
-            waves = ROUNDS * max(1, REQUESTS // (CONCURRENT_HOLDS * ROUNDS))
-            cpu, counter = await rounds_of(
-                db, [hold] * (waves * CONCURRENT_HOLDS), client, wave=CONCURRENT_HOLDS
-            )
-            n = waves * CONCURRENT_HOLDS
-            print(f"   {f'{CONCURRENT_HOLDS} concurrent holds (1 SKU)':<34} "
-                  f"{cpu * 1000:7.3f} ms {counter.statements / n:6.1f} "
-                  f"{counter.transactions / n:6.2f} {counter.compiled / n:6.2f}")  # fmt: skip
+            till = next(p for p in chosen if p.label == "3-line in-store checkout")
+            for label, path, wave in (
+                (f"{CONCURRENT_HOLDS} concurrent holds (1 SKU)", chosen[-1], CONCURRENT_HOLDS),
+                (f"{CONCURRENT_TILLS} concurrent in-store checkouts", till, CONCURRENT_TILLS),
+            ):
+                if ONLY and not any(part in label for part in ONLY):
+                    continue
+                waves = ROUNDS * max(1, REQUESTS // (wave * ROUNDS))
+                cpu, counter = await rounds_of(db, [path] * (waves * wave), client, wave=wave)
+                n = waves * wave
+                print(f"   {label:<34} "
+                      f"{cpu * 1000:7.3f} ms {counter.statements / n:6.1f} "
+                      f"{counter.transactions / n:6.2f} {counter.compiled / n:6.2f}")  # fmt: skip
     finally:
         await db.dispose()
 

@@ -426,7 +426,7 @@ class UnitOfWork:
     def on_rollback(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` if the savepoint open now (or, outside any, the transaction) rolls
         back: in-memory bookkeeping that must follow the database's (see
-        ``inventory.positions.BatchHold``)."""
+        ``inventory.batch_holds.BatchHold``)."""
         undo: Undo = self.session.info.setdefault(_UNDO, [])
         undo.append((self.session.sync_session.get_nested_transaction(), callback))
 

@@ -47,7 +47,8 @@ Work = Callable[[UnitOfWork], Awaitable[Any]]
 
 
 class Shared(Protocol):
-    """What a batch's requests draw on, taken once per batch (``inventory.positions.BatchHold``)."""
+    """What a batch's requests draw on, taken once per batch (``inventory.batch_holds.BatchHold``,
+    ``inventory.batch_sales.BatchSale``)."""
 
     async def open(self, uow: UnitOfWork, total: int, *, late: bool) -> None:
         """Before the requests run. ``late`` (a batch run without savepoints): take nothing
@@ -92,6 +93,14 @@ class GroupCommit:
         # Keys whose last batch had a failing request: their batches use savepoints at once.
         self._careful: dict[Hashable, bool] = {}
         self.batches = 0  # committed transactions, for tests and figures
+
+    def waiting(self) -> int:
+        """Requests queued for a batch not begun yet (for tests)."""
+        return sum(len(queue) for queue in self._queues.values())
+
+    def writing(self) -> int:
+        """Keys with a batch being written (for tests)."""
+        return len(self._writers)
 
     async def run(
         self,

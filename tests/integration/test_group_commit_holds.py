@@ -16,7 +16,7 @@ from omniretail.db import Database, UnitOfWork
 from omniretail.errors import ValidationFailed
 from omniretail.events import OutboxEvent
 from omniretail.group_commit import GroupCommit
-from omniretail.inventory import positions
+from omniretail.inventory import batch_holds, positions
 from omniretail.inventory import reservations as res
 from omniretail.inventory.batch_holds import BatchOfHolds, HoldRequest
 from omniretail.inventory.service import InsufficientStock
@@ -145,9 +145,9 @@ async def test_a_batch_whose_last_hold_overdraws_holds_exactly_the_ones_that_fit
 async def test_a_late_batch_hold_that_does_not_fit_raises_and_keeps_nothing(
     db: Database, shop: TenantHandle
 ) -> None:
-    with pytest.raises(positions.BatchShort):
+    with pytest.raises(batch_holds.BatchShort):
         async with db.uow(shop.id) as uow:
-            batch = positions.BatchHold("ST-1", "TEE-S")
+            batch = batch_holds.BatchHold("ST-1", "TEE-S")
             await batch.open(uow, 6, late=True)
             for qty in (4, 2):  # each fits alone, not both
                 await res.do_reserve(

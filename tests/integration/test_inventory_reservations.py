@@ -8,7 +8,7 @@ import pytest
 
 from omniretail.db import Database, utcnow
 from omniretail.errors import ValidationFailed
-from omniretail.inventory import positions
+from omniretail.inventory import batch_holds, positions
 from omniretail.inventory import reservations as res
 from omniretail.inventory.domain import Reason
 from omniretail.inventory.service import InsufficientStock
@@ -237,7 +237,7 @@ async def test_holds_drawn_from_a_batch_hold_give_back_what_their_savepoint_undo
     """One UPDATE holds a batch's sum; a request rolled back to its savepoint returns its
     draw, and what no request drew is given back when the batch closes."""
     async with db.uow(shop.id) as uow:
-        batch = positions.BatchHold("ST-1", "TEE-S")
+        batch = batch_holds.BatchHold("ST-1", "TEE-S")
         await batch.open(uow, 4, late=False)
         assert batch.figures is not None
         first = await res.do_reserve(uow, lines=[L("TEE-S", "ST-1", 1)], ttl_seconds=60, actor="a")
@@ -261,7 +261,7 @@ async def test_a_batch_hold_that_does_not_fit_holds_nothing_and_each_hold_runs_a
     db: Database, shop: TenantHandle
 ) -> None:
     async with db.uow(shop.id) as uow:
-        batch = positions.BatchHold("ST-1", "TEE-S")
+        batch = batch_holds.BatchHold("ST-1", "TEE-S")
         await batch.open(uow, 6, late=False)  # 5 on hand
         assert batch.figures is None
         await res.do_reserve(uow, lines=[L("TEE-S", "ST-1", 4)], ttl_seconds=60, actor="a")

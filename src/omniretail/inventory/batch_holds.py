@@ -2,7 +2,7 @@
 
 The HTTP API sends concurrent holds on one position through the process's group commit
 (``omniretail.group_commit``), which runs them in one transaction with a late
-:class:`~omniretail.inventory.positions.BatchHold` (the position's conditional UPDATE once, for
+:class:`BatchHold` (the position's conditional UPDATE once, for
 what they drew, just before the commit). :class:`BatchOfHolds` also writes the batch's holds
 that need no Idempotency-Key record in ONE statement on PostgreSQL (:func:`do_reserve_together`):
 their reservations, lines and ledger rows, from arrays, instead of one statement (one round
@@ -12,7 +12,7 @@ trip and one SQLAlchemy execution) per hold while the transaction is open.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,16 +23,187 @@ from omniretail.db import UnitOfWork, UTCDateTime, utcnow
 from omniretail.inventory.domain import Reason, ReservationStatus, expiry
 from omniretail.inventory.positions import (
     LEDGER_COLUMNS,
-    BatchHold,
+    POSITION_COLUMNS,
+    Figures,
     StockLine,
+    availability_events,
     change_of,
     check_quantities,
     hold_all,
+    hold_one,
+    move_position,
+    register_batch_hold,
     short_lines,
 )
 from omniretail.inventory.reservations import LINES, MOVES, RESERVATIONS, P, do_reserve
 from omniretail.inventory.schemas import ReservationLineOut, ReservationOut
 from omniretail.inventory.service import notify_availability
+
+
+class BatchShort(Exception):
+    """A batch's holds drawn on credit (:meth:`BatchHold.open` ``late``) do not fit together: the
+    group commit rolls the attempt back and runs the batch again the careful way."""
+
+
+class BatchHold:
+    """Stock held once for a whole group-commit batch of holds on one position.
+
+    Late (a batch run without savepoints, the usual case): nothing is taken when the batch
+    opens; each request's hold on this position draws on credit with no statement
+    (``hold_all``), and :meth:`close`, after every request ran and just before the commit, takes
+    what they drew in ONE conditional UPDATE (``reserved = reserved + drawn WHERE on_hand -
+    reserved - safety_stock >= drawn``) and announces each hold's own step from the figures it
+    returns. So the hot row is locked only by that UPDATE, the events' INSERT and the commit,
+    not while the requests' own statements run: another process's batch waits that long only.
+    If the sum does not fit, :meth:`close` raises :class:`BatchShort` and nothing of the
+    attempt stays.
+
+    Careful (the batch again with a savepoint per request): :meth:`open` runs the conditional
+    UPDATE for the sum of the batch's quantities first. If it wins, each request draws from that
+    stock with no statement and :meth:`close` gives back, in one UPDATE, what no request drew (a
+    replayed or refused request); a request whose savepoint rolls back returns its draw. If the
+    sum does not fit, nothing is held and every request runs its own conditional UPDATE as if
+    alone, so each gets the outcome it would have had one at a time (a batch that fits as a
+    whole fits request by request in any order).
+    """
+
+    def __init__(self, location: str, sku: str) -> None:
+        self.key = (location, sku)
+        self.late = False
+        self.figures: Figures | None = None  # careful: after the batch's UPDATE
+        self.claimed = 0
+        self.draws: list[int] = []  # each draw's quantity, in order (0 once given back)
+
+    @property
+    def drawn(self) -> int:
+        return sum(self.draws)
+
+    async def open(self, uow: UnitOfWork, total: int, *, late: bool) -> None:
+        # From scratch: a batch may be attempted twice (group_commit: late first).
+        self.late, self.figures, self.claimed, self.draws = late, None, 0, []
+        if late:
+            register_batch_hold(uow, self)
+            return
+        if total < 1:
+            return
+        row = await hold_one(uow, self.key, total)
+        if row is not None:
+            self.figures = Figures(row.id, row.on_hand, row.reserved, row.safety_stock)
+            self.claimed = total
+            register_batch_hold(uow, self)
+
+    def draw(self, uow: UnitOfWork, qty: int) -> tuple[Figures | None, Callable[[], None]] | None:
+        """Hold ``qty`` more from the batch's stock: the figures after it (None when late: the
+        batch announces the hold at :meth:`close`) and how to give it back; or None if it has
+        not that much left (the caller then runs its own conditional UPDATE). A rollback of the
+        savepoint open now gives it back by itself."""
+        if not self.late and (self.figures is None or self.claimed - self.drawn < qty):
+            return None
+        at = len(self.draws)
+        self.draws.append(qty)
+
+        def give_back() -> None:
+            self.draws[at] = 0
+
+        uow.on_rollback(give_back)
+        if self.figures is None:
+            return None, give_back
+        f = self.figures
+        reserved = f.reserved - self.claimed + self.drawn
+        return Figures(f.id, f.on_hand, reserved, f.safety_stock), give_back
+
+    async def close(self, uow: UnitOfWork) -> None:
+        register_batch_hold(uow, None)
+        if self.late:
+            await self._take_drawn(uow)
+        elif self.figures is not None and self.claimed > self.drawn:
+            await move_position(uow, self.figures.id, reserved=self.drawn - self.claimed)
+
+    async def _take_drawn(self, uow: UnitOfWork) -> None:
+        drawn = self.drawn
+        if drawn == 0:
+            return
+        location, sku = self.key
+        if uow.dialect == "postgresql":
+            # What the requests staged goes in before the row is locked; the UPDATE and the
+            # holds' events are then one statement, and only the commit follows it.
+            await uow.write_staged()
+            found = await uow.session.execute(
+                _LATE_HOLD,
+                {
+                    "batch_tenant": uow.require_tenant(),
+                    "batch_location": location,
+                    "batch_sku": sku,
+                    "drawn": drawn,
+                    "draws": self.draws,
+                    "held_at": utcnow(),
+                },
+            )
+            if found.first() is None:
+                raise BatchShort(f"{drawn} not available at {self.key}")
+            uow.wrote_events = True
+            return
+        row = await hold_one(uow, self.key, drawn)
+        if row is None:
+            raise BatchShort(f"{drawn} not available at {self.key}")
+        # Each hold's own step, in the order they drew: the first saw the figures before the
+        # batch, the last leaves those the UPDATE returned.
+        reserved = row.reserved - drawn
+        changes = []
+        for qty in self.draws:
+            reserved += qty
+            after = Figures(row.id, row.on_hand, reserved, row.safety_stock)
+            changes.append(change_of(sku, location, after, on_hand=0, reserved=qty))
+        await notify_availability(uow, changes)
+
+
+def _late_hold_statement() -> sa.Select[Any]:
+    """PostgreSQL: a late batch's conditional UPDATE of what its holds drew (``drawn``, the sum
+    of ``draws``) and each hold's ``inventory.availability_changed`` event, with the payload
+    ``service.notify_availability`` gives it (its own step, in the order the holds drew), in
+    ONE statement built once. Yields the position's figures after it, or no row (and writes
+    nothing) if that much is not available."""
+    draws = (
+        sa.func.unnest(sa.bindparam("draws", type_=postgresql.ARRAY(sa.BigInteger)))
+        .table_valued(sa.column("qty", sa.BigInteger), with_ordinality="ord")
+        .render_derived(name="draws")
+    )
+    # Named apart from every column: a bind named like a column would also be SET by the UPDATE.
+    tenant_id = sa.bindparam("batch_tenant", type_=sa.BigInteger)
+    drawn = sa.bindparam("drawn", type_=sa.BigInteger)
+    held_at = sa.bindparam("held_at", type_=UTCDateTime)
+    held = (
+        sa.update(P)
+        .where(
+            P.tenant_id == tenant_id,
+            P.location_code == sa.bindparam("batch_location"),
+            P.sku == sa.bindparam("batch_sku"),
+            P.on_hand - P.reserved - P.safety_stock >= drawn,
+        )
+        .values(reserved=P.reserved + drawn, updated_at=held_at)
+        .returning(*POSITION_COLUMNS, P.location_code, P.sku)
+        .cte("held")
+    )
+    # Reserved after each hold: before the batch, plus the holds drawn up to this one.
+    so_far = sa.cast(sa.func.sum(draws.c.qty).over(order_by=draws.c.ord), sa.BigInteger)
+    steps = (
+        sa.select(
+            draws.c.ord,
+            draws.c.qty,
+            held.c.location_code,
+            held.c.sku,
+            held.c.on_hand,
+            held.c.safety_stock,
+            (held.c.reserved - drawn + so_far).label("reserved"),
+        )
+        .select_from(held.join(draws, sa.true()))
+        .cte("steps")
+    )
+    events = availability_events(tenant_id, steps, at=held_at, order_by=[steps.c.ord])
+    return sa.select(held.c.id, held.c.on_hand, held.c.reserved).add_cte(events.cte("announced"))
+
+
+_LATE_HOLD = _late_hold_statement()
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -136,121 +136,25 @@ class Figures:
 _BATCH_HOLD = "omni_batch_hold"
 
 
-class BatchShort(Exception):
-    """A batch's holds drawn on credit (:meth:`BatchHold.open` ``late``) do not fit together: the
-    group commit rolls the attempt back and runs the batch again the careful way."""
+class HoldDraws(Protocol):
+    """A group-commit batch's stock held once for its holds on one position
+    (``inventory.batch_holds.BatchHold``): :func:`hold_all` draws on it instead of running
+    its own conditional UPDATE."""
 
-
-class BatchHold:
-    """Stock held once for a whole group-commit batch of holds on one position.
-
-    Late (a batch run without savepoints, the usual case): nothing is taken when the batch
-    opens; each request's hold on this position draws on credit with no statement
-    (``hold_all``), and :meth:`close`, after every request ran and just before the commit, takes
-    what they drew in ONE conditional UPDATE (``reserved = reserved + drawn WHERE on_hand -
-    reserved - safety_stock >= drawn``) and announces each hold's own step from the figures it
-    returns. So the hot row is locked only by that UPDATE, the events' INSERT and the commit,
-    not while the requests' own statements run: another process's batch waits that long only.
-    If the sum does not fit, :meth:`close` raises :class:`BatchShort` and nothing of the
-    attempt stays.
-
-    Careful (the batch again with a savepoint per request): :meth:`open` runs the conditional
-    UPDATE for the sum of the batch's quantities first. If it wins, each request draws from that
-    stock with no statement and :meth:`close` gives back, in one UPDATE, what no request drew (a
-    replayed or refused request); a request whose savepoint rolls back returns its draw. If the
-    sum does not fit, nothing is held and every request runs its own conditional UPDATE as if
-    alone, so each gets the outcome it would have had one at a time (a batch that fits as a
-    whole fits request by request in any order).
-    """
-
-    def __init__(self, location: str, sku: str) -> None:
-        self.key = (location, sku)
-        self.late = False
-        self.figures: Figures | None = None  # careful: after the batch's UPDATE
-        self.claimed = 0
-        self.draws: list[int] = []  # each draw's quantity, in order (0 once given back)
-
-    @property
-    def drawn(self) -> int:
-        return sum(self.draws)
-
-    async def open(self, uow: UnitOfWork, total: int, *, late: bool) -> None:
-        # From scratch: a batch may be attempted twice (group_commit: late first).
-        self.late, self.figures, self.claimed, self.draws = late, None, 0, []
-        if late:
-            uow.session.info[_BATCH_HOLD] = self
-            return
-        if total < 1:
-            return
-        row = await _hold_one(uow, self.key, total)
-        if row is not None:
-            self.figures = Figures(row.id, row.on_hand, row.reserved, row.safety_stock)
-            self.claimed = total
-            uow.session.info[_BATCH_HOLD] = self
+    key: tuple[str, str]
 
     def draw(self, uow: UnitOfWork, qty: int) -> tuple[Figures | None, Callable[[], None]] | None:
-        """Hold ``qty`` more from the batch's stock: the figures after it (None when late: the
-        batch announces the hold at :meth:`close`) and how to give it back; or None if it has
-        not that much left (the caller then runs its own conditional UPDATE). A rollback of the
-        savepoint open now gives it back by itself."""
-        if not self.late and (self.figures is None or self.claimed - self.drawn < qty):
-            return None
-        at = len(self.draws)
-        self.draws.append(qty)
+        """Hold ``qty`` more from the batch's stock: the figures after it (None when the batch
+        announces the hold itself) and how to give it back; or None if the batch has not that
+        much (the caller then runs its own conditional UPDATE)."""
 
-        def give_back() -> None:
-            self.draws[at] = 0
 
-        uow.on_rollback(give_back)
-        if self.figures is None:
-            return None, give_back
-        f = self.figures
-        reserved = f.reserved - self.claimed + self.drawn
-        return Figures(f.id, f.on_hand, reserved, f.safety_stock), give_back
-
-    async def close(self, uow: UnitOfWork) -> None:
+def register_batch_hold(uow: UnitOfWork, batch: HoldDraws | None) -> None:
+    """Holds at ``batch.key`` in ``uow`` draw on ``batch`` from now on (None: no more)."""
+    if batch is None:
         uow.session.info.pop(_BATCH_HOLD, None)
-        if self.late:
-            await self._take_drawn(uow)
-        elif self.figures is not None and self.claimed > self.drawn:
-            await move_position(uow, self.figures.id, reserved=self.drawn - self.claimed)
-
-    async def _take_drawn(self, uow: UnitOfWork) -> None:
-        drawn = self.drawn
-        if drawn == 0:
-            return
-        location, sku = self.key
-        if uow.dialect == "postgresql":
-            # What the requests staged goes in before the row is locked; the UPDATE and the
-            # holds' events are then one statement, and only the commit follows it.
-            await uow.write_staged()
-            found = await uow.session.execute(
-                _LATE_HOLD,
-                {
-                    "batch_tenant": uow.require_tenant(),
-                    "batch_location": location,
-                    "batch_sku": sku,
-                    "drawn": drawn,
-                    "draws": self.draws,
-                    "held_at": utcnow(),
-                },
-            )
-            if found.first() is None:
-                raise BatchShort(f"{drawn} not available at {self.key}")
-            uow.wrote_events = True
-            return
-        row = await _hold_one(uow, self.key, drawn)
-        if row is None:
-            raise BatchShort(f"{drawn} not available at {self.key}")
-        # Each hold's own step, in the order they drew: the first saw the figures before the
-        # batch, the last leaves those the UPDATE returned.
-        reserved = row.reserved - drawn
-        changes = []
-        for qty in self.draws:
-            reserved += qty
-            after = Figures(row.id, row.on_hand, reserved, row.safety_stock)
-            changes.append(change_of(sku, location, after, on_hand=0, reserved=qty))
-        await notify_availability(uow, changes)
+    else:
+        uow.session.info[_BATCH_HOLD] = batch
 
 
 def availability_events(
@@ -298,61 +202,12 @@ def availability_events(
     )
 
 
-def _late_hold_statement() -> sa.Select[Any]:
-    """PostgreSQL: a late batch's conditional UPDATE of what its holds drew (``drawn``, the sum
-    of ``draws``) and each hold's ``inventory.availability_changed`` event, with the payload
-    ``service.notify_availability`` gives it (its own step, in the order the holds drew), in
-    ONE statement built once. Yields the position's figures after it, or no row (and writes
-    nothing) if that much is not available."""
-    draws = (
-        sa.func.unnest(sa.bindparam("draws", type_=postgresql.ARRAY(sa.BigInteger)))
-        .table_valued(sa.column("qty", sa.BigInteger), with_ordinality="ord")
-        .render_derived(name="draws")
-    )
-    # Named apart from every column: a bind named like a column would also be SET by the UPDATE.
-    tenant_id = sa.bindparam("batch_tenant", type_=sa.BigInteger)
-    drawn = sa.bindparam("drawn", type_=sa.BigInteger)
-    held_at = sa.bindparam("held_at", type_=UTCDateTime)
-    held = (
-        sa.update(P)
-        .where(
-            P.tenant_id == tenant_id,
-            P.location_code == sa.bindparam("batch_location"),
-            P.sku == sa.bindparam("batch_sku"),
-            P.on_hand - P.reserved - P.safety_stock >= drawn,
-        )
-        .values(reserved=P.reserved + drawn, updated_at=held_at)
-        .returning(*POSITION_COLUMNS, P.location_code, P.sku)
-        .cte("held")
-    )
-    # Reserved after each hold: before the batch, plus the holds drawn up to this one.
-    so_far = sa.cast(sa.func.sum(draws.c.qty).over(order_by=draws.c.ord), sa.BigInteger)
-    steps = (
-        sa.select(
-            draws.c.ord,
-            draws.c.qty,
-            held.c.location_code,
-            held.c.sku,
-            held.c.on_hand,
-            held.c.safety_stock,
-            (held.c.reserved - drawn + so_far).label("reserved"),
-        )
-        .select_from(held.join(draws, sa.true()))
-        .cte("steps")
-    )
-    events = availability_events(tenant_id, steps, at=held_at, order_by=[steps.c.ord])
-    return sa.select(held.c.id, held.c.on_hand, held.c.reserved).add_cte(events.cte("announced"))
+def batch_hold_for(uow: UnitOfWork, key: tuple[str, str]) -> HoldDraws | None:
+    found: HoldDraws | None = uow.session.info.get(_BATCH_HOLD)
+    return found if found is not None and found.key == key else None
 
 
-_LATE_HOLD = _late_hold_statement()
-
-
-def batch_hold_for(uow: UnitOfWork, key: tuple[str, str]) -> BatchHold | None:
-    found = uow.session.info.get(_BATCH_HOLD)
-    return found if isinstance(found, BatchHold) and found.key == key else None
-
-
-async def _hold_one(uow: UnitOfWork, key: tuple[str, str], qty: int) -> Any:
+async def hold_one(uow: UnitOfWork, key: tuple[str, str], qty: int) -> Any:
     """The conditional UPDATE of a hold: ``qty`` more reserved at ``key`` (location, sku) if
     that much is available; the position's figures after it, or None."""
     location, sku = key
@@ -387,7 +242,7 @@ async def hold_all(
         if drawn is not None:
             won[key], give_back[key] = drawn
             continue
-        row = await _hold_one(uow, key, qty)
+        row = await hold_one(uow, key, qty)
         if row is None:
             short.append(key)
         else:
@@ -494,7 +349,10 @@ async def do_sell_in_store(
     A tenant with ``allow_negative_stock`` records the sale even beyond what is on hand.
     ``settings``: the tenant's settings when the caller has read them already in this unit of
     work (no second read). ``carrying``: the caller's writes to run in the sale's statement
-    (only where :func:`can_carry`)."""
+    (only where :func:`can_carry`). In a group-commit batch of till sales run without
+    savepoints (``batch_sales.BatchSale``, only where :func:`can_carry`) the caller's writes
+    are made now and the stock is only drawn: the batch takes it, writes the ledger rows and
+    announces the changes in one statement at its close; no changes are returned then."""
     stock_lines = [StockLine(sku=sku, location=location, qty=qty) for sku, qty in lines]
     check_quantities(stock_lines, None)
     merged = merge_lines(stock_lines)
@@ -507,6 +365,12 @@ async def do_sell_in_store(
     together = can_carry(uow, settings) and (len(merged) > 1 or carrying is not None)
     if carrying is not None and not together:
         raise ValueError("this sale cannot carry the caller's writes (see can_carry)")
+    late = late_sale_for(uow, location) if together else None
+    if late is not None:
+        # A group-commit batch's sale: the caller's rows now, the stock at the batch's close.
+        await _write_carried(uow, carrying)
+        late.draw(uow, merged, reference=reference, actor=actor, now=now)
+        return []
     if together:
         # What the unit of work holds or staged goes in before the rows are locked: the
         # sale's statement is then the last before the commit.
@@ -674,6 +538,56 @@ _SALE_TENANT = "sale_tenant"
 _SALE = sale_statement(sa.bindparam(_SALE_TENANT, type_=sa.BigInteger))
 
 
+_BATCH_SALE = "omni_batch_sale"
+
+
+class LateSale(Protocol):
+    """A group-commit batch's till sales at one location that take their stock together at
+    the batch's close (``inventory.batch_sales.BatchSale``)."""
+
+    location: str
+
+    def draw(
+        self,
+        uow: UnitOfWork,
+        merged: dict[tuple[str, str], tuple[int, list[int]]],
+        *,
+        reference: str | None,
+        actor: str,
+        now: dt.datetime,
+    ) -> None:
+        """One sale's merged lines, taken at the close (given back if its savepoint rolls
+        back)."""
+
+
+def register_late_sale(uow: UnitOfWork, sale: LateSale | None) -> None:
+    """Sales at ``sale.location`` in ``uow`` draw on ``sale`` from now on (None: no more)."""
+    if sale is None:
+        uow.session.info.pop(_BATCH_SALE, None)
+    else:
+        uow.session.info[_BATCH_SALE] = sale
+
+
+def late_sale_for(uow: UnitOfWork, location: str) -> LateSale | None:
+    found: LateSale | None = uow.session.info.get(_BATCH_SALE)
+    return found if found is not None and found.location == location else None
+
+
+async def _write_carried(uow: UnitOfWork, carrying: CarriedSale | None) -> None:
+    """The caller's rows of a sale whose stock its batch takes: written alone, now."""
+    if carrying is None:
+        return
+    if carrying.alone is None:
+        raise ValueError("this sale's writes cannot be made without it (CarriedSale.alone)")
+    if carrying.tenant_bind in carrying.parameters:
+        raise TenantScopeError("the tenant is bound by the unit of work, never by its caller")
+    await uow.flush()
+    await uow.session.execute(
+        carrying.alone, carrying.parameters | {carrying.tenant_bind: uow.require_tenant()}
+    )
+    uow.wrote_events = True
+
+
 @dataclass(frozen=True, slots=True)
 class CarriedSale:
     """A statement built once on :func:`sale_statement` with the caller's own writes added as
@@ -687,6 +601,9 @@ class CarriedSale:
     statement: sa.Select[Any]
     tenant_bind: str
     parameters: dict[str, Any]
+    # The caller's writes without the sale (same parameters), for a sale whose stock its
+    # group-commit batch takes (``LateSale``).
+    alone: sa.Select[Any] | None = None
 
 
 def can_carry(uow: UnitOfWork, settings: dict[str, Any]) -> bool:

@@ -11,10 +11,12 @@ from omniretail.auth.domain import Permission
 from omniretail.channels import service as channels
 from omniretail.db import UnitOfWork
 from omniretail.errors import Unauthenticated, ValidationFailed
+from omniretail.group_commit import group_commit
+from omniretail.inventory.batch_sales import BatchSale
 from omniretail.network import service as network
 from omniretail.orders import bulk, checkout, fulfilment, payments, pickup, queries, read_first
 from omniretail.orders.access import Caller, check_order_visible
-from omniretail.orders.domain import Action, OrderStatus
+from omniretail.orders.domain import Action, Mode, OrderStatus
 from omniretail.orders.schemas import (
     BulkAction,
     BulkActionsIn,
@@ -65,7 +67,8 @@ async def place_order(body: OrderIn, ctx: CtxDep) -> JSONResponse:
     if ctx.db.is_sqlite:  # price and plan before the single writer's lock (orders.read_first)
         async with ctx.db.uow(ctx.principal.tenant_id, read_only=True) as uow:
             prepared = await read_first.prepare_order(uow, data=body)
-    async with read_first.write_turn(ctx.db), ctx.uow() as uow:
+
+    async def placed(uow: UnitOfWork) -> JSONResponse:
         who = await caller(ctx, uow)
 
         async def place() -> OrderOut:
@@ -79,6 +82,21 @@ async def place_order(body: OrderIn, ctx: CtxDep) -> JSONResponse:
             )
 
         return await ctx.create(uow, place)
+
+    location = body.fulfillment.location
+    if body.fulfillment.mode is Mode.IN_STORE and location is not None and not ctx.db.is_sqlite:
+        # Till sales of the same SKUs at one store share one transaction and one commit per
+        # batch, and take their stock together last (``inventory.batch_sales``).
+        await ctx.request.body()  # read here, in the request's own task
+        response: JSONResponse = await group_commit(ctx.db).run(
+            ("till", location, tuple(sorted({line.sku for line in body.lines}))),
+            tenant_id=ctx.principal.tenant_id,
+            work=placed,
+            shared=BatchSale(location),
+        )
+        return response
+    async with read_first.write_turn(ctx.db), ctx.uow() as uow:
+        return await placed(uow)
 
 
 @router.get("/orders", response_model=Page[OrderOut])

@@ -452,7 +452,9 @@ def carried_by_sale(order: NewOrder) -> positions.CarriedSale:
     binds the tenant): one round trip for the order and its stock, taken last."""
     if order.fulfilments and not _shared(order.fulfilments):
         raise ValueError("an order's fulfilments share their mode, status, promise and hold")
-    return positions.CarriedSale(_GRAPH_AND_SALE, TENANT_BIND, _graph_parameters(order))
+    return positions.CarriedSale(
+        _GRAPH_AND_SALE, TENANT_BIND, _graph_parameters(order), alone=_GRAPH
+    )
 
 
 def _insert(table: sa.Table) -> sa.Insert:
