@@ -36,7 +36,7 @@ async def test_liveness_is_answered_before_routing_and_other_methods_still_reach
     assert live.headers["content-type"] == "application/json"
     assert live.json() == {"status": "ok"}
     assert len(live.headers["x-request-id"]) == 32
-    # Answered outermost (observability.Liveness): the routed app never saw it.
+    # Answered first by observability.Front: the routed app never saw it.
     assert not [r for r in caplog.records if r.name == "omniretail.access"]
     refused = await client.post("/healthz")
     assert refused.status_code == 405
