@@ -28,7 +28,7 @@ from omniretail.inventory.service import (
     notify_at_risk,
     notify_availability,
 )
-from omniretail.scoped import TENANT, read_in, tenant_statement
+from omniretail.scoped import TENANT, read_in, tenant_bound, tenant_statement
 
 P = StockPosition
 LEDGER = cast(sa.Table, StockMovement.__table__)
@@ -207,23 +207,53 @@ def batch_hold_for(uow: UnitOfWork, key: tuple[str, str]) -> HoldDraws | None:
     return found if found is not None and found.key == key else None
 
 
+POSITIONS = cast(sa.Table, StockPosition.__table__)
+_PC = POSITIONS.c
+_POSITION_TENANT = "position_tenant"
+_RETURNED = (_PC.id, _PC.on_hand, _PC.reserved, _PC.safety_stock)
+# Built once, binding their tenant themselves (checked when built), run on the unit of work's
+# connection: no ORM statement, criteria or cache key worked out per hold.
+_HOLD = tenant_bound(
+    sa.update(POSITIONS)
+    .where(
+        _PC.tenant_id == sa.bindparam(_POSITION_TENANT),
+        _PC.sku == sa.bindparam("hold_sku"),
+        _PC.location_code == sa.bindparam("hold_location"),
+        _PC.on_hand - _PC.reserved - _PC.safety_stock >= sa.bindparam("hold_qty"),
+    )
+    .values(reserved=_PC.reserved + sa.bindparam("hold_qty"), updated_at=sa.bindparam("at"))
+    .returning(*_RETURNED),
+    bind=_POSITION_TENANT,
+)
+_MOVE = tenant_bound(
+    sa.update(POSITIONS)
+    .where(_PC.tenant_id == sa.bindparam(_POSITION_TENANT), _PC.id == sa.bindparam("move_id"))
+    .values(
+        on_hand=_PC.on_hand + sa.bindparam("move_on_hand"),
+        reserved=_PC.reserved + sa.bindparam("move_reserved"),
+        updated_at=sa.bindparam("at"),
+    )
+    .returning(*_RETURNED),
+    bind=_POSITION_TENANT,
+)
+
+
 async def hold_one(uow: UnitOfWork, key: tuple[str, str], qty: int) -> Any:
     """The conditional UPDATE of a hold: ``qty`` more reserved at ``key`` (location, sku) if
     that much is available; the position's figures after it, or None."""
     location, sku = key
-    return (
-        await uow.session.execute(
-            sa.update(P)
-            .where(
-                P.sku == sku,
-                P.location_code == location,
-                P.on_hand - P.reserved - P.safety_stock >= qty,
-            )
-            .values(reserved=P.reserved + qty, updated_at=utcnow())
-            .returning(*POSITION_COLUMNS)
-            .execution_options(synchronize_session=False)
-        )
-    ).first()
+    connection = await uow.connection()
+    found = await connection.execute(
+        _HOLD,
+        {
+            _POSITION_TENANT: uow.require_tenant(),
+            "hold_sku": sku,
+            "hold_location": location,
+            "hold_qty": qty,
+            "at": utcnow(),
+        },
+    )
+    return found.first()
 
 
 async def hold_all(
@@ -260,17 +290,18 @@ async def move_position(
     uow: UnitOfWork, position_id: int, *, on_hand: int = 0, reserved: int = 0
 ) -> Any:
     """Relative change of a position already claimed by the caller; returns the new figures."""
-    return (
-        await uow.session.execute(
-            sa.update(P)
-            .where(P.id == position_id)
-            .values(
-                on_hand=P.on_hand + on_hand, reserved=P.reserved + reserved, updated_at=utcnow()
-            )
-            .returning(*POSITION_COLUMNS)
-            .execution_options(synchronize_session=False)
-        )
-    ).one()
+    connection = await uow.connection()
+    moved = await connection.execute(
+        _MOVE,
+        {
+            _POSITION_TENANT: uow.require_tenant(),
+            "move_id": position_id,
+            "move_on_hand": on_hand,
+            "move_reserved": reserved,
+            "at": utcnow(),
+        },
+    )
+    return moved.one()
 
 
 def write_ledger(
