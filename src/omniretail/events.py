@@ -427,6 +427,10 @@ class Dispatcher:
                     if row.id not in seen
                 ]
             events = [Event(*row) for row in rows]
+        # An event cut short is the oldest pending one, so it is read again here unless
+        # something else (another process, the one-by-one fallback) delivered it meanwhile:
+        # forget those, or the set would only grow.
+        self._preempted.intersection_update(event.id for event in events)
         if self.relay is not None:
             # Before any is marked dispatched: a failure here leaves them all pending.
             await self.relay.publish(events)

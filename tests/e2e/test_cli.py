@@ -116,3 +116,23 @@ def test_serve_runs_uvicorn_on_uvloop_and_httptools(monkeypatch: pytest.MonkeyPa
     assert (seen["loop"], seen["http"], seen["workers"]) == ("uvloop", "httptools", 1)
     for module in ("uvloop", "httptools"):  # installed, so uvicorn will not fall back
         importlib.import_module(module)
+
+
+@pytest.mark.usefixtures("database_url")
+def test_connection_commands_name_their_refusals() -> None:
+    slug = f"cli-{uuid.uuid4().hex[:8]}"
+    assert runner.invoke(app, ["tenant", "create", slug, "--name", "Conn shop"]).exit_code == 0
+
+    rotated = runner.invoke(app, ["connections", "rotate-keys", "--tenant", slug])
+    assert rotated.exit_code == 0, rotated.output
+    assert json.loads(rotated.stdout) == {"tenant": slug, "rotated": 0}
+
+    unknown_tenant = runner.invoke(app, ["connections", "rotate-keys", "--tenant", "no-such-shop"])
+    assert unknown_tenant.exit_code == 2
+    assert "tenant 'no-such-shop' not found (not_found)" in unknown_tenant.output
+
+    unknown = runner.invoke(
+        app, ["connections", "resync", "--tenant", slug, "--connection", "con_nope"]
+    )
+    assert unknown.exit_code == 2
+    assert "connection 'con_nope' not found (not_found)" in unknown.output

@@ -30,6 +30,7 @@ from omniretail.payments.providers import (
 )
 from tests.factories import SANDBOX_SECRET, Api, TenantHandle, make_key
 from tests.orders_world import World, build_world
+from tests.payment_fakes import FakeAlipay, FakeWeChatPay
 
 PRICE, GROUP_PRICE = 9900, 5900
 
@@ -318,6 +319,27 @@ async def test_a_seat_asked_for_wrongly_is_422_and_changes_nothing(
         assert any(field in e["field"] for e in refused.json()["errors"]), refused.json()
     assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 5, "reserved": 0}
     assert (await admin.get("/v1/group-buys/NOPE")).status_code == 404
+
+
+async def test_a_seat_is_not_taken_on_a_gateway_payment_that_has_not_come(
+    app: FastAPI, admin: Api, db: Database, tenant: TenantHandle
+) -> None:
+    # WeChat Pay's and Alipay's money comes after the seat, by notification, and nothing pays
+    # for a seat: a seat taken on one would be stock, and once the group fills goods, for free.
+    app.state.payment_providers["wechat_pay"] = FakeWeChatPay().provider()
+    app.state.payment_providers["alipay"] = FakeAlipay().provider()
+    world, (c1, _, _) = await setup(admin, db, tenant)
+    for method in ("wechat_pay", "alipay"):
+        refused = await admin.post("/v1/group-buys/TEE3/groups", seat(c1, method=method))
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        [error] = refused.json()["errors"]
+        assert error["field"] == "payment.method"
+        assert error["message"].startswith("one of sandbox (")
+        assert "notification" in error["message"]
+    assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 5, "reserved": 0}
+    taken = await admin.post("/v1/group-buys/TEE3/groups", seat(c1))
+    assert taken.status_code == 201, taken.text
 
 
 async def test_keys_seat_customers_only_within_their_scope(

@@ -9,6 +9,7 @@ from sqlalchemy import event
 from omniretail.auth import service as auth
 from omniretail.auth.cache import principal_cache
 from omniretail.auth.domain import Role
+from omniretail.auth.schemas import SettingsPatch
 from omniretail.config import Settings
 from omniretail.db import Database
 from omniretail.errors import Unauthenticated
@@ -64,6 +65,33 @@ async def test_a_key_revoked_in_this_process_is_refused_at_once(
         await auth.do_revoke_key(uow, key_id=seen.key_id)
     with pytest.raises(Unauthenticated):
         await auth.authenticate(db, f"Bearer {key}")
+
+
+async def test_a_key_read_before_its_revocation_commits_is_refused_after_it(
+    db: Database, tenant: TenantHandle
+) -> None:
+    # A request of this process reads the key in the gap between the revocation and its
+    # commit (the row still says active): what it caches must not outlive the commit.
+    key = await make_key(db, tenant, Role.ANALYST)
+    seen = await auth.authenticate(db, f"Bearer {key}")
+    async with db.uow(tenant.id) as uow:
+        await auth.do_revoke_key(uow, key_id=seen.key_id)
+        assert await auth.authenticate(db, f"Bearer {key}") == seen  # not committed yet
+    with pytest.raises(Unauthenticated):
+        await auth.authenticate(db, f"Bearer {key}")
+
+
+async def test_a_time_zone_read_before_its_change_commits_is_not_kept_after_it(
+    db: Database, tenant: TenantHandle
+) -> None:
+    header = f"Bearer {tenant.admin_key}"
+    before = await auth.authenticate(db, header)
+    assert before.timezone != "Asia/Tokyo"
+    async with db.uow(tenant.id) as uow:
+        patch = SettingsPatch.model_validate({"timezone": "Asia/Tokyo"})
+        await auth.do_change_settings(uow, patch=patch, actor="test")
+        assert (await auth.authenticate(db, header)).timezone == before.timezone
+    assert (await auth.authenticate(db, header)).timezone == "Asia/Tokyo"
 
 
 async def test_a_forged_secret_behind_a_cached_lookup_is_refused(

@@ -537,3 +537,24 @@ async def test_on_sqlite_a_waiting_push_cuts_the_event_being_delivered_short_onc
     # Both delivered, and being cut short is no failure.
     assert [(attempts, at is not None) for attempts, at in slow_events] == [(1, True)] * 2
     assert sorted(channels) == ["c0", "c1"]
+
+
+async def test_an_event_cut_short_then_delivered_elsewhere_is_forgotten(
+    db: Database, tenant: TenantHandle
+) -> None:
+    # Another process (or the one-by-one fallback) delivered an event this dispatcher had cut
+    # short: the next pass does not read it, and the dispatcher lets go of it.
+    async with db.uow(tenant.id) as uow:
+        record_event(uow, "slow.thing", aggregate_type="t", aggregate_id="0", payload={})
+    seen: list[str] = []
+
+    async def handler(uow: UnitOfWork, event: Event) -> None:
+        seen.append(event.aggregate_id)
+
+    registry = HandlerRegistry()
+    registry.subscribe("slow.thing", handler)
+    dispatcher = Dispatcher(db, registry)
+    dispatcher._preempted.add(10**9)  # an id no pending event has
+    assert await dispatcher.run_once() == 1
+    assert seen == ["0"]
+    assert dispatcher._preempted == set()

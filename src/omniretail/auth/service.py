@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
 
-from omniretail.auth.cache import principal_cache
+from omniretail.auth.cache import PrincipalCache, principal_cache
 from omniretail.auth.domain import (
     Principal,
     Role,
@@ -234,7 +235,8 @@ async def do_change_settings(uow: UnitOfWork, *, patch: SettingsPatch, actor: st
         await uow.flush()
         # Principals carry the time zone and locale: other processes see a change within the
         # cache's one-second TTL, this one at once.
-        principal_cache(uow.db).forget_tenant(tenant.id)
+        tenant_id = tenant.id
+        _forget_now_and_at_commit(uow, lambda cache: cache.forget_tenant(tenant_id))
         record_event(
             uow,
             "tenant.settings_changed",
@@ -334,13 +336,21 @@ async def _add_key(
     }
 
 
+def _forget_now_and_at_commit(uow: UnitOfWork, forget: Callable[[PrincipalCache], None]) -> None:
+    """Drop cached principals now and again when ``uow`` commits: a request that reads the
+    rows in between (still unchanged then) must not keep what it read for its second."""
+    cache = principal_cache(uow.db)
+    forget(cache)
+    sa.event.listen(uow.session.sync_session, "after_commit", lambda _: forget(cache), once=True)
+
+
 async def do_revoke_key(uow: UnitOfWork, *, key_id: int) -> None:
     row = await uow.session.get(ApiKey, key_id)
     if row is None or row.tenant_id != uow.tenant_id:
         raise NotFound("api key", key_id)
     row.revoked_at = row.revoked_at or utcnow()
-    # Other processes see it when their cached entry turns one second old.
-    principal_cache(uow.db).forget_key(key_id)
+    # Other processes see it when their cached entry turns one second old, this one at once.
+    _forget_now_and_at_commit(uow, lambda cache: cache.forget_key(key_id))
 
 
 async def authenticate(db: Database, authorization: str | None) -> Principal:

@@ -5,69 +5,48 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
-from omniretail.auth import service as auth
-from omniretail.config import Settings
+from omniretail.cli_support import run, tenant_id
 from omniretail.connectors import service, stock
 from omniretail.connectors.platforms import builtin_platforms
 from omniretail.connectors.simulator import push_orders
 from omniretail.connectors.vault import CredentialVault
 from omniretail.db import Database
-from omniretail.errors import DomainError
 
 connections_app = typer.Typer(help="Channel connections.", no_args_is_help=True)
-T = TypeVar("T")
 Tenant = Annotated[str, typer.Option(help="tenant slug")]
 
 
-def _run(work: Callable[[Database, CredentialVault], Awaitable[T]]) -> T:
-    async def main() -> T:
-        settings = Settings()
-        db = Database(settings)
-        try:
-            return await work(db, CredentialVault.from_setting(settings.connector_keys))
-        finally:
-            await db.dispose()
-
-    try:
-        return asyncio.run(main())
-    except DomainError as exc:
-        typer.echo(f"error: {exc.detail} ({exc.code})", err=True)
-        raise typer.Exit(2) from exc
-
-
-async def _tenant_id(db: Database, slug: str) -> int:
-    async with db.uow(unscoped=True) as uow:
-        return await auth.tenant_id_by_slug(uow, slug)
+def _vault(db: Database) -> CredentialVault:
+    return CredentialVault.from_setting(db.settings.connector_keys)
 
 
 @connections_app.command("rotate-keys")
 def rotate_keys(tenant: Tenant) -> None:
     """Re-encrypt the tenant's credentials with the first key of OMNI_CONNECTOR_KEYS."""
 
-    async def work(db: Database, vault: CredentialVault) -> int:
-        async with db.uow(await _tenant_id(db, tenant)) as uow:
-            return await service.do_rotate_credentials(uow, vault=vault)
+    async def work(db: Database) -> int:
+        async with db.uow(await tenant_id(db, tenant)) as uow:
+            return await service.do_rotate_credentials(uow, vault=_vault(db))
 
-    typer.echo(json.dumps({"tenant": tenant, "rotated": _run(work)}))
+    typer.echo(json.dumps({"tenant": tenant, "rotated": run(work)}))
 
 
 @connections_app.command("resync")
 def resync(tenant: Tenant, connection: Annotated[str, typer.Option(help="con_…")]) -> None:
     """Push every SKU's available-to-sell to the connection again."""
 
-    async def work(db: Database, vault: CredentialVault) -> int:
-        async with db.uow(await _tenant_id(db, tenant)) as uow:
+    async def work(db: Database) -> int:
+        async with db.uow(await tenant_id(db, tenant)) as uow:
             row = await service.access_connection(uow, connection)
             return await stock.do_resync_connection(
                 uow, connection=row, platforms=builtin_platforms()
             )
 
-    typer.echo(json.dumps({"connection": connection, "pushed": _run(work)}))
+    typer.echo(json.dumps({"connection": connection, "pushed": run(work)}))
 
 
 def channel_sim(

@@ -53,6 +53,7 @@ from omniretail.orders import checkout, pickup
 from omniretail.orders.access import Caller
 from omniretail.orders.domain import Mode, new_pickup_code, pickup_code_digest
 from omniretail.orders.schemas import FulfilmentIn, LineIn, OrderIn, PaymentIn
+from omniretail.payments.gateway import GatewayTender
 from omniretail.payments.providers import Authorisation, PaymentProvider, PaymentStatus
 
 OPEN_GROUPS_SHOWN = 50
@@ -109,6 +110,14 @@ class HeldPayment:
 
     def refund(self, *, amount: int, currency: str, provider_ref: str) -> Authorisation:
         return self._provider.refund(amount=amount, currency=currency, provider_ref=provider_ref)
+
+
+def _holds_a_seat(provider: PaymentProvider) -> bool:
+    """A seat is held on an authorisation its provider gives at once. A gateway's
+    (WeChat Pay, Alipay) is only pending until the buyer pays and the gateway notifies us,
+    and nothing pays for a seat or tells a member's payment apart from an order's: taken on
+    it, the seat, its stock and, once the group fills, its goods would be had for nothing."""
+    return not (provider.internal or provider.in_person or isinstance(provider, GatewayTender))
 
 
 # --- groups and seats --------------------------------------------------------------------------
@@ -316,9 +325,12 @@ async def _check_seat(
             }
         )
     provider = providers.get(seat.payment.method)
-    if provider is None or provider.internal or provider.in_person:
-        usable = sorted(m for m, p in providers.items() if not (p.internal or p.in_person))
-        errors.append({"field": "payment.method", "message": f"one of {', '.join(usable)}"})
+    if provider is None or not _holds_a_seat(provider):
+        usable = sorted(m for m, p in providers.items() if _holds_a_seat(p))
+        message = f"one of {', '.join(usable)}"
+        if isinstance(provider, GatewayTender):
+            message += f" ({provider.method}'s money comes after the seat, by notification)"
+        errors.append({"field": "payment.method", "message": message})
     if errors:
         raise ValidationFailed("the seat cannot be taken as asked", errors)
     if seat.payment.amount != campaign.group_price:

@@ -26,8 +26,8 @@ MEMBER_STATUS = (
     "(the member left while the group was open: refunded in full, the seat free again)"
 )
 PAYMENT_METHOD = (
-    "a public online method: sandbox, wechat_pay or alipay (when configured); not cash or "
-    "card_present"
+    "a public online method that authorises at once (sandbox); not cash or card_present, and "
+    "not wechat_pay or alipay, whose money comes later by the gateway's notification"
 )
 
 
