@@ -702,8 +702,8 @@ async def read_ref(uow: UnitOfWork, scoped: TenantStatement, code: str) -> Any:
     that read it has committed (or, read only, ended cleanly: it wrote nothing), so a hot
     path's references cost no statement after the first.
 
-    *Stale*: never. What is kept was committed (a value read by a transaction that then
-    rolled back is dropped with it: it may name a row that transaction created), and a
+    *Stale*: never. What is kept was committed (a value read by a transaction, or inside a
+    savepoint, that then rolled back is dropped with it: it may name a row created there), and a
     committed reference never changes. Misses are not kept (the row may be created next).
     *Keys*: the statement, the tenant and the code: one tenant's value is never another's."""
     held: dict[tuple[Any, ...], Any] = uow.session.info.setdefault(_HELD_REFS, {})
@@ -719,6 +719,8 @@ async def read_ref(uow: UnitOfWork, scoped: TenantStatement, code: str) -> Any:
             if not uow.session.info.get(_READ_REFS):
                 uow.session.info[_READ_REFS] = True
                 uow.after_commit(lambda: _keep_refs(uow.db, held))
+            # Read inside a savepoint that rolls back: it may name a row created there.
+            uow.on_rollback(lambda: held.pop(key, None))
         held[key] = value
     return value
 

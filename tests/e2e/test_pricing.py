@@ -260,3 +260,18 @@ async def test_many_connections_racing_for_one_coupon_one_wins(world: World, db:
     async with db.uow(unscoped=True) as uow:
         used = await uow.session.scalar(sa.text("SELECT redeemed_count FROM coupons"))
     assert used == 1
+
+
+async def test_a_quote_for_a_known_customer_reads_only(world: World, admin: Api) -> None:
+    """The quote runs in a read-only unit of work (nothing it does for a customer writes)."""
+    created = await admin.post(
+        "/v1/customers", {"identities": [{"type": "phone", "value": "+8613800000001"}]}
+    )
+    assert created.status_code == 201, created.text
+    quoted = await quote(admin, "app", customer_id=created.json()["id"])
+    assert quoted["customer_tier"] == "member"  # the lowest tier, no spend yet
+    assert quoted["currency"] == "CNY"
+    unknown = await admin.post(
+        "/v1/price-quotes", {"channel": "app", "lines": CART, "customer_id": "cus_nobody"}
+    )
+    assert unknown.status_code == 422, unknown.text

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from omniretail.db import Database
+from omniretail.db import Database, ReadOnlyViolation
 from omniretail.network.models import Location
 from omniretail.orders import checkout, read_first
 from omniretail.orders.schemas import OrderIn
@@ -152,10 +152,12 @@ async def test_a_read_only_unit_of_work_neither_waits_for_nor_keeps_a_write(
                 sa.select(Location.name).where(Location.code == "WH")
             )
         assert name == "WH"
-    async with db.uow(tenant.id, read_only=True) as reader:
-        await reader.session.execute(
-            sa.update(Location).where(Location.code == "WH").values(name="Lost")
-        )
+    # A read-only unit of work refuses to write at all (it never keeps a write either).
+    with pytest.raises(ReadOnlyViolation):
+        async with db.uow(tenant.id, read_only=True) as reader:
+            await reader.session.execute(
+                sa.update(Location).where(Location.code == "WH").values(name="Lost")
+            )
     async with db.uow(tenant.id) as uow:
         assert (
             await uow.session.scalar(sa.select(Location.name).where(Location.code == "WH"))

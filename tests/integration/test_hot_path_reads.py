@@ -120,3 +120,19 @@ async def test_the_tenants_terms_are_read_in_each_unit_of_work(
         assert (await auth.tenant_terms(uow)).settings["delivery_fees"] == {"ship": 800}
     async with db.uow(tenant.id) as uow:
         assert (await auth.tenant_terms(uow)).settings["delivery_fees"] == {"ship": 800}
+
+
+async def test_an_id_read_inside_a_savepoint_that_rolls_back_is_not_kept(
+    db: Database, tenant: TenantHandle
+) -> None:
+    async with db.uow(tenant.id) as uow:
+        with pytest.raises(RuntimeError, match="rolled back"):
+            async with uow.session.begin_nested():
+                await channels.do_create_channel(uow, code="web", kind=ChannelKind.WEB, name="Web")
+                await channels.channel_ref(uow, "web")
+                raise RuntimeError("rolled back")
+        with pytest.raises(NotFound):
+            await channels.channel_ref(uow, "web")
+    async with db.uow(tenant.id) as uow:
+        with pytest.raises(NotFound):
+            await channels.channel_ref(uow, "web")
