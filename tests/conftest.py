@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -142,3 +143,18 @@ async def other_tenant(db: Database) -> TenantHandle:
 @pytest.fixture
 def admin(client: httpx.AsyncClient, tenant: TenantHandle) -> Api:
     return Api(client, tenant.admin_key)
+
+
+@pytest.fixture
+def statements(db: Database) -> Iterator[list[str]]:
+    """Every statement sent on ``db``'s engine while the test runs."""
+    sent: list[str] = []
+
+    def note(*args: Any) -> None:
+        sent.append(str(args[2]).lstrip())
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", note)

@@ -7,7 +7,7 @@ write nothing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -31,21 +31,6 @@ Send = Callable[[], Awaitable[httpx.Response]]
 @pytest.fixture
 async def world(admin: Api, db: Database, tenant: TenantHandle) -> World:
     return await build_world(admin, db, tenant)
-
-
-@pytest.fixture
-def statements(db: Database) -> Iterator[list[str]]:
-    """Every statement sent on ``db``'s engine while the test runs."""
-    sent: list[str] = []
-
-    def note(*args: Any) -> None:
-        sent.append(str(args[2]).lstrip())
-
-    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", note)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", note)
 
 
 def till_sale(

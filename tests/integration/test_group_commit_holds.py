@@ -6,7 +6,7 @@ by request, so exactly the holds that fit in order win."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -38,21 +38,6 @@ async def shop(db: Database, tenant: TenantHandle) -> TenantHandle:
     await make_location(db, tenant.id, "ST-1")
     await receive(db, tenant.id, "ST-1", "TEE-S", 5)
     return tenant
-
-
-@pytest.fixture
-def statements(db: Database) -> Iterator[list[str]]:
-    """Every statement sent on ``db``'s engine while the test runs."""
-    sent: list[str] = []
-
-    def note(*args: Any) -> None:
-        sent.append(str(args[2]).lstrip())
-
-    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", note)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", note)
 
 
 async def hold_in_one_batch(

@@ -32,10 +32,9 @@ from omniretail.inventory.domain import Reason
 from omniretail.inventory.positions import (
     LEDGER,
     LEDGER_COLUMNS,
-    POSITION_COLUMNS,
-    P,
     availability_events,
     register_late_sale,
+    take_in_order,
 )
 
 
@@ -165,32 +164,11 @@ def _batch_sale_statement() -> sa.Select[Any]:
         .group_by(draws.c.location, draws.c.sku)
         .cte("totals")
     )
-    locked = (
-        sa.select(P.id)
-        .where(
-            P.tenant_id == tenant_id,
-            sa.tuple_(P.location_code, P.sku).in_(sa.select(totals.c.location, totals.c.sku)),
-        )
-        .order_by(P.location_code, P.sku)
-        .with_for_update()
-        .cte("locked")
-        .prefix_with("MATERIALIZED")
-    )
-    sold = (
-        sa.update(P)
-        .where(
-            P.tenant_id == tenant_id,
-            P.id == locked.c.id,
-            P.location_code == totals.c.location,
-            P.sku == totals.c.sku,
-            P.on_hand - P.reserved >= totals.c.total,
-        )
-        .values(
-            on_hand=P.on_hand - totals.c.total,
-            updated_at=sa.bindparam("batch_sold_at", type_=UTCDateTime),
-        )
-        .returning(P.location_code, P.sku, *POSITION_COLUMNS, totals.c.total)
-        .cte("sold")
+    sold = take_in_order(
+        tenant_id,
+        totals,
+        totals.c.total,
+        at=sa.bindparam("batch_sold_at", type_=UTCDateTime),
     )
     every_position = sa.select(sa.func.count()).select_from(sold).scalar_subquery() == sa.bindparam(
         "positions", type_=sa.Integer
@@ -212,7 +190,7 @@ def _batch_sale_statement() -> sa.Select[Any]:
             sold.c.id,
             sold.c.location_code,
             sold.c.sku,
-            (sold.c.on_hand + sold.c.total - so_far).label("on_hand"),
+            (sold.c.on_hand + sold.c.qty - so_far).label("on_hand"),
             sold.c.reserved,
             sold.c.safety_stock,
         )

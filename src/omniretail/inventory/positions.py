@@ -472,6 +472,39 @@ async def do_sell_in_store(
     return changes
 
 
+def take_in_order(tenant_id: Any, wanted: Any, qty: Any, *, at: Any) -> Any:
+    """PostgreSQL: the CTE ``sold``. The positions ``wanted`` names (its ``location`` and
+    ``sku``) are locked in (location, SKU) order, as every multi-line change takes them (so no
+    deadlock), then ``qty`` is taken from each by a conditional UPDATE (``on_hand - reserved
+    >= qty``: stock held for others is never sold). A row per position taken: its location,
+    SKU and figures after, and what was taken as ``qty``; fewer rows than positions wanted
+    when one did not have enough."""
+    locked = (
+        sa.select(P.id)
+        .where(
+            P.tenant_id == tenant_id,
+            sa.tuple_(P.location_code, P.sku).in_(sa.select(wanted.c.location, wanted.c.sku)),
+        )
+        .order_by(P.location_code, P.sku)
+        .with_for_update()
+        .cte("locked")
+        .prefix_with("MATERIALIZED")
+    )
+    return (
+        sa.update(P)
+        .where(
+            P.tenant_id == tenant_id,
+            P.id == locked.c.id,
+            P.location_code == wanted.c.location,
+            P.sku == wanted.c.sku,
+            P.on_hand - P.reserved >= qty,
+        )
+        .values(on_hand=P.on_hand - qty, updated_at=at)
+        .returning(P.location_code, P.sku, *POSITION_COLUMNS, qty.label("qty"))
+        .cte("sold")
+    )
+
+
 def sale_statement(tenant_id: sa.BindParameter[Any]) -> sa.Select[Any]:
     """PostgreSQL: every line of an in-store sale, its ledger rows and its availability events
     in ONE statement, built
@@ -493,30 +526,7 @@ def sale_statement(tenant_id: sa.BindParameter[Any]) -> sa.Select[Any]:
         .render_derived(name="wanted")
     )
     sold_at = sa.bindparam("sold_at", type_=UTCDateTime)
-    locked = (
-        sa.select(P.id)
-        .where(
-            P.tenant_id == tenant_id,
-            sa.tuple_(P.location_code, P.sku).in_(sa.select(wanted.c.location, wanted.c.sku)),
-        )
-        .order_by(P.location_code, P.sku)
-        .with_for_update()
-        .cte("locked")
-        .prefix_with("MATERIALIZED")
-    )
-    sold = (
-        sa.update(P)
-        .where(
-            P.tenant_id == tenant_id,
-            P.id == locked.c.id,
-            P.location_code == wanted.c.location,
-            P.sku == wanted.c.sku,
-            P.on_hand - P.reserved >= wanted.c.qty,
-        )
-        .values(on_hand=P.on_hand - wanted.c.qty, updated_at=sold_at)
-        .returning(P.location_code, P.sku, *POSITION_COLUMNS, wanted.c.qty)
-        .cte("sold")
-    )
+    sold = take_in_order(tenant_id, wanted, wanted.c.qty, at=sold_at)
     # Written only when every line had enough: a short sale writes nothing.
     every_line = sa.select(sa.func.count()).select_from(sold).scalar_subquery() == sa.bindparam(
         "lines", type_=sa.Integer
