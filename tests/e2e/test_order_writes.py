@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from omniretail.db import Database, TenantScopeError
 from omniretail.events import OutboxEvent
-from omniretail.inventory import positions
+from omniretail.inventory import sales
 from omniretail.loyalty.models import OrderPoints
 from omniretail.orders import placing
 from omniretail.orders.models import Fulfilment, FulfilmentLine, Order, OrderLine, Payment
@@ -72,14 +72,14 @@ async def test_the_caller_of_a_carried_sale_cannot_bind_the_tenant(
         created_at=dt.datetime.now(dt.UTC),
     )
     carried = placing.carried_by_sale(order)
-    forged = positions.CarriedSale(
+    forged = sales.CarriedSale(
         carried.statement,
         carried.tenant_bind,
         carried.parameters | {carried.tenant_bind: other_tenant.id},
     )
     async with db.uow(tenant.id) as uow:
         with pytest.raises(TenantScopeError):
-            await positions.do_sell_in_store(
+            await sales.do_sell_in_store(
                 uow, location="ST-A", lines=[("TEE-S", 1)], actor="test", carrying=forged
             )
 

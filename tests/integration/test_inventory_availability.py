@@ -16,8 +16,8 @@ from omniretail.channels.schemas import ChannelKind
 from omniretail.db import Database
 from omniretail.events import OutboxEvent
 from omniretail.inventory import availability as atp
-from omniretail.inventory import positions, service
 from omniretail.inventory import reservations as res
+from omniretail.inventory import sales, service
 from omniretail.network.schemas import CapabilitiesIn
 from tests.factories import TenantHandle
 from tests.inventory_factories import make_location, make_skus, receive
@@ -149,7 +149,7 @@ async def test_availability_events_are_raised_only_when_available_changes(
         await uow.session.execute(sa.delete(OutboxEvent))
     async with db.uow(network.id) as uow:
         # WH has 100 with no safety stock: each change of on hand moves available.
-        await positions.do_sell_in_store(uow, location="NEAR", lines=[("TEE", 1)], actor="pos")
+        await sales.do_sell_in_store(uow, location="NEAR", lines=[("TEE", 1)], actor="pos")
     async with db.uow(network.id) as uow:
         # A count that finds what the books say changes nothing and says nothing.
         await service.do_count(uow, location="MID", sku="TEE", on_hand=5, actor="rfid")

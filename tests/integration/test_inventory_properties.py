@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from omniretail.db import Database, utcnow
 from omniretail.errors import ValidationFailed
-from omniretail.inventory import positions, service
 from omniretail.inventory import reservations as res
+from omniretail.inventory import sales, service
 from omniretail.inventory.domain import Reason, available
 from omniretail.inventory.schemas import MovementLineIn
 from omniretail.inventory.service import InsufficientStock
@@ -166,7 +166,7 @@ async def step(db: Database, tenant_id: int, model: Model, op: tuple, clock: lis
         expect_ok = model.free((loc, sku)) >= n
         try:
             async with db.uow(tenant_id) as uow:
-                await positions.do_sell_in_store(uow, location=loc, lines=[(sku, n)], actor="pos")
+                await sales.do_sell_in_store(uow, location=loc, lines=[(sku, n)], actor="pos")
             ok = True
         except InsufficientStock:
             ok = False

@@ -8,7 +8,7 @@ import pytest
 
 from omniretail.db import Database, utcnow
 from omniretail.errors import ValidationFailed
-from omniretail.inventory import batch_holds, positions
+from omniretail.inventory import batch_holds, sales
 from omniretail.inventory import reservations as res
 from omniretail.inventory.domain import Reason
 from omniretail.inventory.service import InsufficientStock
@@ -164,11 +164,9 @@ async def test_an_in_store_sale_never_takes_stock_held_for_others(
         await res.do_reserve(uow, lines=[L("TEE-S", "ST-1", 4)], ttl_seconds=60, actor="app")
     with pytest.raises(InsufficientStock):
         async with db.uow(shop.id) as uow:
-            await positions.do_sell_in_store(
-                uow, location="ST-1", lines=[("TEE-S", 2)], actor="pos"
-            )
+            await sales.do_sell_in_store(uow, location="ST-1", lines=[("TEE-S", 2)], actor="pos")
     async with db.uow(shop.id) as uow:
-        changes = await positions.do_sell_in_store(
+        changes = await sales.do_sell_in_store(
             uow, location="ST-1", lines=[("TEE-S", 1)], actor="pos", reference="R-9"
         )
     assert [(c.on_hand, c.reserved, c.available_before, c.available_after) for c in changes] == [

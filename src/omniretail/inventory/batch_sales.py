@@ -4,7 +4,7 @@ Concurrent till checkouts at one store that sell the same SKUs queue on the same
 each holds them from its conditional UPDATE until its commit. The HTTP API sends them through
 the process's group commit (``omniretail.group_commit``, one transaction per batch), with a
 :class:`BatchSale` as what the batch shares. Run without savepoints (the usual case), each
-request writes its own order (``positions.do_sell_in_store`` writes what the sale carries
+request writes its own order (``sales.do_sell_in_store`` writes what the sale carries
 alone) and only *draws* its lines; :meth:`BatchSale.close`, the last statement before the
 commit, takes the sum per position in ONE conditional statement that also writes each sale's
 ledger rows and availability events (each sale's own step, in the order they drew), as each
@@ -29,13 +29,8 @@ from sqlalchemy.dialects import postgresql
 
 from omniretail.db import UnitOfWork, UTCDateTime
 from omniretail.inventory.domain import Reason
-from omniretail.inventory.positions import (
-    LEDGER,
-    LEDGER_COLUMNS,
-    availability_events,
-    register_late_sale,
-    take_in_order,
-)
+from omniretail.inventory.positions import LEDGER, LEDGER_COLUMNS, availability_events
+from omniretail.inventory.sales import register_late_sale, take_in_order
 
 
 class BatchSaleShort(Exception):

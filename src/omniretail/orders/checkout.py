@@ -21,7 +21,7 @@ from omniretail.customers import service as customers
 from omniretail.db import UnitOfWork, utcnow
 from omniretail.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from omniretail.events import record_event
-from omniretail.inventory import positions, reservations
+from omniretail.inventory import positions, reservations, sales
 from omniretail.inventory.service import InsufficientStock
 from omniretail.loyalty import service as loyalty
 from omniretail.network import service as network
@@ -303,7 +303,7 @@ async def do_place_order(
     out = placed_out(order, {f.public_id: code for f, code in codes if code is not None})
     if status is OrderStatus.COMPLETED and customer_id is not None:
         await _earn(uow, order, now)
-    if mode is Mode.IN_STORE and positions.can_carry(uow, settings):
+    if mode is Mode.IN_STORE and sales.can_carry(uow, settings):
         # One statement writes the order and takes its stock, the rows locked last.
         carried = placing.carried_by_sale(order)
         await _sell_in_store(
@@ -438,7 +438,7 @@ async def _sell_in_store(
     actor: str,
     now: dt.datetime,
     settings: dict[str, Any],
-    carrying: positions.CarriedSale | None = None,
+    carrying: sales.CarriedSale | None = None,
 ) -> None:
     """The till's stock leaves at once, after everything else of the order is written (or
     with it, ``carrying`` the order's rows): the conditional UPDATEs lock the store's stock
@@ -447,7 +447,7 @@ async def _sell_in_store(
     whole order (the unit of work rolls back)."""
     location = data.fulfillment.location
     assert location is not None
-    await positions.do_sell_in_store(
+    await sales.do_sell_in_store(
         uow,
         location=location,
         lines=[(line.sku, line.qty) for line in data.lines],

@@ -30,7 +30,7 @@ from sqlalchemy.sql import visitors
 
 from omniretail.db import JsonType, TenantScopeError, UnitOfWork, UTCDateTime, utcnow
 from omniretail.events import OUTBOX, OUTBOX_INSERT_COLUMNS, stage_event
-from omniretail.inventory import positions
+from omniretail.inventory import sales
 from omniretail.orders.models import Fulfilment, FulfilmentLine, Order, OrderLine, Payment
 from omniretail.scoped import tenant_bound
 
@@ -370,12 +370,12 @@ def _graph_ctes(tenant: sa.BindParameter[Any]) -> tuple[sa.CTE, list[sa.CTE]]:
 
 
 def _graph_statements() -> tuple[sa.Select[Any], sa.Select[Any]]:
-    """The order alone, and the order with a till's sale (``positions.sale_statement``, its
+    """The order alone, and the order with a till's sale (``sales.sale_statement``, its
     rows locked last): both built once, checked once."""
     tenant = sa.bindparam(TENANT_BIND, type_=sa.BigInteger)
     placed, written = _graph_ctes(tenant)
     alone = sa.select(placed.c.id).add_cte(*written)
-    with_sale = positions.sale_statement(tenant).add_cte(placed, *written)
+    with_sale = sales.sale_statement(tenant).add_cte(placed, *written)
     for statement in (alone, with_sale):
         check_tenant_inserts(statement)
     # Run by the sale through the session: as built, without the ORM's tenant criteria (it
@@ -447,14 +447,12 @@ async def write_order(uow: UnitOfWork, order: NewOrder) -> None:
     await _write_one_by_table(uow, tenant_id, order)
 
 
-def carried_by_sale(order: NewOrder) -> positions.CarriedSale:
-    """``order`` written by the statement of its till sale (``positions.do_sell_in_store``
+def carried_by_sale(order: NewOrder) -> sales.CarriedSale:
+    """``order`` written by the statement of its till sale (``sales.do_sell_in_store``
     binds the tenant): one round trip for the order and its stock, taken last."""
     if order.fulfilments and not _shared(order.fulfilments):
         raise ValueError("an order's fulfilments share their mode, status, promise and hold")
-    return positions.CarriedSale(
-        _GRAPH_AND_SALE, TENANT_BIND, _graph_parameters(order), alone=_GRAPH
-    )
+    return sales.CarriedSale(_GRAPH_AND_SALE, TENANT_BIND, _graph_parameters(order), alone=_GRAPH)
 
 
 def _insert(table: sa.Table) -> sa.Insert:
