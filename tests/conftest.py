@@ -27,6 +27,7 @@ from omniretail.db import Database
 from omniretail.migrate import upgrade
 from omniretail.models import metadata
 from tests.factories import SANDBOX_SECRET, STAFF_KEY, Api, TenantHandle, make_tenant
+from tests.payment_fakes import FakeAlipay, FakeWeChatPay, serve
 
 PG_HOST = os.environ.get("OMNI_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("OMNI_TEST_PG_PORT", "5432"))
@@ -158,3 +159,20 @@ def statements(db: Database) -> Iterator[list[str]]:
         yield sent
     finally:
         sa.event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+
+
+# The payment gateways' loopback fakes, installed as the app's WeChat Pay and Alipay.
+@pytest.fixture
+async def wechat(app: FastAPI) -> AsyncIterator[FakeWeChatPay]:
+    fake = FakeWeChatPay()
+    async with serve(fake.app) as url:
+        app.state.payment_providers["wechat_pay"] = fake.provider(url)
+        yield fake
+
+
+@pytest.fixture
+async def ali(app: FastAPI) -> AsyncIterator[FakeAlipay]:
+    fake = FakeAlipay()
+    async with serve(fake.app) as url:
+        app.state.payment_providers["alipay"] = fake.provider(f"{url}/gateway.do")
+        yield fake

@@ -4,7 +4,6 @@ sent after commit; two partial returns give back exactly what was paid."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,15 +15,7 @@ from omniretail.payments.models import GatewayRefund
 from omniretail.payments.refunds import send_due_refunds
 from tests.factories import Api, TenantHandle
 from tests.orders_world import World, build_world
-from tests.payment_fakes import FakeWeChatPay, serve
-
-
-@pytest.fixture
-async def wechat(app: FastAPI) -> AsyncIterator[FakeWeChatPay]:
-    fake = FakeWeChatPay()
-    async with serve(fake.app) as url:
-        app.state.payment_providers["wechat_pay"] = fake.provider(url)
-        yield fake
+from tests.payment_fakes import FakeWeChatPay
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -33,27 +32,10 @@ from tests.payment_fakes import (
     FakeAlipay,
     FakeWeChatPay,
     closed_port_url,
-    serve,
     verifies,
 )
 
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
-
-
-@pytest.fixture
-async def wechat(app: FastAPI) -> AsyncIterator[FakeWeChatPay]:
-    fake = FakeWeChatPay()
-    async with serve(fake.app) as url:
-        app.state.payment_providers["wechat_pay"] = fake.provider(url)
-        yield fake
-
-
-@pytest.fixture
-async def ali(app: FastAPI) -> AsyncIterator[FakeAlipay]:
-    fake = FakeAlipay()
-    async with serve(fake.app) as url:
-        app.state.payment_providers["alipay"] = fake.provider(f"{url}/gateway.do")
-        yield fake
 
 
 @pytest.fixture
