@@ -20,44 +20,19 @@ from omniretail.channels import service as channels
 from omniretail.customers import service as customers
 from omniretail.db import UnitOfWork, utcnow
 from omniretail.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from omniretail.events import record_event
-from omniretail.inventory import positions, reservations, sales
-from omniretail.inventory.service import InsufficientStock
+from omniretail.inventory import sales
 from omniretail.loyalty import service as loyalty
 from omniretail.network import service as network
-from omniretail.orders import placing, pricing_port, routing
+from omniretail.orders import building, placing, planning, pricing_port
 from omniretail.orders.access import Caller as Caller  # re-exported for callers
-from omniretail.orders.domain import (
-    FulfilmentStatus,
-    Mode,
-    OrderStatus,
-    new_pickup_code,
-)
+from omniretail.orders.domain import Mode, OrderStatus
+from omniretail.orders.domain import new_public_id as new_public_id  # re-exported for callers
 from omniretail.orders.domain import pickup_code_digest as code_digest
-from omniretail.orders.models import Fulfilment, Order
-from omniretail.orders.placing import (
-    NewEvent,
-    NewFulfilment,
-    NewFulfilmentLine,
-    NewLine,
-    NewOrder,
-    NewPayment,
-)
-from omniretail.orders.queries import named_attribution
-from omniretail.orders.schemas import (
-    FulfilmentLineOut,
-    FulfilmentOut,
-    OrderIn,
-    OrderLineOut,
-    OrderOut,
-    PaymentIn,
-    PaymentOut,
-    TotalsOut,
-)
-from omniretail.orders.sourcing import Candidate, Plan, Policy, plan_pickup, source_order
+from omniretail.orders.placing import NewLine, NewOrder, NewPayment
+from omniretail.orders.planning import OutOfDeliveryArea as OutOfDeliveryArea  # re-exported
+from omniretail.orders.planning import PickupUnavailable as PickupUnavailable  # re-exported
+from omniretail.orders.schemas import OrderIn, OrderOut, PaymentIn
 from omniretail.payments.providers import PaymentProvider, PaymentStatus
-
-HOLD_ATTEMPTS = 3
 
 
 class PaymentDeclined(Conflict):
@@ -68,30 +43,6 @@ class PaymentDeclined(Conflict):
 class PaymentMismatch(ValidationFailed):
     code = "payment_mismatch"
     title = "Payments do not add up to the total"
-
-
-class OutOfDeliveryArea(ValidationFailed):
-    code = "out_of_delivery_area"
-    title = "No location delivers to this address"
-
-
-class PickupUnavailable(Conflict):
-    code = "pickup_unavailable"
-    title = "This store cannot serve the order"
-
-
-@dataclass(slots=True)
-class Draft:
-    """What the steps of a checkout work out before the order is written."""
-
-    public_id: str
-    plan: list[tuple[str, float | None, list[tuple[str, int]]]] = field(default_factory=list)
-    transfers: list[dict[str, Any]] = field(default_factory=list)
-    sourcing: dict[str, Any] = field(default_factory=dict)
-    reservation_id: int | None = None
-    # The ids of the plan's locations as the plan's own query read them (no second look-up).
-    location_ids: dict[str, int] = field(default_factory=dict)
-    sources: frozenset[str] | None = None  # the only locations it may be sourced from
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +65,6 @@ class FixedPrices:
     prices: dict[str, int]
     reason: str
     title: str
-
-
-def new_public_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(8)}"
 
 
 def new_order_number(now: dt.datetime, timezone: str) -> str:
@@ -166,7 +113,7 @@ async def do_place_order(
     # (pricing checks both), and nothing deletes either: they are not read again.
     await _check_references(uow, data, caller, checked=prepared is not None and sources is None)
     customer_id = await _customer(uow, data.customer_id)
-    draft = Draft(
+    draft = planning.Draft(
         public_id=new_public_id("ord"), sources=None if sources is None else frozenset(sources)
     )
     if sources is not None:
@@ -205,7 +152,7 @@ async def do_place_order(
     # An unpaid online order's hold expires with its payment window, so abandoned checkouts
     # give their stock back; a paid order's hold never expires.
     hold_ttl = int(settings.get("payment_window_seconds", 900)) if online else None
-    await _source_and_hold(
+    await planning.source_and_hold(
         uow,
         data,
         draft,
@@ -287,7 +234,7 @@ async def do_place_order(
         ],
         payments=payments,
     )
-    codes = _fulfilments(
+    codes = building.add_fulfilments(
         order, draft, mode, settings, now, location_ids, issue_codes=pickup_code_digest is None
     )
     for fulfilment, code in codes:
@@ -297,12 +244,12 @@ async def do_place_order(
             )
         elif mode is Mode.PICKUP:
             fulfilment.pickup_code_digest = pickup_code_digest
-    _announce(order, now)
+    building.announce_order(order, now)
     # The response is built before anything is written: nothing is read back, and for an
     # in-store sale nothing but the commit follows the statement that locks the stock.
-    out = placed_out(order, {f.public_id: code for f, code in codes if code is not None})
+    out = building.placed_out(order, {f.public_id: code for f, code in codes if code is not None})
     if status is OrderStatus.COMPLETED and customer_id is not None:
-        await _earn(uow, order, now)
+        await building.earn_for_till_sale(uow, order, now)
     if mode is Mode.IN_STORE and sales.can_carry(uow, settings):
         # One statement writes the order and takes its stock, the rows locked last.
         carried = placing.carried_by_sale(order)
@@ -376,64 +323,10 @@ async def _delivery_fee(
     return fee
 
 
-async def _source_and_hold(
-    uow: UnitOfWork,
-    data: OrderIn,
-    draft: Draft,
-    *,
-    now: dt.datetime,
-    timezone: str,
-    settings: dict[str, Any],
-    actor: str,
-    hold_ttl: int | None,
-) -> None:
-    """Plan where each line comes from and hold it there; retried with fresh stock when a
-    concurrent checkout took a unit between reading and holding."""
-    mode = data.fulfillment.mode
-    lines = [(line.sku, line.qty) for line in data.lines]
-    if mode is Mode.IN_STORE:
-        # The stock itself leaves last (``_sell_in_store``): its rows are the ones every till
-        # of the store contends for, so they are locked for the commit only.
-        location = data.fulfillment.location
-        assert location is not None
-        draft.plan = [(location, None, lines)]
-        draft.sourcing = {"mode": mode.value, "chosen": [location], "reason": "sold in store"}
-        return
-    for attempt in range(HOLD_ATTEMPTS):
-        if attempt or not draft.plan:  # a plan made before the write lock is tried first
-            await _plan(uow, data, draft, now=now, timezone=timezone, settings=settings)
-        hold = [
-            positions.StockLine(sku=sku, location=location, qty=qty)
-            for location, _, plan_lines in draft.plan
-            for sku, qty in plan_lines
-        ] + [
-            positions.StockLine(sku=sku, location=t["location"], qty=qty)
-            for t in draft.transfers
-            for sku, qty in t["lines"]
-        ]
-        try:
-            async with uow.session.begin_nested():
-                held = await reservations.do_reserve(
-                    uow,
-                    lines=hold,
-                    ttl_seconds=hold_ttl,
-                    actor=actor,
-                    reference=draft.public_id,
-                    channel=data.channel,
-                    now=now,
-                )
-        except InsufficientStock:
-            if attempt == HOLD_ATTEMPTS - 1:
-                raise
-            continue
-        draft.reservation_id = held.id
-        return
-
-
 async def _sell_in_store(
     uow: UnitOfWork,
     data: OrderIn,
-    draft: Draft,
+    draft: planning.Draft,
     *,
     actor: str,
     now: dt.datetime,
@@ -457,157 +350,6 @@ async def _sell_in_store(
         settings=settings,
         carrying=carrying,
     )
-
-
-async def _plan(
-    uow: UnitOfWork,
-    data: OrderIn,
-    draft: Draft,
-    *,
-    now: dt.datetime,
-    timezone: str,
-    settings: dict[str, Any],
-) -> None:
-    mode = data.fulfillment.mode
-    lines = [(line.sku, line.qty) for line in data.lines]
-    if mode is Mode.PICKUP:
-        await _plan_pickup(uow, data, draft, lines, now=now, timezone=timezone)
-        return
-    address = data.fulfillment.address
-    assert address is not None
-    found = await routing.candidates_for(
-        uow,
-        mode=mode,
-        lat=address.lat,
-        lng=address.lng,
-        skus=[s for s, _ in lines],
-        now=now,
-        timezone=timezone,
-    )
-    if (
-        mode is Mode.LOCAL_DELIVERY
-        and not any(
-            c.excluded is None or "closed" in c.excluded or "capacity" in c.excluded
-            for c in found.candidates
-        )
-        # No holder reaches the address: is it outside every radius, or only out of stock?
-        and not await network.delivers_to(uow, lat=address.lat, lng=address.lng)
-    ):
-        raise OutOfDeliveryArea(
-            "no store or dark store delivers to this address",
-            [{"field": "fulfillment.address", "message": "outside every delivery radius"}],
-        )
-    max_shipments = 1 if mode is Mode.LOCAL_DELIVERY else int(settings.get("max_shipments", 3))
-    candidates = _within_sources(found.candidates, draft.sources)
-    plan = source_order(lines, candidates, Policy(max_shipments=max_shipments))
-    if not plan.complete:
-        raise _short(plan)
-    draft.plan = [(s.location, s.distance_km, list(s.lines)) for s in plan.shipments]
-    draft.transfers = []
-    draft.sourcing = _explain(mode, plan) | {"considered": len(candidates)}
-    draft.location_ids = {code: loc.id for code, loc in found.locations.items()}
-
-
-async def _plan_pickup(
-    uow: UnitOfWork,
-    data: OrderIn,
-    draft: Draft,
-    lines: list[tuple[str, int]],
-    *,
-    now: dt.datetime,
-    timezone: str,
-) -> None:
-    code = data.fulfillment.location
-    assert code is not None
-    store = await network.access_location(uow, code)
-    if not store.can_pickup or not store.active:
-        raise ValidationFailed(
-            f"location {code!r} does not offer pickup",
-            [{"field": "fulfillment.location", "message": "not a pickup location"}],
-        )
-    found = await routing.candidates_for(
-        uow,
-        mode=Mode.SHIP,
-        lat=store.lat,
-        lng=store.lng,
-        skus=[s for s, _ in lines],
-        now=now,
-        timezone=timezone,
-    )
-    here = await routing.candidates_for(
-        uow,
-        mode=Mode.PICKUP,
-        lat=store.lat,
-        lng=store.lng,
-        skus=[s for s, _ in lines],
-        now=now,
-        timezone=timezone,
-        only=[store.id],
-    )
-    at_store = next(
-        (c for c in here.candidates if c.code == code),
-        Candidate(code, 0.0, {}, "not a pickup location"),
-    )
-    local, transfer, whole = plan_pickup(
-        lines, at_store, _within_sources(found.candidates, draft.sources)
-    )
-    alternatives = [{"location": c.code, "distance_km": c.distance_km} for c in whole]
-    if at_store.excluded is not None:
-        raise PickupUnavailable(
-            f"{code} cannot take pickups now: {at_store.excluded}", alternatives=alternatives
-        )
-    if transfer is not None and not transfer.complete:
-        raise PickupUnavailable(
-            f"{code} lacks {', '.join(s for s, _ in local.unserved)} and no location can send it",
-            alternatives=alternatives,
-            short=[{"sku": s, "qty": q} for s, q in transfer.unserved],
-        )
-    draft.plan = [(code, 0.0, list(local.shipments[0].lines))] if local.shipments else []
-    if not draft.plan:
-        draft.plan = [(code, 0.0, [])]
-    draft.transfers = [
-        {"location": s.location, "lines": [list(line) for line in s.lines]}
-        for s in (transfer.shipments if transfer else ())
-    ]
-    draft.location_ids = {code: store.id}
-    draft.sourcing = {
-        "mode": "pickup",
-        "chosen": [code],
-        "reason": "the customer's chosen store"
-        + ("" if not draft.transfers else "; missing lines are sent to it from other locations"),
-        "transfers": draft.transfers,
-        "alternatives": alternatives,
-    }
-
-
-def _within_sources(
-    candidates: Sequence[Candidate], sources: frozenset[str] | None
-) -> list[Candidate]:
-    return [c for c in candidates if sources is None or c.code in sources]
-
-
-def _short(plan: Plan) -> InsufficientStock:
-    return InsufficientStock(
-        "not enough stock to serve every line",
-        lines=[{"sku": sku, "qty": qty} for sku, qty in plan.unserved],
-    )
-
-
-def _explain(mode: Mode, plan: Plan) -> dict[str, Any]:
-    return {
-        "mode": mode.value,
-        "method": plan.method,
-        "chosen": [s.location for s in plan.shipments],
-        "decisions": [
-            {
-                "location": v.location,
-                "distance_km": round(v.distance_km, 3),
-                "chosen": v.chosen,
-                "reason": v.reason,
-            }
-            for v in plan.explanation
-        ],
-    }
 
 
 async def _redeem_points(
@@ -702,280 +444,3 @@ def _authorise(
             )
         )
     return out
-
-
-def _fulfilments(
-    order: NewOrder,
-    draft: Draft,
-    mode: Mode,
-    settings: dict[str, Any],
-    now: dt.datetime,
-    location_ids: dict[str, int],
-    *,
-    issue_codes: bool = True,
-) -> list[tuple[NewFulfilment, str | None]]:
-    promise = {
-        Mode.SHIP: dt.timedelta(hours=int(settings.get("ship_promise_hours", 48))),
-        Mode.LOCAL_DELIVERY: dt.timedelta(minutes=int(settings.get("local_promise_minutes", 30))),
-        Mode.PICKUP: dt.timedelta(hours=int(settings.get("pickup_promise_hours", 2))),
-        Mode.IN_STORE: dt.timedelta(0),
-    }[mode]
-    if draft.transfers:
-        promise += dt.timedelta(hours=int(settings.get("transfer_promise_hours", 24)))
-    status = FulfilmentStatus.HANDED_OVER if mode is Mode.IN_STORE else FulfilmentStatus.PENDING
-    transferred = [
-        NewFulfilmentLine(sku=sku, qty=qty) for t in draft.transfers for sku, qty in t["lines"]
-    ]
-    out: list[tuple[NewFulfilment, str | None]] = []
-    for location, distance, lines in draft.plan:
-        code = new_pickup_code() if mode is Mode.PICKUP and issue_codes else None
-        fulfilment = NewFulfilment(
-            public_id=new_public_id("ful"),
-            location_id=location_ids[location],
-            location_code=location,
-            mode=mode.value,
-            status=status.value,
-            distance_km=distance,
-            promised_at=now + promise,
-            reservation_id=str(draft.reservation_id) if draft.reservation_id else None,
-            transfer_from=draft.transfers if mode is Mode.PICKUP else [],
-            lines=[NewFulfilmentLine(sku=sku, qty=qty) for sku, qty in lines] + transferred,
-        )
-        order.fulfilments.append(fulfilment)
-        out.append((fulfilment, code))
-    return out
-
-
-def placed_out(order: NewOrder, pickup_codes: dict[str, str]) -> OrderOut:
-    """The response of a checkout, from what it writes (nothing is read back); pickup codes
-    by fulfilment id, shown this once."""
-    return OrderOut(
-        id=order.public_id,
-        number=order.number,
-        status=OrderStatus(order.status),
-        channel=order.channel,
-        customer_id=order.customer_id,
-        mode=Mode(order.mode),
-        placed_at_location=order.placed_at_location,
-        attributed_location=order.attributed_location,
-        attributed_staff=order.attributed_staff,
-        attribution=named_attribution(order.attributed_location, order.attributed_staff),
-        lines=[
-            OrderLineOut(
-                sku=x.sku,
-                title=x.title,
-                qty=x.qty,
-                unit_price=x.unit_price,
-                discounts=x.discounts,
-                discount=x.discount,
-                line_total=x.line_total,
-                returned_qty=x.returned_qty,
-            )
-            for x in order.lines
-        ],
-        totals=TotalsOut(
-            currency=order.currency,
-            subtotal=order.subtotal,
-            discount_total=order.discount_total,
-            delivery_fee=order.delivery_fee,
-            points_redeemed=order.points_redeemed,
-            total=order.total,
-            paid=order.paid_amount,
-        ),
-        payments=[
-            PaymentOut(
-                method=p.method,
-                amount=p.amount,
-                status=p.status,
-                provider_ref=p.provider_ref,
-                refunded_amount=p.refunded_amount,
-            )
-            for p in order.payments
-        ],
-        fulfillments=[
-            FulfilmentOut(
-                id=f.public_id,
-                order_id=order.public_id,
-                location=f.location_code,
-                mode=Mode(f.mode),
-                status=FulfilmentStatus(f.status),
-                lines=[FulfilmentLineOut(sku=x.sku, qty=x.qty) for x in f.lines],
-                distance_km=f.distance_km,
-                promised_at=f.promised_at,
-                transfer_from=f.transfer_from,
-                reason=None,
-                pickup_code=pickup_codes.get(f.public_id),
-            )
-            for f in order.fulfilments
-        ],
-        coupon_codes=order.coupon_codes,
-        sourcing=order.sourcing,
-        created_at=order.created_at,
-    )
-
-
-def _announce(order: NewOrder, now: dt.datetime) -> None:
-    """The new order's events, in the order they are written: ``order.placed``, each
-    ``fulfillment.created``, and ``order.completed`` when it is (a paid till sale)."""
-    order.events.append(
-        NewEvent(
-            "order.placed",
-            {
-                "order_id": order.public_id,
-                "channel": order.channel,
-                "customer_id": order.customer_id,
-                "mode": order.mode,
-                "total": order.total,
-                "status": order.status,
-                "attributed_location": order.attributed_location,
-            },
-        )
-    )
-    for f in order.fulfilments:
-        order.events.append(
-            NewEvent(
-                "fulfillment.created",
-                fulfilment_created(
-                    order.public_id,
-                    public_id=f.public_id,
-                    location=f.location_code,
-                    mode=f.mode,
-                    status=f.status,
-                    lines=[(x.sku, x.qty) for x in f.lines],
-                ),
-            )
-        )
-    if order.status == OrderStatus.COMPLETED.value:
-        points = sum(p.amount for p in order.payments if p.method == "points")
-        location = order.placed_at_location or next(
-            (f.location_code for f in order.fulfilments), None
-        )
-        order.events.append(
-            NewEvent(
-                "order.completed",
-                order_completed(
-                    order.public_id,
-                    customer_id=order.customer_id,
-                    channel=order.channel,
-                    location=location,
-                    paid=order.paid_amount - points,
-                    points_redeemed=order.points_redeemed,
-                    now=now,
-                ),
-            )
-        )
-
-
-async def _earn(uow: UnitOfWork, order: NewOrder, now: dt.datetime) -> None:
-    """Points for a paid till sale, in the placing transaction (as ``complete_order``)."""
-    assert order.customer_id is not None
-    await loyalty.do_earn_for_order(
-        uow,
-        customer_id=order.customer_id,
-        order_ref=order.public_id,
-        channel=order.channel,
-        paid_amount=order.paid_amount
-        - sum(p.amount for p in order.payments if p.method == "points"),
-        at=now,
-    )
-
-
-def fulfilment_created(
-    order_id: str,
-    *,
-    public_id: str,
-    location: str,
-    mode: str,
-    status: str,
-    lines: Sequence[tuple[str, int]],
-    rerouted_from: str | None = None,
-) -> dict[str, Any]:
-    """The payload of ``fulfillment.created``: the store is told it has work."""
-    payload: dict[str, Any] = {
-        "fulfillment_id": public_id,
-        "order_id": order_id,
-        "location": location,
-        "mode": mode,
-        "status": status,
-        "lines": [{"sku": sku, "qty": qty} for sku, qty in lines],
-    }
-    if rerouted_from is not None:
-        payload["rerouted_from"] = rerouted_from
-    return payload
-
-
-def announce_fulfilment(
-    uow: UnitOfWork, order_id: str, f: Fulfilment, *, rerouted_from: str | None = None
-) -> None:
-    """``fulfillment.created`` for a fulfilment made after checkout (a re-routing)."""
-    record_event(
-        uow,
-        "fulfillment.created",
-        aggregate_type="order",
-        aggregate_id=order_id,
-        payload=fulfilment_created(
-            order_id,
-            public_id=f.public_id,
-            location=f.location_code,
-            mode=f.mode,
-            status=f.status,
-            lines=[(line.sku, line.qty) for line in f.lines],
-            rerouted_from=rerouted_from,
-        ),
-    )
-
-
-def order_completed(
-    order_id: str,
-    *,
-    customer_id: str | None,
-    channel: str,
-    location: str | None,
-    paid: int,
-    points_redeemed: int,
-    now: dt.datetime,
-) -> dict[str, Any]:
-    """The payload of ``order.completed``."""
-    return {
-        "order_id": order_id,
-        "customer_id": customer_id,
-        "channel": channel,
-        "location": location,
-        "paid_amount": paid,
-        "points_redeemed": points_redeemed,
-        "completed_at": now.isoformat(),
-    }
-
-
-async def complete_order(uow: UnitOfWork, order: Order, now: dt.datetime) -> None:
-    """Points are earned in the completing transaction itself (idempotent per order), so a
-    return can never overtake them; ``order.completed`` then tells the profile and others."""
-    if order.customer_id is not None:
-        await loyalty.do_earn_for_order(
-            uow,
-            customer_id=order.customer_id,
-            order_ref=order.public_id,
-            channel=order.channel,
-            paid_amount=order.paid_amount - _points_paid(order),
-            at=now,
-        )
-    location = order.placed_at_location or next((f.location_code for f in order.fulfilments), None)
-    record_event(
-        uow,
-        "order.completed",
-        aggregate_type="order",
-        aggregate_id=order.public_id,
-        payload=order_completed(
-            order.public_id,
-            customer_id=order.customer_id,
-            channel=order.channel,
-            location=location,
-            paid=order.paid_amount - _points_paid(order),
-            points_redeemed=order.points_redeemed,
-            now=now,
-        ),
-    )
-
-
-def _points_paid(order: Order) -> int:
-    return sum(p.amount for p in order.payments if p.method == "points")

@@ -121,6 +121,11 @@ class RejectReason(StrEnum):
 PICKUP_CODE_DIGITS = 8
 
 
+def new_public_id(prefix: str) -> str:
+    """An order's, fulfilment's or return's public id: its kind's prefix and 16 random hex."""
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
 def new_pickup_code() -> str:
     """Eight digits: short enough to read out at a counter; with attempts rate-limited per store,
     guessing one of the few codes ready at a store is hopeless."""

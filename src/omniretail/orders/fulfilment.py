@@ -20,7 +20,7 @@ from omniretail.loyalty import service as loyalty
 from omniretail.network import service as network
 from omniretail.orders import pricing_port, routing
 from omniretail.orders.access import Caller, check_may_act_on_order
-from omniretail.orders.checkout import announce_fulfilment, complete_order, new_public_id
+from omniretail.orders.building import announce_fulfilment, complete_order
 from omniretail.orders.domain import (
     CLOSED,
     STOCK_LEAVES,
@@ -29,6 +29,7 @@ from omniretail.orders.domain import (
     Mode,
     OrderStatus,
     RejectReason,
+    new_public_id,
     next_status,
     order_status,
 )

@@ -30,9 +30,10 @@ from omniretail.auth import service as auth
 from omniretail.db import Database, UnitOfWork, utcnow
 from omniretail.errors import DomainError
 from omniretail.network import service as network
-from omniretail.orders import checkout, pricing_port, routing
-from omniretail.orders.checkout import Draft, Prepared
+from omniretail.orders import checkout, planning, pricing_port, routing
+from omniretail.orders.checkout import Prepared
 from omniretail.orders.domain import Mode
+from omniretail.orders.planning import Draft
 from omniretail.orders.schemas import OrderIn
 
 _turns: weakref.WeakKeyDictionary[Database, asyncio.Lock] = weakref.WeakKeyDictionary()
@@ -75,7 +76,7 @@ async def prepare_order(
             ids = {location: (await network.location_ref(uow, location))[0]}
             return Prepared(quote=quote, version=version, location_ids=ids)
         draft = Draft(public_id="")
-        await checkout._plan(
+        await planning.plan_lines(
             uow, data, draft, now=now, timezone=tenant.timezone, settings=tenant.settings
         )
     except DomainError:

@@ -14,7 +14,7 @@ from omniretail.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from omniretail.events import record_event
 from omniretail.network import service as network
 from omniretail.orders.access import Caller, check_location, check_order_visible
-from omniretail.orders.checkout import new_public_id
+from omniretail.orders.domain import new_public_id
 from omniretail.orders.models import Order
 from omniretail.returns.models import Case, CaseNote
 from omniretail.returns.schemas import (

@@ -28,8 +28,7 @@ from omniretail.loyalty import service as loyalty
 from omniretail.money import allocate
 from omniretail.network import service as network
 from omniretail.orders.access import check_order_visible
-from omniretail.orders.checkout import new_public_id
-from omniretail.orders.domain import DONE, FulfilmentStatus, OrderStatus
+from omniretail.orders.domain import DONE, FulfilmentStatus, OrderStatus, new_public_id
 from omniretail.orders.models import Fulfilment, Order
 from omniretail.payments import refunds
 from omniretail.payments.providers import PaymentProvider, PaymentStatus
