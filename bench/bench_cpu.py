@@ -7,7 +7,13 @@ app, the driver, and on SQLite the database engine too; on PostgreSQL the server
 in it), the SQL statements sent per request (BEGIN/COMMIT/SAVEPOINT not counted) and the
 transactions begun per request (a one-statement read on PostgreSQL begins none), and the
 statements SQLAlchemy compiled per request (0 in steady state: a statement rebuilt per request
-that its compiled cache cannot hold, such as a multi-row ``VALUES``, shows here). CPU
+that its compiled cache cannot hold, such as a multi-row ``VALUES``, shows here), and on
+PostgreSQL the server's CPU per request: the CPU time (user + system, as ``utime + stime``,
+read in nanoseconds from ``/proc/<pid>/schedstat``) of the server's backends connected to the
+bench's own database, summed before and after each round. That needs the server on this machine
+and its processes readable (the bench runs as root beside a local PostgreSQL; elsewhere the
+column is blank); the server's shared processes (WAL writer, checkpointer, autovacuum) are not
+in it, nor other databases' backends (other runs on the same server). CPU
 time, unlike wall-clock rates, hardly moves when other processes share the cores, so these
 figures compare before/after on a busy machine (the cheapest of three rounds is shown);
 ``bench_http`` gives the rates.
@@ -45,6 +51,30 @@ CONCURRENT_HOLDS = 64
 CONCURRENT_TILLS = 32
 ROUNDS = 3
 CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+def server_cpu(database: str | None) -> float | None:
+    """CPU seconds used so far by the local PostgreSQL backends connected to ``database``
+    (their process title names it: ``postgres: <user> <database> <client> <state>``); None
+    when there is none to read (no such database, not local, or not readable)."""
+    if database is None:
+        return None
+    needle = f" {database} ".encode()
+    total, found = 0, False
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                title = f.read()
+            if not title.startswith(b"postgres: ") or needle not in title:
+                continue
+            with open(f"/proc/{entry.name}/schedstat") as f:
+                total += int(f.read().split()[0])  # on-CPU nanoseconds: utime + stime
+            found = True
+        except (OSError, ValueError, IndexError):
+            continue  # the backend ended meanwhile
+    return total / 1e9 if found else None
 
 
 class Counter:
@@ -109,20 +139,32 @@ def quote(path: Path) -> Path:
 
 async def rounds_of(
     db: Database, requests: list[Path], client: httpx.AsyncClient, *, wave: int = 1
-) -> tuple[float, Counter]:
+) -> tuple[float, Counter, float | None]:
     """Send ``requests`` in ROUNDS rounds (``wave`` at a time); the CPU seconds per request of
-    the cheapest round (the others were slowed by the machine's other work) and the counts of
-    all rounds."""
+    the cheapest round (the others were slowed by the machine's other work), the counts of
+    all rounds, and the PostgreSQL server's CPU seconds per request of its cheapest round
+    (None on SQLite or when the server's processes cannot be read: see :func:`server_cpu`)."""
     per_round = len(requests) // ROUNDS
     best = float("inf")
+    server_best: float | None = None
+    database = None if db.is_sqlite else db.engine.url.database
     with Counter(db) as counter:
         for start in range(0, per_round * ROUNDS, per_round):
             chunk = requests[start : start + per_round]
+            server_started = server_cpu(database)
             started = time.process_time()
             for at in range(0, len(chunk), wave):
                 await asyncio.gather(*(send(client, path) for path in chunk[at : at + wave]))
             best = min(best, (time.process_time() - started) / len(chunk))
-    return best, counter
+            server_ended = server_cpu(database)
+            if server_started is not None and server_ended is not None:
+                spent = (server_ended - server_started) / len(chunk)
+                server_best = spent if server_best is None else min(server_best, spent)
+    return best, counter, server_best
+
+
+def server_column(seconds: float | None) -> str:
+    return "" if seconds is None else f" {seconds * 1000:7.3f} ms"
 
 
 async def measure(label: str, url: str) -> None:
@@ -130,8 +172,9 @@ async def measure(label: str, url: str) -> None:
     db = Database(Settings(database_url=url, run_dispatcher=False))
     app = create_app(db.settings, db=db)
     transport = httpx.ASGITransport(app=app)
+    server_heading = "" if db.is_sqlite else ", server CPU ms"
     print(f"   {label}: per request: CPU ms (this process), statements, transactions, "
-          f"statements compiled; n={REQUESTS}")  # fmt: skip
+          f"statements compiled{server_heading}; n={REQUESTS}")  # fmt: skip
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             chosen = paths(keys)
@@ -140,11 +183,11 @@ async def measure(label: str, url: str) -> None:
                 if ONLY and not any(part in path.label for part in ONLY):
                     continue
                 await send(client, path)  # warm: principal cache, compiled statements
-                cpu, counter = await rounds_of(db, [path] * REQUESTS, client)
+                cpu, counter, server = await rounds_of(db, [path] * REQUESTS, client)
                 print(f"   {path.label:<34} {cpu * 1000:7.3f} ms "
                       f"{counter.statements / REQUESTS:6.1f} "
                       f"{counter.transactions / REQUESTS:6.2f} "
-                      f"{counter.compiled / REQUESTS:6.2f}")  # fmt: skip
+                      f"{counter.compiled / REQUESTS:6.2f}{server_column(server)}")  # fmt: skip
             till = next(p for p in chosen if p.label == "3-line in-store checkout")
             for label, path, wave in (
                 (f"{CONCURRENT_HOLDS} concurrent holds (1 SKU)", chosen[-1], CONCURRENT_HOLDS),
@@ -153,11 +196,14 @@ async def measure(label: str, url: str) -> None:
                 if ONLY and not any(part in label for part in ONLY):
                     continue
                 waves = ROUNDS * max(1, REQUESTS // (wave * ROUNDS))
-                cpu, counter = await rounds_of(db, [path] * (waves * wave), client, wave=wave)
+                cpu, counter, server = await rounds_of(
+                    db, [path] * (waves * wave), client, wave=wave
+                )
                 n = waves * wave
                 print(f"   {label:<34} "
                       f"{cpu * 1000:7.3f} ms {counter.statements / n:6.1f} "
-                      f"{counter.transactions / n:6.2f} {counter.compiled / n:6.2f}")  # fmt: skip
+                      f"{counter.transactions / n:6.2f} {counter.compiled / n:6.2f}"
+                      f"{server_column(server)}")  # fmt: skip
     finally:
         await db.dispose()
 
