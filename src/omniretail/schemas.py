@@ -113,6 +113,8 @@ def _check_text(value: Any) -> None:
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError("text must not contain NUL characters")
+        if value.isascii():
+            return  # most text: nothing to encode (a surrogate is not ASCII)
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:

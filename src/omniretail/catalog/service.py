@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from omniretail.catalog.models import PriceChange, Product, Variant
 from omniretail.catalog.schemas import (
@@ -24,7 +25,7 @@ from omniretail.catalog.schemas import (
 from omniretail.db import UnitOfWork, contains, utcnow
 from omniretail.errors import AlreadyExists, NotFound, ValidationFailed
 from omniretail.events import record_event, record_events
-from omniretail.scoped import TENANT, read_in, tenant_statement
+from omniretail.scoped import TENANT, TenantStatement, read_in, tenant_statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,24 +286,32 @@ async def _apply_variant_patches(
             _audit_price(uow, variant, old, actor)
 
 
-_VARIANTS_BY_SKU = tenant_statement(
-    sa.select(
-        Variant.id,
-        Variant.sku,
-        Variant.barcode,
-        Variant.price,
-        Product.code,
-        Product.title,
-        Product.category,
-        Product.status,
+def _variants_by_sku(skus: sa.ColumnElement[bool]) -> TenantStatement:
+    return tenant_statement(
+        sa.select(
+            Variant.id,
+            Variant.sku,
+            Variant.barcode,
+            Variant.price,
+            Product.code,
+            Product.title,
+            Product.category,
+            Product.status,
+        )
+        .join(Product, Product.id == Variant.product_id)
+        .where(Variant.tenant_id == sa.bindparam(TENANT), Product.tenant_id == sa.bindparam(TENANT))
+        .where(skus)
     )
-    .join(Product, Product.id == Variant.product_id)
-    .where(
-        Variant.tenant_id == sa.bindparam(TENANT),
-        Product.tenant_id == sa.bindparam(TENANT),
-        Variant.sku.in_(sa.bindparam("skus", expanding=True)),
-    )
-)
+
+
+# PostgreSQL: the SKUs as one array (``= ANY``), so the statement's text is the same for any
+# number of SKUs and nothing is rewritten per execution; SQLite (no arrays): an expanding IN.
+_VARIANTS_BY_SKU = {
+    "postgresql": _variants_by_sku(
+        Variant.sku == sa.any_(sa.bindparam("skus", type_=postgresql.ARRAY(sa.String)))
+    ),
+    "sqlite": _variants_by_sku(Variant.sku.in_(sa.bindparam("skus", expanding=True))),
+}
 
 
 async def variants_by_sku(uow: UnitOfWork, skus: Iterable[str]) -> dict[str, VariantInfo]:
@@ -310,7 +319,7 @@ async def variants_by_sku(uow: UnitOfWork, skus: Iterable[str]) -> dict[str, Var
     wanted = list(dict.fromkeys(skus))
     if not wanted:
         return {}
-    rows = await read_in(uow, _VARIANTS_BY_SKU, skus=wanted)
+    rows = await read_in(uow, _VARIANTS_BY_SKU[uow.dialect], skus=wanted)
     return {
         row.sku: VariantInfo(
             id=row.id,
