@@ -78,10 +78,9 @@ def add_fulfilments(
 
 def placed_out(order: NewOrder, pickup_codes: dict[str, str]) -> OrderOut:
     """The response of a checkout, from what it writes (nothing is read back); pickup codes
-    by fulfilment id, shown this once. Its models are constructed without validation (every
-    value is already of its field's type: the checkout made them), which is most of what
-    building it cost."""
-    return OrderOut.model_construct(
+    by fulfilment id, shown this once. Validated as built: pydantic's ``model_construct``
+    (Python) measured slower than its validation (Rust) here, 23 against 13 us."""
+    return OrderOut(
         id=order.public_id,
         number=order.number,
         status=OrderStatus(order.status),
@@ -93,7 +92,7 @@ def placed_out(order: NewOrder, pickup_codes: dict[str, str]) -> OrderOut:
         attributed_staff=order.attributed_staff,
         attribution=named_attribution(order.attributed_location, order.attributed_staff),
         lines=[
-            OrderLineOut.model_construct(
+            OrderLineOut(
                 sku=x.sku,
                 title=x.title,
                 qty=x.qty,
@@ -105,7 +104,7 @@ def placed_out(order: NewOrder, pickup_codes: dict[str, str]) -> OrderOut:
             )
             for x in order.lines
         ],
-        totals=TotalsOut.model_construct(
+        totals=TotalsOut(
             currency=order.currency,
             subtotal=order.subtotal,
             discount_total=order.discount_total,
@@ -115,7 +114,7 @@ def placed_out(order: NewOrder, pickup_codes: dict[str, str]) -> OrderOut:
             paid=order.paid_amount,
         ),
         payments=[
-            PaymentOut.model_construct(
+            PaymentOut(
                 method=p.method,
                 amount=p.amount,
                 status=p.status,
@@ -125,13 +124,13 @@ def placed_out(order: NewOrder, pickup_codes: dict[str, str]) -> OrderOut:
             for p in order.payments
         ],
         fulfillments=[
-            FulfilmentOut.model_construct(
+            FulfilmentOut(
                 id=f.public_id,
                 order_id=order.public_id,
                 location=f.location_code,
                 mode=Mode(f.mode),
                 status=FulfilmentStatus(f.status),
-                lines=[FulfilmentLineOut.model_construct(sku=x.sku, qty=x.qty) for x in f.lines],
+                lines=[FulfilmentLineOut(sku=x.sku, qty=x.qty) for x in f.lines],
                 distance_km=f.distance_km,
                 promised_at=f.promised_at,
                 transfer_from=f.transfer_from,
