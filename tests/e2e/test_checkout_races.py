@@ -177,7 +177,7 @@ async def test_a_three_line_in_store_sale_issues_a_fixed_number_of_statements(
     assert placed.status_code == 201, placed.text
     control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
     work = [s for s in statements if not s.startswith(control)]
-    assert len(work) == {"sqlite": 12, "postgresql": 4}[db.dialect], "\n".join(work)
+    assert len(work) == {"sqlite": 12, "postgresql": 2}[db.dialect], "\n".join(work)
     stock = [i for i, s in enumerate(work) if "UPDATE stock_positions" in s]
     assert len(stock) == 1
     # The sale's stock rows are locked by the last statements but the writes staged for the
@@ -221,7 +221,7 @@ async def test_a_three_line_checkout_issues_a_fixed_number_of_statements(
     # On PostgreSQL the hold's reservation, its lines and their ledger rows are one statement.
     # Authentication costs no statement (auth/cache.py); the hold's availability events go in
     # one INSERT at commit (UnitOfWork.stage_insert), on SQLite with the order's.
-    assert len(work) == {"sqlite": 19, "postgresql": 11}[db.dialect], "\n".join(work)
+    assert len(work) == {"sqlite": 19, "postgresql": 9}[db.dialect], "\n".join(work)
     if db.dialect == "sqlite":
         # Under the write lock: confirm the quote and plan (2 reads: the tenant's terms with
         # the prices' and promotions' versions, the locations' capacities; no pricing, no

@@ -171,6 +171,54 @@ async def test_racing_uses_by_one_customer_respect_the_per_customer_limit(world:
     assert {r.json()["code"] for r in results if r.status_code == 409} == {"coupon_limit_reached"}
 
 
+async def test_a_till_sale_charges_what_its_quote_says_under_scoped_promotions(
+    world: World,
+) -> None:
+    """Checkout reads the cart's variants and the active promotions with the tenant's terms
+    (one statement on PostgreSQL): the promotions' scopes, kinds and dates still decide."""
+    for sku, _ in (("TEE-S", 2), ("JEANS-32", 1)):
+        await world.stock("ST-A", sku, 5)
+    for body in (
+        promotion("ST-A-TEES", scope={"locations": ["ST-A"], "skus": ["TEE-S"]}),
+        promotion("APP-ONLY", scope={"channels": ["app"]}, discount={"kind": "amount", "value": 1}),
+        promotion(
+            "NOT-YET",
+            discount={"kind": "amount", "value": 700},
+            starts_at=(NOW + dt.timedelta(hours=1)).isoformat(),
+        ),
+    ):
+        assert (await world.admin.post("/v1/promotions", body)).status_code == 201
+    quoted = await quote(world.admin, "pos", location="ST-A")
+    assert [a["promotion"] for a in quoted["applied"]] == ["ST-A-TEES"]
+    sold = await world.admin.post(
+        "/v1/orders",
+        {
+            "channel": "pos",
+            "lines": CART,
+            "fulfillment": {"mode": "in_store", "location": "ST-A"},
+            "payments": [{"method": "cash", "amount": quoted["total"]}],
+        },
+    )
+    assert sold.status_code == 201, sold.text
+    order = sold.json()
+    assert order["totals"]["total"] == quoted["total"] == 49700 - 1980
+    assert [[d["promotion"] for d in line["discounts"]] for line in order["lines"]] == [
+        ["ST-A-TEES"],
+        [],
+    ]
+    unknown = await world.admin.post(
+        "/v1/orders",
+        {
+            "channel": "pos",
+            "lines": [{"sku": "NO-SUCH", "qty": 1}],
+            "fulfillment": {"mode": "in_store", "location": "ST-A"},
+            "payments": [{"method": "cash", "amount": 100}],
+        },
+    )
+    assert unknown.status_code == 422, unknown.text
+    assert "no sku 'NO-SUCH'" in unknown.text
+
+
 async def test_checkout_applies_the_coupon_once_and_a_failure_or_cancel_gives_it_back(
     world: World,
 ) -> None:

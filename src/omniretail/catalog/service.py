@@ -6,7 +6,7 @@ The list price lives on the variant: one price per SKU per tenant, the same on e
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,9 @@ from omniretail.db import UnitOfWork, contains, utcnow
 from omniretail.errors import AlreadyExists, NotFound, ValidationFailed
 from omniretail.events import record_event, record_events
 from omniretail.scoped import TENANT, TenantStatement, read_in, tenant_statement
+
+# The bind of the SKUs whose variants are read (:data:`VARIANTS_OF_SKUS`).
+VARIANT_SKUS = "variant_skus"
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,18 +289,21 @@ async def _apply_variant_patches(
             _audit_price(uow, variant, old, actor)
 
 
+_VARIANT_COLUMNS = (
+    Variant.id,
+    Variant.sku,
+    Variant.barcode,
+    Variant.price,
+    Product.code,
+    Product.title,
+    Product.category,
+    Product.status,
+)
+
+
 def _variants_by_sku(skus: sa.ColumnElement[bool]) -> TenantStatement:
     return tenant_statement(
-        sa.select(
-            Variant.id,
-            Variant.sku,
-            Variant.barcode,
-            Variant.price,
-            Product.code,
-            Product.title,
-            Product.category,
-            Product.status,
-        )
+        sa.select(*_VARIANT_COLUMNS)
         .join(Product, Product.id == Variant.product_id)
         .where(Variant.tenant_id == sa.bindparam(TENANT), Product.tenant_id == sa.bindparam(TENANT))
         .where(skus)
@@ -306,12 +312,40 @@ def _variants_by_sku(skus: sa.ColumnElement[bool]) -> TenantStatement:
 
 # PostgreSQL: the SKUs as one array (``= ANY``), so the statement's text is the same for any
 # number of SKUs and nothing is rewritten per execution; SQLite (no arrays): an expanding IN.
+_ANY_SKU = Variant.sku == sa.any_(sa.bindparam(VARIANT_SKUS, type_=postgresql.ARRAY(sa.String)))
 _VARIANTS_BY_SKU = {
-    "postgresql": _variants_by_sku(
-        Variant.sku == sa.any_(sa.bindparam("skus", type_=postgresql.ARRAY(sa.String)))
-    ),
-    "sqlite": _variants_by_sku(Variant.sku.in_(sa.bindparam("skus", expanding=True))),
+    "postgresql": _variants_by_sku(_ANY_SKU),
+    "sqlite": _variants_by_sku(Variant.sku.in_(sa.bindparam(VARIANT_SKUS, expanding=True))),
 }
+
+VARIANTS_OF_SKUS: sa.ScalarSelect[Any] = (
+    sa.select(sa.func.array_agg(sa.tuple_(*_VARIANT_COLUMNS), type_=sa.types.NullType()))
+    .join(Product, Product.id == Variant.product_id)
+    .where(Variant.tenant_id == sa.bindparam(TENANT), Product.tenant_id == sa.bindparam(TENANT))
+    .where(_ANY_SKU)
+    .scalar_subquery()
+)
+"""PostgreSQL: the variants of the SKUs bound as ``VARIANT_SKUS`` (a list) as one value, a
+column another context's statement may carry (e.g. ``auth.terms_statement``), so a use case
+reads them in a round trip it makes anyway; :func:`variants_from` turns it into what
+:func:`variants_by_sku` returns."""
+
+
+def variants_from(records: Sequence[Sequence[Any]] | None) -> dict[str, VariantInfo]:
+    """The value of :data:`VARIANTS_OF_SKUS` as :func:`variants_by_sku` gives it."""
+    return {
+        sku: VariantInfo(
+            id=id_,
+            sku=sku,
+            barcode=barcode,
+            product_code=code,
+            title=title,
+            category=category,
+            price=price,
+            active=status == ProductStatus.ACTIVE.value,
+        )
+        for id_, sku, barcode, price, code, title, category, status in records or ()
+    }
 
 
 async def variants_by_sku(uow: UnitOfWork, skus: Iterable[str]) -> dict[str, VariantInfo]:
@@ -319,7 +353,7 @@ async def variants_by_sku(uow: UnitOfWork, skus: Iterable[str]) -> dict[str, Var
     wanted = list(dict.fromkeys(skus))
     if not wanted:
         return {}
-    rows = await read_in(uow, _VARIANTS_BY_SKU[uow.dialect], skus=wanted)
+    rows = await read_in(uow, _VARIANTS_BY_SKU[uow.dialect], **{VARIANT_SKUS: wanted})
     return {
         row.sku: VariantInfo(
             id=row.id,

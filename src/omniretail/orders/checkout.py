@@ -106,7 +106,12 @@ async def do_place_order(
         if not getattr(providers.get(payment.method), "internal", False):
             raise ValueError(f"{payment.method!r} is not an internal tender")
     tenders = [*internal_payments, *data.payments]
-    tenant = await auth.tenant_terms(uow)
+    # Without a prepared quote, what pricing reads comes with the tenant's terms (PostgreSQL).
+    tenant, inputs = (
+        (await auth.tenant_terms(uow), None)
+        if prepared is not None and sources is None
+        else await pricing_port.terms_and_cart_inputs(uow, skus=[x.sku for x in data.lines])
+    )
     settings = tenant.settings
     mode = data.fulfillment.mode
     # A quote prepared before the write lock found the channel and the fulfilment's location
@@ -129,6 +134,7 @@ async def do_place_order(
             location=data.fulfillment.location,
             lines=[(line.sku, line.qty) for line in data.lines],
             coupon_codes=data.coupon_codes,
+            inputs=inputs,
         )
     )
     if fixed_prices is not None:

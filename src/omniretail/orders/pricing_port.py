@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from omniretail.auth import service as auth
 from omniretail.catalog import service as catalog
-from omniretail.db import UnitOfWork
+from omniretail.db import UnitOfWork, utcnow
 from omniretail.loyalty import service as loyalty
 from omniretail.pricing import service as pricing
 
@@ -32,6 +33,31 @@ class PricedCart:
     total: int
 
 
+# PostgreSQL: the tenant's terms with the cart's variants and the active promotions, in ONE
+# statement (what a checkout reads first, in three round trips otherwise).
+_TERMS_AND_CART = auth.terms_statement(catalog.VARIANTS_OF_SKUS, pricing.PROMOTIONS_ACTIVE_AT)
+
+
+async def terms_and_cart_inputs(
+    uow: UnitOfWork, *, skus: Sequence[str]
+) -> tuple[auth.TenantTerms, pricing.CartInputs | None]:
+    """The tenant's terms (``auth.tenant_terms``, held for the unit of work as it holds them)
+    and, on PostgreSQL, what pricing the cart of ``skus`` reads (the variants and the
+    promotions active now), read with them in one statement; on SQLite, the terms alone (a
+    statement costs no round trip there) and None."""
+    if uow.dialect != "postgresql":
+        return await auth.tenant_terms(uow), None
+    at = utcnow()
+    terms, (variants, promotions) = await auth.tenant_terms_with(
+        uow,
+        _TERMS_AND_CART,
+        **{catalog.VARIANT_SKUS: list(dict.fromkeys(skus)), pricing.PROMOTIONS_AT: at},
+    )
+    return terms, pricing.CartInputs(
+        variants=catalog.variants_from(variants), promotions=promotions, at=at
+    )
+
+
 async def price_cart(
     uow: UnitOfWork,
     *,
@@ -40,8 +66,10 @@ async def price_cart(
     location: str | None,
     lines: Sequence[tuple[str, int]],
     coupon_codes: Sequence[str],
+    inputs: pricing.CartInputs | None = None,
 ) -> PricedCart:
-    """The same quote as ``POST /v1/price-quotes``, with the customer's tier."""
+    """The same quote as ``POST /v1/price-quotes``, with the customer's tier. ``inputs``: what
+    pricing reads, read already (:func:`terms_and_cart_inputs`)."""
     tier = await loyalty.customer_tier(uow, customer_id) if customer_id else None
     # The engine's result itself, not the quote's response model built and taken apart again.
     priced, _ = await pricing.price(
@@ -51,6 +79,7 @@ async def price_cart(
         customer_tier=tier,
         location=location,
         coupon_codes=coupon_codes,
+        inputs=inputs,
     )
     return PricedCart(
         lines=[

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 
 from omniretail.auth import service as auth
 from omniretail.catalog import service as catalog
 from omniretail.channels import service as channels
-from omniretail.db import UnitOfWork, utcnow
+from omniretail.db import UnitOfWork, UTCDateTime, utcnow
 from omniretail.errors import AlreadyExists, NotFound, ValidationFailed
 from omniretail.events import record_event
 from omniretail.network import service as network
@@ -68,7 +69,7 @@ def promotion_out(p: Promotion) -> PromotionOut:
     )
 
 
-def to_rule(p: Promotion | sa.Row[Any]) -> Rule:
+def to_rule(p: Promotion | sa.Row[Any] | PromotionRow) -> Rule:
     scope = p.scope or {}
 
     def part(name: str) -> frozenset[str] | None:
@@ -227,6 +228,74 @@ _ACTIVE_PROMOTIONS = tenant_statement(
 )
 
 
+# What the engine reads of a promotion (:func:`to_rule`), in this order.
+_RULE_COLUMNS = (
+    "code",
+    "title",
+    "scope",
+    "kind",
+    "value",
+    "buy",
+    "get",
+    "starts_at",
+    "ends_at",
+    "stacking",
+    "priority",
+    "requires_coupon",
+    "active",
+)
+
+
+class PromotionRow(NamedTuple):
+    """One promotion as :data:`PROMOTIONS_ACTIVE_AT` carries it (the columns of a rule)."""
+
+    code: str
+    title: str
+    scope: dict[str, Any] | None
+    kind: str
+    value: int
+    buy: int
+    get: int
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    stacking: str
+    priority: int
+    requires_coupon: bool
+    active: bool
+
+
+PROMOTIONS_AT = "promotions_at"
+PROMOTIONS_ACTIVE_AT: sa.ScalarSelect[Any] = (
+    sa.select(
+        sa.func.array_agg(
+            sa.tuple_(*(PROMOTIONS.c[name] for name in _RULE_COLUMNS)), type_=sa.types.NullType()
+        )
+    )
+    .where(
+        PROMOTIONS.c.tenant_id == sa.bindparam(TENANT),
+        PROMOTIONS.c.active.is_(True),
+        PROMOTIONS.c.starts_at <= sa.bindparam(PROMOTIONS_AT, type_=UTCDateTime),
+        PROMOTIONS.c.ends_at > sa.bindparam(PROMOTIONS_AT, type_=UTCDateTime),
+    )
+    .scalar_subquery()
+)
+"""PostgreSQL: the promotions active at ``PROMOTIONS_AT`` (as :func:`price` reads them) as one
+value, a column another context's statement may carry (``orders.pricing_port``), so a
+checkout reads them in a round trip it makes anyway (:class:`CartInputs`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CartInputs:
+    """What :func:`price` reads, read already by the caller in its own unit of work (in a
+    statement it makes anyway): the variants of the cart's SKUs, as
+    ``catalog.variants_by_sku`` gives them, and the promotions active ``at``
+    (:data:`PROMOTIONS_ACTIVE_AT`'s value)."""
+
+    variants: dict[str, catalog.VariantInfo]
+    promotions: Sequence[Sequence[Any]] | None
+    at: dt.datetime
+
+
 async def quote(
     uow: UnitOfWork,
     *,
@@ -299,12 +368,19 @@ async def price(
     location: str | None = None,
     coupon_codes: Sequence[str] = (),
     at: dt.datetime | None = None,
+    inputs: CartInputs | None = None,
 ) -> tuple[Priced, list[Coupon]]:
     """The engine's pricing of the cart and the coupons presented, as :func:`quote` gives
-    them (the same checks and refusals), without shaping a response: what checkout needs."""
-    at = at or utcnow()
+    them (the same checks and refusals), without shaping a response: what checkout needs.
+    ``inputs``: the variants and promotions read already by the caller (then ``at`` is
+    theirs), instead of reading them here."""
+    at = inputs.at if inputs is not None else at or utcnow()
     await _check_place(uow, channel, location)
-    variants = await catalog.variants_by_sku(uow, [sku for sku, _ in lines])
+    variants = (
+        inputs.variants
+        if inputs is not None
+        else await catalog.variants_by_sku(uow, [sku for sku, _ in lines])
+    )
     errors = [
         {
             "field": f"lines.{i}.sku",
@@ -318,7 +394,11 @@ async def price(
     presented = await coupon_rules.check_coupons(
         uow, codes=coupon_codes, channel=channel, location=location, at=at
     )
-    rows = await read_in(uow, _ACTIVE_PROMOTIONS, at=at)
+    rules = (
+        [to_rule(PromotionRow(*p)) for p in inputs.promotions or ()]
+        if inputs is not None
+        else [to_rule(p) for p in await read_in(uow, _ACTIVE_PROMOTIONS, at=at)]
+    )
     ctx = Context(
         channel=channel,
         at=at,
@@ -336,7 +416,7 @@ async def price(
         )
         for sku, qty in lines
     ]
-    return price_cart(cart, [to_rule(p) for p in rows], ctx), presented
+    return price_cart(cart, rules, ctx), presented
 
 
 async def active_promotions(uow: UnitOfWork, *, at: dt.datetime | None = None) -> list[Promotion]:
