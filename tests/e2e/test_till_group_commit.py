@@ -22,7 +22,7 @@ from omniretail.inventory import service as inventory
 from omniretail.inventory.models import StockMovement
 from omniretail.orders.models import Order
 from tests.factories import Api, TenantHandle
-from tests.orders_world import PRICES, World, build_world
+from tests.orders_world import PRICES, World, build_world, numbers_drawn
 
 SKUS = ("TEE-S", "TEE-M", "JEANS-32")
 Send = Callable[[], Awaitable[httpx.Response]]
@@ -278,3 +278,51 @@ async def test_an_idempotent_replay_in_the_same_batch_returns_the_same_order(
     later = await till_sale(world, good, key="till-1")()
     assert later.json() == keyed[0].json()
     assert later.headers.get("Idempotent-Replayed") == "true"
+
+
+@pytest.mark.parametrize("collision", ["with_an_earlier_order", "within_the_batch"])
+async def test_a_sale_whose_order_number_is_taken_is_sold_under_another_in_its_batch(
+    world: World,
+    db: Database,
+    tenant: TenantHandle,
+    monkeypatch: pytest.MonkeyPatch,
+    collision: str,
+) -> None:
+    for sku in SKUS:
+        await world.stock("ST-A", sku, 10)
+    good = dict.fromkeys(SKUS, 1)
+    earlier = await till_sale(world, good)()
+    assert earlier.status_code == 201, earlier.text
+    # Draw 0 is the opener's; 1 and 2 are the batch's first two sales (on PostgreSQL its
+    # first attempt, which fails on the second and is run again with a savepoint each).
+    taken = earlier.json()["number"]
+    script = (
+        {1: taken}
+        if collision == "with_an_earlier_order"
+        else {1: "261128-TWICE-DRAWN", 2: "261128-TWICE-DRAWN"}
+    )
+    drawn = numbers_drawn(monkeypatch, script)
+    # On PostgreSQL still two batches (``in_one_batch`` checks): the batch's careful run
+    # recovered, no sale was sent again on its own.
+    responses = await in_one_batch(db, till_sale(world, good), [till_sale(world, good)] * 3)
+
+    assert [r.status_code for r in responses] == [201] * 3, [r.text for r in responses]
+    numbers = [r.json()["number"] for r in responses]
+    assert taken not in numbers
+    assert len(set(numbers)) == 3
+    assert len(drawn) > 4  # the opener, the colliding draws, then new ones
+    for sku in SKUS:  # the earlier sale, the opener, the batch's three: each sold once
+        assert await world.on_hand("ST-A", sku) == {"on_hand": 5, "reserved": 0}
+    assert await _orders(db, tenant.id) == 5
+    async with db.uow(tenant.id) as uow:
+        assert await inventory.check_ledger(uow) == []
+    for response in responses:
+        answered = response.json()
+        assert len(await _sale_rows(db, tenant.id, answered["id"])) == 3
+        assert await _order_types(db, tenant.id, answered["id"]) == [
+            "order.placed",
+            "fulfillment.created",
+            "order.completed",
+        ]
+        read = (await world.admin.get(f"/v1/orders/{answered['id']}")).json()
+        assert read == answered

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +34,7 @@ from omniretail.orders.domain import (
 )
 from omniretail.orders.domain import pickup_code_digest as code_digest
 from omniretail.orders.models import Fulfilment, Order
+from omniretail.orders.numbers import new_order_number
 from omniretail.orders.placing import (
     NewEvent,
     NewFulfilment,
@@ -118,14 +118,6 @@ class FixedPrices:
 
 def new_public_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
-
-
-def new_order_number(now: dt.datetime, timezone: str) -> str:
-    """``YYMMDD-XXXXXX`` with the date as the tenant's shop sees it (a Shanghai order placed at
-    01:00 carries today's date, not UTC's yesterday)."""
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    local = now.astimezone(zoneinfo.ZoneInfo(timezone))
-    return f"{local:%y%m%d}-{''.join(secrets.choice(alphabet) for _ in range(6))}"
 
 
 async def do_place_order(
