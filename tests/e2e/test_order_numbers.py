@@ -16,7 +16,14 @@ from omniretail.inventory.models import StockMovement
 from omniretail.orders.models import Order, OrderLine, Payment
 from omniretail.orders.numbers import NUMBER_ATTEMPTS
 from tests.factories import Api, TenantHandle
-from tests.orders_world import PRICES, World, build_world, numbers_drawn
+from tests.orders_world import (
+    PRICES,
+    World,
+    build_world,
+    numbers_drawn,
+    tee_for_jeans,
+    tee_sold_at_st_a,
+)
 
 
 @pytest.fixture
@@ -99,3 +106,22 @@ async def test_a_number_taken_at_every_attempt_ends_in_a_clear_error_and_writes_
     assert len(drawn) == NUMBER_ATTEMPTS
     assert await _written(db, tenant.id) == before
     assert await world.on_hand("ST-A", "TEE-S") == stock
+
+
+async def test_an_exchange_whose_new_order_number_is_taken_is_placed_under_another(
+    world: World, db: Database, tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sale = await tee_sold_at_st_a(world)
+    tees = await world.on_hand("ST-A", "TEE-S")
+    drawn = numbers_drawn(monkeypatch, {0: sale["number"]})
+    swap = tee_for_jeans(sale["id"], payments=[{"method": "cash", "amount": 20000}])
+
+    done = await world.keys["pos_a"].post("/v1/exchanges", swap)
+
+    assert done.status_code == 201, done.text
+    assert done.json()["order"]["number"] == drawn[1] != sale["number"]
+    assert (await _written(db, tenant.id))["orders"] == 2
+    assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": tees["on_hand"] + 1, "reserved": 0}
+    assert await world.on_hand("ST-A", "JEANS-32") == {"on_hand": 0, "reserved": 0}
+    async with db.uow(tenant.id) as uow:
+        assert await inventory.check_ledger(uow) == []
