@@ -215,3 +215,18 @@ async def place_paid(uow: UnitOfWork, body: dict[str, Any], when: dt.datetime) -
         now=when,
     )
     return order
+
+
+def numbers_drawn(monkeypatch: Any, script: dict[int, str]) -> list[str]:
+    """Checkout's order numbers from now on: the ``script``'s number at the draw of that index
+    (0 for the first), a fresh one otherwise. Returns every number drawn, in order."""
+    drawn: list[str] = []
+    fresh = checkout.new_order_number
+
+    def draw(now: dt.datetime, timezone: str) -> str:
+        number = script.get(len(drawn)) or fresh(now, timezone)
+        drawn.append(number)
+        return number
+
+    monkeypatch.setattr(checkout, "new_order_number", draw)
+    return drawn

@@ -87,6 +87,11 @@ PROBLEM_TEXTS: dict[str, tuple[str, str, str]] = {
         "该地址不在配送范围内",
         "没有门店或仓库可以配送到该地址",
     ),
+    "order_number_unavailable": (
+        "No free order number was found",
+        "未能分配订单号",
+        "订单号多次重复，订单未创建，请重试",
+    ),
     "pickup_unavailable": (
         "This store cannot serve the order",
         "该门店无法提供自提",

@@ -10,7 +10,7 @@ from omniretail.auth.staff_domain import StaffRole
 from omniretail.db import Database
 from tests.console_helpers import form_token, make_staff, sign_in
 from tests.factories import Api, TenantHandle
-from tests.orders_world import World, build_world, paid_online
+from tests.orders_world import World, build_world, numbers_drawn, paid_online
 
 
 @pytest.fixture
@@ -106,3 +106,22 @@ async def test_an_endless_aisle_order_is_picked_up_nearby_and_attributed_to_the_
     )
     assert elsewhere.status_code == 403
     assert len((await world.admin.get("/v1/orders", location="ST-B")).json()["items"]) == 1
+
+
+async def test_an_aisle_order_whose_number_is_taken_is_placed_under_another(
+    client: httpx.AsyncClient, world: World, clerk: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await world.stock("ST-B", "TEE-M", 2)
+    await world.stock("WH", "TEE-S", 1)
+    earlier = await world.order()  # shipped from the warehouse
+    assert earlier.status_code == 201, earlier.text
+    numbers_drawn(monkeypatch, {0: earlier.json()["number"]})
+    done = await client.post(
+        "/console/stores/ST-A/aisle-orders",
+        data={"csrf": clerk, "sku": "TEE-M", "pickup_at": "ST-B", "qty": "1"},
+    )
+    assert done.status_code == 201, done.text
+    orders = (await world.admin.get("/v1/orders", location="ST-B")).json()["items"]
+    assert len(orders) == 1
+    assert orders[0]["number"] != earlier.json()["number"]
+    assert (await world.on_hand("ST-B", "TEE-M"))["reserved"] == 1

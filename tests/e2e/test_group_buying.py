@@ -29,7 +29,7 @@ from omniretail.payments.providers import (
     builtin_providers,
 )
 from tests.factories import SANDBOX_SECRET, Api, TenantHandle, make_key
-from tests.orders_world import World, build_world
+from tests.orders_world import World, build_world, numbers_drawn
 from tests.payment_fakes import FakeAlipay, FakeWeChatPay
 
 PRICE, GROUP_PRICE = 9900, 5900
@@ -476,4 +476,31 @@ async def test_a_join_just_before_the_deadline_is_refunded_with_the_rest(
         (c2, GROUP_PRICE),
     ]
     assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 5, "reserved": 0}
+    await ledger_clean(db, tenant)
+
+
+async def test_a_filled_groups_order_whose_number_is_taken_is_placed_under_another(
+    admin: Api, db: Database, tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world, (c1, c2) = await setup(admin, db, tenant, customers_=2, group_size=2)
+    earlier = await world.order()
+    assert earlier.status_code == 201, earlier.text
+    taken = earlier.json()["number"]
+    opened = await world.keys["app"].post("/v1/group-buys/TEE3/groups", seat(c1))
+    assert opened.status_code == 201, opened.text
+    group = opened.json()["group"]["id"]
+    # The last seat orders for both members: the second member's number is taken.
+    numbers_drawn(monkeypatch, {1: taken})
+
+    last = await world.keys["app"].post(f"/v1/group-buys/groups/{group}/members", seat(c2))
+
+    assert last.status_code == 201, last.text
+    assert last.json()["group"]["status"] == "filled"
+    placed = [m["order_id"] for m in await members(admin, group)]
+    assert None not in placed
+    numbers = [(await admin.get(f"/v1/orders/{order}")).json()["number"] for order in placed]
+    assert taken not in numbers
+    assert len(set(numbers)) == 2
+    listed = (await admin.get("/v1/orders")).json()["items"]
+    assert len(listed) == 3  # the earlier order and the two members', each once
     await ledger_clean(db, tenant)

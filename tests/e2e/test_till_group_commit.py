@@ -22,7 +22,7 @@ from omniretail.inventory import service as inventory
 from omniretail.inventory.models import StockMovement
 from omniretail.orders.models import Order
 from tests.factories import Api, TenantHandle
-from tests.orders_world import PRICES, World, build_world
+from tests.orders_world import PRICES, World, build_world, numbers_drawn
 
 SKUS = ("TEE-S", "TEE-M", "JEANS-32")
 Send = Callable[[], Awaitable[httpx.Response]]
@@ -70,10 +70,13 @@ async def _rows_locked(db: Database, sku: str) -> AsyncIterator[None]:
         await conn.rollback()
 
 
-async def in_one_batch(db: Database, opener: Send, sends: list[Send]) -> list[httpx.Response]:
+async def in_one_batch(
+    db: Database, opener: Send, sends: list[Send], *, batches_after: int = 1
+) -> list[httpx.Response]:
     """``opener`` then ``sends`` at once; on PostgreSQL ``sends`` are all one batch of the
-    group commit (queued while the opener's batch waits on a stock row held elsewhere).
-    Returns the responses of ``sends``."""
+    group commit (queued while the opener's batch waits on a stock row held elsewhere),
+    followed by ``batches_after`` - 1 more (requests sent again). Returns the responses of
+    ``sends``."""
     if db.is_sqlite:
         await opener()
         return list(await asyncio.gather(*(send() for send in sends)))
@@ -86,7 +89,7 @@ async def in_one_batch(db: Database, opener: Send, sends: list[Send]) -> list[ht
         await _until(lambda: group.waiting() == len(sends))
     assert (await first).status_code == 201
     responses = list(await asyncio.gather(*rest))
-    assert group.batches - batches == 2  # the opener's, then all the others'
+    assert group.batches - batches == 1 + batches_after  # the opener's, then the others'
     return responses
 
 
@@ -278,3 +281,60 @@ async def test_an_idempotent_replay_in_the_same_batch_returns_the_same_order(
     later = await till_sale(world, good, key="till-1")()
     assert later.json() == keyed[0].json()
     assert later.headers.get("Idempotent-Replayed") == "true"
+
+
+@pytest.mark.parametrize(
+    "collision", ["with_an_earlier_order", "within_the_batch", "again_in_the_careful_run"]
+)
+async def test_a_sale_whose_order_number_is_taken_is_sold_under_another_in_its_batch(
+    world: World,
+    db: Database,
+    tenant: TenantHandle,
+    monkeypatch: pytest.MonkeyPatch,
+    collision: str,
+) -> None:
+    for sku in SKUS:
+        await world.stock("ST-A", sku, 10)
+    good = dict.fromkeys(SKUS, 1)
+    earlier = await till_sale(world, good)()
+    assert earlier.status_code == 201, earlier.text
+    # Draw 0 is the opener's; 1 and 2 the batch's first two sales'. On PostgreSQL the
+    # batch's first attempt fails at the taken number and the batch is run again carefully,
+    # a savepoint per sale, each sale drawing again.
+    taken = earlier.json()["number"]
+    twice = "261128-TWICE-DRAWN"
+    script = {
+        "with_an_earlier_order": {1: taken},
+        "within_the_batch": {1: twice, 2: twice},
+        # On PostgreSQL the batch's careful run draws the same taken number for that sale
+        # again: that one sale is sent again, in a batch of its own.
+        "again_in_the_careful_run": {1: taken, 2: taken},
+    }[collision]
+    drawn = numbers_drawn(monkeypatch, script)
+    # On PostgreSQL (``in_one_batch`` checks) the batch's careful run recovered and no sale
+    # was sent again on its own, unless its number was taken there too.
+    again = collision == "again_in_the_careful_run"
+    responses = await in_one_batch(
+        db, till_sale(world, good), [till_sale(world, good)] * 3, batches_after=1 + again
+    )
+
+    assert [r.status_code for r in responses] == [201] * 3, [r.text for r in responses]
+    numbers = [r.json()["number"] for r in responses]
+    assert taken not in numbers
+    assert len(set(numbers)) == 3
+    assert len(drawn) > 4  # the opener, the colliding draws, then new ones
+    for sku in SKUS:  # the earlier sale, the opener, the batch's three: each sold once
+        assert await world.on_hand("ST-A", sku) == {"on_hand": 5, "reserved": 0}
+    assert await _orders(db, tenant.id) == 5
+    async with db.uow(tenant.id) as uow:
+        assert await inventory.check_ledger(uow) == []
+    for response in responses:
+        answered = response.json()
+        assert len(await _sale_rows(db, tenant.id, answered["id"])) == 3
+        assert await _order_types(db, tenant.id, answered["id"]) == [
+            "order.placed",
+            "fulfillment.created",
+            "order.completed",
+        ]
+        read = (await world.admin.get(f"/v1/orders/{answered['id']}")).json()
+        assert read == answered

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
-from omniretail.orders.checkout import new_order_number
 from omniretail.orders.domain import (
     Action,
     Mode,
@@ -18,6 +18,7 @@ from omniretail.orders.domain import (
 from omniretail.orders.domain import (
     FulfilmentStatus as F,
 )
+from omniretail.orders.numbers import ALPHABET, new_order_number
 
 
 def test_a_pickup_goes_pending_accepted_ready_handed_over() -> None:
@@ -70,3 +71,13 @@ def test_order_numbers_carry_the_shops_date_not_utcs() -> None:
     now = dt.datetime(2026, 11, 26, 17, 30, tzinfo=dt.UTC)
     assert new_order_number(now, "Asia/Shanghai").startswith("261127-")
     assert new_order_number(now, "America/New_York").startswith("261126-")
+
+
+def test_order_numbers_are_ten_unambiguous_characters_in_two_groups_after_the_date() -> None:
+    now = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC)
+    shape = re.compile(rf"^261128-[{ALPHABET}]{{5}}-[{ALPHABET}]{{5}}$")
+    numbers = {new_order_number(now, "Asia/Shanghai") for _ in range(200)}
+    assert all(shape.match(number) for number in numbers)
+    assert len(numbers) == 200
+    assert not set("IO01") & set(ALPHABET)
+    assert len(max(numbers, key=len)) <= 32  # orders.number is String(32)

@@ -17,7 +17,8 @@ from omniretail.errors import DomainError, ValidationFailed
 from omniretail.orders import checkout, pricing_port
 from omniretail.orders.access import Caller
 from omniretail.orders.domain import Mode
-from omniretail.orders.schemas import FulfilmentIn, LineIn, OrderIn, PaymentIn
+from omniretail.orders.numbers import with_fresh_number
+from omniretail.orders.schemas import FulfilmentIn, LineIn, OrderIn, OrderOut, PaymentIn
 from omniretail.payments.providers import PaymentProvider
 from omniretail.schemas import Code
 
@@ -55,28 +56,33 @@ async def aisle_order(
         ctx.require_store(store)
         caller = Caller(actor=ctx.staff.actor, location=ctx.caller_location(store))
         line, where = _checked(sku, qty, pickup_at)
-        async with ctx.uow() as uow:
-            quote = await pricing_port.price_cart(
-                uow,
-                channel=COUNTER_CHANNEL,
-                customer_id=None,
-                location=where.location,
-                lines=[(line.sku, line.qty)],
-                coupon_codes=[],
-            )
-            order = await checkout.do_place_order(
-                uow,
-                data=OrderIn(
+
+        async def placed() -> OrderOut:
+            async with ctx.uow() as uow:
+                quote = await pricing_port.price_cart(
+                    uow,
                     channel=COUNTER_CHANNEL,
-                    lines=[line],
-                    fulfillment=where,
-                    payments=[PaymentIn(method=ONLINE_PAYMENT, amount=max(1, quote.total))],
-                    attributed_location=store,
-                    attributed_staff=f"staff:{ctx.staff.id}",
-                ),
-                caller=caller,
-                providers=payment_providers(ctx.request),
-            )
+                    customer_id=None,
+                    location=where.location,
+                    lines=[(line.sku, line.qty)],
+                    coupon_codes=[],
+                )
+                return await checkout.do_place_order(
+                    uow,
+                    data=OrderIn(
+                        channel=COUNTER_CHANNEL,
+                        lines=[line],
+                        fulfillment=where,
+                        payments=[PaymentIn(method=ONLINE_PAYMENT, amount=max(1, quote.total))],
+                        attributed_location=store,
+                        attributed_staff=f"staff:{ctx.staff.id}",
+                    ),
+                    caller=caller,
+                    providers=payment_providers(ctx.request),
+                )
+
+        # The number drawn taken: the whole placing again, under another number.
+        order = await with_fresh_number(placed)
     except DomainError as exc:
         return ctx.error(exc)
     return ctx.render("aisle_done.html", 201, store=store, order=order)

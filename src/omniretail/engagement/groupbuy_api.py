@@ -23,6 +23,7 @@ from omniretail.engagement.groupbuy_schemas import (
 from omniretail.errors import Forbidden
 from omniretail.network import service as network
 from omniretail.orders import pickup
+from omniretail.orders.numbers import with_fresh_number
 from omniretail.orders.schemas import FulfilmentOut
 from omniretail.payments.providers import PaymentProvider
 from omniretail.schemas import Code
@@ -104,13 +105,22 @@ async def join_group(group_id: Code, body: SeatIn, ctx: CtxDep, request: Request
     ``insufficient_stock`` at the pickup store, ``payment_declined``. The last seat fills the
     group: every member's order is created for pickup at their store."""
     _check_seat_scope(ctx, body)
-    async with ctx.uow() as uow:
-        return await ctx.create(
-            uow,
-            lambda: groupbuy.do_join_group(
-                uow, group_id=group_id, seat=body, providers=_providers(request), actor=ctx.actor
-            ),
-        )
+
+    async def joined() -> JSONResponse:
+        async with ctx.uow() as uow:
+            return await ctx.create(
+                uow,
+                lambda: groupbuy.do_join_group(
+                    uow,
+                    group_id=group_id,
+                    seat=body,
+                    providers=_providers(request),
+                    actor=ctx.actor,
+                ),
+            )
+
+    # The last seat places every member's order: one's number taken, the join runs again.
+    return await with_fresh_number(joined)
 
 
 @router.post("/groups/{group_id}/members/{member_id}/leave", response_model=MemberOut)

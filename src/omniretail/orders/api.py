@@ -17,6 +17,7 @@ from omniretail.network import service as network
 from omniretail.orders import bulk, checkout, fulfilment, payments, pickup, queries, read_first
 from omniretail.orders.access import Caller, check_order_visible
 from omniretail.orders.domain import Action, Mode, OrderStatus
+from omniretail.orders.numbers import with_fresh_number
 from omniretail.orders.schemas import (
     BulkAction,
     BulkActionsIn,
@@ -88,15 +89,25 @@ async def place_order(body: OrderIn, ctx: CtxDep) -> JSONResponse:
         # Till sales of the same SKUs at one store share one transaction and one commit per
         # batch, and take their stock together last (``inventory.batch_sales``).
         await ctx.request.body()  # read here, in the request's own task
-        response: JSONResponse = await group_commit(ctx.db).run(
-            ("till", location, tuple(sorted({line.sku for line in body.lines}))),
-            tenant_id=ctx.principal.tenant_id,
-            work=placed,
-            shared=BatchSale(location),
-        )
-        return response
-    async with read_first.write_turn(ctx.db), ctx.uow() as uow:
-        return await placed(uow)
+        till = ("till", location, tuple(sorted({line.sku for line in body.lines})))
+
+        async def sold() -> JSONResponse:
+            response: JSONResponse = await group_commit(ctx.db).run(
+                till, tenant_id=ctx.principal.tenant_id, work=placed, shared=BatchSale(location)
+            )
+            return response
+
+        # A batch whose first attempt failed on a taken number ran each request's ``placed``
+        # again, each drawing a new number; a request whose number was taken even then is
+        # sent again, in a batch of its own.
+        return await with_fresh_number(sold)
+
+    async def alone() -> JSONResponse:
+        async with read_first.write_turn(ctx.db), ctx.uow() as uow:
+            return await placed(uow)
+
+    # A taken number rolled the whole unit of work back: placed again under a new number.
+    return await with_fresh_number(alone)
 
 
 @router.get("/orders", response_model=Page[OrderOut])

@@ -9,8 +9,6 @@ captured when recorded, online ones stay pending until the provider's signed cal
 from __future__ import annotations
 
 import datetime as dt
-import secrets
-import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +26,7 @@ from omniretail.orders.access import Caller as Caller  # re-exported for callers
 from omniretail.orders.domain import Mode, OrderStatus
 from omniretail.orders.domain import new_public_id as new_public_id  # re-exported for callers
 from omniretail.orders.domain import pickup_code_digest as code_digest
+from omniretail.orders.numbers import new_order_number
 from omniretail.orders.placing import NewLine, NewOrder, NewPayment
 from omniretail.orders.planning import OutOfDeliveryArea as OutOfDeliveryArea  # re-exported
 from omniretail.orders.planning import PickupUnavailable as PickupUnavailable  # re-exported
@@ -65,14 +64,6 @@ class FixedPrices:
     prices: dict[str, int]
     reason: str
     title: str
-
-
-def new_order_number(now: dt.datetime, timezone: str) -> str:
-    """``YYMMDD-XXXXXX`` with the date as the tenant's shop sees it (a Shanghai order placed at
-    01:00 carries today's date, not UTC's yesterday)."""
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    local = now.astimezone(zoneinfo.ZoneInfo(timezone))
-    return f"{local:%y%m%d}-{''.join(secrets.choice(alphabet) for _ in range(6))}"
 
 
 async def do_place_order(

@@ -199,7 +199,7 @@ class AttributionOut(Output):
 class OrderOut(Output):
     id: str = Field(description="the order's id (read-only)")
     number: str = Field(
-        description="YYMMDD-XXXXXX, dated in the tenant's time zone; what a customer quotes"
+        description="YYMMDD-XXXXX-XXXXX, dated in the tenant's time zone; what a customer quotes"
     )
     status: OrderStatus = Field(
         description="pending_payment, confirmed, partially_fulfilled, completed, cancelled, "

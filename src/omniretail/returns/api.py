@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from omniretail.auth.domain import Permission
 from omniretail.orders.api import caller, providers
+from omniretail.orders.numbers import with_fresh_number
 from omniretail.returns import cases, exchanges, service
 from omniretail.returns.schemas import (
     CaseIn,
@@ -128,11 +129,16 @@ async def exchange(body: ExchangeIn, ctx: CtxDep) -> JSONResponse:
     ctx.require(Permission.RETURNS_WRITE)
     ctx.require(Permission.ORDERS_WRITE)
     ctx.require_channel(body.channel)
-    async with ctx.uow() as uow:
-        who = await caller(ctx, uow)
-        return await ctx.create(
-            uow,
-            lambda: exchanges.do_exchange(
-                uow, data=body, caller=who, providers=providers(ctx.request)
-            ),
-        )
+
+    async def exchanged() -> JSONResponse:
+        async with ctx.uow() as uow:
+            who = await caller(ctx, uow)
+            return await ctx.create(
+                uow,
+                lambda: exchanges.do_exchange(
+                    uow, data=body, caller=who, providers=providers(ctx.request)
+                ),
+            )
+
+    # The new order's number taken: the whole exchange again, under another number.
+    return await with_fresh_number(exchanged)
