@@ -28,11 +28,12 @@ from omniretail.inventory.schemas import (
     ReservationOut,
     StockOut,
 )
+from omniretail.lean_route import LeanRoute
 from omniretail.network import service as network
 from omniretail.schemas import Code, Page
 from omniretail.web import Ctx, CtxDep, PageDep, ServerIdPath, keyed_page
 
-router = APIRouter(prefix="/v1", tags=["inventory"])
+router = APIRouter(prefix="/v1", tags=["inventory"], route_class=LeanRoute)
 
 
 class Mode(StrEnum):
