@@ -48,6 +48,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 from omniretail.web import context
 
@@ -156,7 +157,7 @@ def plan_of(route: Any) -> Plan | None:
     )
 
 
-def _json_body(scope: dict[str, Any]) -> bool:
+def _json_body(scope: Scope) -> bool:
     """The request's (first) Content-Type is exactly ``application/json``."""
     for name, value in scope["headers"]:
         if name == b"content-type":
@@ -182,7 +183,7 @@ def lean_handler(plan: Plan, full: Handler) -> Handler:
     call = plan.call
     path_params = plan.path_params
     body_name, body_model = plan.body_name, plan.body_model
-    status_code: int | None = route.status_code
+    status: int = route.status_code or 200  # FastAPI's: the response class's default else
     overrides = route.dependency_overrides_provider
     serialize_args = plan.serialize_args()
     dump_json = route.response_field is not None
@@ -218,11 +219,10 @@ def lean_handler(plan: Plan, full: Handler) -> Handler:
         content = await serialize_response(
             response_content=raw, endpoint_ctx=endpoint_ctx, dump_json=dump_json, **serialize_args
         )
-        status = {"status_code": status_code} if status_code else {}
         response = (
-            Response(content=content, media_type="application/json", **status)
+            Response(content=content, media_type="application/json", status_code=status)
             if dump_json
-            else JSONResponse(content, **status)
+            else JSONResponse(content, status_code=status)
         )
         if not is_body_allowed_for_status_code(response.status_code):
             response.body = b""
