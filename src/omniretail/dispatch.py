@@ -21,6 +21,12 @@ first (or second) segment that differs from the request's, so its regex cannot m
 candidates keep the declaration order; and the first full match wins in both.
 ``tests/unit/test_dispatch.py`` checks every registered operation.
 
+A leaf that is an operation declared directly on an included router (not on a router included
+in it) keeps its effective route context: when it is chosen, the request goes to that
+operation as the included router's ``_handle_selected`` would send it after trying its own
+routes in order (it would pick the same one: the earlier ones did not match), without the
+second scan (issue 11: ~25 µs a request for ``POST /v1/reservations``, sixth in its router).
+
 Routes are indexed on the first request and again whenever the app's list of top-level routes
 changes length (a route added after ``create_app``); routes added later to an already included
 router are not seen (``create_app`` includes its routers whole).
@@ -31,8 +37,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from fastapi.routing import APIRouter, _apply_router_form_limits, _IncludedRouter, _update_scope
+from fastapi.routing import (
+    _FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY,
+    _FASTAPI_INCLUDED_ROUTER_KEY,
+    APIRoute,
+    APIRouter,
+    _apply_router_form_limits,
+    _get_fastapi_scope,
+    _IncludedRouter,
+    _update_scope,
+)
+from fastapi.telemetry._api import _route_selected
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import Receive, Scope, Send
 
@@ -42,11 +59,13 @@ WILD = "{"
 @dataclass(frozen=True, slots=True)
 class Leaf:
     """One way a top-level route can match: ``regex`` and ``methods`` (None: any method), or
-    neither when only the route's own ``matches`` can tell."""
+    neither when only the route's own ``matches`` can tell; ``context``, the effective route
+    context of an operation declared directly on the included router ``top`` (else None)."""
 
     top: int
     regex: re.Pattern[str] | None
     methods: frozenset[str] | None
+    context: Any = None
 
 
 def _segments(path_format: str) -> tuple[str | None, str | None]:
@@ -60,17 +79,27 @@ def _segments(path_format: str) -> tuple[str | None, str | None]:
 def _leaves_of(top: int, route: BaseRoute) -> Iterator[tuple[Leaf, str | None]]:
     """Each leaf of a top-level route with its path template (None: not indexable)."""
     if isinstance(route, _IncludedRouter):
-        for context in route.effective_route_contexts():
-            inner = context.starlette_route
-            if context.path_regex is not None and context.path_format:
-                methods = frozenset(context.methods) if context.methods else None
-                yield Leaf(top, context.path_regex, methods), context.path_format
-            elif isinstance(inner, Route | Mount):
-                yield from _plain_leaf(top, inner)
+        # effective_route_contexts(), with each context's place: on this router or deeper.
+        for candidate in route.effective_candidates():
+            if isinstance(candidate, _IncludedRouter):
+                for context in candidate.effective_route_contexts():
+                    yield _context_leaf(top, context, direct=False)
             else:
-                yield Leaf(top, None, None), None
+                yield _context_leaf(top, candidate, direct=True)
         return
     yield from _plain_leaf(top, route)
+
+
+def _context_leaf(top: int, context: Any, *, direct: bool) -> tuple[Leaf, str | None]:
+    inner = context.starlette_route
+    if context.path_regex is not None and context.path_format:
+        methods = frozenset(context.methods) if context.methods else None
+        operation = direct and isinstance(context.original_route, APIRoute)
+        leaf = Leaf(top, context.path_regex, methods, context if operation else None)
+        return leaf, context.path_format
+    if isinstance(inner, Route | Mount):
+        return next(_plain_leaf(top, inner))
+    return Leaf(top, None, None), None
 
 
 def _plain_leaf(top: int, route: BaseRoute) -> Iterator[tuple[Leaf, str | None]]:
@@ -139,8 +168,9 @@ class Dispatch:
             self._index = RouteIndex(routes)
         return self._index
 
-    def choose(self, scope: Scope) -> tuple[BaseRoute, Scope] | None:
-        """The top-level route the router would handle ``scope`` with and its child scope, when
+    def choose(self, scope: Scope) -> tuple[BaseRoute, Scope, Any] | None:
+        """The top-level route the router would handle ``scope`` with, its child scope and the
+        effective context of the operation in it (when the leaf has one, see the module), when
         one matches fully; None when the router must decide (no full match)."""
         if scope["type"] != "http" or scope.get("root_path"):
             return None
@@ -157,10 +187,10 @@ class Dispatch:
                 if isinstance(route, _IncludedRouter):
                     # Its own matching (and choice among its leaves) happens in its handle();
                     # an included router's match adds nothing to the scope.
-                    return route, {}
+                    return route, {}, leaf.context
             match, child_scope = route.matches(scope)
             if match == Match.FULL:
-                return route, child_scope
+                return route, child_scope, None
             if leaf.regex is not None:
                 return None  # unexpected: let the router decide
         return None
@@ -170,11 +200,39 @@ class Dispatch:
         if chosen is None:
             await self.router(scope, receive, send)
             return
-        route, child_scope = chosen
+        route, child_scope, context = chosen
         # What the router does with its first full match (fastapi.routing.APIRouter.app).
         router = self.router
         _apply_router_form_limits(scope, router.form_limits)
         if "router" not in scope:
             scope["router"] = router
         _update_scope(scope, child_scope)
+        if context is not None and isinstance(route, _IncludedRouter):
+            await self._operation(route, context, scope, receive, send)
+            return
         await route.handle(scope, receive, send)
+
+    @staticmethod
+    async def _operation(
+        included: _IncludedRouter, context: Any, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """What ``included.handle`` does when its scan stops at ``context``
+        (``_IncludedRouter.handle``, ``APIRouter.handle``, ``_handle_selected``)."""
+        _apply_router_form_limits(scope, included.include_context.form_limits)
+        fastapi_scope = _get_fastapi_scope(scope)
+        fastapi_scope[_FASTAPI_INCLUDED_ROUTER_KEY] = included
+        match, child_scope = context.matches(scope)
+        if match != Match.FULL:  # unexpected: let the included router decide
+            await included.handle(scope, receive, send)
+            return
+        original = context.original_route
+        child_scope["route"] = original  # as APIRoute.matches adds
+        _update_scope(scope, child_scope)
+        _route_selected(
+            scope=scope,
+            path=getattr(context.starlette_route, "path_format", None) or context.path_format,
+            mount=False,
+        )
+        fastapi_scope[_FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY] = context
+        scope["route"] = original
+        await original.handle(scope, receive, send)

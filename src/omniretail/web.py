@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from omniretail.auth.domain import Permission, Principal
@@ -78,6 +78,16 @@ class Ctx:
         )
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
         return JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
+
+
+def model_response(model: BaseModel, *, status: int = 200) -> Response:
+    """``JSONResponse(model.model_dump(mode="json"))`` in one pass of pydantic-core: the same
+    bytes (compact, non-ASCII as UTF-8) without the dict and ``json.dumps`` in between."""
+    return Response(
+        type(model).__pydantic_serializer__.to_json(model),
+        status_code=status,
+        media_type="application/json",
+    )
 
 
 IDEMPOTENCY_KEY_MAX = 255

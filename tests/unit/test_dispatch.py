@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import _IncludedRouter, iter_route_contexts
 from starlette.routing import BaseRoute, Match
 
 from omniretail.app import create_app
@@ -131,3 +131,22 @@ def test_a_route_added_after_the_first_request_is_indexed(app: FastAPI) -> None:
 def test_a_request_under_a_root_path_is_left_to_the_router(app: FastAPI) -> None:
     scope = {**scope_of(app, "GET", "/api/v1/me"), "root_path": "/api"}
     assert Dispatch(app.router).choose(scope) is None
+
+
+def test_an_operation_is_reached_as_its_included_router_would_reach_it(app: FastAPI) -> None:
+    """A chosen leaf's effective context is the one the included router's own scan picks."""
+    dispatch = Dispatch(app.router)
+    shortcuts = 0
+    for path in sample_paths(app):
+        for method in METHODS:
+            scope = scope_of(app, method, path)
+            found = dispatch.choose(dict(scope))
+            if found is None or found[2] is None:
+                continue
+            included = found[0]
+            assert isinstance(included, _IncludedRouter), (method, path)
+            match, _, _, context = included._match(dict(scope))
+            assert match == Match.FULL, (method, path)
+            assert context is found[2], (method, path)
+            shortcuts += 1
+    assert shortcuts > 150

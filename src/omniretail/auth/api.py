@@ -17,10 +17,11 @@ from omniretail.auth.schemas import (
     SignupIn,
     SignupOut,
 )
+from omniretail.lean_route import LeanRoute
 from omniretail.schemas import Page
 from omniretail.web import CtxDep, PageDep, ServerIdPath, keyed_page
 
-router = APIRouter(prefix="/v1", tags=["auth"])
+router = APIRouter(prefix="/v1", tags=["auth"], route_class=LeanRoute)
 
 
 @router.get("/me", response_model=MeOut)

@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from omniretail.auth.domain import Permission
 from omniretail.db import UnitOfWork
@@ -28,11 +28,12 @@ from omniretail.inventory.schemas import (
     ReservationOut,
     StockOut,
 )
+from omniretail.lean_route import LeanRoute
 from omniretail.network import service as network
 from omniretail.schemas import Code, Page
-from omniretail.web import Ctx, CtxDep, PageDep, ServerIdPath, keyed_page
+from omniretail.web import Ctx, CtxDep, PageDep, ServerIdPath, keyed_page, model_response
 
-router = APIRouter(prefix="/v1", tags=["inventory"])
+router = APIRouter(prefix="/v1", tags=["inventory"], route_class=LeanRoute)
 
 
 class Mode(StrEnum):
@@ -139,7 +140,7 @@ async def post_movements(body: MovementBatchIn, ctx: CtxDep) -> JSONResponse:
 
 
 @router.post("/reservations", status_code=201, response_model=ReservationOut)
-async def create_reservation(body: ReservationIn, ctx: CtxDep) -> JSONResponse:
+async def create_reservation(body: ReservationIn, ctx: CtxDep) -> Response:
     ctx.require(Permission.RESERVE)
     require_own_locations(ctx, {line.location for line in body.lines})
     lines = [StockLine(ln.sku, ln.location, ln.qty) for ln in body.lines]
@@ -180,8 +181,8 @@ async def create_reservation(body: ReservationIn, ctx: CtxDep) -> JSONResponse:
             ),
         )
         if isinstance(outcome, ReservationOut):  # held together with the batch's others
-            return JSONResponse(outcome.model_dump(mode="json"), status_code=201)
-        response: JSONResponse = outcome
+            return model_response(outcome, status=201)
+        response: Response = outcome
         return response
     async with ctx.uow() as uow:
         return await reserve(uow)
