@@ -13,6 +13,7 @@ from omniretail.db import UnitOfWork
 from omniretail.errors import Unauthenticated, ValidationFailed
 from omniretail.group_commit import group_commit
 from omniretail.inventory.batch_sales import BatchSale
+from omniretail.lean_route import LeanRoute
 from omniretail.network import service as network
 from omniretail.orders import bulk, checkout, fulfilment, payments, pickup, queries, read_first
 from omniretail.orders.access import Caller, check_order_visible
@@ -36,7 +37,7 @@ from omniretail.problems import status_for
 from omniretail.schemas import Code, Page
 from omniretail.web import Ctx, CtxDep, IdPageDep, keyed_page
 
-router = APIRouter(prefix="/v1", tags=["orders"])
+router = APIRouter(prefix="/v1", tags=["orders"], route_class=LeanRoute)
 
 
 def providers(request: Request) -> dict[str, PaymentProvider]:

@@ -16,6 +16,7 @@ from fastapi import APIRouter
 from omniretail.auth.domain import Permission
 from omniretail.db import utcnow
 from omniretail.errors import Conflict, NotFound, Unavailable
+from omniretail.lean_route import LeanRoute
 from omniretail.orders import payments
 from omniretail.orders.api import caller, providers
 from omniretail.orders.pay_schemas import (
@@ -30,7 +31,7 @@ from omniretail.payments.wechatpay import WeChatPayProvider
 from omniretail.schemas import Code
 from omniretail.web import Ctx, CtxDep
 
-router = APIRouter(prefix="/v1", tags=["orders"])
+router = APIRouter(prefix="/v1", tags=["orders"], route_class=LeanRoute)
 P = TypeVar("P")
 
 

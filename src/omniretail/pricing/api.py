@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from omniretail.auth.domain import Permission
 from omniretail.db import utcnow
 from omniretail.errors import NotFound, ValidationFailed
+from omniretail.lean_route import LeanRoute
 from omniretail.loyalty import service as loyalty
 from omniretail.network import service as network
 from omniretail.pricing import coupons, service
@@ -24,7 +25,7 @@ from omniretail.pricing.schemas import (
 from omniretail.schemas import Code, Page
 from omniretail.web import CtxDep, PageDep, page
 
-router = APIRouter(prefix="/v1", tags=["pricing"])
+router = APIRouter(prefix="/v1", tags=["pricing"], route_class=LeanRoute)
 
 
 @router.post("/promotions", status_code=201, response_model=PromotionOut)
