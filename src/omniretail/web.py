@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from omniretail.auth.domain import Permission, Principal
@@ -63,6 +63,9 @@ class Ctx:
         status: int = 201,
     ) -> JSONResponse:
         """Run a creating use case under the request's Idempotency-Key, if any."""
+        if self.idempotency_key is None:
+            # Nothing kept for a replay: no fingerprint, no second dump without secrets.
+            return model_response(await make(), status=status)
 
         async def _create() -> tuple[int, Any, Any]:
             created = await make()
@@ -80,14 +83,17 @@ class Ctx:
         return JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
 
 
-def model_response(model: BaseModel, *, status: int = 200) -> Response:
+class RenderedJSON(JSONResponse):
+    """A ``JSONResponse`` whose body may come rendered already (bytes, by ``model_response``)."""
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else super().render(content)
+
+
+def model_response(model: BaseModel, *, status: int = 200) -> JSONResponse:
     """``JSONResponse(model.model_dump(mode="json"))`` in one pass of pydantic-core: the same
     bytes (compact, non-ASCII as UTF-8) without the dict and ``json.dumps`` in between."""
-    return Response(
-        type(model).__pydantic_serializer__.to_json(model),
-        status_code=status,
-        media_type="application/json",
-    )
+    return RenderedJSON(type(model).__pydantic_serializer__.to_json(model), status_code=status)
 
 
 IDEMPOTENCY_KEY_MAX = 255
