@@ -72,20 +72,25 @@ async def _rows_locked(db: Database, sku: str) -> AsyncIterator[None]:
 
 async def in_one_batch(db: Database, opener: Send, sends: list[Send]) -> list[httpx.Response]:
     """``opener`` then ``sends`` at once; on PostgreSQL ``sends`` are all one batch of the
-    group commit (queued while the opener's batch waits on a stock row held elsewhere).
+    group commit (queued while the opener's batch, the only one let in flight, waits on a
+    stock row held elsewhere).
     Returns the responses of ``sends``."""
     if db.is_sqlite:
         await opener()
         return list(await asyncio.gather(*(send() for send in sends)))
     group = group_commit(db)
-    batches = group.batches
-    async with _rows_locked(db, "TEE-S"):
-        first = asyncio.ensure_future(opener())
-        await _until(lambda: group.writing() == 1 and group.waiting() == 0)
-        rest = [asyncio.ensure_future(send()) for send in sends]
-        await _until(lambda: group.waiting() == len(sends))
-    assert (await first).status_code == 201
-    responses = list(await asyncio.gather(*rest))
+    batches, depth = group.batches, group.depth
+    group.depth = 1  # one batch in flight, so that the others queue behind it
+    try:
+        async with _rows_locked(db, "TEE-S"):
+            first = asyncio.ensure_future(opener())
+            await _until(lambda: group.writing() == 1 and group.waiting() == 0)
+            rest = [asyncio.ensure_future(send()) for send in sends]
+            await _until(lambda: group.waiting() == len(sends))
+        assert (await first).status_code == 201
+        responses = list(await asyncio.gather(*rest))
+    finally:
+        group.depth = depth
     assert group.batches - batches == 2  # the opener's, then all the others'
     return responses
 
