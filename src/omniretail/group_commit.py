@@ -186,9 +186,14 @@ class GroupCommit:
             return
         task = lane.starting = asyncio.create_task(self._drain(key, lane))
         lane.writers.add(task)
+        # A task cancelled before it began never runs its ``finally``.
         task.add_done_callback(lambda done: self._writer_done(key, lane, done))
 
     def _writer_done(self, key: Hashable, lane: _Lane, task: asyncio.Task[None]) -> None:
+        """Called at once when a writer ends (from its ``finally``: a request queued after
+        would otherwise count it as in flight and wait for nobody)."""
+        if task not in lane.writers:
+            return
         lane.writers.discard(task)
         if lane.starting is task:  # cancelled before it began
             lane.starting = None
@@ -203,18 +208,24 @@ class GroupCommit:
 
     async def _drain(self, key: Hashable, lane: _Lane) -> None:
         lane.starting = None
-        while lane.queue:
-            batch, lane.queue = lane.queue[: self.max_batch], lane.queue[self.max_batch :]
-            earlier = list(lane.flights)
-            flight = asyncio.get_running_loop().create_future()
-            lane.flights.append(flight)
-            # What is left, or what arrives while this batch is written, may begin beside it.
-            self._start_writer(key, lane)
-            try:
-                await self._commit(key, batch, earlier)
-            finally:
-                lane.flights.remove(flight)
-                flight.set_result(None)
+        try:
+            while lane.queue:
+                batch, lane.queue = lane.queue[: self.max_batch], lane.queue[self.max_batch :]
+                earlier = list(lane.flights)
+                flight = asyncio.get_running_loop().create_future()
+                lane.flights.append(flight)
+                # What is left, or what arrives while this batch is written, may begin beside
+                # it.
+                self._start_writer(key, lane)
+                try:
+                    await self._commit(key, batch, earlier)
+                finally:
+                    lane.flights.remove(flight)
+                    flight.set_result(None)
+        finally:
+            task = asyncio.current_task()
+            assert task is not None
+            self._writer_done(key, lane, task)
 
     async def _commit(
         self, key: Hashable, batch: list[_Pending], earlier: list[asyncio.Future[None]]

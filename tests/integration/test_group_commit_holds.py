@@ -285,3 +285,30 @@ async def test_a_batched_request_runs_and_logs_in_its_own_requests_context(
     assert group.batches == 1  # one batch, run by one writer task
     logged = [r for r in caplog.records if r.name == log.name]
     assert [getattr(r, "request_id", None) for r in logged] == ids
+
+
+async def test_a_writer_stopped_mid_batch_fails_its_batch_and_the_queued_requests(
+    db: Database, shop: TenantHandle
+) -> None:
+    group = GroupCommit(db, depth=1)
+    began = asyncio.Event()
+    working: list[asyncio.Task[Any]] = []
+
+    async def stuck(uow: UnitOfWork) -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        working.append(task)
+        began.set()
+        await asyncio.Event().wait()
+
+    first = _run(group, shop.id, stuck, 1)
+    await began.wait()
+    second = _run(group, shop.id, _hold(1), 1)
+    await _until(lambda: group.waiting() == 1)
+    working[0].cancel()  # as at shutdown
+    outcomes = await asyncio.gather(first, second, return_exceptions=True)
+    assert [str(o) for o in outcomes] == ["group commit stopped"] * 2
+    assert (group.waiting(), group.in_flight()) == (0, 0)
+    # The key is free again: the next request runs.
+    assert type(await _run(group, shop.id, _hold(1), 1)).__name__ == "ReservationOut"
+    assert await position(db, shop.id, "ST-1", "TEE-S") == (5, 1)
