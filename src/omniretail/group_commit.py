@@ -28,12 +28,30 @@ writes.
 Nothing is reported before the commit: a request's result is released only once the whole
 batch is durable; if the commit fails, every request of the batch gets the error and nothing of
 it stays written.
+
+Batches of one key overlap (``depth``, PostgreSQL): while a batch's statements and its COMMIT
+(a WAL flush) are in flight, the requests that arrive meanwhile form the next batch at once, on
+another connection, instead of waiting for the commit with the process idle. Two batches of a
+key in flight meet only on the hot row, which a late batch takes with its last statement: the
+second waits there for the first's commit and its conditional statement then reads the row's
+committed version, exactly as a batch of another process does (the batches commit one after
+the other, so exactly the requests that fit one at a time in that order win). A careful batch
+holds the row from its first statement on, so a key whose batches are careful runs one at a
+time, and a careful attempt first waits for the key's batches begun before it (which hold
+nothing it waits on in this process): a careful batch never holds the row while waiting for
+one of its own requests' rows that a late batch of this process holds (an Idempotency-Key sent
+twice at once). On SQLite (one writer) and for the groups that take writer turns
+(``turns``, the platform pushes, whose messages apply in arrival order) ``depth`` is 1.
+
+Each request's ``work`` runs in its own request's context (``contextvars``: its log fields,
+its request id and tenant), not the batch writer's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
@@ -42,6 +60,8 @@ from typing import Any, Protocol
 from omniretail.db import Database, UnitOfWork
 
 MAX_BATCH = 64
+# Batches of one key in flight at once on PostgreSQL (see the module docstring).
+DEPTH = 2
 
 Work = Callable[[UnitOfWork], Awaitable[Any]]
 
@@ -76,31 +96,60 @@ class _Pending:
     outcome: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    # The request's context (log fields, ...): its ``work`` runs in it, not the writer's.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
+
+
+@dataclass(slots=True, eq=False)
+class _Lane:
+    """One key: the requests queued for a batch not begun yet, and its writers."""
+
+    queue: list[_Pending] = field(default_factory=list)
+    writers: set[asyncio.Task[None]] = field(default_factory=set)
+    # The batches begun and not done yet, oldest first (each resolved once done).
+    flights: list[asyncio.Future[None]] = field(default_factory=list)
+    starting: asyncio.Task[None] | None = None  # a writer that has not taken its batch yet
 
 
 class GroupCommit:
-    """Batches of units of work per key (e.g. one stock position), one batch at a time per key."""
+    """Batches of units of work per key (e.g. one stock position), up to ``depth`` batches of
+    a key in flight at once."""
 
-    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH, turns: bool = False) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_batch: int = MAX_BATCH,
+        turns: bool = False,
+        depth: int | None = None,
+    ) -> None:
         """``turns``: each batch takes an urgent turn (``Database.writer_turn``): the outbox
         dispatcher's deliveries let it go first (and on SQLite it queues for the write lock
-        there instead of in SQLite's busy handler)."""
+        there instead of in SQLite's busy handler). ``depth``: batches of one key in flight
+        at once (default: ``DEPTH`` on PostgreSQL without ``turns``, otherwise 1)."""
         self.db = db
         self.max_batch = max_batch
         self.turns = turns
-        self._queues: dict[Hashable, list[_Pending]] = {}
-        self._writers: dict[Hashable, asyncio.Task[None]] = {}
-        # Keys whose last batch had a failing request: their batches use savepoints at once.
+        if depth is None:
+            depth = 1 if turns or db.is_sqlite else DEPTH
+        self.depth = max(depth, 1)
+        self._lanes: dict[Hashable, _Lane] = {}
+        # Keys whose last batch had a failing request: their batches use savepoints at once
+        # (and run one at a time).
         self._careful: dict[Hashable, bool] = {}
         self.batches = 0  # committed transactions, for tests and figures
 
     def waiting(self) -> int:
         """Requests queued for a batch not begun yet (for tests)."""
-        return sum(len(queue) for queue in self._queues.values())
+        return sum(len(lane.queue) for lane in self._lanes.values())
 
     def writing(self) -> int:
         """Keys with a batch being written (for tests)."""
-        return len(self._writers)
+        return sum(1 for lane in self._lanes.values() if lane.flights)
+
+    def in_flight(self) -> int:
+        """Batches being written, all keys together (for tests)."""
+        return sum(len(lane.flights) for lane in self._lanes.values())
 
     async def run(
         self,
@@ -117,24 +166,70 @@ class GroupCommit:
         ``shared`` (the same for every request on ``key``) is opened for the sum of the batch's
         ``amount``s when the batch has more than one request. ``together``: the same work as
         data, for ``shared.run_together`` to do with the batch's other requests that give one
-        (the result is then what ``run_together`` gave for it, not what ``work`` returns)."""
+        (the result is then what ``run_together`` gave for it, not what ``work`` returns).
+        ``work`` runs in the caller's context (a copy taken now)."""
         pending = _Pending(tenant_id, work, shared, amount, together)
-        self._queues.setdefault((tenant_id, key), []).append(pending)
-        if (tenant_id, key) not in self._writers:
-            task = asyncio.create_task(self._drain((tenant_id, key)))
-            self._writers[(tenant_id, key)] = task
+        lane_key = (tenant_id, key)
+        lane = self._lanes.get(lane_key)
+        if lane is None:
+            lane = self._lanes[lane_key] = _Lane()
+        lane.queue.append(pending)
+        self._start_writer(lane_key, lane)
         return await asyncio.shield(pending.outcome)
 
-    async def _drain(self, key: Hashable) -> None:
-        try:
-            while queue := self._queues.get(key):
-                batch, self._queues[key] = queue[: self.max_batch], queue[self.max_batch :]
-                await self._commit(key, batch)
-        finally:
-            del self._writers[key]
-            self._queues.pop(key, None)
+    def _start_writer(self, key: Hashable, lane: _Lane) -> None:
+        """A writer for the lane's queue, unless one is about to take it or the key has its
+        ``depth`` of batches in flight (one only while the key is careful)."""
+        if lane.starting is not None or not lane.queue:
+            return
+        if lane.writers and (len(lane.writers) >= self.depth or self._careful.get(key, False)):
+            return
+        task = lane.starting = asyncio.create_task(self._drain(key, lane))
+        lane.writers.add(task)
+        # A task cancelled before it began never runs its ``finally``.
+        task.add_done_callback(lambda done: self._writer_done(key, lane, done))
 
-    async def _commit(self, key: Hashable, batch: list[_Pending]) -> None:
+    def _writer_done(self, key: Hashable, lane: _Lane, task: asyncio.Task[None]) -> None:
+        """Called at once when a writer ends (from its ``finally``: a request queued after
+        would otherwise count it as in flight and wait for nobody)."""
+        if task not in lane.writers:
+            return
+        lane.writers.discard(task)
+        if lane.starting is task:  # cancelled before it began
+            lane.starting = None
+        if lane.writers:
+            return  # they take what is queued once their batch is done
+        if self._lanes.get(key) is lane:
+            del self._lanes[key]
+        # The last writer was cancelled (shutdown) with requests still queued: nobody will run
+        # them (a writer that ends on its own leaves the queue empty).
+        self._fail(lane.queue, RuntimeError("group commit stopped"))
+        lane.queue.clear()
+
+    async def _drain(self, key: Hashable, lane: _Lane) -> None:
+        lane.starting = None
+        try:
+            while lane.queue:
+                batch, lane.queue = lane.queue[: self.max_batch], lane.queue[self.max_batch :]
+                earlier = list(lane.flights)
+                flight = asyncio.get_running_loop().create_future()
+                lane.flights.append(flight)
+                # What is left, or what arrives while this batch is written, may begin beside
+                # it.
+                self._start_writer(key, lane)
+                try:
+                    await self._commit(key, batch, earlier)
+                finally:
+                    lane.flights.remove(flight)
+                    flight.set_result(None)
+        finally:
+            task = asyncio.current_task()
+            assert task is not None
+            self._writer_done(key, lane, task)
+
+    async def _commit(
+        self, key: Hashable, batch: list[_Pending], earlier: list[asyncio.Future[None]]
+    ) -> None:
         outcomes: list[tuple[bool, Any]] | None = None
         if len(batch) == 1:
             # Alone, a request needs no savepoint: its error rolls back only its own writes.
@@ -162,6 +257,9 @@ class GroupCommit:
                 # The commit itself failed: the careful attempt below tells each request.
         if outcomes is None:
             try:
+                # The key's batches begun before this one go first: a careful batch holds the
+                # hot row from its first statement, and must not wait on their rows meanwhile.
+                await _done(earlier)
                 outcomes = await self._attempt(batch, savepoints=True)
             except BaseException as exc:
                 # The commit failed or the writer was cancelled: nothing of the batch was
@@ -197,13 +295,13 @@ class GroupCommit:
                     continue
                 if not savepoints:
                     try:
-                        outcomes.append((True, await pending.work(uow)))
+                        outcomes.append((True, await _work(pending, uow)))
                     except Exception as exc:
                         raise _RequestFailed(exc) from exc
                     continue
                 try:
                     async with uow.session.begin_nested():
-                        outcomes.append((True, await pending.work(uow)))
+                        outcomes.append((True, await _work(pending, uow)))
                 except Exception as exc:
                     outcomes.append((False, exc))
             if shared is not None:
@@ -223,6 +321,22 @@ class GroupCommit:
         for pending in batch:
             if not pending.outcome.done():
                 pending.outcome.set_exception(failure)
+
+
+async def _work(pending: _Pending, uow: UnitOfWork) -> Any:
+    """The request's ``work``, run in its own context (a task of its own: each step of a
+    coroutine runs in the context of the task that runs it). Cancelling the writer cancels it."""
+
+    async def work() -> Any:
+        return await pending.work(uow)
+
+    return await asyncio.create_task(work(), context=pending.context)
+
+
+async def _done(flights: list[asyncio.Future[None]]) -> None:
+    """Until each of ``flights`` (batches begun earlier) is done."""
+    for flight in flights:
+        await asyncio.shield(flight)
 
 
 async def _together(uow: UnitOfWork, shared: Shared, batch: list[_Pending]) -> dict[int, Any]:

@@ -74,21 +74,25 @@ async def in_one_batch(
     db: Database, opener: Send, sends: list[Send], *, batches_after: int = 1
 ) -> list[httpx.Response]:
     """``opener`` then ``sends`` at once; on PostgreSQL ``sends`` are all one batch of the
-    group commit (queued while the opener's batch waits on a stock row held elsewhere),
-    followed by ``batches_after`` - 1 more (requests sent again). Returns the responses of
-    ``sends``."""
+    group commit (queued while the opener's batch, the only one let in flight, waits on a
+    stock row held elsewhere), followed by ``batches_after`` - 1 more (requests sent again).
+    Returns the responses of ``sends``."""
     if db.is_sqlite:
         await opener()
         return list(await asyncio.gather(*(send() for send in sends)))
     group = group_commit(db)
-    batches = group.batches
-    async with _rows_locked(db, "TEE-S"):
-        first = asyncio.ensure_future(opener())
-        await _until(lambda: group.writing() == 1 and group.waiting() == 0)
-        rest = [asyncio.ensure_future(send()) for send in sends]
-        await _until(lambda: group.waiting() == len(sends))
-    assert (await first).status_code == 201
-    responses = list(await asyncio.gather(*rest))
+    batches, depth = group.batches, group.depth
+    group.depth = 1  # one batch in flight, so that the others queue behind it
+    try:
+        async with _rows_locked(db, "TEE-S"):
+            first = asyncio.ensure_future(opener())
+            await _until(lambda: group.writing() == 1 and group.waiting() == 0)
+            rest = [asyncio.ensure_future(send()) for send in sends]
+            await _until(lambda: group.waiting() == len(sends))
+        assert (await first).status_code == 201
+        responses = list(await asyncio.gather(*rest))
+    finally:
+        group.depth = depth
     assert group.batches - batches == 1 + batches_after  # the opener's, then the others'
     return responses
 
@@ -169,6 +173,40 @@ async def test_concurrent_till_sales_sell_exactly_what_fits_and_each_winner_is_w
             "order.completed",
         ]
     # Each sale announced its own step, one after the other.
+    assert (await _steps(db, tenant.id, "TEE-S"))[-8:] == [(n, n - 1) for n in range(8, 0, -1)]
+
+
+async def test_till_sales_in_two_batches_in_flight_at_once_sell_exactly_what_fits(
+    world: World, db: Database, tenant: TenantHandle
+) -> None:
+    await world.stock("ST-A", "TEE-S", 8)
+    for sku in ("TEE-M", "JEANS-32"):
+        await world.stock("ST-A", sku, 40)
+    one_each = dict.fromkeys(SKUS, 1)
+    opener, sends = till_sale(world, one_each), [till_sale(world, one_each) for _ in range(24)]
+    if db.is_sqlite:
+        assert (await opener()).status_code == 201
+        responses = list(await asyncio.gather(*(send() for send in sends)))
+    else:
+        group = group_commit(db)
+        assert group.depth == 2
+        async with _rows_locked(db, "TEE-S"):
+            first = asyncio.ensure_future(opener())
+            await _until(lambda: group.in_flight() == 1 and group.waiting() == 0)
+            rest = [asyncio.ensure_future(send()) for send in sends]
+            # A second batch of the same key begun while the first waits on the row.
+            await _until(lambda: group.in_flight() == 2)
+        assert (await first).status_code == 201
+        responses = list(await asyncio.gather(*rest))
+    won = [r for r in responses if r.status_code == 201]
+    assert len(won) == 7
+    assert {r.status_code for r in responses if r.status_code != 201} == {409}
+    assert await world.on_hand("ST-A", "TEE-S") == {"on_hand": 0, "reserved": 0}
+    for sku in ("TEE-M", "JEANS-32"):
+        assert await world.on_hand("ST-A", sku) == {"on_hand": 32, "reserved": 0}
+    assert await _orders(db, tenant.id) == 8
+    async with db.uow(tenant.id) as uow:
+        assert await inventory.check_ledger(uow) == []
     assert (await _steps(db, tenant.id, "TEE-S"))[-8:] == [(n, n - 1) for n in range(8, 0, -1)]
 
 
