@@ -41,7 +41,10 @@ time, and a careful attempt first waits for the key's batches begun before it (w
 nothing it waits on in this process): a careful batch never holds the row while waiting for
 one of its own requests' rows that a late batch of this process holds (an Idempotency-Key sent
 twice at once). On SQLite (one writer) and for the groups that take writer turns
-(``turns``, the platform pushes, whose messages apply in arrival order) ``depth`` is 1.
+(``turns``, the platform pushes, whose messages apply in arrival order) ``depth`` is 1. So it
+is by default on PostgreSQL too (``DEPTH``): on the 2-core machine, where the API processes,
+the server and the load share the cores, depth 2 measured slower for till sales and holds (the
+second batch had no idle CPU to use and waited on the row; docs/architecture.md).
 
 Each request's ``work`` runs in its own request's context (``contextvars``: its log fields,
 its request id and tenant), not the batch writer's.
@@ -60,8 +63,8 @@ from typing import Any, Protocol
 from omniretail.db import Database, UnitOfWork
 
 MAX_BATCH = 64
-# Batches of one key in flight at once on PostgreSQL (see the module docstring).
-DEPTH = 2
+# Batches of one key in flight at once on PostgreSQL: 2 measured slower on 2 cores (docstring).
+DEPTH = 1
 
 Work = Callable[[UnitOfWork], Awaitable[Any]]
 

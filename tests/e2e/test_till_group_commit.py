@@ -189,15 +189,18 @@ async def test_till_sales_in_two_batches_in_flight_at_once_sell_exactly_what_fit
         responses = list(await asyncio.gather(*(send() for send in sends)))
     else:
         group = group_commit(db)
-        assert group.depth == 2
-        async with _rows_locked(db, "TEE-S"):
-            first = asyncio.ensure_future(opener())
-            await _until(lambda: group.in_flight() == 1 and group.waiting() == 0)
-            rest = [asyncio.ensure_future(send()) for send in sends]
-            # A second batch of the same key begun while the first waits on the row.
-            await _until(lambda: group.in_flight() == 2)
-        assert (await first).status_code == 201
-        responses = list(await asyncio.gather(*rest))
+        depth, group.depth = group.depth, 2  # not the default (``group_commit.DEPTH``)
+        try:
+            async with _rows_locked(db, "TEE-S"):
+                first = asyncio.ensure_future(opener())
+                await _until(lambda: group.in_flight() == 1 and group.waiting() == 0)
+                rest = [asyncio.ensure_future(send()) for send in sends]
+                # A second batch of the same key begun while the first waits on the row.
+                await _until(lambda: group.in_flight() == 2)
+            assert (await first).status_code == 201
+            responses = list(await asyncio.gather(*rest))
+        finally:
+            group.depth = depth
     won = [r for r in responses if r.status_code == 201]
     assert len(won) == 7
     assert {r.status_code for r in responses if r.status_code != 201} == {409}

@@ -194,10 +194,16 @@ def _run(group: GroupCommit, tenant_id: int, work: Any, qty: int) -> asyncio.Fut
     )
 
 
+def overlapping(db: Database) -> GroupCommit:
+    """Two batches of a key in flight where the database lets them (not the default: measured
+    slower on this 2-core machine, see ``group_commit.DEPTH``)."""
+    return GroupCommit(db, depth=1 if db.is_sqlite else 2)
+
+
 async def test_a_keys_next_batch_commits_while_the_first_is_still_working_on_postgresql(
     db: Database, shop: TenantHandle
 ) -> None:
-    group = GroupCommit(db)
+    group = overlapping(db)
     gate, began = asyncio.Event(), asyncio.Event()
     first = _run(group, shop.id, _hold(1, gate=gate, began=began), 1)
     await began.wait()  # the first batch's request is at work, its transaction open
@@ -209,7 +215,7 @@ async def test_a_keys_next_batch_commits_while_the_first_is_still_working_on_pos
         assert group.in_flight() == 1
         assert not second.done()
     else:
-        assert group.depth >= 2
+        assert group.depth == 2
         await second  # committed while the first batch still waits at its gate
         assert not first.done()
         assert group.in_flight() == 1
@@ -224,7 +230,7 @@ async def test_a_keys_next_batch_commits_while_the_first_is_still_working_on_pos
 async def test_overlapping_batches_hold_exactly_what_fits_in_the_order_they_commit(
     db: Database, shop: TenantHandle
 ) -> None:
-    group = GroupCommit(db)
+    group = overlapping(db)
     gate, began = asyncio.Event(), asyncio.Event()
     # Batch A: three holds of 1 (queued in one tick: one batch), its first request held at
     # the gate; batch B: two holds of 2, arriving meanwhile.
