@@ -459,3 +459,19 @@ def contains(column: Any, q: str) -> sa.ColumnElement[bool]:
     literally."""
     escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return sa.func.lower(column).like(f"%{escaped}%", escape=LIKE_ESCAPE)
+
+
+def unnested(alias: str, columns: list[tuple[str, Any]], *, numbered: str = "n") -> Any:
+    """PostgreSQL: rows from one array bind per column (named ``<alias>_<column>``), numbered
+    ``numbered`` in the order given: the same SQL text for any number of rows, so a statement
+    built once with it is compiled and prepared once."""
+    return (
+        sa.func.unnest(
+            *(
+                sa.bindparam(f"{alias}_{name}", type_=postgresql.ARRAY(item))
+                for name, item in columns
+            )
+        )
+        .table_valued(*(sa.column(name, item) for name, item in columns), with_ordinality=numbered)
+        .render_derived(name=alias)
+    )

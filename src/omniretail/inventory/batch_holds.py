@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from omniretail.db import UnitOfWork, UTCDateTime, utcnow
+from omniretail.db import UnitOfWork, UTCDateTime, unnested, utcnow
 from omniretail.inventory.domain import Reason, ReservationStatus, expiry
 from omniretail.inventory.positions import (
     LEDGER_COLUMNS,
@@ -266,12 +266,12 @@ async def do_reserve_together(
                 "hold_tenant": uow.require_tenant(),
                 "location": location,
                 "sku": sku,
-                "qtys": quantities,
-                "statuses": [status.value for status in statuses],
-                "refs": [hold.reference for hold in holds],
-                "channels": [hold.channel for hold in holds],
-                "actors": [hold.actor for hold in holds],
-                "expiries": expiries,
+                "given_qty": quantities,
+                "given_status": [status.value for status in statuses],
+                "given_reference": [hold.reference for hold in holds],
+                "given_channel": [hold.channel for hold in holds],
+                "given_actor": [hold.actor for hold in holds],
+                "given_expires_at": expiries,
                 "held_at": now,
             },
         )
@@ -314,25 +314,17 @@ def _together_statement() -> sa.Select[Any]:
     one statement built once (the same SQL text whatever the number of holds: compiled and
     prepared once). Yields each hold's reservation id in the arrays' order, with the number of
     lines written (fewer than the holds when the position does not exist)."""
-    given = (
-        sa.func.unnest(
-            sa.bindparam("qtys", type_=postgresql.ARRAY(sa.BigInteger)),
-            sa.bindparam("statuses", type_=postgresql.ARRAY(sa.String)),
-            sa.bindparam("refs", type_=postgresql.ARRAY(sa.String)),
-            sa.bindparam("channels", type_=postgresql.ARRAY(sa.String)),
-            sa.bindparam("actors", type_=postgresql.ARRAY(sa.String)),
-            sa.bindparam("expiries", type_=postgresql.ARRAY(UTCDateTime)),
-        )
-        .table_valued(
-            sa.column("qty", sa.BigInteger),
-            sa.column("status", sa.String),
-            sa.column("reference", sa.String),
-            sa.column("channel", sa.String),
-            sa.column("actor", sa.String),
-            sa.column("expires_at", UTCDateTime),
-            with_ordinality="ord",
-        )
-        .render_derived(name="given")
+    given = unnested(
+        "given",
+        [
+            ("qty", sa.BigInteger()),
+            ("status", sa.String()),
+            ("reference", sa.String()),
+            ("channel", sa.String()),
+            ("actor", sa.String()),
+            ("expires_at", UTCDateTime()),
+        ],
+        numbered="ord",
     )
     # Named apart from every column (as in the sale's statement).
     tenant_id = sa.bindparam("hold_tenant", type_=sa.BigInteger)

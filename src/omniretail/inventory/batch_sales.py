@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
-from omniretail.db import UnitOfWork, UTCDateTime
+from omniretail.db import UnitOfWork, UTCDateTime, unnested
 from omniretail.inventory.domain import Reason
 from omniretail.inventory.positions import LEDGER, LEDGER_COLUMNS, availability_events
 from omniretail.inventory.sales import register_late_sale, take_in_order
@@ -103,12 +102,12 @@ class BatchSale:
                 _BATCH_SALE,
                 {
                     "batch_sale_tenant": uow.require_tenant(),
-                    "draw_locations": [d.location for d in draws],
-                    "draw_skus": [d.sku for d in draws],
-                    "draw_qtys": [d.qty for d in draws],
-                    "draw_refs": [d.reference for d in draws],
-                    "draw_actors": [d.actor for d in draws],
-                    "draw_ats": [d.at for d in draws],
+                    "draws_location": [d.location for d in draws],
+                    "draws_sku": [d.sku for d in draws],
+                    "draws_qty": [d.qty for d in draws],
+                    "draws_reference": [d.reference for d in draws],
+                    "draws_actor": [d.actor for d in draws],
+                    "draws_sold_at": [d.at for d in draws],
                     "batch_sold_at": max(d.at for d in draws),
                     "positions": len(positions),
                 },
@@ -128,25 +127,17 @@ def _batch_sale_statement() -> sa.Select[Any]:
     event per position with its own step (the payload ``service.notify_availability`` gives
     it). Yields a row per position sold; fewer than ``positions`` when the batch does not fit
     (its stock is then moved and the caller must roll back)."""
-    draws = (
-        sa.func.unnest(
-            sa.bindparam("draw_locations", type_=postgresql.ARRAY(sa.String)),
-            sa.bindparam("draw_skus", type_=postgresql.ARRAY(sa.String)),
-            sa.bindparam("draw_qtys", type_=postgresql.ARRAY(sa.BigInteger)),
-            sa.bindparam("draw_refs", type_=postgresql.ARRAY(sa.String)),
-            sa.bindparam("draw_actors", type_=postgresql.ARRAY(sa.String)),
-            sa.bindparam("draw_ats", type_=postgresql.ARRAY(UTCDateTime)),
-        )
-        .table_valued(
-            sa.column("location", sa.String),
-            sa.column("sku", sa.String),
-            sa.column("qty", sa.BigInteger),
-            sa.column("reference", sa.String),
-            sa.column("actor", sa.String),
-            sa.column("sold_at", UTCDateTime),
-            with_ordinality="ord",
-        )
-        .render_derived(name="draws")
+    draws = unnested(
+        "draws",
+        [
+            ("location", sa.String()),
+            ("sku", sa.String()),
+            ("qty", sa.BigInteger()),
+            ("reference", sa.String()),
+            ("actor", sa.String()),
+            ("sold_at", UTCDateTime()),
+        ],
+        numbered="ord",
     )
     # Named apart from every column: a bind named like a column would also be SET by the UPDATE.
     tenant_id = sa.bindparam("batch_sale_tenant", type_=sa.BigInteger)

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import visitors
 
-from omniretail.db import JsonType, TenantScopeError, UnitOfWork, UTCDateTime, utcnow
+from omniretail.db import JsonType, TenantScopeError, UnitOfWork, UTCDateTime, unnested, utcnow
 from omniretail.events import OUTBOX, OUTBOX_INSERT_COLUMNS, stage_event
 from omniretail.inventory import sales
 from omniretail.orders.models import Fulfilment, FulfilmentLine, Order, OrderLine, Payment
@@ -179,20 +179,6 @@ def check_tenant_inserts(statement: sa.Executable) -> None:
             raise TenantScopeError(f"INSERT INTO {table.name} does not bind the tenant")
 
 
-def _array(name: str, item: sa.types.TypeEngine[Any]) -> sa.BindParameter[Any]:
-    return sa.bindparam(name, type_=postgresql.ARRAY(item))
-
-
-def _unnested(alias: str, columns: list[tuple[str, sa.types.TypeEngine[Any]]]) -> Any:
-    """Rows from one array bind per column (``<alias>_<column>``), numbered ``n`` in the
-    order given: the same SQL text for any number of rows."""
-    return (
-        sa.func.unnest(*(_array(f"{alias}_{name}", item) for name, item in columns))
-        .table_valued(*(sa.column(name, item) for name, item in columns), with_ordinality="n")
-        .render_derived(name=alias)
-    )
-
-
 def _graph_ctes(tenant: sa.BindParameter[Any]) -> tuple[sa.CTE, list[sa.CTE]]:
     """PostgreSQL: the whole order as CTEs (see the module's docstring): the order's INSERT
     (``RETURNING id``) and the others, which read it."""
@@ -208,7 +194,7 @@ def _graph_ctes(tenant: sa.BindParameter[Any]) -> tuple[sa.CTE, list[sa.CTE]]:
         .returning(ORDERS.c.id)
         .cte("placed")
     )
-    lines = _unnested(
+    lines = unnested(
         "l",
         [
             ("sku", sa.String()),
@@ -249,7 +235,7 @@ def _graph_ctes(tenant: sa.BindParameter[Any]) -> tuple[sa.CTE, list[sa.CTE]]:
         .select_from(placed.join(lines, sa.true()))
         .order_by(lines.c.n),
     )
-    payments = _unnested(
+    payments = unnested(
         "p",
         [
             ("method", sa.String()),
@@ -283,7 +269,7 @@ def _graph_ctes(tenant: sa.BindParameter[Any]) -> tuple[sa.CTE, list[sa.CTE]]:
         .select_from(placed.join(payments, sa.true()))
         .order_by(payments.c.n),
     )
-    fulfilments = _unnested(
+    fulfilments = unnested(
         "f",
         [
             ("public_id", sa.String()),
@@ -334,7 +320,7 @@ def _graph_ctes(tenant: sa.BindParameter[Any]) -> tuple[sa.CTE, list[sa.CTE]]:
         .returning(FULFILMENTS.c.id, FULFILMENTS.c.public_id)
         .cte("fulfilled")
     )
-    fulfilment_lines = _unnested(
+    fulfilment_lines = unnested(
         "fl", [("fulfilment", sa.String()), ("sku", sa.String()), ("qty", sa.Integer())]
     )
     written_fulfilment_lines = sa.insert(FULFILMENT_LINES).from_select(
@@ -348,7 +334,7 @@ def _graph_ctes(tenant: sa.BindParameter[Any]) -> tuple[sa.CTE, list[sa.CTE]]:
         )
         .order_by(fulfilment_lines.c.n),
     )
-    events = _unnested("e", [("type", sa.String()), ("payload", sa.Text())])
+    events = unnested("e", [("type", sa.String()), ("payload", sa.Text())])
     written_events = sa.insert(OUTBOX).from_select(
         OUTBOX_INSERT_COLUMNS,
         sa.select(
