@@ -23,14 +23,13 @@ from omniretail.orders.domain import (
 from omniretail.orders.models import Fulfilment, Order
 from omniretail.orders.placing import NewEvent, NewFulfilment, NewFulfilmentLine, NewOrder
 from omniretail.orders.planning import Draft
-from omniretail.orders.queries import named_attribution
+from omniretail.orders.queries import named_attribution, totals_out
 from omniretail.orders.schemas import (
     FulfilmentLineOut,
     FulfilmentOut,
     OrderLineOut,
     OrderOut,
     PaymentOut,
-    TotalsOut,
 )
 
 
@@ -104,15 +103,7 @@ def placed_out(order: NewOrder, pickup_codes: dict[str, str]) -> OrderOut:
             )
             for x in order.lines
         ],
-        totals=TotalsOut(
-            currency=order.currency,
-            subtotal=order.subtotal,
-            discount_total=order.discount_total,
-            delivery_fee=order.delivery_fee,
-            points_redeemed=order.points_redeemed,
-            total=order.total,
-            paid=order.paid_amount,
-        ),
+        totals=totals_out(order),
         payments=[
             PaymentOut(
                 method=p.method,

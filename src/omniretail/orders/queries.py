@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -57,6 +57,30 @@ def named_attribution(location: str | None, staff: str | None) -> AttributionOut
     )
 
 
+class _Totalled(Protocol):
+    """An order's money, as written (``placing.NewOrder``) or read (``models.Order``)."""
+
+    currency: str
+    subtotal: int
+    discount_total: int
+    delivery_fee: int
+    points_redeemed: int
+    total: int
+    paid_amount: int
+
+
+def totals_out(order: _Totalled) -> TotalsOut:
+    return TotalsOut(
+        currency=order.currency,
+        subtotal=order.subtotal,
+        discount_total=order.discount_total,
+        delivery_fee=order.delivery_fee,
+        points_redeemed=order.points_redeemed,
+        total=order.total,
+        paid=order.paid_amount,
+    )
+
+
 def order_out(order: Order, pickup_codes: dict[int, str] | None = None) -> OrderOut:
     codes = pickup_codes or {}
     return OrderOut(
@@ -71,15 +95,7 @@ def order_out(order: Order, pickup_codes: dict[int, str] | None = None) -> Order
         attributed_staff=order.attributed_staff,
         attribution=attribution_out(order),
         lines=[OrderLineOut.model_validate(line) for line in order.lines],
-        totals=TotalsOut(
-            currency=order.currency,
-            subtotal=order.subtotal,
-            discount_total=order.discount_total,
-            delivery_fee=order.delivery_fee,
-            points_redeemed=order.points_redeemed,
-            total=order.total,
-            paid=order.paid_amount,
-        ),
+        totals=totals_out(order),
         payments=[PaymentOut.model_validate(p) for p in order.payments],
         fulfillments=[
             fulfilment_out(f, order.public_id, codes.get(f.id)) for f in order.fulfilments
