@@ -1,26 +1,28 @@
 """Requests per second over HTTP next to FastAPI's own floor, on PostgreSQL and SQLite.
 
 For each database: a fresh database seeded with what the paths need, ``omni serve`` and the bare
-floor app (``bench/floor.py``) under the same uvicorn settings and worker count (2 on
-PostgreSQL, 1 on SQLite: ``omni serve``'s defaults on this machine), both driven on loopback by
-wrk (``apt-get install wrk``; a Python httpx client is the fallback when wrk is absent, and the
-header says which drove the run), each path for a bounded time. Ratios compare with the floor
-measured in the same run. On PostgreSQL the hot-SKU row also shows pgbench running the same
-hot-row conditional UPDATE, the database's own ceiling for that path.
-
-Two topologies, each in its own table: ``together`` is ``omni serve`` alone, delivering the
-outbox and running the periodic jobs in its API processes (the default of a single-box
-install); ``apart`` is ``omni serve`` with ``OMNI_RUN_DISPATCHER=false`` and one ``omni worker``
-beside it (the production topology). The checkout is driven twice: every order on the same
-three SKUs (the worst case: all checkouts queue on the same three stock rows) and spread over
-``SPREAD`` SKUs of the store, three at random per order, as a real store's tills would be.
-After each writing path the table says how many outbox events were still pending (the
-dispatcher's backlog), and on PostgreSQL what the server's busy backends were waiting on
-(``pg_stat_activity`` sampled every 50 ms: lock waits show contention on rows).
+floor app (``bench/floor.py``) under the same uvicorn settings and worker count (2 on PostgreSQL, 1
+on SQLite: ``omni serve``'s defaults on this machine), both driven on loopback by wrk (``apt-get
+install wrk``; a Python httpx client is the fallback when wrk is absent, and the header says which
+drove the run), each path for a bounded time. Ratios compare with the floor measured in the same
+run. On PostgreSQL the hot-SKU row also shows pgbench running the same hot-row conditional UPDATE,
+the database's own ceiling for that path. Three topologies, each in its own table: ``together`` is
+``omni serve`` alone, delivering the outbox and running the periodic jobs in its API processes (the
+default of a single-box install); ``apart`` is ``omni serve`` with ``OMNI_RUN_DISPATCHER=false``
+and one ``omni worker`` beside it (the production topology); ``alone`` is the same API processes
+with no worker while a path runs (its follow-up events wait: what the request path costs by itself,
+as with a worker on cores of its own). The checkout is driven twice: every order on the same three
+SKUs (the worst case: all checkouts queue on the same three stock rows) and spread over ``SPREAD``
+SKUs of the store, three at random per order, as a real store's tills would be. Each writing path
+is first warmed up, its follow-up events delivered and the database analysed (``settle``), so it
+starts with no backlog and with the planner's statistics a live install would have. After each
+writing path the table says how many outbox events were still pending (the dispatcher's backlog),
+and on PostgreSQL what the server's busy backends were waiting on (``pg_stat_activity`` sampled
+every 50 ms: lock waits show contention on rows).
 
 Environment: ``OMNI_BENCH_SECONDS`` (per path, default 5), ``OMNI_BENCH_CONNECTIONS`` (32),
 ``OMNI_BENCH_DATABASES`` (``postgresql,sqlite``), ``OMNI_BENCH_PATHS`` (parts of path labels),
-``OMNI_BENCH_TOPOLOGIES`` (``together,apart``).
+``OMNI_BENCH_TOPOLOGIES`` (``together,apart,alone``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from bench.common import (
     free_port,
     fresh_pg_database,
     fresh_sqlite_url,
+    omni_worker,
     served,
 )
 from omniretail.auth import service as auth
@@ -76,7 +79,7 @@ CONNECTIONS = int(os.environ.get("OMNI_BENCH_CONNECTIONS", "32"))
 DATABASES = os.environ.get("OMNI_BENCH_DATABASES", "postgresql,sqlite").split(",")
 # Substrings of path labels to run (all when empty), e.g. ``hot-SKU``.
 ONLY = [p for p in os.environ.get("OMNI_BENCH_PATHS", "").split(",") if p]
-TOPOLOGIES = os.environ.get("OMNI_BENCH_TOPOLOGIES", "together,apart").split(",")
+TOPOLOGIES = os.environ.get("OMNI_BENCH_TOPOLOGIES", "together,apart,alone").split(",")
 STORE = "ST-000"
 SKUS = ["TEE-S", "TEE-M", "TEE-L"]
 # The store's range for the spread checkout: each order takes three of these at random.
@@ -454,6 +457,28 @@ async def pending_events(db: Database) -> int:
     return int(count or 0)
 
 
+async def drained(observer: Database) -> None:
+    """Until the outbox is delivered (at most 5 minutes)."""
+    for _ in range(600):
+        if await pending_events(observer) == 0:
+            return
+        await asyncio.sleep(0.5)
+
+
+async def settle(observer: Database) -> None:
+    """A writing path starts as a shop that has been open would: its warm-up's follow-up work
+    delivered (no backlog left by the path before) and the planner's statistics up to date.
+    Without the ANALYZE, the tables a run fills from empty have none: PostgreSQL then takes
+    the default selectivity for ``tenant_id = $1`` (0.5%) and plans the dispatcher's lookups
+    by the tenant's index, which every row matches, instead of their unique keys (10-100x
+    slower per statement); autovacuum would analyse them on a live install, but not within a
+    run of seconds."""
+    await drained(observer)
+    async with observer.engine.connect() as conn:
+        await conn.execute(sa.text("ANALYZE"))
+        await conn.commit()
+
+
 def load_average() -> str:
     return " ".join(f"{figure:.2f}" for figure in os.getloadavg())
 
@@ -481,15 +506,20 @@ async def run_topology(
     floor_figures: Figures,
     observer: Database,
 ) -> None:
-    env = {"OMNI_RUN_DISPATCHER": "false"} if topology == "apart" else {}
+    env = {"OMNI_RUN_DISPATCHER": "false"} if topology in ("apart", "alone") else {}
+    # Alone, nothing delivers the outbox while a path runs: a worker does between paths.
+    between = (lambda: omni_worker(url)) if topology == "alone" else contextlib.nullcontext
     rows: list[tuple[str, Figures]] = []
     notes: list[str] = []
     started_load = load_average()
-    async with served(url, workers=workers, env=env) as base:
+    async with served(url, workers=workers, env=env, worker=topology == "apart") as base:
         for path in paths(keys):
             if ONLY and not any(part in path.label for part in ONLY):
                 continue
             await drive(base, path, 1)  # warm up every worker's pool and caches
+            if path.body is not None:
+                with between():
+                    await settle(observer)
             async with wait_events(db_name if path.body is not None else None) as seen:
                 rows.append((path.label, await drive(base, path, SECONDS)))
             if path.path.startswith("/v1/locations/"):
@@ -503,15 +533,13 @@ async def run_topology(
                     + (f"; busy backends: {waits}" if waits else "")
                 )
         # Let the dispatcher catch up before the next topology starts on the same database.
-        for _ in range(600):
-            if await pending_events(observer) == 0:
-                break
-            await asyncio.sleep(0.5)
-    where = (
-        "API + dispatcher in the same processes"
-        if topology == "together"
-        else ("API processes + one `omni worker` apart")
-    )
+        with between():
+            await drained(observer)
+    where = {
+        "together": "API + dispatcher in the same processes",
+        "apart": "API processes + one `omni worker` apart",
+        "alone": "API processes alone (the outbox delivered between paths only)",
+    }[topology]
     title = (
         f"{name}, {where}, {workers} API worker(s), {CONNECTIONS} connections, "
         f"{SECONDS:g} s per path; load average {started_load} -> {load_average()}"

@@ -11,7 +11,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 import asyncpg
 import httpx
@@ -60,13 +60,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextlib.contextmanager
+def omni_worker(url: str) -> Iterator[None]:
+    """An ``omni worker`` delivering ``url``'s outbox while the block runs."""
+    omni = os.path.join(os.path.dirname(sys.executable), "omni")
+    environment = {**os.environ, "OMNI_DATABASE_URL": url, "OMNI_LOG_LEVEL": "warning"}
+    proc = subprocess.Popen([omni, "worker"], env=environment)
+    try:
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 @contextlib.asynccontextmanager
 async def served(
-    url: str, *, workers: int | None = None, env: dict[str, str] | None = None
+    url: str,
+    *,
+    workers: int | None = None,
+    env: dict[str, str] | None = None,
+    worker: bool = True,
 ) -> AsyncIterator[str]:
     """``omni serve`` in a subprocess on a free local port (its default worker count unless
     ``workers`` is given); yields the base URL once /healthz answers. With
-    ``OMNI_RUN_DISPATCHER=false`` in ``env``, an ``omni worker`` runs beside it."""
+    ``OMNI_RUN_DISPATCHER=false`` in ``env``, an ``omni worker`` runs beside it unless
+    ``worker`` is false (then nothing delivers the outbox)."""
     port = free_port()
     environment = {
         **os.environ,
@@ -81,9 +99,9 @@ async def served(
     proc = subprocess.Popen(command, env=environment)  # noqa: ASYNC220
     # The production topology: API processes that only answer, and `omni worker` apart
     # delivering the outbox and running the periodic jobs.
-    worker = (
+    apart = (
         subprocess.Popen([omni, "worker"], env=environment)  # noqa: ASYNC220
-        if environment.get("OMNI_RUN_DISPATCHER") == "false"
+        if worker and environment.get("OMNI_RUN_DISPATCHER") == "false"
         else None
     )
     base = f"http://127.0.0.1:{port}"
@@ -96,7 +114,7 @@ async def served(
                 await asyncio.sleep(0.1)
         yield base
     finally:
-        for running in (proc, worker):
+        for running in (proc, apart):
             if running is not None:
                 running.terminate()
                 running.wait(timeout=30)
