@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from omniretail.db import UnitOfWork, UTCDateTime, unnested, utcnow
 from omniretail.inventory.domain import Reason, ReservationStatus, expiry
@@ -52,8 +51,9 @@ class BatchHold:
     opens; each request's hold on this position draws on credit with no statement
     (``hold_all``), and :meth:`close`, after every request ran and just before the commit, takes
     what they drew in ONE conditional UPDATE (``reserved = reserved + drawn WHERE on_hand -
-    reserved - safety_stock >= drawn``) and announces each hold's own step from the figures it
-    returns. So the hot row is locked only by that UPDATE, the events' INSERT and the commit,
+    reserved - safety_stock >= drawn``) and announces the batch's change of the position in
+    one event (the batch commits at once: the figures between two of its holds are never seen
+    outside it). So the hot row is locked only by that UPDATE, the events' INSERT and the commit,
     not while the requests' own statements run: another process's batch waits that long only.
     If the sum does not fit, :meth:`close` raises :class:`BatchShort` and nothing of the
     attempt stays.
@@ -135,7 +135,6 @@ class BatchHold:
                     "batch_location": location,
                     "batch_sku": sku,
                     "drawn": drawn,
-                    "draws": self.draws,
                     "held_at": utcnow(),
                 },
             )
@@ -146,28 +145,16 @@ class BatchHold:
         row = await hold_one(uow, self.key, drawn)
         if row is None:
             raise BatchShort(f"{drawn} not available at {self.key}")
-        # Each hold's own step, in the order they drew: the first saw the figures before the
-        # batch, the last leaves those the UPDATE returned.
-        reserved = row.reserved - drawn
-        changes = []
-        for qty in self.draws:
-            reserved += qty
-            after = Figures(row.id, row.on_hand, reserved, row.safety_stock)
-            changes.append(change_of(sku, location, after, on_hand=0, reserved=qty))
-        await notify_availability(uow, changes)
+        # The batch's change as a whole, as on PostgreSQL.
+        await notify_availability(uow, [change_of(sku, location, row, on_hand=0, reserved=drawn)])
 
 
 def _late_hold_statement() -> sa.Select[Any]:
-    """PostgreSQL: a late batch's conditional UPDATE of what its holds drew (``drawn``, the sum
-    of ``draws``) and each hold's ``inventory.availability_changed`` event, with the payload
-    ``service.notify_availability`` gives it (its own step, in the order the holds drew), in
-    ONE statement built once. Yields the position's figures after it, or no row (and writes
-    nothing) if that much is not available."""
-    draws = (
-        sa.func.unnest(sa.bindparam("draws", type_=postgresql.ARRAY(sa.BigInteger)))
-        .table_valued(sa.column("qty", sa.BigInteger), with_ordinality="ord")
-        .render_derived(name="draws")
-    )
+    """PostgreSQL: a late batch's conditional UPDATE of what its holds drew (``drawn``, their
+    sum) and the batch's ``inventory.availability_changed`` event, with the payload
+    ``service.notify_availability`` gives it, in ONE statement built once. Yields the
+    position's figures after it, or no row (and writes nothing) if that much is not
+    available."""
     # Named apart from every column: a bind named like a column would also be SET by the UPDATE.
     tenant_id = sa.bindparam("batch_tenant", type_=sa.BigInteger)
     drawn = sa.bindparam("drawn", type_=sa.BigInteger)
@@ -181,25 +168,10 @@ def _late_hold_statement() -> sa.Select[Any]:
             P.on_hand - P.reserved - P.safety_stock >= drawn,
         )
         .values(reserved=P.reserved + drawn, updated_at=held_at)
-        .returning(*POSITION_COLUMNS, P.location_code, P.sku)
+        .returning(*POSITION_COLUMNS, P.location_code, P.sku, drawn.label("qty"))
         .cte("held")
     )
-    # Reserved after each hold: before the batch, plus the holds drawn up to this one.
-    so_far = sa.cast(sa.func.sum(draws.c.qty).over(order_by=draws.c.ord), sa.BigInteger)
-    steps = (
-        sa.select(
-            draws.c.ord,
-            draws.c.qty,
-            held.c.location_code,
-            held.c.sku,
-            held.c.on_hand,
-            held.c.safety_stock,
-            (held.c.reserved - drawn + so_far).label("reserved"),
-        )
-        .select_from(held.join(draws, sa.true()))
-        .cte("steps")
-    )
-    events = availability_events(tenant_id, steps, at=held_at, order_by=[steps.c.ord])
+    events = availability_events(tenant_id, held, at=held_at, order_by=[held.c.id])
     return sa.select(held.c.id, held.c.on_hand, held.c.reserved).add_cte(events.cte("announced"))
 
 

@@ -1,18 +1,20 @@
 """Till sales of a group-commit batch that take their stock together, at the batch's close.
 
-Concurrent till checkouts at one store that sell the same SKUs queue on the same stock rows:
-each holds them from its conditional UPDATE until its commit. The HTTP API sends them through
-the process's group commit (``omniretail.group_commit``, one transaction per batch), with a
-:class:`BatchSale` as what the batch shares. Run without savepoints (the usual case), each
-request writes its own order (``sales.do_sell_in_store`` writes what the sale carries
-alone) and only *draws* its lines; :meth:`BatchSale.close`, the last statement before the
-commit, takes the sum per position in ONE conditional statement that also writes each sale's
-ledger rows and availability events (each sale's own step, in the order they drew), as each
-sale alone would have. The store's rows are then locked once per batch, by that statement and
-the commit only. If the sum does not fit (or a position is unknown) nothing of the attempt
-stays and the group commit runs the batch again with a savepoint per request, in which each
-sale takes its own stock as it does alone: exactly the sales that fit one after the other win,
-and the others get their own 409 (or 422).
+Concurrent till checkouts at one store that sell the same SKUs queue on the same stock rows: each
+holds them from its conditional UPDATE until its commit. The HTTP API sends them through the
+process's group commit (``omniretail.group_commit``, one transaction per batch), with a
+:class:`BatchSale` as what the batch shares. Run without savepoints (the usual case), each request
+writes its own order (``sales.do_sell_in_store`` writes what the sale carries alone) and only
+*draws* its lines; :meth:`BatchSale.close`, the last statement before the commit, takes the sum per
+position in ONE conditional statement that also writes each sale's ledger rows (as each sale alone
+would have) and one availability event per position for the batch as a whole: the batch commits at
+once, so no reader ever sees the figures between two of its sales, and an event per sale would only
+announce states that never existed outside the transaction (the consumers keep a position's latest
+figure anyway). The store's rows are then locked once per batch, by that statement and the commit
+only. If the sum does not fit (or a position is unknown) nothing of the attempt stays and the group
+commit runs the batch again with a savepoint per request, in which each sale takes its own stock as
+it does alone: exactly the sales that fit one after the other win, and the others get their own 409
+(or 422).
 
 PostgreSQL only: on SQLite (one writer) :meth:`BatchSale.open` registers nothing and each sale
 takes its own stock in the batch's transaction.
@@ -119,14 +121,14 @@ class BatchSale:
 
 
 def _batch_sale_statement() -> sa.Select[Any]:
-    """PostgreSQL: a batch's till sales (one element of the arrays per sale and position, in
-    the order they drew) in ONE statement built once: the rows locked in (location, SKU)
-    order (as every multi-line change takes them, so no deadlock), the sum per position taken
-    by a conditional UPDATE (``on_hand - reserved >= sum``: stock held for others is never
-    sold), and, only if every position had enough, each sale's ledger row and availability
-    event per position with its own step (the payload ``service.notify_availability`` gives
-    it). Yields a row per position sold; fewer than ``positions`` when the batch does not fit
-    (its stock is then moved and the caller must roll back)."""
+    """PostgreSQL: a batch's till sales (one element of the arrays per sale and position, in the
+    order they drew) in ONE statement built once: the rows locked in (location, SKU) order (as every
+    multi-line change takes them, so no deadlock), the sum per position taken by a conditional
+    UPDATE (``on_hand - reserved >= sum``: stock held for others is never sold), and, only if every
+    position had enough, each sale's ledger row per position and one availability event per position
+    for the batch's total (the payload ``service.notify_availability`` gives it). Yields a row per
+    position sold; fewer than ``positions`` when the batch does not fit (its stock is then moved and
+    the caller must roll back)."""
     draws = unnested(
         "draws",
         [
@@ -159,13 +161,6 @@ def _batch_sale_statement() -> sa.Select[Any]:
     every_position = sa.select(sa.func.count()).select_from(sold).scalar_subquery() == sa.bindparam(
         "positions", type_=sa.Integer
     )
-    # On hand after each sale's draw: before the batch, less the draws up to this one.
-    so_far = sa.cast(
-        sa.func.sum(draws.c.qty).over(
-            partition_by=[draws.c.location, draws.c.sku], order_by=draws.c.ord
-        ),
-        sa.BigInteger,
-    )
     steps = (
         sa.select(
             draws.c.ord,
@@ -176,9 +171,6 @@ def _batch_sale_statement() -> sa.Select[Any]:
             sold.c.id,
             sold.c.location_code,
             sold.c.sku,
-            (sold.c.on_hand + sold.c.qty - so_far).label("on_hand"),
-            sold.c.reserved,
-            sold.c.safety_stock,
         )
         .select_from(
             sold.join(
@@ -208,7 +200,11 @@ def _batch_sale_statement() -> sa.Select[Any]:
     )
     # A sale that fits never puts a position at risk (on hand stays at or above reserved).
     events = availability_events(
-        tenant_id, steps, at=steps.c.sold_at, where=every_position, order_by=[steps.c.ord]
+        tenant_id,
+        sold,
+        at=sa.bindparam("batch_sold_at", type_=UTCDateTime),
+        where=every_position,
+        order_by=[sold.c.location_code, sold.c.sku],
     )
     return (
         sa.select(sold.c.location_code, sold.c.sku)
