@@ -472,7 +472,7 @@ async def settle(observer: Database) -> None:
     the default selectivity for ``tenant_id = $1`` (0.5%) and plans the dispatcher's lookups
     by the tenant's index, which every row matches, instead of their unique keys (10-100x
     slower per statement); autovacuum would analyse them on a live install, but not within a
-    run of seconds."""
+    run of seconds (and the project machines' server runs with autovacuum off)."""
     await drained(observer)
     async with observer.engine.connect() as conn:
         await conn.execute(sa.text("ANALYZE"))
