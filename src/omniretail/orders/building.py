@@ -23,7 +23,7 @@ from omniretail.orders.domain import (
 from omniretail.orders.models import Fulfilment, Order
 from omniretail.orders.placing import NewEvent, NewFulfilment, NewFulfilmentLine, NewOrder
 from omniretail.orders.planning import Draft
-from omniretail.orders.queries import named_attribution, totals_out
+from omniretail.orders.queries import header_out, named_attribution
 from omniretail.orders.schemas import (
     FulfilmentLineOut,
     FulfilmentOut,
@@ -80,15 +80,7 @@ def placed_out(order: NewOrder, pickup_codes: dict[str, str]) -> OrderOut:
     by fulfilment id, shown this once. Validated as built: pydantic's ``model_construct``
     (Python) measured slower than its validation (Rust) here, 23 against 13 us."""
     return OrderOut(
-        id=order.public_id,
-        number=order.number,
-        status=OrderStatus(order.status),
-        channel=order.channel,
-        customer_id=order.customer_id,
-        mode=Mode(order.mode),
-        placed_at_location=order.placed_at_location,
-        attributed_location=order.attributed_location,
-        attributed_staff=order.attributed_staff,
+        **header_out(order),
         attribution=named_attribution(order.attributed_location, order.attributed_staff),
         lines=[
             OrderLineOut(
@@ -103,7 +95,6 @@ def placed_out(order: NewOrder, pickup_codes: dict[str, str]) -> OrderOut:
             )
             for x in order.lines
         ],
-        totals=totals_out(order),
         payments=[
             PaymentOut(
                 method=p.method,

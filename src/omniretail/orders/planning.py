@@ -7,6 +7,7 @@ planned at its till and holds nothing (its stock leaves with the order, ``orders
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -168,25 +169,18 @@ async def _plan_pickup(
             f"location {code!r} does not offer pickup",
             [{"field": "fulfillment.location", "message": "not a pickup location"}],
         )
-    found = await routing.candidates_for(
+    # Where the lines could come from (shipped to the store), and the store itself.
+    candidates = functools.partial(
+        routing.candidates_for,
         uow,
-        mode=Mode.SHIP,
         lat=store.lat,
         lng=store.lng,
         skus=[s for s, _ in lines],
         now=now,
         timezone=timezone,
     )
-    here = await routing.candidates_for(
-        uow,
-        mode=Mode.PICKUP,
-        lat=store.lat,
-        lng=store.lng,
-        skus=[s for s, _ in lines],
-        now=now,
-        timezone=timezone,
-        only=[store.id],
-    )
+    found = await candidates(mode=Mode.SHIP)
+    here = await candidates(mode=Mode.PICKUP, only=[store.id])
     at_store = next(
         (c for c in here.candidates if c.code == code),
         Candidate(code, 0.0, {}, "not a pickup location"),

@@ -57,9 +57,19 @@ def named_attribution(location: str | None, staff: str | None) -> AttributionOut
     )
 
 
-class _Totalled(Protocol):
-    """An order's money, as written (``placing.NewOrder``) or read (``models.Order``)."""
+class _Written(Protocol):
+    """An order's header and money, as written (``placing.NewOrder``) or read
+    (``models.Order``)."""
 
+    public_id: str
+    number: str
+    status: str
+    channel: str
+    customer_id: str | None
+    mode: str
+    placed_at_location: str | None
+    attributed_location: str | None
+    attributed_staff: str | None
     currency: str
     subtotal: int
     discount_total: int
@@ -69,7 +79,23 @@ class _Totalled(Protocol):
     paid_amount: int
 
 
-def totals_out(order: _Totalled) -> TotalsOut:
+def header_out(order: _Written) -> dict[str, Any]:
+    """The fields of an ``OrderOut`` that a written and a read order give alike."""
+    return {
+        "id": order.public_id,
+        "number": order.number,
+        "status": OrderStatus(order.status),
+        "channel": order.channel,
+        "customer_id": order.customer_id,
+        "mode": Mode(order.mode),
+        "placed_at_location": order.placed_at_location,
+        "attributed_location": order.attributed_location,
+        "attributed_staff": order.attributed_staff,
+        "totals": totals_out(order),
+    }
+
+
+def totals_out(order: _Written) -> TotalsOut:
     return TotalsOut(
         currency=order.currency,
         subtotal=order.subtotal,
@@ -84,18 +110,9 @@ def totals_out(order: _Totalled) -> TotalsOut:
 def order_out(order: Order, pickup_codes: dict[int, str] | None = None) -> OrderOut:
     codes = pickup_codes or {}
     return OrderOut(
-        id=order.public_id,
-        number=order.number,
-        status=OrderStatus(order.status),
-        channel=order.channel,
-        customer_id=order.customer_id,
-        mode=Mode(order.mode),
-        placed_at_location=order.placed_at_location,
-        attributed_location=order.attributed_location,
-        attributed_staff=order.attributed_staff,
+        **header_out(order),
         attribution=attribution_out(order),
         lines=[OrderLineOut.model_validate(line) for line in order.lines],
-        totals=totals_out(order),
         payments=[PaymentOut.model_validate(p) for p in order.payments],
         fulfillments=[
             fulfilment_out(f, order.public_id, codes.get(f.id)) for f in order.fulfilments
