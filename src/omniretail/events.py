@@ -301,6 +301,17 @@ class HandlerRegistry:
         return every_handler
 
 
+class _RedoCarefully(Exception):
+    """An event's handler failed in a group delivered without savepoints: the group's
+    transaction rolls back as a whole and the group is delivered again, event by event in
+    savepoints, with that event counted as failed (not run again)."""
+
+    def __init__(self, event_id: int, error: Exception) -> None:
+        super().__init__(event_id, error)
+        self.event_id = event_id
+        self.error = error
+
+
 class _Preempted(BaseException):
     """Raised at an event's next statement when a platform push waits for the write lock the
     delivery holds (SQLite): the event's savepoint rolls back and it is delivered again after
@@ -486,7 +497,12 @@ class Dispatcher:
         return delivered + len(silent)
 
     async def _deliver_group(
-        self, group: list[Event], held: set[tuple[str, str]]
+        self,
+        group: list[Event],
+        held: set[tuple[str, str]],
+        *,
+        careful: bool = False,
+        failed_before: tuple[int, Exception] | None = None,
     ) -> tuple[int, int]:
         """Deliver the start of ``group`` (one tenant's events, in id order) in one
         transaction, each event in its own savepoint with its handlers: a failing event rolls
@@ -501,7 +517,14 @@ class Dispatcher:
         as a whole fails (a lost connection, a failed commit), nothing of it is kept and each
         of its events is delivered again on its own, so a failure is still counted per event.
         Returns how many events of ``group`` it went through (the rest is the caller's) and
-        how many it delivered."""
+        how many it delivered.
+
+        Unless ``careful`` (or on SQLite, where an event may be cut short), the events go
+        without savepoints first: a savepoint per event costs its bookkeeping whether or not
+        anything fails, and nearly nothing does. When a handler fails there, the transaction
+        is rolled back whole and the group goes again carefully, so what is kept and counted
+        is the same (``failed_before``: the event that failed and its error)."""
+        careful = careful or self.db.turns.exclusive
         done: list[int] = []
         failed: list[tuple[Event, Exception]] = []
         held_before = set(held)
@@ -518,8 +541,19 @@ class Dispatcher:
                     aggregate = (event.aggregate_type, event.aggregate_id)
                     if aggregate in held:
                         continue
+                    handlers = self.registry.each_event_handlers_for(event.type)
+                    if handlers and not careful:
+                        try:
+                            for handler in handlers:
+                                await handler(uow, event)
+                        except Exception as exc:
+                            raise _RedoCarefully(event.id, exc) from exc
+                        done.append(event.id)
+                        continue
                     try:
-                        if handlers := self.registry.each_event_handlers_for(event.type):
+                        if failed_before is not None and failed_before[0] == event.id:
+                            raise failed_before[1]
+                        if handlers:
                             async with uow.session.begin_nested():
                                 with cut_short(event.id):
                                     for handler in handlers:
@@ -550,6 +584,12 @@ class Dispatcher:
                     await self._count_failure(uow, event, error)
             self._delivering += clock() - began
             return consumed, len(done)
+        except _RedoCarefully as redo:
+            held.clear()
+            held.update(held_before)
+            return await self._deliver_group(
+                group, held, careful=True, failed_before=(redo.event_id, redo.error)
+            )
         except Exception as whole:
             log.warning("a group of %s events failed as a whole: %r", consumed, whole)
         held.clear()

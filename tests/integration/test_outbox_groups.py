@@ -50,7 +50,11 @@ async def test_a_group_handler_takes_the_groups_delivered_events_after_their_own
     )
     await Dispatcher(db, registry, group_size=10).run_once()
     # The broken aggregate's first event failed and held its second back: neither is given.
-    assert calls == [("each", [0]), ("each", [2]), ("together", [0, 1])]
+    # On PostgreSQL the group first went without savepoints: the failure rolled that try back
+    # and the careful pass ran the events before it again, not the failed one.
+    first_try = [("each", [0]), ("each", [2])] if db.dialect == "postgresql" else []
+    careful = [("each", [0])] if first_try else [("each", [0]), ("each", [2])]
+    assert calls == [*first_try, *careful, ("together", [0, 1])]
     assert await marks(db) == [(0, True, 1), (1, True, 1), (2, False, 1), (3, False, 0)]
 
 
