@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -449,6 +449,52 @@ def dialect_insert(uow: UnitOfWork, table: Any) -> Any:
     if uow.dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+# Built once per table and columns: see add_up.
+_ADD_UP: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
+
+
+async def add_up(
+    uow: UnitOfWork,
+    table: Any,
+    rows: list[dict[str, Any]],
+    *,
+    key: Sequence[str],
+    measures: Sequence[str],
+) -> None:
+    """Add ``rows``' ``measures`` to the rows of ``table`` with the same ``key`` (a unique
+    constraint's columns), inserting the keys not there yet: the projections' counters. The
+    keys must be unique within ``rows``. On PostgreSQL one statement of one array per column,
+    whatever the number of rows: its text never changes, so it is compiled and prepared once,
+    and the rows cross as arrays the driver encodes (an executemany costs SQLAlchemy's
+    parameter work row by row). On SQLite the same upsert row by row."""
+    if not rows:
+        return
+    columns = (*key, *measures)
+    if uow.dialect != "postgresql":
+        insert = sqlite.insert(table)
+        await uow.session.execute(
+            insert.on_conflict_do_update(
+                index_elements=list(key),
+                set_={m: table.c[m] + getattr(insert.excluded, m) for m in measures},
+            ),
+            rows,
+        )
+        return
+    cached = (table.name, tuple(key), tuple(measures))
+    statement = _ADD_UP.get(cached)
+    if statement is None:
+        given = unnested("r", [(c, table.c[c].type) for c in columns])
+        upsert = postgresql.insert(table).from_select(
+            list(columns), sa.select(*(given.c[c] for c in columns))
+        )
+        statement = upsert.on_conflict_do_update(
+            index_elements=list(key),
+            set_={m: table.c[m] + getattr(upsert.excluded, m) for m in measures},
+        )
+        _ADD_UP[cached] = statement
+    await uow.session.execute(statement, {f"r_{c}": [row[c] for row in rows] for c in columns})
 
 
 LIKE_ESCAPE = "\\"

@@ -42,7 +42,7 @@ from omniretail.analytics.domain import (
 )
 from omniretail.analytics.models import CustomerGroupRollup, CustomerSpanRollup, SalesFact
 from omniretail.analytics.sql import lock_names, period_start, text_literal
-from omniretail.db import UnitOfWork, dialect_insert
+from omniretail.db import UnitOfWork, add_up
 
 _GROUP_KEY = ["tenant_id", "scope", "grain", "day", "channel_group"]
 _SPAN_KEY = ["tenant_id", "scope", "first_grain", "first", "last_grain", "last", "channel_group"]
@@ -129,12 +129,6 @@ async def _move_spans(uow: UnitOfWork, changes: dict[SpanRowKey, list[int]]) -> 
     if not changes:
         return
     tenant_id = uow.require_tenant()
-    table = CustomerSpanRollup.__table__
-    insert = dialect_insert(uow, table)
-    add = insert.on_conflict_do_update(
-        index_elements=_SPAN_KEY,
-        set_={m: table.c[m] + getattr(insert.excluded, m) for m in _GROUP_MEASURES},
-    )
     values = [
         {
             "tenant_id": tenant_id,
@@ -143,20 +137,13 @@ async def _move_spans(uow: UnitOfWork, changes: dict[SpanRowKey, list[int]]) -> 
         }
         for key, change in sorted(changes.items())
     ]
-    for start in range(0, len(values), 2000):
-        await uow.session.execute(add, values[start : start + 2000])
+    await add_up(uow, CustomerSpanRollup.__table__, values, key=_SPAN_KEY, measures=_GROUP_MEASURES)
 
 
 async def _move_groups(uow: UnitOfWork, changes: dict[GroupKey, list[int]]) -> None:
     if not changes:
         return
     tenant_id = uow.require_tenant()
-    table = CustomerGroupRollup.__table__
-    insert = dialect_insert(uow, table)
-    add = insert.on_conflict_do_update(
-        index_elements=_GROUP_KEY,
-        set_={m: table.c[m] + getattr(insert.excluded, m) for m in _GROUP_MEASURES},
-    )
     values = [
         {
             "tenant_id": tenant_id,
@@ -168,8 +155,9 @@ async def _move_groups(uow: UnitOfWork, changes: dict[GroupKey, list[int]]) -> N
         }
         for (grain, scope, day, group), change in sorted(changes.items())
     ]
-    for start in range(0, len(values), 2000):
-        await uow.session.execute(add, values[start : start + 2000])
+    await add_up(
+        uow, CustomerGroupRollup.__table__, values, key=_GROUP_KEY, measures=_GROUP_MEASURES
+    )
 
 
 async def roll_up_customers(uow: UnitOfWork, facts: list[dict[str, Any]]) -> None:

@@ -28,7 +28,7 @@ from omniretail.analytics.domain import (
 )
 from omniretail.analytics.models import FulfilmentFact, FulfilmentRollup, FulfilmentSplitSpan
 from omniretail.analytics.sql import lock_names, period_start, text_literal
-from omniretail.db import UnitOfWork, dialect_insert
+from omniretail.db import UnitOfWork, add_up
 
 MEASURES = (
     "fulfilments",
@@ -173,29 +173,17 @@ async def _add_spans(uow: UnitOfWork, changes: dict[SplitRowKey, int]) -> None:
     if not changes:
         return
     tenant_id = uow.require_tenant()
-    table = FulfilmentSplitSpan.__table__
-    insert = dialect_insert(uow, table)
-    add = insert.on_conflict_do_update(
-        index_elements=_SPAN_KEY, set_={"orders": table.c.orders + insert.excluded.orders}
-    )
     values = [
         {"tenant_id": tenant_id, **dict(zip(_SPAN_KEY[1:], key, strict=True)), "orders": n}
         for key, n in sorted(changes.items())
     ]
-    for start in range(0, len(values), 2000):
-        await uow.session.execute(add, values[start : start + 2000])
+    await add_up(uow, FulfilmentSplitSpan.__table__, values, key=_SPAN_KEY, measures=("orders",))
 
 
 async def _add(uow: UnitOfWork, changes: dict[RollupKey, list[int]]) -> None:
     if not changes:
         return
     tenant_id = uow.require_tenant()
-    table = FulfilmentRollup.__table__
-    insert = dialect_insert(uow, table)
-    add = insert.on_conflict_do_update(
-        index_elements=_KEY,
-        set_={m: table.c[m] + getattr(insert.excluded, m) for m in MEASURES},
-    )
     values = [
         {
             "tenant_id": tenant_id,
@@ -204,7 +192,7 @@ async def _add(uow: UnitOfWork, changes: dict[RollupKey, list[int]]) -> None:
         }
         for key, change in sorted(changes.items())
     ]
-    await uow.session.execute(add, values)
+    await add_up(uow, FulfilmentRollup.__table__, values, key=_KEY, measures=MEASURES)
 
 
 def _count(condition: Any) -> Any:

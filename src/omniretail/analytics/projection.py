@@ -37,7 +37,7 @@ from omniretail.analytics.models import (
 )
 from omniretail.analytics.sql import period_start, roomy_sorts, text_literal
 from omniretail.auth import service as auth
-from omniretail.db import UnitOfWork, dialect_insert
+from omniretail.db import UnitOfWork, add_up, dialect_insert
 from omniretail.errors import NotFound
 from omniretail.events import Event, kept_events
 from omniretail.network.models import Location
@@ -140,17 +140,13 @@ async def _roll_up(uow: UnitOfWork, facts: list[dict[str, Any]]) -> None:
         }
         for (grain, dim, scope, day, key, kind), (amount, facts_, units) in sums.items()
     ]
-    insert = dialect_insert(uow, SalesRollup.__table__)
-    table = SalesRollup.__table__
-    added = {m: table.c[m] + getattr(insert.excluded, m) for m in ("amount", "facts", "units")}
-    for start in range(0, len(values), 2000):
-        await uow.session.execute(
-            insert.on_conflict_do_update(
-                index_elements=["tenant_id", "dim", "scope", "grain", "day", "key", "kind"],
-                set_=added,
-            ),
-            values[start : start + 2000],
-        )
+    await add_up(
+        uow,
+        SalesRollup.__table__,
+        values,
+        key=("tenant_id", "dim", "scope", "grain", "day", "key", "kind"),
+        measures=("amount", "facts", "units"),
+    )
 
 
 async def _insert(uow: UnitOfWork, row: dict[str, Any]) -> None:

@@ -32,7 +32,7 @@ from omniretail.analytics.models import StockFact, StockProjectionMark, StockRol
 from omniretail.analytics.sql import period_start, text_literal
 from omniretail.auth import service as auth
 from omniretail.auth.models import Tenant
-from omniretail.db import Database, UnitOfWork, dialect_insert, utcnow
+from omniretail.db import Database, UnitOfWork, add_up, dialect_insert, utcnow
 from omniretail.inventory.domain import Reason
 from omniretail.inventory.models import StockMovement
 
@@ -193,17 +193,13 @@ async def _add(uow: UnitOfWork, days: dict[tuple[dt.date, str, str], _Day]) -> N
         }
         for (day, location, sku), d in days.items()
     ]
-    insert = dialect_insert(uow, StockFact.__table__)
-    measures = (*_MEASURES, "new_position", "out_delta")
-    table = StockFact.__table__
-    for start in range(0, len(values), 1000):
-        await uow.session.execute(
-            insert.on_conflict_do_update(
-                index_elements=["tenant_id", "day", "location", "sku"],
-                set_={m: table.c[m] + getattr(insert.excluded, m) for m in measures},
-            ),
-            values[start : start + 1000],
-        )
+    await add_up(
+        uow,
+        StockFact.__table__,
+        values,
+        key=("tenant_id", "day", "location", "sku"),
+        measures=(*_MEASURES, "new_position", "out_delta"),
+    )
     await _roll_up(uow, values)
 
 
@@ -312,14 +308,7 @@ async def _roll_up(uow: UnitOfWork, facts: list[dict[str, Any]]) -> None:
         }
         for key, total in sorted(sums.items())
     ]
-    table = StockRollup.__table__
-    insert = dialect_insert(uow, table)
-    add = insert.on_conflict_do_update(
-        index_elements=_ROLLUP_KEY,
-        set_={m: table.c[m] + getattr(insert.excluded, m) for m in _ROLLED},
-    )
-    for start in range(0, len(values), 1000):
-        await uow.session.execute(add, values[start : start + 1000])
+    await add_up(uow, StockRollup.__table__, values, key=_ROLLUP_KEY, measures=_ROLLED)
 
 
 async def rebuild_stock_rollups(uow: UnitOfWork) -> None:

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from omniretail.db import UnitOfWork, dialect_insert
+from omniretail.db import UnitOfWork, add_up, dialect_insert
 from omniretail.engagement.domain import MAX_PARTNERS, Signal, signal_owner
 from omniretail.engagement.models import ExperienceScan, ItemCount, ItemPair, ItemSignal
 from omniretail.errors import NotFound
@@ -49,40 +49,29 @@ async def _raise_last_at(
 
 async def _add_pairs(uow: UnitOfWork, kind: Signal, pairs: Counter[tuple[str, str]]) -> None:
     """Add to the pair counts in one statement (a multi-row upsert)."""
-    if not pairs:
-        return
-    table = ItemPair.__table__
     tenant_id = uow.require_tenant()
     rows = [
         {"tenant_id": tenant_id, "sku": a, "kind": kind.value, "other": b, "customers": n}
         for (a, b), n in sorted(pairs.items())
     ]
-    insert = dialect_insert(uow, table)
-    await uow.session.execute(
-        insert.on_conflict_do_update(
-            index_elements=["tenant_id", "sku", "kind", "other"],
-            set_={"customers": table.c.customers + insert.excluded.customers},
-        ),
+    await add_up(
+        uow,
+        ItemPair.__table__,
         rows,
+        key=("tenant_id", "sku", "kind", "other"),
+        measures=("customers",),
     )
 
 
 async def _add_counts(uow: UnitOfWork, kind: Signal, skus: Mapping[str, int]) -> None:
     """So many more customers for each of these SKUs (their new signals), in one upsert."""
-    if not skus:
-        return
-    table = ItemCount.__table__
     tenant_id = uow.require_tenant()
-    insert = dialect_insert(uow, table)
-    await uow.session.execute(
-        insert.on_conflict_do_update(
-            index_elements=["tenant_id", "sku", "kind"],
-            set_={"customers": table.c.customers + insert.excluded.customers},
-        ),
-        [
-            {"tenant_id": tenant_id, "sku": sku, "kind": kind.value, "customers": n}
-            for sku, n in sorted(skus.items())
-        ],
+    rows = [
+        {"tenant_id": tenant_id, "sku": sku, "kind": kind.value, "customers": n}
+        for sku, n in sorted(skus.items())
+    ]
+    await add_up(
+        uow, ItemCount.__table__, rows, key=("tenant_id", "sku", "kind"), measures=("customers",)
     )
 
 
