@@ -34,7 +34,7 @@ from omniretail.db import Database
 from omniretail.dispatch import Dispatch
 from omniretail.engagement import api as engagement_api
 from omniretail.engagement import groupbuy_api
-from omniretail.events import Dispatcher
+from omniretail.events import Dispatcher, freeze_start_up_heap
 from omniretail.imports import api as imports_api
 from omniretail.inventory import api as inventory_api
 from omniretail.jobs import build_jobs, run_jobs_forever
@@ -182,6 +182,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             log.warning(
                 "OMNI_SANDBOX_PAYMENT_SECRET is not set: sandbox payment callbacks are refused"
             )
+        # An API process without the dispatcher (the outbox delivered by `omni worker`) too.
+        freeze_start_up_heap()
         stop = asyncio.Event()
         tasks = []
         if settings.run_dispatcher:

@@ -213,6 +213,34 @@ async def test_a_redelivered_event_adds_nothing_and_a_rebuild_gives_the_same_cou
     assert await item_counts(db, tenant) == popularity
 
 
+async def test_guest_baskets_pair_their_own_lines_and_a_group_delivered_again_adds_nothing(
+    admin: Api, db: Database, tenant: TenantHandle
+) -> None:
+    await setup(admin, db, tenant)
+    one = await customer(admin)
+    await bought(admin, None, "BELT", "CAP")
+    await bought(admin, None, "BELT", "CAP", "SOCKS")
+    await bought(admin, one, "CAP", "SOCKS")
+    await dispatch(db)
+    first = await counts(db, tenant)
+    # Each guest order is a basket of its own: BELT and CAP were bought together twice.
+    assert ("BELT", "bought", "CAP", 2) in first["pairs"]
+    assert ("CAP", "bought", "SOCKS", 2) in first["pairs"]
+    popularity = await item_counts(db, tenant)
+    assert ("CAP", "bought", 3) in popularity
+    # The completed orders again, as one dispatcher group: their signals are found at the
+    # insert (nothing read before it for a guest basket) and nothing is counted twice.
+    async with db.uow(tenant.id) as uow:
+        completed = [
+            e async for batch in kept_events(uow, ["order.completed"], batch=100) for e in batch
+        ]
+    assert len(completed) == 3
+    async with db.uow(tenant.id) as uow:
+        await pairings.apply_events(uow, completed)
+    assert await counts(db, tenant) == first
+    assert await item_counts(db, tenant) == popularity
+
+
 async def test_suggestions_are_pairings_in_stock_at_the_store_never_what_was_bought(
     admin: Api, db: Database, tenant: TenantHandle
 ) -> None:

@@ -254,7 +254,15 @@ DEFAULT_ATTRIBUTION_DAYS = 14
 
 def signal_owner(customer_id: str | None, order_id: str) -> str:
     """Whose signals an order's lines are: its customer's, or a guest basket of its own."""
-    return customer_id or f"order:{order_id}"
+    return customer_id or f"{_GUEST_BASKET}{order_id}"
+
+
+_GUEST_BASKET = "order:"
+
+
+def is_guest_basket(owner: str) -> bool:
+    """Whether ``owner`` is an order's guest basket (see :func:`signal_owner`)."""
+    return owner.startswith(_GUEST_BASKET)
 
 
 def pairing_score(counts: dict[Signal, int]) -> int:

@@ -21,7 +21,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from omniretail.db import UnitOfWork, add_up, dialect_insert
-from omniretail.engagement.domain import MAX_PARTNERS, Signal, signal_owner
+from omniretail.engagement.domain import MAX_PARTNERS, Signal, is_guest_basket, signal_owner
 from omniretail.engagement.models import ExperienceScan, ItemCount, ItemPair, ItemSignal
 from omniretail.errors import NotFound
 from omniretail.events import Event, kept_events
@@ -155,7 +155,9 @@ async def _owned(uow: UnitOfWork, noted: list[Noted]) -> dict[tuple[str, str], _
     rank below them, unless its SKU is brought now, and then it is here."""
     wanted = {(owner, kind.value, sku) for owner, kind, seen in noted for sku in seen}
     keys = {(owner, kind.value) for owner, kind, _ in noted}
-    owners = sorted({owner for owner, _ in keys})
+    # A guest basket is its order's alone and is noted once: it has no rows to read. (One
+    # noted again, a redelivery, finds its rows at the insert and goes owner by owner.)
+    owners = sorted({owner for owner, _ in keys if not is_guest_basket(owner)})
     skus = sorted({sku for _, _, sku in wanted})
     out = {key: _Owned() for key in keys}
     s = ItemSignal
