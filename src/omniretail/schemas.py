@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import typing
 from typing import Annotated, Any, Generic, TypeVar
@@ -12,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     StringConstraints,
     model_validator,
 )
@@ -107,6 +109,12 @@ def _may_hold_secrets(annotation: Any) -> bool:
     return any(_may_hold_secrets(arg) for arg in typing.get_args(annotation))
 
 
+# Set while an input's outermost model is validated, its text checked already.
+_text_checked: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "omni_text_checked", default=False
+)
+
+
 def _check_text(value: Any) -> None:
     """JSON may carry lone surrogates (``"\\ud800"``) or NUL characters, which no database
     stores as text (PostgreSQL refuses NUL)."""
@@ -134,11 +142,19 @@ class Input(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=10_000)
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _valid_text(cls, data: Any) -> Any:
+    def _valid_text(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        # The outermost model checks its whole input once; the models nested in it (lines,
+        # payments, ...) are validated within and have nothing left to check.
+        if _text_checked.get():
+            return handler(data)
         _check_text(data)
-        return data
+        token = _text_checked.set(True)
+        try:
+            return handler(data)
+        finally:
+            _text_checked.reset(token)
 
 
 class Output(BaseModel):

@@ -78,6 +78,11 @@ def test_order_numbers_are_ten_unambiguous_characters_in_two_groups_after_the_da
     shape = re.compile(rf"^261128-[{ALPHABET}]{{5}}-[{ALPHABET}]{{5}}$")
     numbers = {new_order_number(now, "Asia/Shanghai") for _ in range(200)}
     assert all(shape.match(number) for number in numbers)
+    # Five random bits a character: every character of the 32 turns up in every position.
+    assert len(ALPHABET) == len(set(ALPHABET)) == 32
+    draws = [new_order_number(now, "Asia/Shanghai")[7:].replace("-", "") for _ in range(2000)]
+    for position in range(10):
+        assert {draw[position] for draw in draws} == set(ALPHABET)
     assert len(numbers) == 200
     assert not set("IO01") & set(ALPHABET)
     assert len(max(numbers, key=len)) <= 32  # orders.number is String(32)
