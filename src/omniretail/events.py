@@ -34,6 +34,7 @@ from omniretail.db import (
     UTCDateTime,
     utcnow,
 )
+from omniretail.scoped import per_dialect
 
 log = logging.getLogger("omniretail.events")
 
@@ -413,16 +414,14 @@ class Dispatcher:
     async def _deliver_batch(self) -> int:
         self._delivering = 0.0
         self._wake.clear()  # a commit from now on is seen by the check below
-        pending = sa.select(*_EVENT_COLUMNS).where(
-            OutboxEvent.dispatched_at.is_(None), OutboxEvent.dead_at.is_(None)
-        )
+        pending = _PENDING
         batched = self.registry.batch_types()
         # Read-only: on SQLite a snapshot without the write lock, which the platform pushes
         # and the deliveries take turns at (columns, not ORM objects: a pass may be read again
         # and again while pushes arrive).
         async with self.db.uow(unscoped=True, read_only=True) as uow:
             rows = list(
-                await uow.session.execute(pending.order_by(OutboxEvent.id).limit(self.batch_size))
+                await uow.session.execute(pending.order_by(OUTBOX.c.id).limit(self.batch_size))
             )
             if batched and len(rows) == self.batch_size:
                 # Behind a backlog (thousands of follow-up events of an order storm), the
@@ -432,8 +431,8 @@ class Dispatcher:
                 rows += [
                     row
                     for row in await uow.session.execute(
-                        pending.where(OutboxEvent.type.in_(batched))
-                        .order_by(OutboxEvent.id)
+                        pending.where(OUTBOX.c.type.in_(batched))
+                        .order_by(OUTBOX.c.id)
                         .limit(self.batch_size)
                     )
                     if row.id not in seen
@@ -576,11 +575,7 @@ class Dispatcher:
                 for group_handler, share in self.registry.group_deliveries(delivered_events):
                     await group_handler(uow, share)
                 if done:
-                    await uow.session.execute(
-                        sa.update(OutboxEvent)
-                        .where(OutboxEvent.id.in_(done))
-                        .values(dispatched_at=utcnow(), attempts=OutboxEvent.attempts + 1)
-                    )
+                    await _mark_dispatched(uow, done)
                 for event, error in failed:
                     await self._count_failure(uow, event, error)
             self._delivering += clock() - began
@@ -658,11 +653,7 @@ class Dispatcher:
         try:
             async with self.db.writer_turn(), self.db.uow(batch[0].tenant_id) as uow:
                 await handler(uow, batch)
-                await uow.session.execute(
-                    sa.update(OutboxEvent)
-                    .where(OutboxEvent.id.in_([event.id for event in batch]))
-                    .values(dispatched_at=utcnow(), attempts=OutboxEvent.attempts + 1)
-                )
+                await _mark_dispatched(uow, [event.id for event in batch])
             return True
         except Exception as exc:
             log.warning("%s events (%s) failed together: %r", len(batch), batch[0].type, exc)
@@ -686,13 +677,44 @@ class Dispatcher:
             log.error("event %s dead-lettered after %s attempts", event.id, row.attempts)
 
 
+# Built once (the events' "dispatched" mark is the dispatcher's most frequent write). An
+# UPDATE's bind may not be named after a column of its table.
+_TENANT_BIND = "tenant"
+_MARK_DISPATCHED = per_dialect(
+    lambda one_of: (
+        sa.update(OUTBOX)
+        .where(OUTBOX.c.tenant_id == sa.bindparam(_TENANT_BIND), one_of(OUTBOX.c.id, "ids"))
+        .values(
+            dispatched_at=sa.bindparam("at", type_=OUTBOX.c.dispatched_at.type),
+            attempts=OUTBOX.c.attempts + 1,
+        )
+    ),
+    bind=_TENANT_BIND,
+)
+
+
+async def _mark_dispatched(uow: UnitOfWork, ids: list[int]) -> None:
+    await uow.session.execute(
+        _MARK_DISPATCHED[uow.dialect],
+        {_TENANT_BIND: uow.require_tenant(), "ids": ids, "at": utcnow()},
+    )
+
+
 # In the order of Event's fields.
-_EVENT_COLUMNS = (
-    OutboxEvent.id,
-    OutboxEvent.tenant_id,
-    OutboxEvent.type,
-    OutboxEvent.aggregate_type,
-    OutboxEvent.aggregate_id,
-    OutboxEvent.payload,
-    OutboxEvent.occurred_at,
+_EVENT_COLUMNS = tuple(
+    OUTBOX.c[name]
+    for name in (
+        "id",
+        "tenant_id",
+        "type",
+        "aggregate_type",
+        "aggregate_id",
+        "payload",
+        "occurred_at",
+    )
+)
+# Every tenant's pending events (the dispatcher's unscoped read), on the table itself: the
+# ORM's per-statement work buys nothing for plain columns.
+_PENDING = sa.select(*_EVENT_COLUMNS).where(
+    OUTBOX.c.dispatched_at.is_(None), OUTBOX.c.dead_at.is_(None)
 )

@@ -30,6 +30,7 @@ from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import operators, visitors
 
@@ -145,6 +146,31 @@ def tenant_bound(statement: _S, *, bind: str) -> _S:
     if missing:
         raise TenantScopeError(f"statement not limited to the tenant on: {', '.join(missing)}")
     return statement.execution_options(**{TENANT_BOUND: bind})
+
+
+OneOf = Callable[[Any, str], sa.ColumnElement[bool]]
+
+
+def per_dialect(build: Callable[[OneOf], _S], *, bind: str) -> dict[str, _S]:
+    """``build(one_of)`` once per database, each proven to bind its tenant as
+    :func:`tenant_bound` does (the caller runs ``result[uow.dialect]``). ``one_of(column,
+    name)`` is ``column = ANY(:name)`` on PostgreSQL, one array bind, so one prepared
+    statement whatever the number of values (an ``IN`` list is a new statement text for each
+    length, prepared again by the server); on SQLite an expanding ``column IN (:name)``."""
+
+    def any_of(column: Any, name: str) -> sa.ColumnElement[bool]:
+        return cast(
+            sa.ColumnElement[bool],
+            column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type))),
+        )
+
+    def in_list(column: Any, name: str) -> sa.ColumnElement[bool]:
+        return cast(sa.ColumnElement[bool], column.in_(sa.bindparam(name, expanding=True)))
+
+    return {
+        "postgresql": tenant_bound(build(any_of), bind=bind),
+        "sqlite": tenant_bound(build(in_list), bind=bind),
+    }
 
 
 def _tables_and_limits(statement: Any, bind: str) -> tuple[set[sa.Table], set[sa.Table]]:

@@ -19,11 +19,12 @@ from omniretail.channels.schemas import ChannelKind
 from omniretail.db import Database, ReadOnlyViolation, TenantScopeError
 from omniretail.errors import NotFound
 from omniretail.inventory.models import StockPosition
-from omniretail.scoped import tenant_bound, tenant_statement
-from tests.factories import TenantHandle
+from omniretail.scoped import per_dialect, tenant_bound, tenant_statement
+from tests.factories import TenantHandle, make_tenant
 
 TENANTS = Tenant.__table__
 POSITIONS = StockPosition.__table__
+CHANNELS = Channel.__table__
 
 
 def test_the_tenants_own_row_is_read_by_its_id_only() -> None:
@@ -53,6 +54,33 @@ def test_a_statement_run_without_the_orms_criteria_must_bind_its_tenant_everywhe
     bound = unbound.element.where(POSITIONS.c.tenant_id == tenant).cte("sold")
     marked = tenant_bound(sa.select(bound.c.id), bind="sale_tenant")
     assert marked.get_execution_options()["omni_tenant_bound"] == "sale_tenant"
+
+
+async def test_a_statement_built_per_database_binds_its_tenant_and_reads_one_of_many(
+    db: Database, tenant: TenantHandle
+) -> None:
+    with pytest.raises(TenantScopeError, match="channels"):
+        per_dialect(
+            lambda one_of: sa.select(CHANNELS.c.code).where(one_of(CHANNELS.c.code, "codes")),
+            bind="tenant_id",
+        )
+    built = per_dialect(
+        lambda one_of: sa.select(CHANNELS.c.code).where(
+            CHANNELS.c.tenant_id == sa.bindparam("tenant_id"), one_of(CHANNELS.c.code, "codes")
+        ),
+        bind="tenant_id",
+    )
+    other = await make_tenant(db, "other-shop")
+    for owner, code in ((tenant.id, "mine"), (other.id, "theirs")):
+        async with db.uow(owner) as uow:
+            uow.session.add(Channel(code=code, kind=ChannelKind.WEB.value, name=code))
+    async with db.uow(tenant.id) as uow:
+        # Any number of values in one statement; the other tenant's row is not read.
+        for codes in (["mine"], ["mine", "theirs", "none"]):
+            read = await uow.session.execute(
+                built[uow.dialect], {"tenant_id": uow.require_tenant(), "codes": codes}
+            )
+            assert read.scalars().all() == ["mine"]
 
 
 async def test_a_read_only_unit_of_work_cannot_write(db: Database, tenant: TenantHandle) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 
@@ -21,6 +21,7 @@ from omniretail.orders.schemas import (
     PaymentOut,
     TotalsOut,
 )
+from omniretail.scoped import TENANT, per_dialect
 
 
 def fulfilment_out(
@@ -203,13 +204,26 @@ async def skus_by_order(
     ids (for consumers that take events in groups). Orders not found are not in it."""
     found: dict[str, tuple[str | None, list[str]]] = {}
     ids = sorted(set(public_ids))
+    statement = _SKUS_BY_ORDER[uow.dialect]
     for start in range(0, len(ids), chunk):
         result = await uow.session.execute(
-            sa.select(Order.public_id, Order.customer_id, OrderLine.sku)
-            .join(OrderLine, OrderLine.order_id == Order.id)
-            .where(Order.public_id.in_(ids[start : start + chunk]))
-            .order_by(OrderLine.id)
+            statement, {TENANT: uow.require_tenant(), "ids": ids[start : start + chunk]}
         )
         for order_id, customer_id, sku in result:
             found.setdefault(order_id, (customer_id, []))[1].append(sku)
     return found
+
+
+_ORDERS, _LINES = cast(sa.Table, Order.__table__), cast(sa.Table, OrderLine.__table__)
+_SKUS_BY_ORDER = per_dialect(
+    lambda one_of: (
+        sa.select(_ORDERS.c.public_id, _ORDERS.c.customer_id, _LINES.c.sku)
+        .join(
+            _LINES,
+            (_LINES.c.order_id == _ORDERS.c.id) & (_LINES.c.tenant_id == sa.bindparam(TENANT)),
+        )
+        .where(_ORDERS.c.tenant_id == sa.bindparam(TENANT), one_of(_ORDERS.c.public_id, "ids"))
+        .order_by(_LINES.c.id)
+    ),
+    bind=TENANT,
+)

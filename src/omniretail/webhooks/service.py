@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
 from omniretail.connectors.vault import CredentialVault
 from omniretail.db import UnitOfWork, dialect_insert, utcnow
 from omniretail.errors import Conflict, NotFound, ValidationFailed
+from omniretail.scoped import TENANT, tenant_bound
 from omniretail.webhooks.addresses import resolve_target
 from omniretail.webhooks.domain import DeliveryStatus, WebhookEvent, delivery_body
 from omniretail.webhooks.models import WebhookDelivery, WebhookSubscription
@@ -182,17 +183,21 @@ async def _live_subscriptions(uow: UnitOfWork) -> list[tuple[int, list[str]]]:
     delivered after this unit of work, as it would had it been made a moment later."""
     known: list[tuple[int, list[str]]] | None = uow.session.info.get(_SUBSCRIPTIONS)
     if known is None:
-        rows = await uow.session.execute(
-            sa.select(WebhookSubscription.id, WebhookSubscription.event_types).where(
-                WebhookSubscription.deleted_at.is_(None)
-            )
-        )
+        rows = await uow.session.execute(_LIVE_SUBSCRIPTIONS, {TENANT: uow.require_tenant()})
         known = [(row.id, list(row.event_types)) for row in rows]
         uow.session.info[_SUBSCRIPTIONS] = known
     return known
 
 
 _SUBSCRIPTIONS = "webhook_subscriptions"
+_SUBSCRIPTION_TABLE = cast(sa.Table, WebhookSubscription.__table__)
+_LIVE_SUBSCRIPTIONS = tenant_bound(
+    sa.select(_SUBSCRIPTION_TABLE.c.id, _SUBSCRIPTION_TABLE.c.event_types).where(
+        _SUBSCRIPTION_TABLE.c.tenant_id == sa.bindparam(TENANT),
+        _SUBSCRIPTION_TABLE.c.deleted_at.is_(None),
+    ),
+    bind=TENANT,
+)
 
 
 async def do_record_deliveries(
