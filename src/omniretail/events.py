@@ -700,19 +700,8 @@ async def _mark_dispatched(uow: UnitOfWork, ids: list[int]) -> None:
     )
 
 
-# In the order of Event's fields.
-_EVENT_COLUMNS = tuple(
-    OUTBOX.c[name]
-    for name in (
-        "id",
-        "tenant_id",
-        "type",
-        "aggregate_type",
-        "aggregate_id",
-        "payload",
-        "occurred_at",
-    )
-)
+# In the order of Event's fields: the id, then what an event is recorded with (but attempts).
+_EVENT_COLUMNS = (OUTBOX.c.id, *(OUTBOX.c[name] for name in OUTBOX_INSERT_COLUMNS[:-1]))
 # Every tenant's pending events (the dispatcher's unscoped read), on the table itself: the
 # ORM's per-statement work buys nothing for plain columns.
 _PENDING = sa.select(*_EVENT_COLUMNS).where(

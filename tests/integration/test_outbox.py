@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import cast
 
 import pytest
@@ -59,20 +60,29 @@ async def test_a_rolled_back_change_leaves_no_event(db: Database, tenant: Tenant
     assert await pending(db) == 0
 
 
+@contextlib.contextmanager
+def statements(db: Database, starting: str) -> Iterator[list[str]]:
+    """The SQL sent on ``db``'s engine within the block that starts with ``starting``."""
+    seen: list[str] = []
+
+    def note(*args: object) -> None:
+        if str(args[2]).startswith(starting):
+            seen.append(str(args[2]))
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+
+
 async def test_a_units_events_are_written_in_one_insert_less_those_of_rolled_back_savepoints(
     db: Database, tenant: TenantHandle
 ) -> None:
     def note(uow: UnitOfWork, name: str) -> None:
         record_event(uow, "test.noted", aggregate_type="t", aggregate_id=name, payload={})
 
-    inserts: list[str] = []
-
-    def count(*args: object) -> None:
-        if str(args[2]).startswith("INSERT INTO outbox_events"):
-            inserts.append(str(args[2]))
-
-    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", count)
-    try:
+    with statements(db, "INSERT INTO outbox_events") as inserts:
         async with db.uow(tenant.id) as uow:
             note(uow, "before")
             async with uow.session.begin_nested():
@@ -88,8 +98,6 @@ async def test_a_units_events_are_written_in_one_insert_less_those_of_rolled_bac
             await savepoint.rollback()
             note(uow, "after")
             assert inserts == []  # staged, not yet written
-    finally:
-        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     assert len(inserts) == 1
     async with db.uow(tenant.id) as uow:
         written = await uow.session.scalars(
@@ -438,17 +446,8 @@ async def test_on_postgresql_a_group_that_does_not_fail_takes_no_savepoint(
 
     registry = HandlerRegistry()
     registry.subscribe("thing.changed", write)
-    savepoints: list[str] = []
-
-    def note(*args: object) -> None:
-        if str(args[2]).startswith("SAVEPOINT"):
-            savepoints.append(str(args[2]))
-
-    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with statements(db, "SAVEPOINT") as savepoints:
         assert await Dispatcher(db, registry).run_once() == 3
-    finally:
-        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", note)
     # SQLite keeps a savepoint per event: a platform push may cut an event short there.
     assert len(savepoints) == (0 if db.dialect == "postgresql" else 3)
     async with db.uow(tenant.id) as uow:
