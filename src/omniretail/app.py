@@ -188,7 +188,13 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         tasks = []
         if settings.run_dispatcher:
             tasks = [
-                asyncio.create_task(dispatcher.run_forever(stop, settings.dispatcher_poll_seconds)),
+                asyncio.create_task(
+                    dispatcher.run_forever(
+                        stop,
+                        settings.dispatcher_poll_seconds,
+                        settings.dispatcher_linger_seconds,
+                    )
+                ),
                 asyncio.create_task(
                     run_jobs_forever(
                         database,

@@ -172,7 +172,9 @@ def worker(
             if nats_url
             else None
         )
-        await dispatcher.run_forever(stop, db.settings.dispatcher_poll_seconds)
+        await dispatcher.run_forever(
+            stop, db.settings.dispatcher_poll_seconds, db.settings.dispatcher_linger_seconds
+        )
         await jobs
         if consumers is not None:
             await consumers

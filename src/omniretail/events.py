@@ -392,17 +392,30 @@ class Dispatcher:
             total += done
         return total
 
-    async def run_forever(self, stop: asyncio.Event, poll_seconds: float) -> None:
+    async def run_forever(
+        self, stop: asyncio.Event, poll_seconds: float, linger_seconds: float = 0.0
+    ) -> None:
         """Deliver until ``stop``, woken by commits that wrote events or every
         ``poll_seconds``. A long-running process's loop: it first freezes the start-up heap
-        (see ``freeze_start_up_heap``)."""
+        (see ``freeze_start_up_heap``). After a wake, and after a pass that found less than a
+        batch, it waits ``linger_seconds`` before the next pass: a pass has a fixed cost (the
+        lock, the pending read, a transaction and a dozen statements a group), which a pass
+        per handful of commits paid for a handful of events (a till-sale backlog drained in
+        passes of 20 events took 2.5x the CPU of passes of 200)."""
         freeze_start_up_heap()
+
+        async def linger() -> None:
+            if linger_seconds > 0 and not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), linger_seconds)
+
         while not stop.is_set():
             try:
                 # Batch by batch, so that a stop (a server shutting down) waits for one batch
                 # at most, not for a backlog of thousands of events.
-                while not stop.is_set() and await self.run_once() > 0:
-                    pass
+                while not stop.is_set() and (done := await self.run_once()) > 0:
+                    if done < self.batch_size:
+                        await linger()
             except Exception:
                 log.exception("outbox dispatch pass failed; retrying")
             self._wake.clear()
@@ -410,6 +423,7 @@ class Dispatcher:
             await asyncio.wait(waits, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waits:
                 waiter.cancel()
+            await linger()
 
     async def _deliver_batch(self) -> int:
         self._delivering = 0.0
