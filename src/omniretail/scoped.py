@@ -151,26 +151,27 @@ def tenant_bound(statement: _S, *, bind: str) -> _S:
 OneOf = Callable[[Any, str], sa.ColumnElement[bool]]
 
 
+def _any_of(column: Any, name: str) -> sa.ColumnElement[bool]:
+    return cast(
+        sa.ColumnElement[bool],
+        column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type))),
+    )
+
+
+def _in_list(column: Any, name: str) -> sa.ColumnElement[bool]:
+    return cast(sa.ColumnElement[bool], column.in_(sa.bindparam(name, expanding=True)))
+
+
+# ``ONE_OF[dialect](column, name)``: ``column = ANY(:name)`` on PostgreSQL, one array bind, so
+# one prepared statement whatever the number of values (an ``IN`` list is a new statement
+# text for each length, prepared again by the server); on SQLite an expanding ``IN``.
+ONE_OF: dict[str, OneOf] = {"postgresql": _any_of, "sqlite": _in_list}
+
+
 def per_dialect(build: Callable[[OneOf], _S], *, bind: str) -> dict[str, _S]:
-    """``build(one_of)`` once per database, each proven to bind its tenant as
-    :func:`tenant_bound` does (the caller runs ``result[uow.dialect]``). ``one_of(column,
-    name)`` is ``column = ANY(:name)`` on PostgreSQL, one array bind, so one prepared
-    statement whatever the number of values (an ``IN`` list is a new statement text for each
-    length, prepared again by the server); on SQLite an expanding ``column IN (:name)``."""
-
-    def any_of(column: Any, name: str) -> sa.ColumnElement[bool]:
-        return cast(
-            sa.ColumnElement[bool],
-            column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type))),
-        )
-
-    def in_list(column: Any, name: str) -> sa.ColumnElement[bool]:
-        return cast(sa.ColumnElement[bool], column.in_(sa.bindparam(name, expanding=True)))
-
-    return {
-        "postgresql": tenant_bound(build(any_of), bind=bind),
-        "sqlite": tenant_bound(build(in_list), bind=bind),
-    }
+    """``build(one_of)`` once per database (see :data:`ONE_OF`), each proven to bind its
+    tenant as :func:`tenant_bound` does (the caller runs ``result[uow.dialect]``)."""
+    return {dialect: tenant_bound(build(one_of), bind=bind) for dialect, one_of in ONE_OF.items()}
 
 
 def _tables_and_limits(statement: Any, bind: str) -> tuple[set[sa.Table], set[sa.Table]]:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from omniretail.catalog.models import PriceChange, Product, Variant
 from omniretail.catalog.schemas import (
@@ -25,7 +24,7 @@ from omniretail.catalog.schemas import (
 from omniretail.db import UnitOfWork, contains, utcnow
 from omniretail.errors import AlreadyExists, NotFound, ValidationFailed
 from omniretail.events import record_event, record_events
-from omniretail.scoped import TENANT, TenantStatement, read_in, tenant_statement
+from omniretail.scoped import ONE_OF, TENANT, TenantStatement, read_in, tenant_statement
 
 # The bind of the SKUs whose variants are read (:data:`VARIANTS_OF_SKUS`).
 VARIANT_SKUS = "variant_skus"
@@ -312,10 +311,10 @@ def _variants_by_sku(skus: sa.ColumnElement[bool]) -> TenantStatement:
 
 # PostgreSQL: the SKUs as one array (``= ANY``), so the statement's text is the same for any
 # number of SKUs and nothing is rewritten per execution; SQLite (no arrays): an expanding IN.
-_ANY_SKU = Variant.sku == sa.any_(sa.bindparam(VARIANT_SKUS, type_=postgresql.ARRAY(sa.String)))
+_ANY_SKU = ONE_OF["postgresql"](Variant.sku, VARIANT_SKUS)
 _VARIANTS_BY_SKU = {
-    "postgresql": _variants_by_sku(_ANY_SKU),
-    "sqlite": _variants_by_sku(Variant.sku.in_(sa.bindparam(VARIANT_SKUS, expanding=True))),
+    dialect: _variants_by_sku(one_of(Variant.sku, VARIANT_SKUS))
+    for dialect, one_of in ONE_OF.items()
 }
 
 VARIANTS_OF_SKUS: sa.ScalarSelect[Any] = (
