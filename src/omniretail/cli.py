@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from omniretail import __version__
 from omniretail import cli_support as cli
@@ -88,6 +89,21 @@ def _options(
         cli.fail(f"--lang is one of {', '.join(LOCALES)}")
         raise typer.Exit(2)
     choose_cli_locale(lang)
+    _check_settings()
+
+
+def _check_settings() -> None:
+    """A bad OMNI_* variable is a line naming it and exit 2 before any command runs, rather
+    than a traceback from wherever the command first reads its settings. The value is not
+    echoed: it may be a secret."""
+    try:
+        Settings()
+    except ValidationError as exc:
+        for error in exc.errors(include_input=False, include_url=False):
+            field = str(error["loc"][0]) if error["loc"] else ""
+            name = f"OMNI_{field.upper()}"
+            cli.fail(message("invalid_setting", cli_locale(), name=name, reason=error["msg"]))
+        raise typer.Exit(2) from None
 
 
 @app.command()

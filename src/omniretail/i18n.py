@@ -24,6 +24,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         ENGLISH: "database error at {url}: {reason} (has `omni migrate` run?)",
         CHINESE: "数据库 {url} 出错：{reason}（是否已运行 `omni migrate`？）",
     },
+    "invalid_setting": {
+        ENGLISH: "the setting {name} is not valid: {reason}",
+        CHINESE: "配置项 {name} 无效：{reason}",
+    },
     "line": {ENGLISH: "line {line}", CHINESE: "第 {line} 行"},
     "undecodable_file": {
         ENGLISH: "the file is not text in a known encoding (UTF-8, UTF-16, GBK, GB18030)",

@@ -136,3 +136,23 @@ def test_connection_commands_name_their_refusals() -> None:
     )
     assert unknown.exit_code == 2
     assert "connection 'con_nope' not found (not_found)" in unknown.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("OMNI_DISPATCHER_LINGER_SECONDS", "-1", "greater than or equal to 0"),
+        ("OMNI_DISPATCHER_LINGER_SECONDS", "6", "less than or equal to 5"),
+        ("OMNI_PORT", "eighty", "valid integer"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reason: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    result = runner.invoke(app, ["worker", "--once"])
+    assert result.exit_code == 2
+    assert f"the setting {variable} is not valid" in result.output
+    assert reason in result.output
+    assert "Traceback" not in result.output
+    assert value not in result.output.replace(reason, "")
