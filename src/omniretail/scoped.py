@@ -57,44 +57,75 @@ class TenantStatement:
     # Made by unscoped_statement(): read by read_unscoped() only, never by TenantRead.
     unscoped: bool = False
     # PostgreSQL's SQL text and how to bind and read it, worked out on first use.
-    _direct: dict[str, _Direct] = field(default_factory=dict, compare=False, repr=False)
+    _direct: dict[str, _Direct | None] = field(default_factory=dict, compare=False, repr=False)
 
     def direct(self, dialect: sa.Dialect) -> _Direct:
-        found = self._direct.get(dialect.name)
+        found = self.direct_if_plain(dialect)
         if found is None:
-            found = self._direct[dialect.name] = _Direct.compile(self.statement, dialect)
+            raise TenantScopeError("a direct statement takes no expanding parameters")
         return found
+
+    def direct_if_plain(self, dialect: sa.Dialect) -> _Direct | None:
+        """:meth:`direct`, or None for a statement with an expanding ``IN`` (its SQL depends
+        on the number of values: SQLAlchemy renders it each time)."""
+        try:
+            return self._direct[dialect.name]
+        except KeyError:
+            pass
+        try:
+            found: _Direct | None = _Direct.compile(self.statement, dialect)
+        except _Expanding:
+            found = None
+        self._direct[dialect.name] = found
+        return found
+
+
+class _Expanding(Exception):
+    """A statement with an expanding ``IN`` cannot be compiled once."""
 
 
 @dataclass(slots=True)
 class _Direct:
     """A statement compiled once for a driver (asyncpg, or ``sqlite3`` for
-    :mod:`omniretail.inline_reads`): its SQL, the order of its parameters, and the row it yields
-    (each column through its SQLAlchemy type's result processor, as SQLAlchemy would; on
-    PostgreSQL those depend on the types the server names, learnt on first use)."""
+    :mod:`omniretail.inline_reads`): its SQL, the order of its parameters with each one's bind
+    processor (None: passed as given), and the row it yields (each column through its
+    SQLAlchemy type's result processor, as SQLAlchemy would; on PostgreSQL those depend on the
+    types the server names, learnt on first use)."""
 
     sql: str
     names: tuple[str, ...]
     row: Callable[..., Any]
     types: tuple[Any, ...]
     dialect: sa.Dialect
+    binders: tuple[Callable[[Any], Any] | None, ...] = ()
+    defaults: tuple[Any, ...] = ()
     processors: tuple[Callable[[Any], Any] | None, ...] | None = None
 
     @classmethod
     def compile(cls, statement: sa.Executable, dialect: sa.Dialect) -> _Direct:
         compiled = cast(Any, statement).compile(dialect=dialect)
-        if any(
-            bind.expanding or bind.type._cached_bind_processor(dialect) is not None
-            for bind in compiled.binds.values()
-        ):
-            raise TenantScopeError("a direct read takes plain parameters only")
+        names = tuple(compiled.positiontup or ())
+        binds = [compiled.binds[name] for name in names]
+        if any(bind.expanding for bind in binds):
+            raise _Expanding
+        binders = tuple(_binder(bind, dialect) for bind in binds)
+        # A literal's value (sa.literal), or _REQUIRED: the caller's.
+        defaults = tuple(_REQUIRED if bind.required else bind.effective_value for bind in binds)
         columns = compiled._result_columns
         row = collections.namedtuple("DirectRow", [c[0] for c in columns], rename=True)  # type: ignore[misc]
         types = tuple(c[3] for c in columns)
-        direct = cls(compiled.string, tuple(compiled.positiontup or ()), row, types, dialect)
+        direct = cls(compiled.string, names, row, types, dialect, binders, defaults)
         if dialect.name == "sqlite":  # its processors do not depend on what the server says
             direct.processors = tuple(t._cached_result_processor(dialect, None) for t in types)
         return direct
+
+    def values(self, params: dict[str, Any]) -> list[Any]:
+        """The driver's positional values for ``params``, each through its bind processor."""
+        values = []
+        for name, bind, default in zip(self.names, self.binders, self.defaults, strict=True):
+            value = params[name] if default is _REQUIRED else params.get(name, default)
+            values.append(value if bind is None or value is None else bind(value))
+        return values
 
     async def learn(self, driver: Any) -> None:
         prepared = await driver.prepare(self.sql)
@@ -112,6 +143,24 @@ class _Direct:
                 for process, value in zip(self.processors, record, strict=True)
             )
         )
+
+
+_REQUIRED = object()
+
+
+def _binder(bind: Any, dialect: sa.Dialect) -> Callable[[Any], Any] | None:
+    """What SQLAlchemy would do to a parameter before the driver gets it, or None for nothing.
+    An array of items that need nothing is given to asyncpg as it is: SQLAlchemy's array
+    processor only copies it into a list, item by item (asyncpg takes any sequence)."""
+    if bind is None:
+        return None
+    type_ = bind.type
+    if isinstance(type_, sa.ARRAY) and dialect.name == "postgresql":
+        item = type_.item_type.dialect_impl(dialect)._cached_bind_processor(dialect)
+        if item is None and not isinstance(type_.item_type, sa.ARRAY):
+            return None
+    processor: Callable[[Any], Any] | None = type_._cached_bind_processor(dialect)
+    return processor
 
 
 def tenant_statement(
@@ -651,7 +700,7 @@ class _HotRead:
     async def _fetch(self, scoped: TenantStatement, values: dict[str, Any]) -> Any:
         if self._inline is not None:
             direct = scoped.direct(self.db.engine.dialect)
-            record = self._inline.fetchrow(direct.sql, tuple(values[n] for n in direct.names))
+            record = self._inline.fetchrow(direct.sql, tuple(direct.values(values)))
             if record is not UNREAD:
                 return None if record is None else direct.make_row(record)
         if self._hot is None:
@@ -661,7 +710,7 @@ class _HotRead:
             result = await self._connection.execute(scoped.statement, values)
             return result.first()
         direct = scoped.direct(self.db.engine.dialect)
-        record = await self._hot.fetchrow(direct, [values[name] for name in direct.names])
+        record = await self._hot.fetchrow(direct, direct.values(values))
         return None if record is None else direct.make_row(record)
 
 
@@ -740,7 +789,8 @@ async def read_ref(uow: UnitOfWork, scoped: TenantStatement, code: str) -> Any:
         kept = _refs.get(uow.db)
         value = None if kept is None else kept.get(key)
         if value is None:
-            value = (await read_in(uow, scoped, code=code)).scalar()
+            rows = await read_in(uow, scoped, code=code)
+            value = rows[0][0] if rows else None
             if value is None:
                 return None
             if not uow.session.info.get(_READ_REFS):
@@ -765,11 +815,106 @@ def _keep_refs(db: Database, held: dict[tuple[Any, ...], Any]) -> None:
         del kept[next(iter(kept))]
 
 
-async def read_in(uow: UnitOfWork, scoped: TenantStatement, **params: Any) -> sa.Result[Any]:
-    """Run ``scoped`` in ``uow``'s transaction for ``uow``'s tenant, past the ORM (no identity
-    map, no loader criteria: the statement is already limited to the tenant). Never answered
-    from the :class:`ReadCache`: a use case reads what its own transaction sees."""
+async def read_in(uow: UnitOfWork, scoped: TenantStatement, **params: Any) -> list[Any]:
+    """The rows of ``scoped`` (attributes by column name) in ``uow``'s transaction for
+    ``uow``'s tenant, past the ORM (no identity map, no loader criteria: the statement is
+    already limited to the tenant). Never answered from the :class:`ReadCache`: a use case
+    reads what its own transaction sees. On PostgreSQL the statement goes straight to the
+    transaction's asyncpg connection (:func:`run_in`), compiled once: SQLAlchemy's execution
+    of a hot path's statement (its context, the parameters and rows processed in Python, the
+    greenlet hop) cost more than the driver's own work (a till checkout's two statements
+    through it: about a sixth of its CPU)."""
     if TENANT in params:
         raise TenantScopeError("the tenant is bound by the unit of work, never by its caller")
+    bound = {**params, TENANT: uow.require_tenant()}
+    direct = scoped.direct_if_plain(uow.db.engine.dialect) if uow.dialect == "postgresql" else None
+    if direct is None:  # SQLite (no round trip to save), or an expanding IN
+        connection = await uow.connection()  # flushed, as the ORM's autoflush would
+        return list(await connection.execute(scoped.statement, bound))
+    records = await run_in(uow, direct, bound, rows=True)
+    return [direct.make_row(record) for record in records]
+
+
+async def run_in(
+    uow: UnitOfWork, direct: _Direct, params: dict[str, Any], *, rows: bool = False
+) -> list[Any]:
+    """Run ``direct`` (PostgreSQL) with ``params`` on the asyncpg connection of ``uow``'s
+    transaction, begun as SQLAlchemy begins it if this is its first statement; returns the
+    driver's records (``rows``: once the row's result processors are known, for
+    ``direct.make_row``). The caller has bound the tenant from ``uow`` (a :func:`tenant_bound`
+    statement, or a :class:`TenantStatement` through :func:`fetch_in`). Listeners of
+    ``before_cursor_execute`` see the statement (the tests count statements that way); a
+    driver's error is raised as SQLAlchemy raises it (``IntegrityError`` and so on), without
+    its parameters."""
     connection = await uow.connection()  # flushed, as the ORM's autoflush would
-    return await connection.execute(scoped.statement, {**params, TENANT: uow.require_tenant()})
+    sync = connection.sync_connection
+    assert sync is not None
+    values = direct.values(params)
+    sync.dispatch.before_cursor_execute(sync, None, direct.sql, values, None, False)
+    adapter = (await connection.get_raw_connection()).dbapi_connection
+    assert adapter is not None
+    adapted = cast(Any, adapter)
+    async with adapted._execute_mutex:
+        try:
+            if adapted._transaction is None:
+                await adapted._start_transaction()
+            driver = adapted._connection
+            if rows and direct.processors is None:
+                await direct.learn(driver)
+            records: list[Any] = await driver.fetch(direct.sql, *values)
+        except Exception as error:
+            raise _as_sqlalchemy_error(adapted, direct, error) from error
+    return records
+
+
+def _as_sqlalchemy_error(adapted: Any, direct: _Direct, error: Exception) -> BaseException:
+    try:
+        adapted._handle_exception(error)  # the driver's error as the DBAPI's
+    except Exception as dbapi_error:
+        dialect = direct.dialect
+        if not isinstance(dbapi_error, dialect.loaded_dbapi.Error):
+            return error
+        return sa.exc.DBAPIError.instance(
+            direct.sql,
+            None,
+            dbapi_error,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            dialect=dialect,
+        )
+    return error
+
+
+_directs: dict[int, tuple[sa.Executable, _Direct]] = {}
+
+
+def direct_of(statement: sa.Executable, dialect: sa.Dialect) -> _Direct:
+    """``statement`` (built once, at import) compiled for ``dialect`` once."""
+    found = _directs.get(id(statement))
+    if found is None or found[0] is not statement:  # (an id reused by a new statement)
+        found = _directs[id(statement)] = (statement, _Direct.compile(statement, dialect))
+    return found[1]
+
+
+async def execute_bound(
+    uow: UnitOfWork,
+    statement: sa.Executable,
+    tenant_bind: str,
+    params: dict[str, Any],
+    *,
+    rows: bool = False,
+) -> list[Any]:
+    """Run ``statement`` (built once and proven, when built, to take its tenant from
+    ``tenant_bind`` everywhere: ``tenant_bound`` or ``orders.placing.check_tenant_inserts``)
+    in ``uow``'s transaction with ``uow``'s tenant bound here, never by the caller. Returns its
+    rows (attributes by column name) when ``rows``, else nothing read. On PostgreSQL straight
+    on the driver (:func:`run_in`)."""
+    if tenant_bind in params:
+        raise TenantScopeError("the tenant is bound by the unit of work, never by its caller")
+    bound = params | {tenant_bind: uow.require_tenant()}
+    if uow.dialect != "postgresql":
+        result = await (await uow.connection()).execute(statement, bound)
+        return list(result) if rows else []
+    direct = direct_of(statement, uow.db.engine.dialect)
+    records = await run_in(uow, direct, bound, rows=rows)
+    return [direct.make_row(record) for record in records] if rows else []

@@ -81,7 +81,7 @@ async def test_a_read_in_a_unit_of_work_binds_its_tenant_and_sees_only_its_rows(
     async with db.uow(tenant.id) as uow:
         with pytest.raises(TenantScopeError):
             await read_in(uow, scoped, code="RIVAL-1", tenant_id=other_tenant.id)
-        assert (await read_in(uow, scoped, code="RIVAL-1")).first() is None
+        assert await read_in(uow, scoped, code="RIVAL-1") == []
         with pytest.raises(NotFound):
             await network.location_ref(uow, "RIVAL-1")
 

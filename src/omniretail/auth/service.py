@@ -149,7 +149,7 @@ async def tenant_terms_with(
     """The tenant's terms (as :func:`tenant_terms`, and held for the unit of work like them)
     and the values of the other columns of ``statement`` (:func:`terms_statement`), read in
     one statement."""
-    row = (await read_in(uow, statement, **params)).first()
+    row = next(iter(await read_in(uow, statement, **params)), None)
     if row is None:
         raise NotFound("tenant", uow.tenant_id)
     terms = _held_terms(uow, row)
@@ -178,7 +178,7 @@ async def tenant_terms(uow: UnitOfWork) -> TenantTerms:
     held: TenantTerms | None = uow.session.info.get(_TERMS_HELD)
     if held is not None:
         return held
-    row = (await read_in(uow, _TERMS)).first()
+    row = next(iter(await read_in(uow, _TERMS)), None)
     if row is None:
         raise NotFound("tenant", uow.tenant_id)
     return _held_terms(uow, row)

@@ -37,6 +37,7 @@ from omniretail.inventory.positions import (
 from omniretail.inventory.reservations import LINES, MOVES, RESERVATIONS, P, do_reserve
 from omniretail.inventory.schemas import ReservationLineOut, ReservationOut
 from omniretail.inventory.service import notify_availability
+from omniretail.scoped import execute_bound
 
 
 class BatchShort(Exception):
@@ -128,17 +129,19 @@ class BatchHold:
             # What the requests staged goes in before the row is locked; the UPDATE and the
             # holds' events are then one statement, and only the commit follows it.
             await uow.write_staged()
-            found = await uow.session.execute(
+            found = await execute_bound(
+                uow,
                 _LATE_HOLD,
+                "batch_tenant",
                 {
-                    "batch_tenant": uow.require_tenant(),
                     "batch_location": location,
                     "batch_sku": sku,
                     "drawn": drawn,
                     "held_at": utcnow(),
                 },
+                rows=True,
             )
-            if found.first() is None:
+            if not found:
                 raise BatchShort(f"{drawn} not available at {self.key}")
             uow.wrote_events = True
             return
@@ -231,23 +234,23 @@ async def do_reserve_together(
     quantities = [sum(line.qty for line in hold.lines) for hold in holds]
     statuses = [_status(hold) for hold in holds]
     expiries = [None if h.ttl_seconds is None else expiry(now, h.ttl_seconds) for h in holds]
-    rows = (
-        await uow.session.execute(
-            _TOGETHER,
-            {
-                "hold_tenant": uow.require_tenant(),
-                "location": location,
-                "sku": sku,
-                "given_qty": quantities,
-                "given_status": [status.value for status in statuses],
-                "given_reference": [hold.reference for hold in holds],
-                "given_channel": [hold.channel for hold in holds],
-                "given_actor": [hold.actor for hold in holds],
-                "given_expires_at": expiries,
-                "held_at": now,
-            },
-        )
-    ).all()
+    rows = await execute_bound(
+        uow,
+        _TOGETHER,
+        "hold_tenant",
+        {
+            "location": location,
+            "sku": sku,
+            "given_qty": quantities,
+            "given_status": [status.value for status in statuses],
+            "given_reference": [hold.reference for hold in holds],
+            "given_channel": [hold.channel for hold in holds],
+            "given_actor": [hold.actor for hold in holds],
+            "given_expires_at": expiries,
+            "held_at": now,
+        },
+        rows=True,
+    )
     if rows[0].lines < len(holds):  # no such position: name it (422)
         raise await short_lines(uow, {key: (quantities[0], [0])}, [key], only_short=True)
     for qty in quantities:

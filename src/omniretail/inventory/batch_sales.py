@@ -32,6 +32,7 @@ from omniretail.db import UnitOfWork, UTCDateTime, unnested
 from omniretail.inventory.domain import Reason
 from omniretail.inventory.positions import LEDGER, LEDGER_COLUMNS, availability_events
 from omniretail.inventory.sales import register_late_sale, take_in_order
+from omniretail.scoped import execute_bound
 
 
 class BatchSaleShort(Exception):
@@ -99,22 +100,22 @@ class BatchSale:
         await uow.flush()
         await uow.write_staged()
         positions = {(d.location, d.sku) for d in draws}
-        rows = (
-            await uow.session.execute(
-                _BATCH_SALE,
-                {
-                    "batch_sale_tenant": uow.require_tenant(),
-                    "draws_location": [d.location for d in draws],
-                    "draws_sku": [d.sku for d in draws],
-                    "draws_qty": [d.qty for d in draws],
-                    "draws_reference": [d.reference for d in draws],
-                    "draws_actor": [d.actor for d in draws],
-                    "draws_sold_at": [d.at for d in draws],
-                    "batch_sold_at": max(d.at for d in draws),
-                    "positions": len(positions),
-                },
-            )
-        ).all()
+        rows = await execute_bound(
+            uow,
+            _BATCH_SALE,
+            "batch_sale_tenant",
+            {
+                "draws_location": [d.location for d in draws],
+                "draws_sku": [d.sku for d in draws],
+                "draws_qty": [d.qty for d in draws],
+                "draws_reference": [d.reference for d in draws],
+                "draws_actor": [d.actor for d in draws],
+                "draws_sold_at": [d.at for d in draws],
+                "batch_sold_at": max(d.at for d in draws),
+                "positions": len(positions),
+            },
+            rows=True,
+        )
         if len(rows) < len(positions):
             raise BatchSaleShort(f"the batch's sales do not fit at {self.location}")
         uow.wrote_events = True

@@ -35,6 +35,7 @@ from omniretail.inventory.service import (
     notify_at_risk,
     notify_availability,
 )
+from omniretail.scoped import execute_bound
 
 
 async def do_sell_in_store(
@@ -294,12 +295,7 @@ async def _write_carried(uow: UnitOfWork, carrying: CarriedSale | None) -> None:
         return
     if carrying.alone is None:
         raise ValueError("this sale's writes cannot be made without it (CarriedSale.alone)")
-    if carrying.tenant_bind in carrying.parameters:
-        raise TenantScopeError("the tenant is bound by the unit of work, never by its caller")
-    await uow.flush()
-    await uow.session.execute(
-        carrying.alone, carrying.parameters | {carrying.tenant_bind: uow.require_tenant()}
-    )
+    await execute_bound(uow, carrying.alone, carrying.tenant_bind, carrying.parameters)
     uow.wrote_events = True
 
 

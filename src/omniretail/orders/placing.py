@@ -32,7 +32,7 @@ from omniretail.db import JsonType, TenantScopeError, UnitOfWork, UTCDateTime, u
 from omniretail.events import OUTBOX, OUTBOX_INSERT_COLUMNS, stage_event
 from omniretail.inventory import sales
 from omniretail.orders.models import Fulfilment, FulfilmentLine, Order, OrderLine, Payment
-from omniretail.scoped import tenant_bound
+from omniretail.scoped import execute_bound, tenant_bound
 
 ORDERS = cast(sa.Table, Order.__table__)
 LINES = cast(sa.Table, OrderLine.__table__)
@@ -424,9 +424,7 @@ async def write_order(uow: UnitOfWork, order: NewOrder) -> None:
         raise ValueError("an order's fulfilments share their mode, status, promise and hold")
     if uow.dialect == "postgresql":
         # Flushes the session first (as read_in does): ORM rows it holds are written before.
-        connection = await uow.connection()
-        parameters = _graph_parameters(order) | {TENANT_BIND: tenant_id}
-        await connection.execute(_GRAPH, parameters)
+        await execute_bound(uow, _GRAPH, TENANT_BIND, _graph_parameters(order))
         if order.events:
             uow.wrote_events = True
         return
