@@ -50,6 +50,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
+from omniretail.schemas import validate_json
 from omniretail.web import context
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -203,7 +204,7 @@ def lean_handler(plan: Plan, full: Handler) -> Handler:
             if not body or not _json_body(request.scope):
                 return await full(request)
             try:
-                values[body_name] = body_model.model_validate_json(body)
+                values[body_name] = validate_json(body_model, body)
             except ValidationError:
                 return await full(request)
         values[plan.ctx_name] = await context(request)

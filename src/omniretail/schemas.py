@@ -136,6 +136,23 @@ def _check_text(value: Any) -> None:
             _check_text(item)
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def validate_json(model: type[_M], body: bytes) -> _M:
+    """``model.model_validate_json(body)``, its text walked (see :class:`Input`) only when the
+    JSON has a ``\\u`` escape: without one it can carry neither NUL nor a lone surrogate (the
+    parser refuses raw control characters and bytes that are not UTF-8), and the walk was a
+    twentieth of a hold's CPU."""
+    if b"\\u" in body:
+        return model.model_validate_json(body)
+    token = _text_checked.set(True)
+    try:
+        return model.model_validate_json(body)
+    finally:
+        _text_checked.reset(token)
+
+
 class Input(BaseModel):
     """Request bodies: unknown fields, NaN/inf and invalid Unicode are errors, not silently
     ignored."""
