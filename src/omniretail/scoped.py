@@ -841,8 +841,8 @@ async def run_in(
     """Run ``direct`` (PostgreSQL) with ``params`` on the asyncpg connection of ``uow``'s
     transaction, begun as SQLAlchemy begins it if this is its first statement; returns the
     driver's records (``rows``: once the row's result processors are known, for
-    ``direct.make_row``). The caller has bound the tenant from ``uow`` (a :func:`tenant_bound`
-    statement, or a :class:`TenantStatement` through :func:`fetch_in`). Listeners of
+    ``direct.make_row``). The caller has bound the tenant from ``uow`` (:func:`read_in`,
+    :func:`execute_bound`). Listeners of
     ``before_cursor_execute`` see the statement (the tests count statements that way); a
     driver's error is raised as SQLAlchemy raises it (``IntegrityError`` and so on), without
     its parameters."""
@@ -885,14 +885,15 @@ def _as_sqlalchemy_error(adapted: Any, direct: _Direct, error: Exception) -> Bas
     return error
 
 
-_directs: dict[int, tuple[sa.Executable, _Direct]] = {}
+_directs: dict[tuple[int, str], tuple[sa.Executable, _Direct]] = {}
 
 
 def direct_of(statement: sa.Executable, dialect: sa.Dialect) -> _Direct:
     """``statement`` (built once, at import) compiled for ``dialect`` once."""
-    found = _directs.get(id(statement))
+    key = (id(statement), dialect.name)
+    found = _directs.get(key)
     if found is None or found[0] is not statement:  # (an id reused by a new statement)
-        found = _directs[id(statement)] = (statement, _Direct.compile(statement, dialect))
+        found = _directs[key] = (statement, _Direct.compile(statement, dialect))
     return found[1]
 
 
