@@ -24,7 +24,7 @@ import collections
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -56,27 +56,12 @@ class TenantStatement:
     cache_seconds: float = 0.0
     # Made by unscoped_statement(): read by read_unscoped() only, never by TenantRead.
     unscoped: bool = False
-    # PostgreSQL's SQL text and how to bind and read it, worked out on first use.
-    _direct: dict[str, _Direct | None] = field(default_factory=dict, compare=False, repr=False)
 
     def direct(self, dialect: sa.Dialect) -> _Direct:
-        found = self.direct_if_plain(dialect)
+        """Its SQL text for ``dialect`` and how to bind and read it (:func:`direct_of`)."""
+        found = direct_of(self.statement, dialect)
         if found is None:
             raise TenantScopeError("a direct statement takes no expanding parameters")
-        return found
-
-    def direct_if_plain(self, dialect: sa.Dialect) -> _Direct | None:
-        """:meth:`direct`, or None for a statement with an expanding ``IN`` (its SQL depends
-        on the number of values: SQLAlchemy renders it each time)."""
-        try:
-            return self._direct[dialect.name]
-        except KeyError:
-            pass
-        try:
-            found: _Direct | None = _Direct.compile(self.statement, dialect)
-        except _Expanding:
-            found = None
-        self._direct[dialect.name] = found
         return found
 
 
@@ -826,13 +811,9 @@ async def read_in(uow: UnitOfWork, scoped: TenantStatement, **params: Any) -> li
     through it: about a sixth of its CPU)."""
     if TENANT in params:
         raise TenantScopeError("the tenant is bound by the unit of work, never by its caller")
-    bound = {**params, TENANT: uow.require_tenant()}
-    direct = scoped.direct_if_plain(uow.db.engine.dialect) if uow.dialect == "postgresql" else None
-    if direct is None:  # SQLite (no round trip to save), or an expanding IN
-        connection = await uow.connection()  # flushed, as the ORM's autoflush would
-        return list(await connection.execute(scoped.statement, bound))
-    records = await run_in(uow, direct, bound, rows=True)
-    return [direct.make_row(record) for record in records]
+    return await _execute(
+        uow, scoped.statement, {**params, TENANT: uow.require_tenant()}, rows=True
+    )
 
 
 async def run_in(
@@ -885,15 +866,21 @@ def _as_sqlalchemy_error(adapted: Any, direct: _Direct, error: Exception) -> Bas
     return error
 
 
-_directs: dict[tuple[int, str], tuple[sa.Executable, _Direct]] = {}
+_directs: dict[tuple[int, str], tuple[sa.Executable, _Direct | None]] = {}
 
 
-def direct_of(statement: sa.Executable, dialect: sa.Dialect) -> _Direct:
-    """``statement`` (built once, at import) compiled for ``dialect`` once."""
+def direct_of(statement: sa.Executable, dialect: sa.Dialect) -> _Direct | None:
+    """``statement`` (built once, at import) compiled for ``dialect`` once, or None for a
+    statement with an expanding ``IN`` (its SQL depends on the number of values: SQLAlchemy
+    renders it each time)."""
     key = (id(statement), dialect.name)
     found = _directs.get(key)
     if found is None or found[0] is not statement:  # (an id reused by a new statement)
-        found = _directs[key] = (statement, _Direct.compile(statement, dialect))
+        try:
+            compiled: _Direct | None = _Direct.compile(statement, dialect)
+        except _Expanding:
+            compiled = None
+        found = _directs[key] = (statement, compiled)
     return found[1]
 
 
@@ -912,10 +899,18 @@ async def execute_bound(
     on the driver (:func:`run_in`)."""
     if tenant_bind in params:
         raise TenantScopeError("the tenant is bound by the unit of work, never by its caller")
-    bound = params | {tenant_bind: uow.require_tenant()}
-    if uow.dialect != "postgresql":
-        result = await (await uow.connection()).execute(statement, bound)
+    return await _execute(uow, statement, params | {tenant_bind: uow.require_tenant()}, rows=rows)
+
+
+async def _execute(
+    uow: UnitOfWork, statement: sa.Executable, bound: dict[str, Any], *, rows: bool
+) -> list[Any]:
+    """``statement`` with its tenant ``bound``: straight on the driver on PostgreSQL
+    (:func:`run_in`), through SQLAlchemy on SQLite (no round trip to save) or for an
+    expanding ``IN``. Its rows when ``rows``."""
+    direct = direct_of(statement, uow.db.engine.dialect) if uow.dialect == "postgresql" else None
+    if direct is None:
+        result = await (await uow.connection()).execute(statement, bound)  # flushed first
         return list(result) if rows else []
-    direct = direct_of(statement, uow.db.engine.dialect)
     records = await run_in(uow, direct, bound, rows=rows)
     return [direct.make_row(record) for record in records] if rows else []
