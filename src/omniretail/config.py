@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     dispatcher_poll_seconds: float = Field(default=0.5, gt=0)
     # After a commit wakes it, or a pass found less than a batch, the dispatcher waits this long
     # before its next pass, so that the commits of that moment go in one pass (see events.py).
-    dispatcher_linger_seconds: float = Field(default=0.1, ge=0, le=5)
+    dispatcher_linger_seconds: float = Field(default=0.25, ge=0, le=5)
     # How often expired stock holds are released (worker, and the API's background loop).
     expiry_poll_seconds: float = Field(default=5.0, gt=0)
     max_body_bytes: int = 16 * 1024 * 1024

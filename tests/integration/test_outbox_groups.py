@@ -90,3 +90,21 @@ async def test_a_group_handler_is_also_a_handler_of_one_event() -> None:
     event = Event(1, 1, "a.done", "t", "x", {}, None)  # type: ignore[arg-type]
     await one(None, event)  # type: ignore[arg-type]
     assert seen == [["x"]]
+
+
+async def test_a_pass_groups_a_whole_batch_on_postgresql_and_fifties_on_sqlite(
+    db: Database, tenant: TenantHandle
+) -> None:
+    """On PostgreSQL a group's fixed statements are paid once a batch; on SQLite a group holds
+    the write lock every other writer waits for, so it stays short."""
+    given: list[int] = []
+
+    async def together(uow: UnitOfWork, events: list[Event]) -> None:
+        given.append(len(events))
+
+    registry = HandlerRegistry()
+    registry.subscribe_group("a.done", together)
+    await record(db, tenant, [("a.done", str(n)) for n in range(120)])
+    assert await Dispatcher(db, registry).run_once() == 120
+    assert given == ([120] if db.dialect == "postgresql" else [50, 50, 20])
+    assert all(dispatched for _, dispatched, _ in await marks(db))
