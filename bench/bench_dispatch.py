@@ -3,15 +3,15 @@ group's events at once (``grouped``) against one by one (``one by one``, their w
 
 For each database and each wiring: a fresh database seeded as ``bench_http`` seeds it, a
 backlog of ``OMNI_BENCH_CHECKOUTS`` (default 600) three-line in-store checkouts sent through
-``httpx.ASGITransport`` with no dispatcher running (SKUs spread over the store's range; half
-of them by one of 60 repeat customers, so that the pairings have history to pair with), then
+``httpx.ASGITransport`` with no dispatcher running (SKUs spread over the store's range; half of
+them by one of 60 repeat customers, so that the pairings have history to pair with), then
 ``Dispatcher.run_until_idle`` times the delivery of the whole backlog (the per-event types in
-the dispatcher's groups of 50; the stock changes in their batches). Printed: events delivered
-per second, SQL statements per event (BEGIN/COMMIT/SAVEPOINT not counted) and this process's
-CPU time per event (Python, and on SQLite the database engine too: it moves little when other
-processes share the cores, unlike the rate). The two
-wirings alternate, ``OMNI_BENCH_ROUNDS`` (default 2) rounds each, and the median is shown with
-the load average: the machine is shared.
+the dispatcher's groups, the batch of 200 on PostgreSQL and 50 on SQLite; the stock changes in
+their batches). Printed: events delivered per second, SQL statements per event
+(BEGIN/COMMIT/SAVEPOINT not counted) and this process's CPU time per event (Python, and on
+SQLite the database engine too: it moves little when other processes share the cores, unlike
+the rate). The two wirings alternate, ``OMNI_BENCH_ROUNDS`` (default 2) rounds each, and the
+median is shown with the load average: the machine is shared.
 
 Environment: ``OMNI_BENCH_CHECKOUTS``, ``OMNI_BENCH_ROUNDS``, ``OMNI_BENCH_DATABASES``
 (``postgresql,sqlite``).

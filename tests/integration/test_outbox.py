@@ -508,7 +508,7 @@ async def test_a_group_ends_between_two_events_when_a_platform_push_waits_for_it
 
     registry = HandlerRegistry()
     registry.subscribe("slow.thing", slow)
-    dispatcher = Dispatcher(db, registry)  # all three fit one group of 50
+    dispatcher = Dispatcher(db, registry)  # all three fit one group
     assert await dispatcher.run_once() == 3
     await asyncio.gather(*pushes)
     # The group committed "slow 0" and let the push go before delivering the rest.
