@@ -338,6 +338,10 @@ def _one_at_a_time(handler: BatchHandler) -> Handler:
     return deliver_one
 
 
+# Events per dispatcher group on SQLite (on PostgreSQL a group is the whole batch).
+SQLITE_GROUP_SIZE = 50
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -357,9 +361,11 @@ class Dispatcher:
         # rows its handlers lock (and, on SQLite, the write lock every writer waits for). On
         # PostgreSQL a whole batch: a group's fixed statements (the tenant, the subscriptions,
         # the projections' upserts, the commit) cost the in-process dispatcher about a tenth
-        # of a till sale's API CPU in groups of 50; its locks are rows no checkout takes but a
-        # customer's own (points, a profile), held for tens of milliseconds.
-        self.group_size = group_size or (batch_size if db.dialect == "postgresql" else 50)
+        # of a till sale's API CPU in groups of 50. The rows it locks for longer (tens of
+        # milliseconds) are rollups and a customer's points and profile, never a stock row.
+        if group_size is None:
+            group_size = batch_size if db.dialect == "postgresql" else SQLITE_GROUP_SIZE
+        self.group_size = group_size
         self.max_attempts = max_attempts
         self._wake = asyncio.Event()
         # A pass that has delivered for this long starts over when a commit woke it, so that
