@@ -18,7 +18,9 @@ is first warmed up, its follow-up events delivered and the database analysed (``
 starts with no backlog and with the planner's statistics a live install would have. After each
 writing path the table says how many outbox events were still pending (the dispatcher's backlog),
 and on PostgreSQL what the server's busy backends were waiting on (``pg_stat_activity`` sampled
-every 50 ms: lock waits show contention on rows).
+every 50 ms: lock waits show contention on rows), and for every path the CPU a request cost the
+API processes, the dispatcher and PostgreSQL (``bench.cpu``: steadier than a rate on a shared
+machine).
 
 Environment: ``OMNI_BENCH_SECONDS`` (per path, default 5), ``OMNI_BENCH_CONNECTIONS`` (32),
 ``OMNI_BENCH_DATABASES`` (``postgresql,sqlite``), ``OMNI_BENCH_PATHS`` (parts of path labels),
@@ -58,6 +60,7 @@ from bench.common import (
     omni_worker,
     served,
 )
+from bench.cpu import cpu_seconds, per_request
 from omniretail.auth import service as auth
 from omniretail.auth.domain import Role
 from omniretail.catalog import service as catalog
@@ -512,7 +515,8 @@ async def run_topology(
     rows: list[tuple[str, Figures]] = []
     notes: list[str] = []
     started_load = load_average()
-    async with served(url, workers=workers, env=env, worker=topology == "apart") as base:
+    pids: list[int] = []
+    async with served(url, workers=workers, env=env, worker=topology == "apart", pids=pids) as base:
         for path in paths(keys):
             if ONLY and not any(part in path.label for part in ONLY):
                 continue
@@ -521,7 +525,12 @@ async def run_topology(
                 with between():
                     await settle(observer)
             async with wait_events(db_name if path.body is not None else None) as seen:
-                rows.append((path.label, await drive(base, path, SECONDS)))
+                before = cpu_seconds(pids)
+                figures = await drive(base, path, SECONDS)
+                after = cpu_seconds(pids)
+            rows.append((path.label, figures))
+            if spent := per_request(before, after, figures.rate * SECONDS):
+                notes.append(f"{path.label}: CPU a request: {spent}")
             if path.path.startswith("/v1/locations/"):
                 notes.append(f"{path.label}: {await rename_seen_after(base, keys.admin)}")
             if path.body is not None:

@@ -80,11 +80,13 @@ async def served(
     workers: int | None = None,
     env: dict[str, str] | None = None,
     worker: bool = True,
+    pids: list[int] | None = None,
 ) -> AsyncIterator[str]:
     """``omni serve`` in a subprocess on a free local port (its default worker count unless
     ``workers`` is given); yields the base URL once /healthz answers. With
     ``OMNI_RUN_DISPATCHER=false`` in ``env``, an ``omni worker`` runs beside it unless
-    ``worker`` is false (then nothing delivers the outbox)."""
+    ``worker`` is false (then nothing delivers the outbox). ``pids``, when given, gets the
+    process ids of ``omni serve`` and of that worker (for ``bench.cpu``)."""
     port = free_port()
     environment = {
         **os.environ,
@@ -104,6 +106,8 @@ async def served(
         if worker and environment.get("OMNI_RUN_DISPATCHER") == "false"
         else None
     )
+    if pids is not None:
+        pids.extend(running.pid for running in (proc, apart) if running is not None)
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
