@@ -56,6 +56,7 @@ from omniretail.returns import api as returns_api
 from omniretail.webhooks import api as webhooks_api
 from omniretail.webhooks.delivery import WebhookSender
 from omniretail.wiring import build_registry, nats_groups
+from omniretail.worker_process import Waker
 
 log = logging.getLogger("omniretail")
 
@@ -173,6 +174,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         database, registry, relay=NatsRelay(settings.nats_url) if settings.nats_url else None
     )
     database.on_outbox_commit(dispatcher.wake)
+    if settings.dispatcher_wake_socket:  # the worker `omni serve` started beside this process
+        database.on_outbox_commit(Waker(settings.dispatcher_wake_socket))
     heads = script_heads()
     providers = payment_providers(settings)
 

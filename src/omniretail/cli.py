@@ -5,6 +5,7 @@ capabilities define (tenants and keys in ``auth.cli``, files in ``imports.cli``,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import os
@@ -40,6 +41,7 @@ from omniretail.payments.providers import SandboxProvider
 from omniretail.relay import NatsRelay
 from omniretail.webhooks.delivery import WebhookSender
 from omniretail.wiring import build_registry, nats_groups
+from omniretail.worker_process import listen_for_wakes, stop_with_parent, worker_beside
 
 app = typer.Typer(help="Omniretail: omnichannel retail platform.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
@@ -125,8 +127,15 @@ def serve(
     """Run the HTTP API (and the outbox dispatcher) with uvicorn."""
     settings = Settings()
     count = workers or settings.workers or (1 if settings.is_sqlite else (os.cpu_count() or 1))
-    if count > 1:
+    # On PostgreSQL the outbox is delivered by a worker process of its own (worker_process.py).
+    beside = settings.run_dispatcher and not settings.is_sqlite
+    if count > 1 or beside:
         prepare_multiprocess_metrics()
+    with worker_beside() if beside else contextlib.nullcontext():
+        _serve(settings, host, port, count)
+
+
+def _serve(settings: Settings, host: str | None, port: int | None, count: int) -> None:
     uvicorn.run(
         "omniretail.app:create_app",
         factory=True,
@@ -148,9 +157,12 @@ def serve(
 @app.command()
 def worker(
     once: Annotated[bool, typer.Option(help="deliver what is pending, then exit")] = False,
+    wake_socket: Annotated[str | None, typer.Option(hidden=True)] = None,
+    parent_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Deliver outbox events and release expired stock holds (for deployments that run them
     apart from the API)."""
+    # --wake-socket and --parent-fd: the worker `omni serve` starts (worker_process.py).
     configure_logging(Settings().log_level)
 
     async def work(db: Database) -> int:
@@ -171,6 +183,9 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        if parent_fd is not None:
+            stop_with_parent(parent_fd, stop)
+        listener = listen_for_wakes(wake_socket, dispatcher.wake) if wake_socket else None
         jobs = asyncio.create_task(
             run_jobs_forever(
                 db,
@@ -194,6 +209,8 @@ def worker(
         await jobs
         if consumers is not None:
             await consumers
+        if listener is not None:
+            listener.close()
         return 0
 
     delivered = cli.run(work)

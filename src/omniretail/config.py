@@ -23,9 +23,13 @@ class Settings(BaseSettings):
     db_hot_read_connections: int = Field(default=4, ge=1)
     # How long a request waits for a pooled connection before it is answered 503 database_busy.
     db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
-    # The outbox dispatcher runs inside `omni serve` unless a separate `omni worker` is used.
+    # Whether `omni serve` delivers the outbox (in a worker process of its own on PostgreSQL,
+    # in its API process on SQLite): false when a separate `omni worker` is used.
     run_dispatcher: bool = True
     dispatcher_poll_seconds: float = Field(default=0.5, gt=0)
+    # Set by `omni serve` for its API processes: the socket of the worker it started, woken
+    # after a commit that wrote events (worker_process.py).
+    dispatcher_wake_socket: str = ""
     # After a commit wakes it, or a pass found less than a batch, the dispatcher waits this long
     # before its next pass, so that the commits of that moment go in one pass (see events.py).
     dispatcher_linger_seconds: float = Field(default=0.25, ge=0, le=5)

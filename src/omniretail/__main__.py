@@ -1,0 +1,5 @@
+"""``python -m omniretail``: the ``omni`` command (how ``omni serve`` starts its worker)."""
+
+from omniretail.cli import main
+
+main()
