@@ -7,8 +7,9 @@ install wrk``; a Python httpx client is the fallback when wrk is absent, and the
 drove the run), each path for a bounded time. Ratios compare with the floor measured in the same
 run. On PostgreSQL the hot-SKU row also shows pgbench running the same hot-row conditional UPDATE,
 the database's own ceiling for that path. Three topologies, each in its own table: ``together`` is
-``omni serve`` alone, delivering the outbox and running the periodic jobs in its API processes (the
-default of a single-box install); ``apart`` is ``omni serve`` with ``OMNI_RUN_DISPATCHER=false``
+``omni serve`` alone, delivering the outbox and running the periodic jobs itself (the default of a
+single-box install: from the worker process it starts on PostgreSQL, in its API process on
+SQLite); ``apart`` is ``omni serve`` with ``OMNI_RUN_DISPATCHER=false``
 and one ``omni worker`` beside it (the production topology); ``alone`` is the same API processes
 with no worker while a path runs (its follow-up events wait: what the request path costs by itself,
 as with a worker on cores of its own). The checkout is driven twice: every order on the same three
@@ -545,7 +546,7 @@ async def run_topology(
         with between():
             await drained(observer)
     where = {
-        "together": "API + dispatcher in the same processes",
+        "together": "`omni serve` alone (its own worker on PostgreSQL, in process on SQLite)",
         "apart": "API processes + one `omni worker` apart",
         "alone": "API processes alone (the outbox delivered between paths only)",
     }[topology]

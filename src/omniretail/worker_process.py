@@ -128,14 +128,19 @@ def worker_beside() -> Iterator[None]:
                 # A session of its own: a Ctrl-C in the terminal stops uvicorn, which then
                 # stops the worker after its batch, rather than both at once and the worker
                 # started again meanwhile.
-                child = subprocess.Popen(  # noqa: S603  (this interpreter, our own arguments)
-                    command, pass_fds=(read_end,), start_new_session=True
-                )
-                running[:] = [child]
-            code = child.wait()
-            if stopping.is_set():
-                return
-            log.warning("the outbox worker exited with %s; starting it again", code)
+                try:
+                    child = subprocess.Popen(  # noqa: S603  (this interpreter, our arguments)
+                        command, pass_fds=(read_end,), start_new_session=True
+                    )
+                except OSError:
+                    log.exception("the outbox worker could not be started; trying again")
+                    child = None
+                running[:] = [child] if child is not None else []
+            if child is not None:
+                code = child.wait()
+                if stopping.is_set():
+                    return
+                log.warning("the outbox worker exited with %s; starting it again", code)
             if stopping.wait(RESTART_DELAY_SECONDS):
                 return
 
