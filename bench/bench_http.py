@@ -526,9 +526,9 @@ async def run_topology(
                 with between():
                     await settle(observer)
             async with wait_events(db_name if path.body is not None else None) as seen:
-                before = cpu_seconds(pids)
+                before = cpu_seconds(pids, postgres=db_name is not None)
                 figures = await drive(base, path, SECONDS)
-                after = cpu_seconds(pids)
+                after = cpu_seconds(pids, postgres=db_name is not None)
             rows.append((path.label, figures))
             if spent := per_request(before, after, figures.rate * SECONDS):
                 notes.append(f"{path.label}: CPU a request: {spent}")

@@ -32,9 +32,10 @@ def _read(pid: str) -> tuple[int, int, str, list[str]] | None:
     return int(fields[1]), int(fields[11]) + int(fields[12]), name, argv
 
 
-def cpu_seconds(roots: Iterable[int]) -> collections.Counter[str]:
+def cpu_seconds(roots: Iterable[int], *, postgres: bool) -> collections.Counter[str]:
     """CPU seconds so far of the process trees under ``roots`` (the API, except for a process
-    running ``worker``: the dispatcher) and of PostgreSQL's processes; empty without ``/proc``."""
+    running ``worker``: the dispatcher) and, with ``postgres``, of PostgreSQL's processes;
+    empty without ``/proc``."""
     seen: collections.Counter[str] = collections.Counter()
     if not os.path.isdir("/proc"):
         return seen
@@ -56,7 +57,7 @@ def cpu_seconds(roots: Iterable[int]) -> collections.Counter[str]:
         seen[DISPATCHER if under_worker else API] += ticks
         stack.extend((child, under_worker) for child in children[pid])
     for _, ticks, name, _ in table.values():
-        if name == "postgres":
+        if postgres and name == "postgres":
             seen[POSTGRES] += ticks
     return collections.Counter({group: ticks / TICKS for group, ticks in seen.items()})
 
