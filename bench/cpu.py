@@ -16,8 +16,9 @@ TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 API, DISPATCHER, POSTGRES = "API", "dispatcher", "PostgreSQL"
 
 
-def _read(pid: str) -> tuple[int, int, str, list[str]] | None:
-    """``(ppid, CPU ticks, command name, argv)``, or None once the process is gone."""
+def _read(pid: str) -> tuple[int, int, int, str, list[str]] | None:
+    """``(ppid, CPU ticks, its reaped children's CPU ticks, command name, argv)``, or None once
+    the process is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             stat = handle.read().decode(errors="replace")
@@ -28,8 +29,10 @@ def _read(pid: str) -> tuple[int, int, str, list[str]] | None:
     # The command name is in parentheses and may hold spaces: split after its last ')'.
     name = stat[stat.index("(") + 1 : stat.rindex(")")]
     fields = stat[stat.rindex(")") + 2 :].split()
-    # Fields from the state (field 3): ppid is field 4, utime and stime are fields 14 and 15.
-    return int(fields[1]), int(fields[11]) + int(fields[12]), name, argv
+    # Fields from the state (field 3): ppid is field 4, utime and stime are fields 14 and 15,
+    # cutime and cstime (children that exited and were waited for) 16 and 17.
+    own, reaped = int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+    return int(fields[1]), own, reaped, name, argv
 
 
 def cpu_seconds(roots: Iterable[int], *, postgres: bool) -> collections.Counter[str]:
@@ -45,20 +48,22 @@ def cpu_seconds(roots: Iterable[int], *, postgres: bool) -> collections.Counter[
         if pid.isdigit() and (found := _read(pid)) is not None
     }
     children: dict[int, list[int]] = collections.defaultdict(list)
-    for pid, (ppid, _, _, _) in table.items():
+    for pid, (ppid, *_) in table.items():
         children[ppid].append(pid)
     stack = [(root, False) for root in roots]
     while stack:
         pid, under_worker = stack.pop()
         if pid not in table:
             continue
-        _, ticks, _, argv = table[pid]
+        _, ticks, _, _, argv = table[pid]
         under_worker = under_worker or "worker" in argv
         seen[DISPATCHER if under_worker else API] += ticks
         stack.extend((child, under_worker) for child in children[pid])
-    for _, ticks, name, _ in table.values():
+    # A backend that exits (a pool's overflow connection closed) takes its CPU out of the
+    # sum: the postmaster, which waits for it, then counts it in its children's time.
+    for _, ticks, reaped, name, _ in table.values():
         if postgres and name == "postgres":
-            seen[POSTGRES] += ticks
+            seen[POSTGRES] += ticks + reaped
     return collections.Counter({group: ticks / TICKS for group, ticks in seen.items()})
 
 
