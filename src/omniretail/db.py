@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -35,6 +36,7 @@ from sqlalchemy.orm import (
     with_loader_criteria,
 )
 
+from omniretail import sqlite_driver
 from omniretail.config import Settings, normalise_database_url
 from omniretail.writer_turns import WriterTurns
 
@@ -270,9 +272,15 @@ class Database:
 def _create_engine(url: str, settings: Settings) -> AsyncEngine:
     # hide_parameters: a failing statement is logged without its values (phones, names, codes).
     if url.startswith("sqlite"):
+        database = make_url(url).database
         engine = create_async_engine(
             url,
             connect_args={"timeout": 30},
+            # A file: one thread hop a statement (sqlite_driver.py). A memory database or a
+            # URL with options goes through aiosqlite as given.
+            async_creator=sqlite_driver.connector(database, timeout=30)
+            if database and database != ":memory:" and not make_url(url).query
+            else None,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout_seconds,
