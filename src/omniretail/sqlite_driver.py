@@ -102,6 +102,17 @@ class OneHopConnection(aiosqlite.Connection):
     async def _cursor(self) -> OneHopCursor:
         return OneHopCursor(self, self._conn.cursor())
 
+    # The pool rolls back every connection it is given back, mostly after a COMMIT or a
+    # ROLLBACK: with no transaction open (SQLite's autocommit flag, read without a hop) there
+    # is nothing to end.
+    async def commit(self) -> None:
+        if self._conn.in_transaction:
+            await super().commit()
+
+    async def rollback(self) -> None:
+        if self._conn.in_transaction:
+            await super().rollback()
+
 
 def connector(path: str, *, timeout: float) -> Callable[[], Any]:
     """For ``create_async_engine(async_creator=...)``: opens ``path`` as aiosqlite would (its

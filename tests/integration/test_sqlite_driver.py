@@ -64,6 +64,17 @@ async def test_a_statement_is_one_hop(engine: AsyncEngine, hops: list[str]) -> N
         assert tuple(row) == (2, "b")
         # Two statements, two hops: no cursor made, fetched or closed on the driver's thread.
         assert hops == ["_execute_and_fetch", "_execute_and_fetch"]
+    # Then the COMMIT; the pool's rollback of the connection given back finds no transaction
+    # open and makes no hop.
+    assert hops[2:] == ["commit"]
+    async with engine.connect() as conn:
+        assert (await conn.execute(sa.text("SELECT count(*) FROM t"))).scalar() == 2
+        await conn.rollback()
+        hops.clear()
+        await conn.execute(sa.text("INSERT INTO t (name) VALUES ('c')"))  # BEGIN IMMEDIATE first
+        await conn.rollback()  # a transaction open: rolled back on the driver's thread
+        assert hops[-1] == "rollback"
+        assert (await conn.execute(sa.text("SELECT count(*) FROM t"))).scalar() == 2
 
 
 async def test_every_row_of_a_big_result_arrives_in_order(engine: AsyncEngine) -> None:
