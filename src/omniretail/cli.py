@@ -163,6 +163,12 @@ def worker(
     """Deliver outbox events and release expired stock holds (for deployments that run them
     apart from the API)."""
     # --wake-socket and --parent-fd: the worker `omni serve` starts (worker_process.py).
+    if parent_fd is not None and not _is_open(parent_fd):
+        cli.fail(f"--parent-fd {parent_fd} is not an open file descriptor")
+        raise typer.Exit(2)
+    if wake_socket is not None and not os.path.isdir(os.path.dirname(wake_socket) or "."):
+        cli.fail("--wake-socket must be a path in an existing folder")
+        raise typer.Exit(2)
     configure_logging(Settings().log_level)
 
     async def work(db: Database) -> int:
@@ -216,6 +222,14 @@ def worker(
     delivered = cli.run(work)
     if once:
         cli.err.print(f"delivered {delivered} events")
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 @consumers_app.command("purge")

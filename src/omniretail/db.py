@@ -272,14 +272,14 @@ class Database:
 def _create_engine(url: str, settings: Settings) -> AsyncEngine:
     # hide_parameters: a failing statement is logged without its values (phones, names, codes).
     if url.startswith("sqlite"):
-        database = make_url(url).database
+        parsed = make_url(url)
         engine = create_async_engine(
             url,
             connect_args={"timeout": 30},
             # A file: one thread hop a statement (sqlite_driver.py). A memory database or a
             # URL with options goes through aiosqlite as given.
-            async_creator=sqlite_driver.connector(database, timeout=30)
-            if database and database != ":memory:" and not make_url(url).query
+            async_creator=sqlite_driver.connector(parsed.database, timeout=30)
+            if parsed.database and parsed.database != ":memory:" and not parsed.query
             else None,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,

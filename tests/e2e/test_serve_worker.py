@@ -18,7 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
+from omniretail.cli import app as cli
 from omniretail.db import Database
 from omniretail.worker_process import Waker, listen_for_wakes, stop_with_parent
 from tests.factories import TenantHandle
@@ -218,3 +220,13 @@ async def test_the_worker_is_told_to_stop_when_the_servers_pipe_closes() -> None
         await asyncio.wait_for(stop.wait(), 5)
     finally:
         os.close(read_end)
+
+
+def test_the_workers_own_options_refuse_what_cannot_be_used(tmp_path: Path) -> None:
+    runner = CliRunner()
+    fd = runner.invoke(cli, ["worker", "--parent-fd", "987654"])
+    assert fd.exit_code == 2
+    assert "--parent-fd 987654 is not an open file descriptor" in fd.output
+    where = runner.invoke(cli, ["worker", "--wake-socket", str(tmp_path / "no" / "wake")])
+    assert where.exit_code == 2
+    assert "--wake-socket must be a path in an existing folder" in where.output
