@@ -13,8 +13,9 @@ one worker, keeps it running and stops it with itself:
   serve`` stopped or was killed) it stops after its batch, as on SIGTERM;
 - a worker that exits while ``omni serve`` runs is started again a second later.
 
-On SQLite the dispatcher stays in the API process: one process's writers queue on an in-process
-lock, while another process's writes would wait in SQLite's busy handler.
+On SQLite the dispatcher stays in the API process: there the writers queue on the process's
+own lock, while a worker apart goes through lock files beside the database, and the platform
+pushes were acknowledged much more slowly that way (``docs/channels.md``).
 """
 
 from __future__ import annotations
