@@ -41,7 +41,12 @@ from omniretail.payments.providers import SandboxProvider
 from omniretail.relay import NatsRelay
 from omniretail.webhooks.delivery import WebhookSender
 from omniretail.wiring import build_registry, nats_groups
-from omniretail.worker_process import listen_for_wakes, stop_with_parent, worker_beside
+from omniretail.worker_process import (
+    listen_for_wakes,
+    stop_listening,
+    stop_with_parent,
+    worker_beside,
+)
 
 app = typer.Typer(help="Omniretail: omnichannel retail platform.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
@@ -216,7 +221,7 @@ def worker(
         if consumers is not None:
             await consumers
         if listener is not None:
-            listener.close()
+            stop_listening(listener, parent_fd)
         return 0
 
     delivered = cli.run(work)

@@ -10,7 +10,8 @@ one worker, keeps it running and stops it with itself:
   (``OMNI_DISPATCHER_WAKE_SOCKET``); after a commit that wrote events, an API process sends it a
   datagram (``Waker``), as the in-process dispatcher was woken by a call;
 - the worker reads a pipe from ``omni serve`` (``--parent-fd``): when the pipe closes (``omni
-  serve`` stopped or was killed) it stops after its batch, as on SIGTERM;
+  serve`` stopped or was killed) it stops after its batch, as on SIGTERM, and removes the
+  socket's folder;
 - a worker that exits while ``omni serve`` runs is started again a second later.
 
 On SQLite the dispatcher stays in the API process: there the writers queue on the process's
@@ -24,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
@@ -82,6 +84,19 @@ def listen_for_wakes(path: str, wake: Callable[[], None]) -> socket.socket:
 
     asyncio.get_running_loop().add_reader(listener.fileno(), readable)
     return listener
+
+
+def stop_listening(listener: socket.socket, parent_fd: int | None) -> None:
+    """In the worker's loop, as it stops: close the wake socket and remove its file, and its
+    folder too if ``omni serve`` is gone (killed, it cannot remove it itself)."""
+    path = listener.getsockname()
+    asyncio.get_running_loop().remove_reader(listener.fileno())
+    listener.close()
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    if parent_fd is not None and select.select([parent_fd], [], [], 0)[0]:  # closed: gone
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(path))
 
 
 def stop_with_parent(fd: int, stop: asyncio.Event) -> None:

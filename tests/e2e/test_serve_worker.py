@@ -164,10 +164,13 @@ async def test_serve_delivers_the_outbox_from_its_own_worker_on_postgresql_in_pr
     await add_location(api, "W-2")
     await eventually(lambda: none_pending(db))
 
-    # Stopping the server stops its worker first.
+    # Stopping the server stops its worker first, and removes the socket's folder.
+    argv = next(argv for child, argv in children(proc.pid) if child == again[0])
+    folder = Path(argv[argv.index("--wake-socket") + 1]).parent
     proc.terminate()
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM
     assert not alive(again[0])
+    assert not folder.exists()
 
 
 @pytest.mark.pg_only
@@ -177,9 +180,13 @@ async def test_the_worker_stops_when_its_server_is_killed(
     proc, _ = server
     await eventually(lambda: len(workers_of(proc.pid)) == 1)
     (worker,) = workers_of(proc.pid)
+    argv = next(argv for child, argv in children(proc.pid) if child == worker)
+    folder = Path(argv[argv.index("--wake-socket") + 1]).parent
+    assert folder.is_dir()
     proc.kill()  # no chance to stop it: the worker sees its pipe close
     proc.wait()
     await eventually(lambda: not alive(worker))
+    assert not folder.exists()  # the worker removed its socket's folder: nobody else would
 
 
 async def test_a_wake_reaches_the_listener_at_most_once_an_interval(tmp_path: Path) -> None:
