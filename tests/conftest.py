@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,13 @@ PG_PORT = int(os.environ.get("OMNI_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("OMNI_TEST_PG_USER", getpass.getuser())
 PG_ADMIN_DB = os.environ.get("OMNI_TEST_PG_ADMIN_DB", "test")
 SKIP_PG = os.environ.get("OMNI_TEST_SKIP_PG") == "1"
+
+
+def free_port() -> int:
+    """A local TCP port free now, for a server a test starts (`omni serve`)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _pg_url(database: str) -> str:

@@ -8,7 +8,6 @@ import asyncio
 import inspect
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,17 +22,12 @@ from typer.testing import CliRunner
 from omniretail.cli import app as cli
 from omniretail.db import Database
 from omniretail.worker_process import Waker, listen_for_wakes, stop_with_parent
+from tests.conftest import free_port
 from tests.factories import TenantHandle
 
 OMNI = str(Path(sys.executable).parent / "omni")
 # Far longer than any wait below: an event delivered in time was delivered on a wake.
 POLL_SECONDS = "60"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def children(pid: int) -> list[tuple[int, list[str]]]:
