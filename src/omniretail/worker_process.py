@@ -134,9 +134,10 @@ def worker_beside() -> Iterator[None]:
     os.environ["OMNI_DISPATCHER_WAKE_SOCKET"] = path
     stopping = threading.Event()
     guard = threading.Lock()
-    running: list[subprocess.Popen[bytes]] = []
+    current: subprocess.Popen[bytes] | None = None
 
     def supervise() -> None:
+        nonlocal current
         while True:
             with guard:
                 if stopping.is_set():
@@ -151,7 +152,7 @@ def worker_beside() -> Iterator[None]:
                 except OSError:
                     log.exception("the outbox worker could not be started; trying again")
                     child = None
-                running[:] = [child] if child is not None else []
+                current = child
             if child is not None:
                 code = child.wait()
                 if stopping.is_set():
@@ -174,13 +175,13 @@ def worker_beside() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
         with guard:
             stopping.set()
-        for child in running:
-            child.terminate()  # SIGTERM: it finishes its batch, then exits
+        if current is not None:
+            current.terminate()  # SIGTERM: it finishes its batch, then exits
             try:
-                child.wait(timeout=STOP_TIMEOUT_SECONDS)
+                current.wait(timeout=STOP_TIMEOUT_SECONDS)
             except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+                current.kill()
+                current.wait()
         supervisor.join(timeout=STOP_TIMEOUT_SECONDS)
         os.close(write_end)
         os.close(read_end)
